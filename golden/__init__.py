@@ -1,0 +1,1 @@
+"""Bit-exact Python models of the hdl blocks, and float reference models."""

@@ -1,0 +1,1 @@
+"""Amaranth components. Each takes its config from :mod:`tritium.config`."""

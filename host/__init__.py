@@ -1,0 +1,1 @@
+"""Host side: checkpoint ingest, quantisation and packing, link protocol, device driver."""
