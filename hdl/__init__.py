@@ -1,1 +1,18 @@
 """Amaranth components. Each takes its config from :mod:`tritium.config`."""
+
+from __future__ import annotations
+
+import importlib
+
+#: components that `tritium verilog NAME` can emit: name -> (config class path, component
+#: class path, Verilog module name). Later engines add a line here.
+COMPONENTS: dict[str, tuple[str, str, str]] = {
+    "ternary-dot": ("tritium.config:TernaryDotConfig", "tritium.hdl.ternary:TernaryDot",
+                    "ternary_dot"),
+}
+
+
+def resolve(path: str):
+    """'package.module:Name' -> the object."""
+    mod, _, name = path.partition(":")
+    return getattr(importlib.import_module(mod), name)

@@ -1,0 +1,194 @@
+"""CLI subcommands of the simulation layer: ``demo``, ``verilog``, ``sim``.
+
+Component options are generated from the config dataclass of the component
+(``--lanes`` from ``TernaryDotConfig.lanes`` …), so defaults and ranges live in
+:mod:`tritium.config` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from tritium.config import Config, load_config
+from tritium.errors import ConfigError, TritiumError
+
+
+def _components():
+    from tritium.hdl import COMPONENTS
+
+    return COMPONENTS
+
+
+def _add_config_options(p: argparse.ArgumentParser, cfg_cls) -> None:
+    for f in dataclasses.fields(cfg_cls):
+        lo, hi = f.metadata.get("range", (None, None))
+        rng = f" [{lo}..{hi}]" if lo is not None else ""
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f"cfg_{f.name}", type=int,
+                       metavar="N", help=f"{f.metadata.get('doc', '')} (default {f.default}){rng}")
+    p.add_argument("--config", metavar="JSON", help="read the config from a JSON file "
+                   "(options given on the command line override its fields)")
+
+
+def _config_from_args(args, cfg_cls) -> Config:
+    base = load_config(args.config).to_dict() if args.config else {"kind": cfg_cls.kind}
+    for f in dataclasses.fields(cfg_cls):
+        v = getattr(args, f"cfg_{f.name}")
+        if v is not None:
+            base[f.name] = v
+    cfg = Config.from_dict(base)
+    if not isinstance(cfg, cfg_cls):
+        raise ConfigError(f"{args.config} holds a {cfg.kind!r} config, not {cfg_cls.kind!r}")
+    return cfg
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file and rename, so a failure never leaves half a file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise TritiumError(f"output directory {path.parent} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# ---- verilog ---------------------------------------------------------------------------
+
+def cmd_verilog(args) -> int:
+    from tritium.hdl import resolve
+
+    from .build import to_verilog
+
+    cfg_path, comp_path, top = _components()[args.component]
+    cfg = _config_from_args(args, resolve(cfg_path))
+    text = to_verilog(resolve(comp_path)(cfg), top)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        _write_atomic(Path(args.output), text)
+        print(f"wrote {args.output}: module {top}, {text.count(chr(10))} lines "
+              f"({cfg.kind} {cfg.to_dict()})", file=sys.stderr)
+    return 0
+
+
+# ---- demo / sim -------------------------------------------------------------------------
+
+def _random_vectors(cfg, count: int, seed: int, length: int | None):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        n = length or int(rng.integers(1, cfg.max_length + 1))
+        out.append((rng.integers(0, 3, n).tolist(),
+                    rng.integers(cfg.act_min, cfg.act_max + 1, n).tolist()))
+    return out
+
+
+def _run_and_report(cfg, vectors, *, seed, stall, show: int, waves=False, run_dir=None) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from tritium.golden.ternary import ternary_dot
+
+    from .ternary_dot import run_ternary_dot
+
+    console = Console(stderr=False)
+    with console.status(f"building + simulating TernaryDot ({cfg.lanes} lanes) in Verilator"):
+        out = run_ternary_dot(cfg, vectors, seed=seed, valid_prob=1 - stall,
+                              ready_prob=1 - stall, waves=waves, run_dir=run_dir)
+    golden = [ternary_dot(cfg, c, x)[0] for c, x in vectors]
+    table = Table(title=f"TernaryDot, {cfg.lanes} lanes, acc {cfg.acc_bits} bits, "
+                        f"random valid/ready stalls p={stall}")
+    for col in ("#", "length", "RTL (Verilator)", "golden", "match"):
+        table.add_column(col, justify="right")
+    for k, (v, g, (c, _)) in enumerate(zip(out["results"], golden, vectors)):
+        if k < show:
+            table.add_row(str(k), str(len(c)), str(v), str(g), "yes" if v == g else "NO")
+    console.print(table)
+    ok = out["results"] == golden
+    beats = len(out["in_cycles"])
+    span = out["out_cycles"][-1] - out["in_cycles"][0]
+    console.print(f"{len(vectors)} dot products, {beats} beats, {span} cycles "
+                  f"({cfg.lanes * beats / max(span, 1):.1f} lane-MACs/cycle under stalls); "
+                  f"Verilator model {'reused from cache' if out['cached'] else 'built'}")
+    if waves and run_dir:
+        console.print(f"waves: {Path(run_dir) / 'waves.fst'}")
+    console.print("[bold green]all results match the golden model[/]" if ok
+                  else "[bold red]MISMATCH against the golden model[/]")
+    return 0 if ok else 1
+
+
+def cmd_demo(args) -> int:
+    from tritium.config import TernaryDotConfig
+
+    cfg = TernaryDotConfig(lanes=16, max_length=1024)
+    return _run_and_report(cfg, _random_vectors(cfg, args.vectors, args.seed, None),
+                           seed=args.seed, stall=0.25, show=args.show)
+
+
+def cmd_sim(args) -> int:
+    from tritium.hdl import resolve
+
+    cfg_path, _, _ = _components()[args.component]
+    cfg = _config_from_args(args, resolve(cfg_path))
+    if not 0 <= args.stall < 1:
+        raise TritiumError("--stall is a probability in [0, 1)")
+    if args.waves and not args.run_dir:
+        args.run_dir = tempfile.mkdtemp(prefix="tritium-waves-")
+    vectors = _random_vectors(cfg, args.vectors, args.seed, args.length)
+    return _run_and_report(cfg, vectors, seed=args.seed, stall=args.stall, show=args.show,
+                           waves=args.waves, run_dir=args.run_dir)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="build and simulate TernaryDot in Verilator, check "
+                       "against the golden model",
+                       description="Build the 16-lane TernaryDot, run random dot products "
+                       "through Verilator under random stalls and compare every result "
+                       "with the bit-exact golden model.")
+    p.add_argument("--vectors", type=int, default=24, help="dot products to run (default 24)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--show", type=int, default=12, help="rows to print (default 12)")
+    p.set_defaults(func=cmd_demo)
+
+    from tritium.hdl import resolve
+
+    comps = sorted(_components())
+    p = sub.add_parser("verilog", help="emit Verilog for a component",
+                       description="Emit Verilog for a component from its config. "
+                       f"Components: {', '.join(comps)}.")
+    csub = p.add_subparsers(dest="component", metavar="COMPONENT", required=True)
+    for name in comps:
+        cp = csub.add_parser(name, help=f"{name} (options from its config)")
+        cp.add_argument("-o", "--output", metavar="FILE", help="output file (default stdout)")
+        _add_config_options(cp, resolve(_components()[name][0]))
+        cp.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("sim", help="simulate a component in Verilator on random data",
+                       description="Run random vectors through a component in Verilator "
+                       "with random valid/ready stalls, checked beat by beat against "
+                       "the golden model.")
+    csub = p.add_subparsers(dest="component", metavar="COMPONENT", required=True)
+    for name in ["ternary-dot"]:  # components with a random-vector bench
+        cp = csub.add_parser(name, help=f"simulate {name}")
+        cp.add_argument("--vectors", type=int, default=16, help="dot products (default 16)")
+        cp.add_argument("--length", type=int,
+                        help="vector length (default: random up to --max-length)")
+        cp.add_argument("--seed", type=int, default=1)
+        cp.add_argument("--stall", type=float, default=0.3,
+                        help="probability of a stall cycle on each side (default 0.3)")
+        cp.add_argument("--waves", action="store_true", help="record waves.fst (in --run-dir)")
+        cp.add_argument("--run-dir", help="directory for logs, results and waves")
+        cp.add_argument("--show", type=int, default=16, help="rows to print")
+        _add_config_options(cp, resolve(_components()[name][0]))
+        cp.set_defaults(func=cmd_sim)

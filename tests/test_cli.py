@@ -1,0 +1,80 @@
+"""The `tritium` command: help everywhere, Verilog output, one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tritium.cli import build_parser
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "tritium.cli", *args], capture_output=True,
+                          text=True)
+
+
+def _all_commands(parser, prefix=()):
+    import argparse
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from _all_commands(sub, prefix + (name,))
+
+
+def test_help_on_every_command():
+    cmds = list(_all_commands(build_parser()))
+    assert ("verilog", "ternary-dot") in cmds and ("demo",) in cmds
+    for cmd in [()] + cmds:
+        r = run(*cmd, "--help")
+        assert r.returncode == 0 and "usage:" in r.stdout, (cmd, r.stderr)
+
+
+def test_verilog_ternary_dot_to_file(tmp_path):
+    out = tmp_path / "td.v"
+    r = run("verilog", "ternary-dot", "--lanes", "16", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert "module ternary_dot(" in text
+    for port in ("i__valid", "i__ready", "i__payload", "o__valid", "o__ready", "o__payload",
+                 "error", "clk", "rst"):
+        assert port in text
+
+
+def test_verilog_config_file_and_override(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"kind": "ternary-dot", "lanes": 4, "max_length": 100}')
+    r = run("verilog", "ternary-dot", "--config", str(cfg), "--lanes", "8")
+    assert r.returncode == 0 and "i__payload" in r.stdout
+    # 8 lanes x (2-bit code + 8-bit activation) + last
+    assert "input [80:0] i__payload;" in r.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["verilog", "ternary-dot", "--lanes", "0"], "lanes=0 is out of range"),
+    (["verilog", "ternary-dot", "-o", "/nonexistent-dir/x.v"], "does not exist"),
+    (["verilog", "ternary-dot", "--config", "/nonexistent.json"], "does not exist"),
+    (["sim", "ternary-dot", "--stall", "1.5"], "probability"),
+])
+def test_user_errors_are_one_line_without_traceback(args, msg, tmp_path):
+    r = run(*args)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and msg in lines[0], r.stderr
+
+
+def test_bad_config_json_is_one_line(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"kind": "ternary-dot", "lanes": ')
+    r = run("verilog", "ternary-dot", "--config", str(cfg))
+    assert r.returncode != 0 and "not valid JSON" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "td.v"
+    target.write_text("previous content")
+    r = run("verilog", "ternary-dot", "--lanes", "0", "-o", str(target))
+    assert r.returncode != 0
+    assert target.read_text() == "previous content"
+    assert [p.name for p in tmp_path.iterdir()] == ["td.v"]
