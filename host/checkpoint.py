@@ -1,0 +1,862 @@
+"""Checkpoint ingest: HGRN-bit (MatMul-free LM) and BitNet b1.58, latent or pre-packed.
+
+:func:`load_checkpoint` reads
+
+* a Hugging Face model directory: ``config.json`` plus ``model.safetensors``, a sharded
+  ``model.safetensors.index.json``, or ``pytorch_model.bin`` (optionally sharded);
+* a bare ``.safetensors`` file, or a bare torch ``.bin``/``.pt``/``.pth`` file (the
+  architecture and sizes are then inferred from the tensor names and shapes).
+
+Torch files are read with ``torch.load(..., weights_only=True)`` only, so a pickle that
+would run code is refused (:class:`UnsafeCheckpointError`) instead of executed.
+
+It returns a :class:`ModelDescription`: per layer every BitLinear with its shape, its
+ternary codes (``code = weight + 1``, see :mod:`tritium.golden.ternary`), its scale
+``s_w`` (``W ~= decode(codes) / s_w``) and the RMSNorm weight applied to its input, plus
+the non-ternary tensors as float32.  Latent 16-bit weights are quantised exactly as the
+reference BitLinear (:mod:`tritium.host.quantize`); pre-packed BitNet weights are
+unpacked as Hugging Face does and used as they are.
+
+Loading is two-phase: first the names, dtypes and shapes are read (safetensors headers,
+no weight data) and checked against the architecture and ``config.json``, and the device
+footprint is checked against ``device_mem``; only then are the weights read.  Every
+problem a user can cause raises a :class:`CheckpointError` subclass whose message names
+the tensor or file and says what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pickle
+import shutil
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from tritium.errors import TritiumError
+from tritium.golden.ternary import CODE_INVALID, CODE_ZERO, decode, packed_length
+from tritium.host.quantize import pack_hf_bitnet, quantize_weights, unpack_hf_bitnet
+
+ARCH_HGRN = "hgrn-bit"
+ARCH_BITNET = "bitnet"
+ARCH_BITNET_PACKED = "bitnet-packed"
+ARCHITECTURES = (ARCH_HGRN, ARCH_BITNET, ARCH_BITNET_PACKED)
+
+#: bytes per non-ternary parameter on the device (16-bit fixed point or bf16)
+DEVICE_BYTES_PER_PARAM = 2
+#: bytes per BitLinear scale on the device (one float32)
+DEVICE_BYTES_PER_SCALE = 4
+
+_FLOAT_DTYPES = ("bfloat16", "float16", "float32")
+_TORCH_SUFFIXES = (".bin", ".pt", ".pth")
+# safetensors dtype tags -> torch dtype names, so both file kinds report dtypes alike
+_ST_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64",
+              "U8": "uint8", "I8": "int8", "I16": "int16", "I32": "int32", "I64": "int64",
+              "BOOL": "bool", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+
+
+# --- errors ------------------------------------------------------------------------------
+
+class CheckpointError(TritiumError):
+    """A checkpoint cannot be read or does not describe a model tritium can run."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint path, or a file it refers to, does not exist."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A weight file is truncated or not in the format its name says."""
+
+
+class CheckpointDtypeError(CheckpointError):
+    """A tensor has a dtype its role does not allow (e.g. int32 where latent floats belong)."""
+
+
+class NonFiniteWeightError(CheckpointError):
+    """A tensor contains NaN or Inf."""
+
+
+class CheckpointKeyError(CheckpointError, KeyError):
+    """Tensors the architecture needs are missing, or tensors it does not know are present."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointShapeError(CheckpointError):
+    """A tensor's shape disagrees with config.json (or with the other tensors)."""
+
+
+class UnknownArchitectureError(CheckpointError):
+    """config.json or the tensor names name a model tritium does not implement."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A torch pickle needs arbitrary code to load; it was refused, not executed."""
+
+
+class DeviceMemoryError(CheckpointError):
+    """The model does not fit in the configured device memory."""
+
+
+# --- the model description -----------------------------------------------------------------
+
+@dataclasses.dataclass
+class BitLinear:
+    """One ternary projection ``y = (x_q @ W_q.T) / (s_x * scale)``.
+
+    ``codes`` is uint8 [out_features, in_features] in the tritium code (weight + 1);
+    ``scale`` is ``s_w`` (``W ~= decode(codes) / scale``); ``norm_weight`` is the RMSNorm
+    gain applied to this projection's input (its own norm in HGRN-bit, the preceding
+    block norm in BitNet), float32 [in_features], or None.
+    """
+
+    name: str
+    out_features: int
+    in_features: int
+    codes: np.ndarray
+    scale: float
+    norm_weight: np.ndarray | None = None
+    norm_key: str | None = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The ternary weights as int8 {-1, 0, +1}."""
+        return decode(self.codes)
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of zero weights."""
+        return float(np.count_nonzero(self.codes == CODE_ZERO)) / max(1, self.codes.size)
+
+    @property
+    def parameters(self) -> int:
+        return self.out_features * self.in_features
+
+
+@dataclasses.dataclass
+class Layer:
+    """One block: its BitLinears and its non-ternary tensors, keyed by name within the block
+    (e.g. ``"attn.i_proj"``, ``"attn_norm.weight"``)."""
+
+    index: int
+    linears: dict[str, BitLinear]
+    tensors: dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class ModelDescription:
+    """A loaded checkpoint, independent of the file layout it came from.
+
+    ``tensors`` holds the model-level non-ternary tensors under their checkpoint keys
+    (embeddings, final norm, lower bounds, an untied non-ternary lm_head).  ``lm_head`` is
+    the ternary output projection where the architecture has one (HGRN-bit), else None.
+    """
+
+    arch: str
+    source: Path
+    config: dict[str, Any]
+    hidden_size: int
+    num_layers: int
+    vocab_size: int
+    intermediate_size: int
+    rms_norm_eps: float
+    layers: list[Layer]
+    tensors: dict[str, np.ndarray]
+    lm_head: BitLinear | None = None
+
+    def bitlinears(self) -> Iterator[BitLinear]:
+        """Every BitLinear, in layer order, then the lm_head."""
+        for layer in self.layers:
+            yield from layer.linears.values()
+        if self.lm_head is not None:
+            yield self.lm_head
+
+    @property
+    def parameter_count(self) -> int:
+        """Logical parameters: ternary weights count one each, scales are not counted."""
+        count = sum(lin.parameters for lin in self.bitlinears())
+        count += sum(t.size for t in self.tensors.values())
+        count += sum(t.size for layer in self.layers for t in layer.tensors.values())
+        count += sum(lin.norm_weight.size for lin in self._owned_norms())
+        return count
+
+    def _owned_norms(self) -> Iterator[BitLinear]:
+        # HGRN-bit BitLinears own their norm; BitNet's point at block norms already counted.
+        if self.arch == ARCH_HGRN:
+            yield from (lin for lin in self.bitlinears() if lin.norm_weight is not None)
+
+
+# --- what each architecture stores -----------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """One tensor an architecture stores.
+
+    ``role``: "latent" (float ternary weight), "packed" (uint8 HF BitNet weight),
+    "scale" (its weight_scale) or "float" (any other float tensor).  ``logical`` is the
+    unpacked [out, in] shape of a ternary weight.
+    """
+
+    key: str
+    shape: tuple[int, ...]
+    role: str
+    logical: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearSpec:
+    layer: int | None      # None: model level (lm_head)
+    name: str              # name within the block, e.g. "attn.i_proj"
+    module: str            # full module key, e.g. "model.layers.0.attn.i_proj"
+    norm_key: str | None   # key of the RMSNorm weight applied to its input
+    out_features: int
+    in_features: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """Everything an architecture + config says the checkpoint must contain."""
+
+    arch: str
+    config: dict[str, Any]
+    hidden_size: int
+    num_layers: int
+    vocab_size: int
+    intermediate_size: int
+    rms_norm_eps: float
+    tensors: tuple[Expected, ...]
+    linears: tuple[LinearSpec, ...]
+    # weight_scale holds s_w itself (linear_class "bitlinear" divides by it) rather than
+    # 1/s_w (linear_class "autobitlinear" multiplies by it, the released layout)
+    scale_divides: bool = False
+    # True when there was no config.json and the sizes were read off the tensors
+    inferred: bool = False
+
+    def by_key(self) -> dict[str, Expected]:
+        return {e.key: e for e in self.tensors}
+
+    def device_bytes(self, fmt: str) -> int:
+        """Device footprint: packed ternary rows, one scale per BitLinear, 16-bit others."""
+        total = 0
+        for e in self.tensors:
+            if e.role in ("latent", "packed"):
+                out, inp = e.logical
+                total += out * packed_length(inp, fmt) + DEVICE_BYTES_PER_SCALE
+            elif e.role == "float":
+                total += math.prod(e.shape) * DEVICE_BYTES_PER_PARAM
+        return total
+
+
+def hgrn_intermediate_size(hidden_size: int, hidden_ratio: float = 4) -> int:
+    """MLP width of HGRN-bit when config.json leaves intermediate_size null:
+    int(H * hidden_ratio * 2/3) rounded up to a multiple of 256 (1024 -> 2816)."""
+    width = int(hidden_size * hidden_ratio * 2 / 3)
+    return 256 * ((width + 255) // 256)
+
+
+def _cfg_int(cfg: dict, name: str, default: int | None = None) -> int:
+    value = cfg.get(name, default)
+    if value is None:
+        value = default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise CheckpointShapeError(
+            f"config.json field {name!r} must be a positive integer, got {value!r}; "
+            "fix config.json")
+    return value
+
+
+def _linear(tensors: list, linears: list, layer, name, module, norm_key, out, inp,
+            packed: bool, owns_norm: bool) -> None:
+    if packed:
+        tensors.append(Expected(f"{module}.weight", (out // 4, inp), "packed", (out, inp)))
+        tensors.append(Expected(f"{module}.weight_scale", (1,), "scale"))
+    else:
+        tensors.append(Expected(f"{module}.weight", (out, inp), "latent", (out, inp)))
+    if owns_norm:
+        tensors.append(Expected(norm_key, (inp,), "float"))
+    linears.append(LinearSpec(layer, name, module, norm_key, out, inp))
+
+
+def hgrn_spec(cfg: dict) -> Spec:
+    """Tensors of HGRNBitForCausalLM (ridger/MMfreeLM-*) for this config.json."""
+    if cfg.get("use_short_conv"):
+        raise UnknownArchitectureError(
+            "this HGRN-bit checkpoint uses short convolutions (use_short_conv=true), which "
+            "tritium does not implement; the released MMfreeLM checkpoints do not use them")
+    h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
+    vocab = _cfg_int(cfg, "vocab_size")
+    d = int(h * (cfg.get("expand_ratio") or 1))
+    heads = _cfg_int(cfg, "num_heads", 1)
+    if d % heads:
+        raise CheckpointShapeError(f"config.json: {d} channels do not split into "
+                                   f"num_heads={heads} heads; fix config.json")
+    inter = cfg.get("intermediate_size") or hgrn_intermediate_size(
+        h, cfg.get("hidden_ratio") or 4)
+    tensors: list[Expected] = [Expected("model.embeddings.weight", (vocab, h), "float")]
+    linears: list[LinearSpec] = []
+    if cfg.get("use_lower_bound", True):
+        tensors.append(Expected("model.lower_bounds", (n_layers, h), "float"))
+    for l in range(n_layers):
+        p = f"model.layers.{l}."
+        tensors.append(Expected(p + "attn_norm.weight", (h,), "float"))
+        for proj in ("i_proj", "f_proj", "g_proj"):
+            _linear(tensors, linears, l, f"attn.{proj}", p + f"attn.{proj}",
+                    p + f"attn.{proj}.norm.weight", d, h, False, True)
+        tensors.append(Expected(p + "attn.g_norm.weight", (d // heads,), "float"))
+        _linear(tensors, linears, l, "attn.o_proj", p + "attn.o_proj",
+                p + "attn.o_proj.norm.weight", h, d, False, True)
+        tensors.append(Expected(p + "mlp_norm.weight", (h,), "float"))
+        _linear(tensors, linears, l, "mlp.gate_proj", p + "mlp.gate_proj",
+                p + "mlp.gate_proj.norm.weight", 2 * inter, h, False, True)
+        _linear(tensors, linears, l, "mlp.down_proj", p + "mlp.down_proj",
+                p + "mlp.down_proj.norm.weight", h, inter, False, True)
+    tensors.append(Expected("model.norm.weight", (h,), "float"))
+    if cfg.get("tie_word_embeddings"):
+        raise UnknownArchitectureError(
+            "HGRN-bit with tie_word_embeddings=true is not supported (its lm_head is a "
+            "BitLinear); the released MMfreeLM checkpoints are untied")
+    _linear(tensors, linears, None, "lm_head", "lm_head", "lm_head.norm.weight",
+            vocab, h, False, True)
+    return Spec(ARCH_HGRN, cfg, h, n_layers, vocab, inter,
+                float(cfg.get("rms_norm_eps", 1e-6)), tuple(tensors), tuple(linears))
+
+
+# 1bitLLM's checkpoints and Microsoft's name the two sub-norms differently
+_BITNET_SUBNORMS = {"attn_sub_norm": "ffn_sub_norm", "inner_attn_ln": "ffn_layernorm"}
+
+
+def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm") -> Spec:
+    """Tensors of BitNet b1.58 (BitNetForCausalLM / BitnetForCausalLM) for this config.json.
+
+    BitLinears: q/k/v (input: input_layernorm), o (input: the attention sub-norm),
+    gate/up (input: post_attention_layernorm), down (input: the MLP sub-norm).
+    """
+    h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
+    vocab, inter = _cfg_int(cfg, "vocab_size"), _cfg_int(cfg, "intermediate_size")
+    heads = _cfg_int(cfg, "num_attention_heads", 1)
+    kv_heads = _cfg_int(cfg, "num_key_value_heads", heads)
+    if h % heads:
+        raise CheckpointShapeError(f"config.json: hidden_size={h} is not a multiple of "
+                                   f"num_attention_heads={heads}; fix config.json")
+    kv = h // heads * kv_heads
+    if packed and any(n % 4 for n in (h, kv, inter)):
+        raise CheckpointShapeError(
+            "pre-packed BitNet needs every out_features to be a multiple of 4 "
+            f"(hidden {h}, kv {kv}, intermediate {inter}); fix config.json")
+    ffn_subnorm = _BITNET_SUBNORMS[attn_subnorm]
+    tensors: list[Expected] = [Expected("model.embed_tokens.weight", (vocab, h), "float")]
+    linears: list[LinearSpec] = []
+    for l in range(n_layers):
+        p = f"model.layers.{l}."
+        for norm in ("input_layernorm", "post_attention_layernorm"):
+            tensors.append(Expected(p + f"{norm}.weight", (h,), "float"))
+        tensors.append(Expected(p + f"self_attn.{attn_subnorm}.weight", (h,), "float"))
+        tensors.append(Expected(p + f"mlp.{ffn_subnorm}.weight", (inter,), "float"))
+        for name, out, inp, norm in (
+                ("self_attn.q_proj", h, h, "input_layernorm"),
+                ("self_attn.k_proj", kv, h, "input_layernorm"),
+                ("self_attn.v_proj", kv, h, "input_layernorm"),
+                ("self_attn.o_proj", h, h, f"self_attn.{attn_subnorm}"),
+                ("mlp.gate_proj", inter, h, "post_attention_layernorm"),
+                ("mlp.up_proj", inter, h, "post_attention_layernorm"),
+                ("mlp.down_proj", h, inter, f"mlp.{ffn_subnorm}")):
+            _linear(tensors, linears, l, name, p + name, p + f"{norm}.weight", out, inp,
+                    packed, False)
+    tensors.append(Expected("model.norm.weight", (h,), "float"))
+    if not cfg.get("tie_word_embeddings", False):
+        # BitNet keeps its lm_head in full precision
+        tensors.append(Expected("lm_head.weight", (vocab, h), "float"))
+    qc = cfg.get("quantization_config") or {}
+    return Spec(ARCH_BITNET_PACKED if packed else ARCH_BITNET, cfg, h, n_layers, vocab, inter,
+                float(cfg.get("rms_norm_eps", 1e-5)), tuple(tensors), tuple(linears),
+                scale_divides=qc.get("linear_class") == "bitlinear")
+
+
+# --- reading files -----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TensorInfo:
+    key: str
+    dtype: str            # torch dtype name, e.g. "bfloat16"
+    shape: tuple[int, ...]
+    file: Path
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointNotFoundError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptCheckpointError(f"{path} is not valid JSON ({e}); fix or re-download it") \
+            from None
+    if not isinstance(data, dict):
+        raise CorruptCheckpointError(f"{path} must hold a JSON object; fix or re-download it")
+    return data
+
+
+def _weight_files(directory: Path) -> tuple[list[Path], dict[str, str] | None]:
+    """The weight files of an HF model directory, and the shard index's weight_map if any."""
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = directory / index_name
+        if index.is_file():
+            weight_map = _read_json(index).get("weight_map")
+            if not isinstance(weight_map, dict) or not weight_map:
+                raise CorruptCheckpointError(f"{index} has no weight_map; re-download it")
+            files = [directory / name for name in dict.fromkeys(weight_map.values())]
+            for f in files:
+                if not f.is_file():
+                    raise CheckpointNotFoundError(
+                        f"shard {f.name} listed in {index_name} is missing from {directory}; "
+                        "download every shard")
+            return files, weight_map
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (directory / name).is_file():
+            return [directory / name], None
+    raise CheckpointNotFoundError(
+        f"{directory} holds no weights: expected model.safetensors, "
+        "model.safetensors.index.json or pytorch_model.bin")
+
+
+def _scan_safetensors(path: Path) -> list[TensorInfo]:
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            infos = []
+            for key in f.keys():
+                sl = f.get_slice(key)
+                dtype = sl.get_dtype()
+                infos.append(TensorInfo(key, _ST_DTYPES.get(dtype, dtype.lower()),
+                                        tuple(sl.get_shape()), path))
+            return infos
+    except SafetensorError as e:
+        raise CorruptCheckpointError(
+            f"{path} is not a complete safetensors file ({e}); it is probably truncated: "
+            "download or write it again") from None
+    except OSError as e:
+        raise CorruptCheckpointError(f"cannot read {path} ({e})") from None
+
+
+def _load_torch(path: Path) -> dict[str, torch.Tensor]:
+    """torch.load with weights_only=True: tensors and plain containers, never code."""
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsafeCheckpointError(
+            f"{path} is a pickle that needs arbitrary code to load, so it was refused and "
+            f"nothing in it ran ({first}); convert it to safetensors from a trusted source"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError) as e:
+        raise CorruptCheckpointError(
+            f"{path} is not a readable torch checkpoint ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); it may be truncated: write it again"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CorruptCheckpointError(
+            f"{path} does not hold a state dict (a mapping of names to tensors)")
+    return state
+
+
+class _Source:
+    """The tensors of a checkpoint, by key: names/dtypes/shapes first, data on demand."""
+
+    def __init__(self, files: list[Path], weight_map: dict[str, str] | None):
+        self.infos: dict[str, TensorInfo] = {}
+        self._torch: dict[str, torch.Tensor] = {}
+        for f in files:
+            if f.suffix == ".safetensors":
+                found = _scan_safetensors(f)
+            else:
+                state = _load_torch(f)
+                self._torch.update(state)
+                found = [TensorInfo(k, str(v.dtype).removeprefix("torch."), tuple(v.shape), f)
+                         for k, v in state.items()]
+            for info in found:
+                self.infos[info.key] = info
+        if weight_map is not None:
+            absent = sorted(k for k, name in weight_map.items()
+                            if k not in self.infos or self.infos[k].file.name != name)
+            if absent:
+                raise CheckpointKeyError(
+                    f"the shard index lists {len(absent)} tensor(s) its shards do not hold "
+                    f"(e.g. {absent[:3]}); the shards are incomplete: download them again")
+
+    def get(self, key: str) -> torch.Tensor:
+        info = self.infos[key]
+        if key in self._torch:
+            return self._torch[key]
+        from safetensors import SafetensorError, safe_open
+        try:
+            with safe_open(str(info.file), framework="pt") as f:
+                return f.get_tensor(key)
+        except SafetensorError as e:
+            raise CorruptCheckpointError(f"cannot read {key} from {info.file} ({e})") from None
+
+
+def _resolve(path: Path) -> tuple[dict | None, _Source]:
+    if not path.exists():
+        raise CheckpointNotFoundError(
+            f"checkpoint {path} does not exist; pass a model directory, a .safetensors "
+            "file or a torch .bin/.pt file")
+    if path.is_dir():
+        config_path = path / "config.json"
+        if not config_path.is_file():
+            raise CheckpointNotFoundError(
+                f"{path} has no config.json; a Hugging Face model directory needs one "
+                "(or pass the weight file itself)")
+        config = _read_json(config_path)
+        return config, _Source(*_weight_files(path))
+    if path.suffix == ".safetensors" or path.suffix in _TORCH_SUFFIXES:
+        return None, _Source([path], None)
+    raise CorruptCheckpointError(
+        f"{path} is neither a directory nor a .safetensors/.bin/.pt file; "
+        "pass a Hugging Face model directory or a weight file")
+
+
+# --- recognising the architecture -------------------------------------------------------------
+
+def _detect(config: dict | None, infos: dict[str, TensorInfo]) -> Spec:
+    if config is not None:
+        archs = config.get("architectures") or []
+        model_type = str(config.get("model_type", ""))
+        if "HGRNBitForCausalLM" in archs or model_type == "hgrn_bit":
+            return hgrn_spec(config)
+        if any(a in ("BitNetForCausalLM", "BitnetForCausalLM") for a in archs) \
+                or model_type == "bitnet":
+            qc = config.get("quantization_config") or {}
+            return bitnet_spec(config, qc.get("quantization_mode") == "offline",
+                               _bitnet_subnorm(infos))
+        raise UnknownArchitectureError(
+            f"unknown architecture {archs or model_type!r} in config.json; tritium reads "
+            "HGRNBitForCausalLM (MatMul-free LM) and BitNetForCausalLM (BitNet b1.58)")
+    return _detect_from_keys(infos)
+
+
+def _bitnet_subnorm(infos: dict[str, TensorInfo]) -> str:
+    if any(k.endswith(".self_attn.inner_attn_ln.weight") for k in infos):
+        return "inner_attn_ln"
+    return "attn_sub_norm"
+
+
+def _shape(infos: dict[str, TensorInfo], key: str) -> tuple[int, ...]:
+    if key not in infos:
+        raise CheckpointKeyError(f"tensor {key!r} is missing; the checkpoint is incomplete")
+    return infos[key].shape
+
+
+def _layer_count(infos: dict[str, TensorInfo]) -> int:
+    indices = {int(k.split(".")[2]) for k in infos
+               if k.startswith("model.layers.") and k.split(".")[2].isdigit()}
+    return max(indices) + 1 if indices else 0
+
+
+def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
+    """Infer the architecture and config from tensor names and shapes (bare weight files)."""
+    keys = set(infos)
+    n_layers = _layer_count(infos)
+    if "model.embeddings.weight" in keys and n_layers:
+        vocab, h = _shape(infos, "model.embeddings.weight")
+        d = _shape(infos, "model.layers.0.attn.i_proj.weight")[0]
+        head_dim = _shape(infos, "model.layers.0.attn.g_norm.weight")[0]
+        cfg = {"architectures": ["HGRNBitForCausalLM"], "model_type": "hgrn_bit",
+               "hidden_size": h, "num_hidden_layers": n_layers, "vocab_size": vocab,
+               "expand_ratio": d / h if d % h else d // h, "num_heads": max(1, d // head_dim),
+               "intermediate_size": _shape(infos, "model.layers.0.mlp.down_proj.weight")[1],
+               "use_lower_bound": "model.lower_bounds" in keys, "use_short_conv": False,
+               "tie_word_embeddings": False}
+        return dataclasses.replace(hgrn_spec(cfg), inferred=True)
+    if "model.embed_tokens.weight" in keys and n_layers:
+        vocab, h = _shape(infos, "model.embed_tokens.weight")
+        packed = "model.layers.0.self_attn.q_proj.weight_scale" in keys
+        k_out = _shape(infos, "model.layers.0.self_attn.k_proj.weight")[0] * (4 if packed else 1)
+        q_out = _shape(infos, "model.layers.0.self_attn.q_proj.weight")[0] * (4 if packed else 1)
+        if q_out != h or h % k_out:
+            raise CheckpointShapeError(
+                f"q_proj has {q_out} outputs and k_proj {k_out} for hidden size {h}; "
+                "this is not a BitNet layout tritium understands")
+        cfg = {"architectures": ["BitNetForCausalLM"], "model_type": "bitnet",
+               "hidden_size": h, "num_hidden_layers": n_layers, "vocab_size": vocab,
+               "num_attention_heads": h // k_out, "num_key_value_heads": 1,
+               "intermediate_size": _shape(infos, "model.layers.0.mlp.down_proj.weight")[1],
+               "tie_word_embeddings": "lm_head.weight" not in keys}
+        if packed:
+            cfg["quantization_config"] = {"quant_method": "bitnet",
+                                          "linear_class": "autobitlinear",
+                                          "quantization_mode": "offline"}
+        return dataclasses.replace(bitnet_spec(cfg, packed, _bitnet_subnorm(infos)),
+                                   inferred=True)
+    raise UnknownArchitectureError(
+        "the tensor names match no known architecture (looked for HGRN-bit's "
+        "model.embeddings.weight and BitNet's model.embed_tokens.weight with "
+        "model.layers.N.*); tritium reads HGRN-bit and BitNet b1.58 checkpoints")
+
+
+def _check_against_spec(spec: Spec, infos: dict[str, TensorInfo]) -> None:
+    expected = spec.by_key()
+    missing = [k for k in expected if k not in infos]
+    extra = sorted(k for k in infos if k not in expected)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {extra[:3]})")
+        raise CheckpointKeyError(
+            f"tensor names do not match a {spec.arch} model of this config: "
+            f"{'; '.join(parts)}; the file is incomplete or belongs to another model")
+    for key, e in expected.items():
+        info = infos[key]
+        allowed = ("uint8",) if e.role == "packed" else _FLOAT_DTYPES
+        if info.dtype not in allowed:
+            raise CheckpointDtypeError(
+                f"tensor {key} has dtype {info.dtype}, but a {e.role} tensor must be "
+                f"{' or '.join(allowed)}; the checkpoint was written wrongly")
+        shape_ok = info.shape == e.shape or (e.role == "scale" and math.prod(info.shape) == 1)
+        if not shape_ok:
+            where = "the other tensors" if spec.inferred else "config.json"
+            raise CheckpointShapeError(
+                f"tensor {key} has shape {list(info.shape)} but {where} "
+                f"(hidden_size={spec.hidden_size}, intermediate_size={spec.intermediate_size}, "
+                f"vocab_size={spec.vocab_size}) implies {list(e.shape)}; "
+                "config.json and the weights belong to different models")
+
+
+def check_device_memory(spec: Spec, device_mem: int | None, fmt: str = "t2") -> int:
+    """Device bytes the model needs in format ``fmt``; raises DeviceMemoryError if it
+    exceeds ``device_mem`` (None: no limit)."""
+    need = spec.device_bytes(fmt)
+    if device_mem is not None and need > device_mem:
+        raise DeviceMemoryError(
+            f"the model needs {need:,} bytes of device memory ({fmt} weights, "
+            f"{DEVICE_BYTES_PER_PARAM}-byte other tensors) but the device has {device_mem:,}; "
+            "use a board with more memory, the denser t3 format, or a smaller model")
+    return need
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def make_progress(enabled: bool):
+    """A rich progress display on stderr (disabled: draws nothing)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                    disable=not enabled)
+
+
+def track(progress, items: Iterable, description: str, total: int | None = None):
+    """Iterate ``items``, advancing a task of ``progress`` (None: plain iteration)."""
+    if progress is None:
+        return items
+    return progress.track(items, total=total, description=description)
+
+
+def scan_checkpoint(path: str | os.PathLike) -> tuple[Spec, "_Source"]:
+    """Phase one: resolve files, recognise the architecture, check names/dtypes/shapes."""
+    config, source = _resolve(Path(path))
+    spec = _detect(config, source.infos)
+    _check_against_spec(spec, source.infos)
+    return spec, source
+
+
+def load_checkpoint(path: str | os.PathLike, *, device_mem: int | None = None,
+                    fmt: str = "t2", progress=None) -> ModelDescription:
+    """Load and quantise a checkpoint (see the module docstring for the accepted layouts).
+
+    ``device_mem``: bytes of device memory; a model that does not fit (format ``fmt``)
+    raises DeviceMemoryError before any weight data is read.  ``progress``: an optional
+    :func:`make_progress` display for the load and quantise steps.
+    """
+    spec, source = scan_checkpoint(path)
+    check_device_memory(spec, device_mem, fmt)
+    floats: dict[str, np.ndarray] = {}
+    raw: dict[str, torch.Tensor] = {}
+    for e in track(progress, spec.tensors, "load", len(spec.tensors)):
+        t = source.get(e.key)
+        if e.role != "packed":
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                raise NonFiniteWeightError(
+                    f"tensor {e.key} holds {bad} NaN/Inf value(s); the checkpoint is "
+                    "corrupt or was saved after training diverged")
+        if e.role == "float":
+            floats[e.key] = t.float().numpy()
+        else:
+            raw[e.key] = t
+    by_layer: list[dict[str, BitLinear]] = [{} for _ in range(spec.num_layers)]
+    lm_head = None
+    for ls in track(progress, spec.linears, "quantise", len(spec.linears)):
+        lin = _bitlinear(spec, ls, raw, floats)
+        if ls.layer is None:
+            lm_head = lin
+        else:
+            by_layer[ls.layer][ls.name] = lin
+    owned = {ls.norm_key for ls in spec.linears} if spec.arch == ARCH_HGRN else set()
+    layers = []
+    for l in range(spec.num_layers):
+        prefix = f"model.layers.{l}."
+        tensors = {k[len(prefix):]: v for k, v in floats.items()
+                   if k.startswith(prefix) and k not in owned}
+        layers.append(Layer(l, by_layer[l], tensors))
+    model_tensors = {k: v for k, v in floats.items()
+                     if not k.startswith("model.layers.") and k not in owned}
+    return ModelDescription(spec.arch, Path(path), spec.config, spec.hidden_size,
+                            spec.num_layers, spec.vocab_size, spec.intermediate_size,
+                            spec.rms_norm_eps, layers, model_tensors, lm_head)
+
+
+def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear:
+    weight = raw[f"{ls.module}.weight"]
+    if spec.arch == ARCH_BITNET_PACKED:
+        codes = unpack_hf_bitnet(weight)
+        if (codes == CODE_INVALID).any():
+            raise CorruptCheckpointError(
+                f"{ls.module}.weight holds the 2-bit value 3, which is no ternary weight; "
+                "the packed checkpoint is corrupt")
+        stored = float(raw[f"{ls.module}.weight_scale"].float().reshape(()))
+        if stored <= 0:
+            raise CorruptCheckpointError(
+                f"{ls.module}.weight_scale is {stored}; a scale must be positive")
+        scale = stored if spec.scale_divides else 1.0 / stored
+    else:
+        codes, scale = quantize_weights(weight)
+    norm = floats.get(ls.norm_key) if ls.norm_key else None
+    return BitLinear(ls.module, ls.out_features, ls.in_features, codes, scale, norm, ls.norm_key)
+
+
+# --- writing small checkpoints in the real layout ----------------------------------------------
+
+def synthetic_config(arch: str, hidden: int, layers: int, vocab: int) -> dict[str, Any]:
+    """config.json of a small model with the field names of the released checkpoints."""
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"unknown --arch {arch!r}; choose one of {list(ARCHITECTURES)}")
+    if hidden < 4 or hidden % 4 or layers < 1 or vocab < 2:
+        raise CheckpointError(
+            f"hidden={hidden}, layers={layers}, vocab={vocab}: hidden must be a multiple of 4 "
+            "(>= 4), layers >= 1 and vocab >= 2")
+    inter = hgrn_intermediate_size(hidden)
+    if arch == ARCH_HGRN:
+        # as ridger/MMfreeLM-*: intermediate_size null, derived from hidden_ratio
+        return {"architectures": ["HGRNBitForCausalLM"], "model_type": "hgrn_bit",
+                "attn_mode": "fused_recurrent", "bos_token_id": 1, "eos_token_id": 2,
+                "conv_size": 4, "expand_ratio": 1, "hidden_act": "swish", "hidden_ratio": 4,
+                "hidden_size": hidden, "initializer_range": 0.02, "intermediate_size": None,
+                "max_position_embeddings": 2048, "num_heads": 1, "num_hidden_layers": layers,
+                "rms_norm_eps": 1e-6, "share_conv_kernel": True, "tie_word_embeddings": False,
+                "torch_dtype": "bfloat16", "use_cache": True, "use_lower_bound": True,
+                "use_short_conv": False, "vocab_size": vocab}
+    heads = max(1, hidden // 16)
+    # as microsoft/bitnet-b1.58-2B-4T(-bf16); packed weights come with "offline"
+    return {"architectures": ["BitNetForCausalLM"], "model_type": "bitnet",
+            "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "relu2",
+            "hidden_size": hidden, "initializer_range": 0.02, "intermediate_size": inter,
+            "max_position_embeddings": 4096, "num_attention_heads": heads,
+            "num_hidden_layers": layers, "num_key_value_heads": max(1, heads // 4),
+            "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": True,
+            "torch_dtype": "bfloat16", "use_cache": True, "vocab_size": vocab,
+            "quantization_config": {
+                "quant_method": "bitnet", "linear_class": "autobitlinear",
+                "quantization_mode": "offline" if arch == ARCH_BITNET_PACKED else "online"}}
+
+
+def _spec_for(config: dict) -> Spec:
+    return _detect(config, {})
+
+
+def _synthetic_tensor(e: Expected, seed: int) -> torch.Tensor:
+    # One generator per tensor, seeded by its key: the latent and the pre-packed BitNet of
+    # one seed then hold the same latent weights, and the order of writing does not matter.
+    g = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(e.key.encode()))
+    shape = e.logical or e.shape
+    if e.role in ("latent", "packed"):
+        return torch.randn(shape, generator=g) * 0.02
+    if e.key.endswith("lower_bounds"):
+        return torch.randn(shape, generator=g)
+    if e.key.endswith("embeddings.weight") or e.key.endswith("embed_tokens.weight") \
+            or e.key == "lm_head.weight":
+        return torch.randn(shape, generator=g)
+    return 1.0 + 0.1 * torch.randn(shape, generator=g)  # norm gains
+
+
+def synthetic_state_dict(config: dict, seed: int = 0, progress=None) -> dict[str, torch.Tensor]:
+    """Deterministic tensors for ``config``: bf16 latent weights, or uint8 packed weights
+    with a bf16 weight_scale (1/s_w, as "autobitlinear" multiplies by it) for BitNet."""
+    spec = _spec_for(config)
+    state: dict[str, torch.Tensor] = {}
+    for e in track(progress, spec.tensors, "generate", len(spec.tensors)):
+        if e.role == "scale":
+            continue
+        latent = _synthetic_tensor(e, seed).to(torch.bfloat16)
+        if e.role == "packed":
+            codes, s_w = quantize_weights(latent)
+            state[e.key] = torch.from_numpy(pack_hf_bitnet(codes))
+            state[e.key + "_scale"] = torch.tensor([1.0 / s_w], dtype=torch.bfloat16)
+        else:
+            state[e.key] = latent
+    return state
+
+
+def write_checkpoint(out_dir: str | os.PathLike, arch: str, hidden: int, layers: int,
+                     vocab: int, seed: int = 0, shards: int = 1, progress=None) -> Path:
+    """Write a small deterministic checkpoint in the Hugging Face layout to ``out_dir``.
+
+    Files are written into a temporary sibling directory that is renamed to ``out_dir``
+    only when complete, so a failure leaves nothing half-written.  ``out_dir`` must not
+    exist or be empty.  ``shards > 1`` writes ``model-0000i-of-0000n.safetensors`` plus
+    ``model.safetensors.index.json``.
+    """
+    from safetensors.torch import save_file
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CheckpointError(f"{out} already exists and is not an empty directory; "
+                              "choose a new output directory or remove it")
+    if shards < 1:
+        raise CheckpointError(f"shards must be >= 1, got {shards}")
+    config = synthetic_config(arch, hidden, layers, vocab)
+    state = synthetic_state_dict(config, seed, progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        keys = list(state)
+        meta = {"format": "pt"}
+        if shards == 1:
+            save_file(state, str(tmp / "model.safetensors"), metadata=meta)
+        else:
+            weight_map = {}
+            per = -(-len(keys) // shards)
+            for i in range(shards):
+                name = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
+                part = {k: state[k] for k in keys[i * per:(i + 1) * per]}
+                save_file(part, str(tmp / name), metadata=meta)
+                weight_map.update({k: name for k in part})
+            size = sum(t.numel() * t.element_size() for t in state.values())
+            (tmp / "model.safetensors.index.json").write_text(json.dumps(
+                {"metadata": {"total_size": size}, "weight_map": weight_map}, indent=2) + "\n")
+        # mkdtemp makes a private 0700 directory; a checkpoint is ordinary shared data
+        umask = os.umask(0)
+        os.umask(umask)
+        for f in tmp.iterdir():
+            f.chmod(0o666 & ~umask)
+        tmp.chmod(0o777 & ~umask)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,99 @@
+"""Ternary weight and int8 activation quantisation, exactly as the reference BitLinear.
+
+The reference (the pure-PyTorch BitLinear of the MatMul-free LM, and Hugging Face's
+BitNet ``WeightQuant``/``ActQuant``) computes, in float32:
+
+* weights, per tensor: ``s_w = 1 / max(mean|W|, 1e-5)``, ``W_q = clamp(round(W*s_w), -1, 1)``;
+* activations, per token: ``s_x = 127 / max(max|x|, 1e-5)``,
+  ``x_q = clamp(round(x*s_x), -128, 127)``;
+* so ``y = (x_q @ W_q.T) / (s_x * s_w)``: one exact integer ternary matvec and one rescale.
+
+``round`` is round-half-to-even (torch's), and every product is taken in float32 so that
+the codes here are bit-identical to what the reference feeds its matmul.  Weight codes
+follow :mod:`tritium.golden.ternary` (``code = weight + 1``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tritium.golden.ternary import CODE_ZERO, encode
+
+#: floor of mean|W| before taking its reciprocal (reference value)
+WEIGHT_MEAN_FLOOR = 1e-5
+#: floor of max|x| per token before taking its reciprocal (reference value)
+ACT_MAX_FLOOR = 1e-5
+#: int8 activation range
+ACT_QMIN, ACT_QMAX = -128, 127
+#: epsilon of the RMSNorm every BitLinear applies to its input
+BITLINEAR_NORM_EPS = 1e-8
+#: codes per byte of Hugging Face's pre-packed BitNet weights
+HF_BITNET_PER_BYTE = 4
+
+
+def weight_scale(w: torch.Tensor) -> torch.Tensor:
+    """``s_w = 1 / max(mean|W|, 1e-5)`` as a float32 scalar tensor (W taken as float32)."""
+    return 1.0 / w.float().abs().mean().clamp(min=WEIGHT_MEAN_FLOOR)
+
+
+def quantize_weights(w: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Latent weights [out, in] -> (uint8 codes [out, in], s_w).
+
+    Equal to ``encode(clamp(round(W*s_w), -1, 1))``: with round-half-to-even, a product
+    t rounds to +1 or more exactly when t > 0.5 and to -1 or less exactly when t < -0.5,
+    so two comparisons replace round, clamp and the range check.  ``W ~= decode(codes) / s_w``.
+    """
+    s = weight_scale(w)
+    t = w.float() * s
+    codes = (t > 0.5).to(torch.uint8)
+    codes.add_(CODE_ZERO).sub_((t < -0.5).to(torch.uint8))
+    return codes.numpy(), float(s)
+
+
+def quantize_weights_simple(w: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Baseline for :func:`quantize_weights` (same contract): the reference formula verbatim."""
+    s = weight_scale(w)
+    q = (w.float() * s).round().clamp(-1, 1)
+    return encode(q.to(torch.int8).numpy()), float(s)
+
+
+def quantize_activations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token absmax int8: x [..., n] -> (x_q int8 [..., n], s_x float32 [..., 1])."""
+    x = x.float()
+    s = ACT_QMAX / x.abs().amax(dim=-1, keepdim=True).clamp(min=ACT_MAX_FLOOR)
+    q = (x * s).round().clamp(ACT_QMIN, ACT_QMAX)
+    return q.to(torch.int8), s
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis, in float32."""
+    x = x.float()
+    y = x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
+    return y if weight is None else y * weight
+
+
+def unpack_hf_bitnet(packed) -> np.ndarray:
+    """Hugging Face pre-packed BitNet weight uint8 [out/4, in] -> codes uint8 [out, in].
+
+    Layout of ``transformers.integrations.bitnet``: bits 2i..2i+1 of packed row r hold
+    unpacked row ``r + i*out/4`` as ``value + 1``, which is already our code.  The value 3
+    (bits 0b11) is not a ternary code; a caller should reject it (see ``decode``).
+    """
+    p = packed.numpy() if isinstance(packed, torch.Tensor) else np.asarray(packed)
+    p = p.astype(np.uint8, copy=False)
+    return np.concatenate([(p >> (2 * i)) & 0b11 for i in range(HF_BITNET_PER_BYTE)], axis=0)
+
+
+def pack_hf_bitnet(codes) -> np.ndarray:
+    """Inverse of :func:`unpack_hf_bitnet`; ``out`` must be a multiple of 4."""
+    c = np.asarray(codes, dtype=np.uint8)
+    rows = c.shape[0]
+    if rows % HF_BITNET_PER_BYTE:
+        raise ValueError(f"out_features={rows} is not a multiple of {HF_BITNET_PER_BYTE}; "
+                         "the Hugging Face BitNet layout cannot hold it")
+    q = rows // HF_BITNET_PER_BYTE
+    packed = np.zeros((q,) + c.shape[1:], np.uint8)
+    for i in range(HF_BITNET_PER_BYTE):
+        packed |= c[i * q:(i + 1) * q] << (2 * i)
+    return packed
