@@ -783,7 +783,8 @@ def _synthetic_tensor(e: Expected, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(e.key.encode()))
     shape = e.logical or e.shape
     if e.role in ("latent", "packed"):
-        return torch.randn(shape, generator=g) * 0.02
+        # unit-variance outputs, so the logits of a random model are O(1), not O(0.01)
+        return torch.randn(shape, generator=g) * shape[1] ** -0.5
     if e.key.endswith("lower_bounds"):
         return torch.randn(shape, generator=g)
     if e.key.endswith("embeddings.weight") or e.key.endswith("embed_tokens.weight") \

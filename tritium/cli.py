@@ -17,6 +17,7 @@ from .errors import TritiumError
 #: modules contributing subcommands, in --help order
 COMMAND_MODULES = [
     "tritium.sim.commands",
+    "tritium.host.commands",
 ]
 
 

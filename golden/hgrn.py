@@ -1,0 +1,190 @@
+"""Pure-PyTorch reference of HGRNBitForCausalLM (the MatMul-free LM), float and integer paths.
+
+No Triton and no transformers: the model runs token by token on the CPU in float32 from a
+:class:`~tritium.host.checkpoint.ModelDescription`, carrying the MLGRU hidden state from
+one token to the next exactly as generation does.
+
+Forward pass (see ANCHORS.md for the formulas)::
+
+    x = embeddings[token]
+    for each layer l:
+        r = x + attn(RMSNorm(x))                     # MLGRU
+        x = r + mlp(RMSNorm(r))                      # GLU MLP
+    logits = lm_head(RMSNorm(x))                     # lm_head is a BitLinear too
+
+    attn:  f = sigmoid(f_proj(x));  f = lb_l + (1 - lb_l) * f   (l > 0, lb from lower_bounds)
+           i = SiLU(i_proj(x)) * (1 - f);  h = f * h + i
+           o_proj(RMSNorm(g_proj(x)) * w_g * SiLU(h))            (RMSNorm per head)
+    mlp:   gate, y = split(gate_proj(x));  down_proj(SiLU(gate) * y)
+
+Every BitLinear is ``RMSNorm_1e-8(x)*g`` -> per-token int8 absmax -> ternary weights.  The
+float path multiplies the dequantised activations by the dequantised weights, as the
+reference does; the integer ("hardware") path computes the exact integer product of the
+int8 activations and the ternary weights (what the TMV engine computes) and rescales it
+once by ``1 / (s_x * s_w)``.  The two differ only by float rounding; :meth:`compare`
+reports by how much.
+
+Assumption: the gate norm (``g_norm``) uses config.json's ``rms_norm_eps`` like every
+other block norm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tritium.errors import ShapeError
+from tritium.host.checkpoint import (ARCH_HGRN, BitLinear, ModelDescription,
+                                     UnknownArchitectureError, load_checkpoint)
+from tritium.host.quantize import BITLINEAR_NORM_EPS, quantize_activations, rms_norm
+
+
+class _Projection:
+    """A BitLinear prepared for both paths."""
+
+    def __init__(self, lin: BitLinear):
+        weights = torch.from_numpy(lin.weights)
+        self.scale = torch.tensor(lin.scale, dtype=torch.float32)
+        self.w_float = weights.float() / self.scale          # W_q / s_w, as the reference
+        self.w_int_t = weights.to(torch.int32).t().contiguous()
+        self.norm = None if lin.norm_weight is None else torch.from_numpy(lin.norm_weight)
+
+    def __call__(self, x: torch.Tensor, integer: bool) -> torch.Tensor:
+        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS))
+        if integer:
+            # exact: |sum| <= 128 * in_features, far inside int32
+            acc = x_q.to(torch.int32) @ self.w_int_t
+            return acc.float() / (s_x * self.scale)
+        return (x_q.float() / s_x) @ self.w_float.t()
+
+
+@dataclasses.dataclass(frozen=True)
+class IntegerPathReport:
+    """How far the integer path's logits are from the float path's."""
+
+    tokens: int
+    max_abs_dlogit: float
+    top1_agreement: float   # fraction of positions whose argmax agrees
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class HGRNBitForCausalLM:
+    """HGRN-bit causal LM from a model description (see the module docstring)."""
+
+    def __init__(self, desc: ModelDescription):
+        if desc.arch != ARCH_HGRN:
+            raise UnknownArchitectureError(
+                f"{desc.source} is a {desc.arch} checkpoint; HGRNBitForCausalLM needs an "
+                "HGRN-bit (MatMul-free LM) checkpoint")
+        self.desc = desc
+        self.eps = desc.rms_norm_eps
+        self.vocab_size = desc.vocab_size
+        self.num_heads = int(desc.config.get("num_heads") or 1)
+        t = {k: torch.from_numpy(v) for k, v in desc.tensors.items()}
+        self.embeddings = t["model.embeddings.weight"]
+        self.final_norm = t["model.norm.weight"]
+        lower = t.get("model.lower_bounds")
+        if lower is not None:
+            p = lower.softmax(0)
+            lower = p.cumsum(0) - p[0]
+        self.lower_bounds = lower
+        self.layers = []
+        for layer in desc.layers:
+            proj = {name: _Projection(lin) for name, lin in layer.linears.items()}
+            norms = {k: torch.from_numpy(v) for k, v in layer.tensors.items()}
+            self.layers.append((layer.index, proj, norms))
+        self.lm_head = _Projection(desc.lm_head)
+        self.state_size = self.layers[0][1]["attn.i_proj"].w_float.shape[0] if self.layers else 0
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **load_kwargs) -> "HGRNBitForCausalLM":
+        """Load an HGRN-bit checkpoint (directory or weight file) with :func:`load_checkpoint`."""
+        return cls(load_checkpoint(path, **load_kwargs))
+
+    # --- one token -----------------------------------------------------------------------
+
+    def init_state(self, batch: int = 1) -> list[torch.Tensor]:
+        """Zero MLGRU hidden state: one [batch, channels] tensor per layer."""
+        return [torch.zeros(batch, self.state_size) for _ in self.layers]
+
+    def step(self, tokens: torch.Tensor, state: list[torch.Tensor],
+             integer: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Advance by one token per sequence: tokens [B] -> (logits [B, V], new state)."""
+        x = self.embeddings[tokens]
+        new_state = []
+        for (l, proj, norms), h in zip(self.layers, state):
+            a, h = self._mlgru(l, proj, norms, rms_norm(x, norms["attn_norm.weight"], self.eps),
+                               h, integer)
+            new_state.append(h)
+            r = x + a
+            m = rms_norm(r, norms["mlp_norm.weight"], self.eps)
+            gate, y = proj["mlp.gate_proj"](m, integer).chunk(2, dim=-1)
+            x = r + proj["mlp.down_proj"](F.silu(gate) * y, integer)
+        return self.lm_head(rms_norm(x, self.final_norm, self.eps), integer), new_state
+
+    def _mlgru(self, l, proj, norms, x, h, integer):
+        f = torch.sigmoid(proj["attn.f_proj"](x, integer))
+        if self.lower_bounds is not None and l > 0:
+            lb = self.lower_bounds[l]
+            f = lb + (1 - lb) * f
+        i = F.silu(proj["attn.i_proj"](x, integer)) * (1 - f)
+        h = f * h + i
+        g = proj["attn.g_proj"](x, integer)
+        heads = g.reshape(*g.shape[:-1], self.num_heads, -1)
+        gated = rms_norm(heads, norms["attn.g_norm.weight"], self.eps).reshape(g.shape)
+        return proj["attn.o_proj"](gated * F.silu(h), integer), h
+
+    # --- sequences -----------------------------------------------------------------------
+
+    def _ids(self, input_ids) -> tuple[torch.Tensor, bool]:
+        ids = torch.as_tensor(input_ids, dtype=torch.long)
+        single = ids.dim() == 1
+        if single:
+            ids = ids.unsqueeze(0)
+        if ids.dim() != 2 or ids.shape[1] == 0:
+            raise ShapeError(f"input_ids must be [T] or [B, T] with T >= 1, got {tuple(ids.shape)}")
+        if ids.min() < 0 or ids.max() >= self.vocab_size:
+            raise ShapeError(f"token ids must lie in [0, {self.vocab_size - 1}]")
+        return ids, single
+
+    @torch.no_grad()
+    def logits(self, input_ids, integer: bool = False) -> torch.Tensor:
+        """Teacher-forced logits: [T] -> [T, V] or [B, T] -> [B, T, V]; position t sees
+        tokens 0..t through the recurrent state."""
+        ids, single = self._ids(input_ids)
+        state = self.init_state(ids.shape[0])
+        out = []
+        for t in range(ids.shape[1]):
+            step_logits, state = self.step(ids[:, t], state, integer)
+            out.append(step_logits)
+        result = torch.stack(out, dim=1)
+        return result[0] if single else result
+
+    @torch.no_grad()
+    def generate(self, input_ids, n: int, integer: bool = False) -> torch.Tensor:
+        """Greedy decoding: the prompt followed by ``n`` argmax tokens ([T+n] or [B, T+n])."""
+        ids, single = self._ids(input_ids)
+        state = self.init_state(ids.shape[0])
+        for t in range(ids.shape[1]):
+            step_logits, state = self.step(ids[:, t], state, integer)
+        tokens = [ids]
+        for _ in range(n):
+            nxt = step_logits.argmax(dim=-1)
+            tokens.append(nxt.unsqueeze(1))
+            step_logits, state = self.step(nxt, state, integer)
+        result = torch.cat(tokens, dim=1)
+        return result[0] if single else result
+
+    def compare(self, input_ids) -> IntegerPathReport:
+        """Run both paths teacher-forced on ``input_ids`` and report their distance."""
+        a = self.logits(input_ids, integer=False)
+        b = self.logits(input_ids, integer=True)
+        agree = (a.argmax(-1) == b.argmax(-1)).float().mean()
+        return IntegerPathReport(int(np.prod(a.shape[:-1])), float((a - b).abs().max()),
+                                 float(agree))
