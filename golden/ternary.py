@@ -186,7 +186,7 @@ def unpack_t2(packed, n: int) -> np.ndarray:
     p = np.asarray(packed, dtype=np.uint8)
     if n > p.shape[-1] * T2_PER_BYTE:
         raise ValueError(f"{p.shape[-1]} t2 bytes hold at most {p.shape[-1] * 4} codes, not {n}")
-    return _T2_TABLE[p].reshape(p.shape[:-1] + (-1,))[..., :n]
+    return _T2_TABLE[p].reshape(p.shape[:-1] + (p.shape[-1] * T2_PER_BYTE,))[..., :n]
 
 
 def pack_t3(codes) -> np.ndarray:
@@ -208,7 +208,7 @@ def unpack_t3(packed, n: int) -> np.ndarray:
         raise ValueError(f"t3 bytes must be <= {T3_MAX_BYTE}; got {int(p.max())} (corrupt data?)")
     if n > p.shape[-1] * T3_PER_BYTE:
         raise ValueError(f"{p.shape[-1]} t3 bytes hold at most {p.shape[-1] * 5} codes, not {n}")
-    return _T3_TABLE[p].reshape(p.shape[:-1] + (-1,))[..., :n]
+    return _T3_TABLE[p].reshape(p.shape[:-1] + (p.shape[-1] * T3_PER_BYTE,))[..., :n]
 
 
 def _digit_table(base: int, digits: int, entries: int) -> np.ndarray:

@@ -1,0 +1,123 @@
+"""The golden HGRN-bit model against a separate, straightforward implementation of the formulas."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from tritium.errors import ShapeError
+from tritium.golden.hgrn import HGRNBitForCausalLM
+from tritium.host.checkpoint import UnknownArchitectureError, write_checkpoint
+
+
+@pytest.fixture(scope="module")
+def hgrn_dir(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("hgrn") / "ck", "hgrn-bit", hidden=32,
+                            layers=3, vocab=64, seed=4)
+
+
+@pytest.fixture(scope="module")
+def model(hgrn_dir):
+    return HGRNBitForCausalLM.from_pretrained(hgrn_dir)
+
+
+def reference_logits(ckpt, ids):
+    """ANCHORS.md written out over a whole sequence at once (only the recurrence loops)."""
+    cfg = json.loads((ckpt / "config.json").read_text())
+    sd = {k: v.float() for k, v in load_file(str(ckpt / "model.safetensors")).items()}
+    eps = cfg["rms_norm_eps"]
+
+    def rmsnorm(x, w, e):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + e) * w
+
+    def bitlinear(x, name):
+        xn = rmsnorm(x, sd[name + ".norm.weight"], 1e-8)
+        sx = 127 / xn.abs().max(dim=-1, keepdim=True).values.clamp(min=1e-5)
+        xq = (xn * sx).round().clamp(-128, 127) / sx
+        w = sd[name + ".weight"]
+        sw = 1 / w.abs().mean().clamp(min=1e-5)
+        wq = (w * sw).round().clamp(-1, 1) / sw
+        return xq @ wq.t()
+
+    x = sd["model.embeddings.weight"][ids]
+    p = torch.softmax(sd["model.lower_bounds"], dim=0)
+    lower = torch.cumsum(p, dim=0) - p[0]
+    for l in range(cfg["num_hidden_layers"]):
+        pre = f"model.layers.{l}."
+        a = rmsnorm(x, sd[pre + "attn_norm.weight"], eps)
+        f = torch.sigmoid(bitlinear(a, pre + "attn.f_proj"))
+        if l > 0:
+            f = lower[l] + (1 - lower[l]) * f
+        i = F.silu(bitlinear(a, pre + "attn.i_proj")) * (1 - f)
+        h, hs = torch.zeros(x.shape[-1]), []
+        for t in range(len(ids)):
+            h = f[t] * h + i[t]
+            hs.append(h)
+        g = bitlinear(a, pre + "attn.g_proj")
+        o = rmsnorm(g, sd[pre + "attn.g_norm.weight"], eps) * F.silu(torch.stack(hs))
+        x = x + bitlinear(o, pre + "attn.o_proj")
+        gate, y = bitlinear(rmsnorm(x, sd[pre + "mlp_norm.weight"], eps),
+                            pre + "mlp.gate_proj").chunk(2, dim=-1)
+        x = x + bitlinear(F.silu(gate) * y, pre + "mlp.down_proj")
+    return bitlinear(rmsnorm(x, sd["model.norm.weight"], eps), "lm_head")
+
+
+IDS = [5, 17, 63, 0, 2, 2, 40, 11, 9, 30, 31, 7]
+
+
+def test_logits_match_an_independent_implementation(model, hgrn_dir):
+    ref = reference_logits(hgrn_dir, torch.tensor(IDS))
+    got = model.logits(IDS)
+    assert got.dtype == torch.float32 and got.shape == (len(IDS), 64)
+    assert ref.abs().max() > 0.5  # logits of a useful size, not all near zero
+    assert (got - ref).abs().max() < 1e-4
+
+
+def test_the_recurrence_carries_state(model):
+    full = model.logits(IDS)
+    # a prefix sees the same history: causal, state carried token by token
+    assert torch.equal(model.logits(IDS[:5]), full[:5])
+    # a different earlier token changes later logits only through the state
+    other = model.logits([6] + IDS[1:])
+    assert not torch.allclose(other[-1], full[-1], atol=1e-3)
+
+
+def test_batch_equals_single_sequences(model):
+    a, b = IDS[:6], IDS[6:]
+    batch = model.logits([a, b])
+    assert batch.shape == (2, 6, 64)
+    assert torch.allclose(batch[0], model.logits(a), atol=1e-6)
+    assert torch.allclose(batch[1], model.logits(b), atol=1e-6)
+
+
+def test_greedy_generation_follows_the_argmax(model):
+    out = model.generate(IDS[:3], 6)
+    assert out.shape == (9,) and out[:3].tolist() == IDS[:3]
+    logits = model.logits(out)
+    assert out[3:].tolist() == logits[2:-1].argmax(-1).tolist()
+
+
+def test_integer_path_is_the_float_path_up_to_rounding(model):
+    report = model.compare(IDS)
+    assert report.tokens == len(IDS)
+    assert report.max_abs_dlogit < 1e-4
+    assert report.top1_agreement == 1.0
+    exact = model.logits(IDS, integer=True)
+    assert not torch.equal(exact, model.logits(IDS))  # a different computation, not a copy
+    assert model.generate(IDS[:3], 4, integer=True).tolist() == \
+        model.generate(IDS[:3], 4).tolist()
+
+
+def test_bad_token_ids(model):
+    with pytest.raises(ShapeError):
+        model.logits([64])
+    with pytest.raises(ShapeError):
+        model.logits([])
+
+
+def test_refuses_other_architectures(tmp_path):
+    write_checkpoint(tmp_path / "b", "bitnet", hidden=16, layers=1, vocab=16)
+    with pytest.raises(UnknownArchitectureError, match="HGRN"):
+        HGRNBitForCausalLM.from_pretrained(tmp_path / "b")
