@@ -97,6 +97,14 @@ def packed_length(n: int, fmt: str) -> int:
     return -(-int(n) // per)
 
 
+def _checked_codes(codes, highest: int) -> np.ndarray:
+    """``codes`` as an array of at least one dimension; ValueError if outside [0, highest]."""
+    c = np.atleast_1d(np.asarray(codes))
+    if c.size and ((c.dtype != np.uint8 and c.min() < 0) or c.max() > highest):
+        raise ValueError(f"weight codes must lie in [0, {highest}] for this format")
+    return c
+
+
 def _grouped_codes(codes, per: int, highest: int) -> tuple[np.ndarray, tuple]:
     """Codes as a flat C-ordered uint8 array whose rows are whole groups of ``per``.
 
@@ -105,11 +113,7 @@ def _grouped_codes(codes, per: int, highest: int) -> tuple[np.ndarray, tuple]:
     flat codes and the shape of the packed result.  Raises ValueError if a code lies
     outside [0, highest].
     """
-    c = np.asarray(codes)
-    if c.ndim == 0:
-        c = c.reshape(1)
-    if c.size and ((c.dtype != np.uint8 and c.min() < 0) or c.max() > highest):
-        raise ValueError(f"weight codes must lie in [0, {highest}] for this format")
+    c = _checked_codes(codes, highest)
     n = c.shape[-1]
     m = -(-n // per)
     if n % per == 0:
@@ -141,11 +145,7 @@ def _pack_fast(codes, per: int, highest: int, word: str, factor, shift: int,
     reach product bytes above the one kept).  Only the partial group at a row's end, and a
     last word that would read past the data, are summed separately.
     """
-    c = np.asarray(codes)
-    if c.ndim == 0:
-        c = c.reshape(1)
-    if c.size and ((c.dtype != np.uint8 and c.min() < 0) or c.max() > highest):
-        raise ValueError(f"weight codes must lie in [0, {highest}] for this format")
+    c = _checked_codes(codes, highest)
     n = c.shape[-1]
     full, rem = divmod(n, per)
     rows = c.size // n if n else 0

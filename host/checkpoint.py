@@ -152,8 +152,21 @@ class Layer:
     tensors: dict[str, np.ndarray]
 
 
-@dataclasses.dataclass
-class ModelDescription:
+@dataclasses.dataclass(frozen=True)
+class ModelSize:
+    """Architecture, config.json (or the config inferred from the tensors) and sizes."""
+
+    arch: str
+    config: dict[str, Any]
+    hidden_size: int
+    num_layers: int
+    vocab_size: int
+    intermediate_size: int
+    rms_norm_eps: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDescription(ModelSize):
     """A loaded checkpoint, independent of the file layout it came from.
 
     ``tensors`` holds the model-level non-ternary tensors under their checkpoint keys
@@ -161,16 +174,9 @@ class ModelDescription:
     the ternary output projection where the architecture has one (HGRN-bit), else None.
     """
 
-    arch: str
-    source: Path
-    config: dict[str, Any]
-    hidden_size: int
-    num_layers: int
-    vocab_size: int
-    intermediate_size: int
-    rms_norm_eps: float
-    layers: list[Layer]
-    tensors: dict[str, np.ndarray]
+    source: Path = Path()
+    layers: list[Layer] = dataclasses.field(default_factory=list)
+    tensors: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     lm_head: BitLinear | None = None
 
     def bitlinears(self) -> Iterator[BitLinear]:
@@ -223,18 +229,11 @@ class LinearSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class Spec:
+class Spec(ModelSize):
     """Everything an architecture + config says the checkpoint must contain."""
 
-    arch: str
-    config: dict[str, Any]
-    hidden_size: int
-    num_layers: int
-    vocab_size: int
-    intermediate_size: int
-    rms_norm_eps: float
-    tensors: tuple[Expected, ...]
-    linears: tuple[LinearSpec, ...]
+    tensors: tuple[Expected, ...] = ()
+    linears: tuple[LinearSpec, ...] = ()
     # weight_scale holds s_w itself (linear_class "bitlinear" divides by it) rather than
     # 1/s_w (linear_class "autobitlinear" multiplies by it, the released layout)
     scale_divides: bool = False
@@ -470,10 +469,11 @@ def _load_torch(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-class _Source:
+class TensorSource:
     """The tensors of a checkpoint, by key: names/dtypes/shapes first, data on demand."""
 
-    def __init__(self, files: list[Path], weight_map: dict[str, str] | None):
+    def __init__(self, path: Path, files: list[Path], weight_map: dict[str, str] | None):
+        self.path = path
         self.infos: dict[str, TensorInfo] = {}
         self._torch: dict[str, torch.Tensor] = {}
         for f in files:
@@ -506,7 +506,7 @@ class _Source:
             raise CorruptCheckpointError(f"cannot read {key} from {info.file} ({e})") from None
 
 
-def _resolve(path: Path) -> tuple[dict | None, _Source]:
+def _resolve(path: Path) -> tuple[dict | None, TensorSource]:
     if not path.exists():
         raise CheckpointNotFoundError(
             f"checkpoint {path} does not exist; pass a model directory, a .safetensors "
@@ -518,9 +518,9 @@ def _resolve(path: Path) -> tuple[dict | None, _Source]:
                 f"{path} has no config.json; a Hugging Face model directory needs one "
                 "(or pass the weight file itself)")
         config = _read_json(config_path)
-        return config, _Source(*_weight_files(path))
+        return config, TensorSource(path, *_weight_files(path))
     if path.suffix == ".safetensors" or path.suffix in _TORCH_SUFFIXES:
-        return None, _Source([path], None)
+        return None, TensorSource(path, [path], None)
     raise CorruptCheckpointError(
         f"{path} is neither a directory nor a .safetensors/.bin/.pt file; "
         "pass a Hugging Face model directory or a weight file")
@@ -665,7 +665,7 @@ def track(progress, items: Iterable, description: str, total: int | None = None)
     return progress.track(items, total=total, description=description)
 
 
-def scan_checkpoint(path: str | os.PathLike) -> tuple[Spec, "_Source"]:
+def scan_checkpoint(path: str | os.PathLike) -> tuple[Spec, "TensorSource"]:
     """Phase one: resolve files, recognise the architecture, check names/dtypes/shapes."""
     config, source = _resolve(Path(path))
     spec = _detect(config, source.infos)
@@ -683,6 +683,11 @@ def load_checkpoint(path: str | os.PathLike, *, device_mem: int | None = None,
     """
     spec, source = scan_checkpoint(path)
     check_device_memory(spec, device_mem, fmt)
+    return describe(spec, source, progress)
+
+
+def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescription:
+    """Phase two: read the weights of a scanned checkpoint, check them, quantise them."""
     floats: dict[str, np.ndarray] = {}
     raw: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "load", len(spec.tensors)):
@@ -714,9 +719,9 @@ def load_checkpoint(path: str | os.PathLike, *, device_mem: int | None = None,
         layers.append(Layer(l, by_layer[l], tensors))
     model_tensors = {k: v for k, v in floats.items()
                      if not k.startswith("model.layers.") and k not in owned}
-    return ModelDescription(spec.arch, Path(path), spec.config, spec.hidden_size,
-                            spec.num_layers, spec.vocab_size, spec.intermediate_size,
-                            spec.rms_norm_eps, layers, model_tensors, lm_head)
+    size = {f.name: getattr(spec, f.name) for f in dataclasses.fields(ModelSize)}
+    return ModelDescription(**size, source=source.path, layers=layers, tensors=model_tensors,
+                            lm_head=lm_head)
 
 
 def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear:

@@ -11,7 +11,7 @@ import sys
 
 from tritium.golden.ternary import pack_t2, pack_t3
 
-from .checkpoint import (ARCHITECTURES, check_device_memory, load_checkpoint, make_progress,
+from .checkpoint import (ARCHITECTURES, check_device_memory, describe, make_progress,
                          scan_checkpoint, track, write_checkpoint)
 
 FORMATS = ("t2", "t3")
@@ -48,10 +48,10 @@ def cmd_make_checkpoint(args) -> int:
 
 def cmd_inspect(args) -> int:
     # The memory check needs only the tensor shapes, so it runs before any weight is read.
-    spec, _ = scan_checkpoint(args.checkpoint)
+    spec, source = scan_checkpoint(args.checkpoint)
     need = check_device_memory(spec, args.device_mem, args.format)
     with make_progress(not args.quiet) as progress:
-        desc = load_checkpoint(args.checkpoint, progress=progress)
+        desc = describe(spec, source, progress)
         linears = list(desc.bitlinears())
         packed = {lin.name: (pack_t2(lin.codes).nbytes, pack_t3(lin.codes).nbytes)
                   for lin in track(progress, linears, "pack", len(linears))}
