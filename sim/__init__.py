@@ -1,0 +1,13 @@
+"""Simulation: Verilator toolchain and build cache, cocotb benches, runners.
+
+``run_<engine>(cfg, ...)`` functions run the RTL in Verilator and return results and
+hardware counters; they are the entry points tests, the CLI and external checks use.
+"""
+
+
+def __getattr__(name):
+    # Lazy: importing tritium.sim must not pull in cocotb or build anything.
+    if name == "run_ternary_dot":
+        from .ternary_dot import run_ternary_dot
+        return run_ternary_dot
+    raise AttributeError(name)

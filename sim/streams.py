@@ -89,6 +89,10 @@ class _Port:
         self.beats += 1
         self.beat_cycles.append(now_cycles())
 
+    def stop(self) -> None:
+        """End this helper's per-cycle task (its port keeps its last driven value)."""
+        self._task.cancel()
+
     def state(self) -> str:
         return f"{self.name}: valid={self.valid.value} ready={self.ready.value}"
 
@@ -208,6 +212,9 @@ class Watchdog:
         self.busy = busy
         self.cycle = 0
         self._task = cocotb.start_soon(self._run())
+
+    def stop(self) -> None:
+        self._task.cancel()
 
     async def _run(self) -> None:
         quiet, last_total = 0, -1
