@@ -89,6 +89,14 @@ class _Port:
         self.beats += 1
         self.beat_cycles.append(now_cycles())
 
+    def _take_if_handshake(self, signed: bool) -> int | None:
+        """At a rising edge: the payload if valid and ready are both high, else None."""
+        if int(self.ready.value) and int(self.valid.value):
+            v = self.payload.value
+            self._took()
+            return v.to_signed() if signed else v.to_unsigned()
+        return None
+
     def stop(self) -> None:
         """End this helper's per-cycle task (its port keeps its last driven value)."""
         self._task.cancel()
@@ -154,12 +162,10 @@ class StreamSink(_Port):
     async def _run(self) -> None:
         while True:
             await RisingEdge(self.clk)
-            if int(self.ready.value) and int(self.valid.value):
-                v = self.payload.value
-                got = v.to_signed() if self.signed else v.to_unsigned()
+            got = self._take_if_handshake(self.signed)
+            if got is not None:
                 n = len(self.received)
                 self.received.append(got)
-                self._took()
                 if self.expect is not None:
                     if n >= len(self.expect):
                         raise AssertionError(f"{self.name}: unexpected extra beat {n}: {got}")
@@ -187,10 +193,9 @@ class StreamMonitor(_Port):
     async def _run(self) -> None:
         while True:
             await RisingEdge(self.clk)
-            if int(self.ready.value) and int(self.valid.value):
-                v = self.payload.value
-                self.seen.append(v.to_signed() if self.signed else v.to_unsigned())
-                self._took()
+            got = self._take_if_handshake(self.signed)
+            if got is not None:
+                self.seen.append(got)
 
 
 class Watchdog:
