@@ -34,7 +34,8 @@ def run_ternary_dot(cfg: TernaryDotConfig, vectors: Sequence[tuple[Sequence[int]
 
     Returns ``results`` (one int per vector, already checked against the golden in the
     bench), ``in_cycles``/``out_cycles`` (clock cycle of every input/output handshake),
-    ``error`` (the sticky invalid-code flag) and ``cached`` (whether the Verilator model
+    ``error`` (the sticky invalid-code flag), ``monitored_in_beats`` (input payloads as a
+    passive monitor saw them) and ``cached`` (whether the Verilator model
     came from the build cache). ``stall_limit``: cycles without any handshake before the
     bench fails naming the stalled stream. ``_corrupt_expected=k`` adds 1 to the k-th
     expected value: only for testing that the bench's comparison can fail.
@@ -64,7 +65,7 @@ except ImportError:  # pragma: no cover - cocotb is a dependency; guard for docs
 
 if cocotb is not None:
     from .payload import pack
-    from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
+    from .streams import (StreamMonitor, StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
                           start_clock)
 
     @cocotb.test()
@@ -87,8 +88,10 @@ if cocotb is not None:
         src = StreamSource(dut, "i", dut.clk, valid_prob=inp["valid_prob"])
         sink = StreamSink(dut, "o", dut.clk, ready_prob=inp["ready_prob"], signed=True,
                           expect=expected)
+        mon = StreamMonitor(dut, "i", dut.clk)  # independent count of accepted input beats
         Watchdog(dut.clk, [src, sink], busy=lambda: len(sink.received) < len(expected))
         src.queue(beats)
         await sink.receive(len(expected))
         save_outputs({"results": sink.received, "in_cycles": src.beat_cycles,
-                      "out_cycles": sink.beat_cycles, "error": int(dut.error.value)})
+                      "out_cycles": sink.beat_cycles, "error": int(dut.error.value),
+                      "monitored_in_beats": mon.seen})

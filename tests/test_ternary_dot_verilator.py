@@ -5,7 +5,9 @@ import pytest
 
 from tritium.config import TernaryDotConfig
 from tritium.errors import ShapeError, SimulationError
-from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, ternary_dot
+from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, ternary_dot, to_beats
+from tritium.hdl.ternary.dot import beat_layout
+from tritium.sim.payload import pack
 from tritium.sim.ternary_dot import run_ternary_dot
 
 pytestmark = pytest.mark.verilator
@@ -34,6 +36,11 @@ def test_random_vectors_random_stalls(cfg, seed, valid_prob, ready_prob, tmp_pat
     assert out["results"] == [ternary_dot(cfg, c, x)[0] for c, x in vecs]
     assert out["error"] == 0
     assert len(out["in_cycles"]) == sum(-(-len(c) // cfg.lanes) for c, _ in vecs)
+    # a passive monitor on the input saw exactly the beats the source sent, in order
+    layout = beat_layout(cfg)
+    sent = [pack(layout, {"w": w, "x": x, "last": int(last)})
+            for c, xs in vecs for w, x, last in to_beats(cfg, c, xs)]
+    assert out["monitored_in_beats"] == sent
 
 
 def test_extreme_values_at_max_length(tmp_path):
