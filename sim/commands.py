@@ -122,7 +122,7 @@ def _run_and_report(cfg, vectors, *, seed, stall, show: int, waves=False, run_di
                   f"({cfg.lanes * beats / max(span, 1):.1f} lane-MACs/cycle under stalls); "
                   f"Verilator model {'reused from cache' if out['cached'] else 'built'}")
     if waves and run_dir:
-        console.print(f"waves: {Path(run_dir) / 'waves.fst'}")
+        console.print(f"waves: {Path(run_dir) / out['wave_file']}")
     console.print("[bold green]all results match the golden model[/]" if ok
                   else "[bold red]MISMATCH against the golden model[/]")
     return 0 if ok else 1
@@ -187,7 +187,8 @@ def register(sub) -> None:
         cp.add_argument("--seed", type=int, default=1)
         cp.add_argument("--stall", type=float, default=0.3,
                         help="probability of a stall cycle on each side (default 0.3)")
-        cp.add_argument("--waves", action="store_true", help="record waves.fst (in --run-dir)")
+        cp.add_argument("--waves", action="store_true",
+                        help="record waves.fst (waves.vcd without liblz4) in --run-dir")
         cp.add_argument("--run-dir", help="directory for logs, results and waves")
         cp.add_argument("--show", type=int, default=16, help="rows to print")
         _add_config_options(cp, resolve(_components()[name][0]))

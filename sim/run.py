@@ -37,7 +37,8 @@ def simulate(model: Model, bench: str, *, testcase: str | None = None,
     ``seed`` drives cocotb's and the bench's random stalls and data. ``stall_limit`` is the
     number of cycles a watched stream may go without a handshake before the bench fails
     naming it; ``cycle_limit`` caps the whole run. ``waves`` needs a model built with
-    ``waves=True`` and writes ``waves.fst`` into the run directory.
+    ``waves=True`` and writes ``model.wave_file`` (waves.fst or waves.vcd) into the run
+    directory.
     Returns the bench's ``outputs.json`` (empty dict if it wrote none).
     """
     from cocotb_tools.runner import get_runner
@@ -65,7 +66,7 @@ def simulate(model: Model, bench: str, *, testcase: str | None = None,
                     hdl_toplevel_lang="verilog", testcase=testcase, seed=seed,
                     build_dir=model.build_dir, test_dir=rd, results_xml=str(results),
                     extra_env=env, waves=waves, log_file=logfile,
-                    test_args=["--trace-file", "waves.fst"] if waves else [])
+                    test_args=["--trace-file", model.wave_file] if waves else [])
     except (SystemExit, RuntimeError):
         pass  # judged from results.xml below; cocotb exits under pytest on failure
     failures = _failures(results)

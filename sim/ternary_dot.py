@@ -53,6 +53,7 @@ def run_ternary_dot(cfg: TernaryDotConfig, vectors: Sequence[tuple[Sequence[int]
                            "vectors": [[list(map(int, c)), list(map(int, x))]
                                        for c, x in vectors]})
     out["cached"] = model.cached
+    out["wave_file"] = model.wave_file
     return out
 
 

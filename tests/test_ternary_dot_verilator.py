@@ -84,3 +84,14 @@ def test_stalled_stream_fails_fast_naming_it(tmp_path):
 def test_host_rejects_too_long_vector_before_simulating():
     with pytest.raises(ShapeError, match="max_length"):
         run_ternary_dot(CFG16, [([CODE_POS] * 257, [1] * 257)])
+
+
+def test_waves_are_recorded(tmp_path):
+    cfg = TernaryDotConfig(lanes=2, max_length=8)
+    out = run_ternary_dot(cfg, [([CODE_POS] * 5, [1, 2, 3, 4, 5])], waves=True, run_dir=tmp_path)
+    assert out["results"] == [15]
+    trace = tmp_path / out["wave_file"]
+    assert trace.stat().st_size > 0
+    if trace.suffix == ".vcd":  # FST is binary; VCD names the ports in its header
+        head = trace.read_text()[:4000]
+        assert "o__payload" in head and "i__valid" in head
