@@ -260,3 +260,84 @@ def tile_tmv(codes, simd: int, pe: int) -> np.ndarray:
     padded[:rows, :cols] = c
     return (padded.reshape(rb, pe, cb, simd).transpose(0, 2, 1, 3)
             .reshape(rb * cb, pe * simd))
+
+
+# --- TMV: the ternary matrix-vector engine -------------------------------------------------
+#
+# Golden twin of :class:`tritium.hdl.ternary.TernaryMatVec`.  The engine reads one word of
+# ``pe*simd`` codes per memory line (``tile_tmv`` order), packed with ``pack_t2`` or
+# ``pack_t3`` into the line's low bytes, little-endian.  A t3 byte above 242 is corrupt: the
+# hardware decodes it as ``byte - 243`` (its base-3 digit chain drops the carry out of the
+# fifth trit) and raises its error flag, which :func:`tmv_unpack_lines` mirrors.
+
+TMV_FORMAT_CODES = {"t2": 0, "t3": 1}
+
+
+def check_tmv_command(cfg, rows: int, cols: int, fmt: str, base: int = 0) -> None:
+    """Raise the error the host must raise before sending a command the build cannot run.
+
+    ShapeError: ``rows``/``cols`` outside [1, max_out]/[1, max_in], or the command's words
+    running past the weight memory.  ConfigError: a format this build lacks.
+    """
+    from tritium.errors import ConfigError
+
+    if fmt not in TMV_FORMAT_CODES:
+        raise ConfigError(f"unknown weight format {fmt!r}; use one of {list(TMV_FORMAT_CODES)}")
+    if fmt not in cfg.formats:
+        raise ConfigError(f"this TMV build has no {fmt} decoder (formats {list(cfg.formats)}); "
+                          f"pack the weights as {cfg.formats[0]} or rebuild with has_{fmt}=1")
+    if not (1 <= rows <= cfg.max_out and 1 <= cols <= cfg.max_in):
+        raise ShapeError(f"a {rows}x{cols} matrix does not fit this TMV build (rows in "
+                         f"[1, max_out={cfg.max_out}], cols in [1, max_in={cfg.max_in}])")
+    if base < 0 or base + cfg.words(rows, cols) > cfg.weight_depth:
+        raise ShapeError(f"{cfg.words(rows, cols)} weight words at base {base} run past the "
+                         f"weight memory (weight_depth={cfg.weight_depth} words)")
+
+
+def tmv_lines(cfg, codes, fmt: str) -> list[int]:
+    """Weight memory image of a [rows, cols] code matrix: one int per line (word)."""
+    words = tile_tmv(codes, cfg.simd, cfg.pe)
+    packed = pack_t2(words) if fmt == "t2" else pack_t3(words)
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def tmv_unpack_lines(cfg, lines, rows: int, cols: int, fmt: str) -> tuple[np.ndarray, bool]:
+    """Inverse of :func:`tmv_lines` as the hardware reads it: ``(codes [rows, cols],
+    corrupt)``; ``corrupt`` is true if a t3 byte above 242 was read (see above)."""
+    nbytes = cfg.word_bytes(fmt)
+    raw = np.array([[(int(v) >> (8 * k)) & 0xFF for k in range(nbytes)] for v in lines],
+                   np.uint8).reshape(len(lines), nbytes)
+    corrupt = fmt == "t3" and bool((raw > T3_MAX_BYTE).any())
+    if fmt == "t2":
+        words = unpack_t2(raw, cfg.word_codes)
+    else:
+        words = unpack_t3(np.where(raw > T3_MAX_BYTE, raw - (T3_MAX_BYTE + 1), raw),
+                          cfg.word_codes)
+    rb, cb = -(-rows // cfg.pe), -(-cols // cfg.simd)
+    full = (words[:rb * cb].reshape(rb, cb, cfg.pe, cfg.simd).transpose(0, 2, 1, 3)
+            .reshape(rb * cfg.pe, cb * cfg.simd))
+    return full[:rows, :cols], corrupt
+
+
+def ternary_matvec(cfg, codes, x) -> tuple[list[int], bool]:
+    """Golden twin of the TMV engine: ``(y, invalid_code_seen)`` with ``y = W·x`` exact.
+
+    ``codes`` is the [rows, cols] code matrix (code = weight + 1; the invalid code 3 counts
+    as weight 0 and sets the flag, like the hardware), ``x`` the ``cols`` activations.
+    Raises ShapeError for shapes beyond the build or activations outside ``act_bits``.
+    """
+    c = np.asarray(codes, dtype=np.uint8)
+    xs = np.asarray(x, dtype=np.int64).ravel()
+    if c.ndim != 2:
+        raise ShapeError(f"weights must be a 2-D [rows, cols] code matrix, got shape {c.shape}")
+    rows, cols = c.shape
+    if not (1 <= rows <= cfg.max_out and 1 <= cols <= cfg.max_in):
+        raise ShapeError(f"a {rows}x{cols} matrix does not fit this TMV build (rows in "
+                         f"[1, max_out={cfg.max_out}], cols in [1, max_in={cfg.max_in}])")
+    if xs.size != cols:
+        raise ShapeError(f"{cols} weight columns but {xs.size} activations; they must match")
+    if xs.min() < cfg.act_min or xs.max() > cfg.act_max:
+        raise ShapeError(f"activations must lie in [{cfg.act_min}, {cfg.act_max}] "
+                         f"(act_bits={cfg.act_bits})")
+    y = decode(c).astype(np.int64) @ xs
+    return [int(v) for v in y], bool((c == CODE_INVALID).any())

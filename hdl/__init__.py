@@ -9,6 +9,9 @@ import importlib
 COMPONENTS: dict[str, tuple[str, str, str]] = {
     "ternary-dot": ("tritium.config:TernaryDotConfig", "tritium.hdl.ternary:TernaryDot",
                     "ternary_dot"),
+    "spgemm": ("tritium.config:SpgemmConfig", "tritium.hdl.spgemm:SpgemmEngine", "spgemm"),
+    "ternary-matvec": ("tritium.config:TernaryConfig", "tritium.hdl.ternary:TernaryMatVec",
+                       "ternary_matvec"),
 }
 
 

@@ -10,4 +10,10 @@ def __getattr__(name):
     if name == "run_ternary_dot":
         from .ternary_dot import run_ternary_dot
         return run_ternary_dot
+    if name in ("run_tmv", "run_tmv_commands"):
+        from . import ternary_matvec
+        return getattr(ternary_matvec, name)
+    if name == "run_spgemm":
+        from .spgemm import run_spgemm
+        return run_spgemm
     raise AttributeError(name)

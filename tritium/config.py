@@ -161,3 +161,266 @@ class TernaryDotConfig(Config):
     def cycles(self, length: int) -> int:
         """Cycles from the first input beat to the result, with no stalls on either side."""
         return math.ceil(length / self.lanes) - 1 + self.latency
+
+
+#: packed weight formats of the TMV engine, by their command code (see TernaryConfig)
+TMV_FORMATS: tuple[str, ...] = ("t2", "t3")
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class TernaryConfig(Config):
+    """Ternary matrix-vector engine (TMV): y = W·x, W in {-1, 0, +1}, x signed ``act_bits``.
+
+    The engine consumes one weight *word* per cycle: ``pe`` rows × ``simd`` columns of W
+    (``pe*simd`` MAC slots), in the word order of :func:`tritium.golden.ternary.tile_tmv`.
+    A word is stored packed as ``t2`` (4 codes/byte) or ``t3`` (5 codes/byte) in one
+    memory line of ``line_bits``; a build supports the formats whose flag is 1.
+
+    Weight memory: ``mem_latency`` cycles from an accepted read request to its data, and
+    ``mem_bytes_per_cycle`` bytes per cycle of bandwidth (0: a whole line per cycle).
+    ``mem_latency=1, mem_bytes_per_cycle=0`` is on-chip block RAM; anything else builds the
+    external-memory model of :mod:`tritium.hdl.mem`.
+
+    Accumulator bound: every term w·x has |w·x| <= 2**(act_bits-1) (the most negative
+    activation, -2**(act_bits-1), times w = -1), and a row has at most ``max_in`` terms, so
+    |y| <= max_in·2**(act_bits-1). ``acc_bits`` is the smallest two's-complement width
+    holding ±that bound; the bound is reached (x = act_min, w = -1 everywhere), so no
+    narrower accumulator is safe and no overflow is possible. Results leave as int32, so
+    the bound must fit 32 bits (checked).
+
+    Cycle formula (no stalls, one command; proved against the hardware counters in
+    tests/test_ternary_matvec*.py): ``cycles(rows, cols, fmt) = (words - 1)·k + latency``
+    with ``words = ceil(rows/pe)·ceil(cols/simd)``, ``k = transfer_cycles(fmt)`` and
+    ``latency`` the fixed pipeline depth; back-to-back commands overlap, so a stream of
+    commands takes ``sum(words_i·k_i) - k_last + latency`` busy cycles.
+    """
+
+    kind: ClassVar[str] = "ternary-matvec"
+
+    simd: int = _field(16, 1, 1024, "activations (columns) per cycle")
+    pe: int = _field(4, 1, 256, "output rows per cycle")
+    act_bits: int = _field(8, 2, 16, "signed activation width")
+    max_in: int = _field(4096, 1, 1 << 20, "most columns (input length) of a command")
+    max_out: int = _field(4096, 1, 1 << 20, "most rows (output length) of a command")
+    weight_depth: int = _field(4096, 1, 1 << 24, "weight memory depth, in words (lines)")
+    has_t2: int = _field(1, 0, 1, "build the t2 (2-bit) weight format")
+    has_t3: int = _field(1, 0, 1, "build the t3 (base-3, 1.6-bit) weight decoder")
+    mem_latency: int = _field(1, 1, 64, "weight memory read latency, cycles (1 = block RAM)")
+    mem_bytes_per_cycle: int = _field(0, 0, 1 << 16,
+                                      "weight memory bandwidth, bytes/cycle (0 = a line/cycle)")
+    levels_per_stage: int = _field(2, 1, 16, "adder-tree levels between pipeline registers")
+
+    def validate(self) -> None:
+        if not (self.has_t2 or self.has_t3):
+            raise ConfigError(f"{self.kind}: enable at least one weight format "
+                              "(has_t2=1 or has_t3=1)")
+        if self.acc_bits > 32:
+            raise ConfigError(
+                f"{self.kind}: max_in={self.max_in} with act_bits={self.act_bits} needs a "
+                f"{self.acc_bits}-bit accumulator, more than the int32 results; lower max_in")
+
+    # --- widths ------------------------------------------------------------------------
+    @property
+    def act_min(self) -> int:
+        return -(1 << (self.act_bits - 1))
+
+    @property
+    def act_max(self) -> int:
+        return (1 << (self.act_bits - 1)) - 1
+
+    @property
+    def acc_bits(self) -> int:
+        """Accumulator width from |y| <= max_in·2**(act_bits-1) (see the class docstring)."""
+        bound = self.max_in * (1 << (self.act_bits - 1))
+        return signed_bits_for(-bound, bound)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return tuple(f for f, on in zip(TMV_FORMATS, (self.has_t2, self.has_t3)) if on)
+
+    @property
+    def word_codes(self) -> int:
+        return self.pe * self.simd
+
+    def word_bytes(self, fmt: str) -> int:
+        """Bytes of one packed weight word (``pe*simd`` codes) in format ``fmt``."""
+        per = {"t2": 4, "t3": 5}[fmt]
+        return -(-self.word_codes // per)
+
+    @property
+    def line_bits(self) -> int:
+        """Weight memory line: the widest packed word among the built formats."""
+        return 8 * max(self.word_bytes(f) for f in self.formats)
+
+    @property
+    def act_depth(self) -> int:
+        """Activation buffer depth: ``simd``-wide blocks of the longest input."""
+        return -(-self.max_in // self.simd)
+
+    # --- memory and timing ---------------------------------------------------------------
+    @property
+    def external_memory(self) -> bool:
+        return self.mem_latency != 1 or self.mem_bytes_per_cycle != 0
+
+    def transfer_cycles(self, fmt: str) -> int:
+        """Cycles the memory port is busy per word: ceil(word_bytes / bandwidth), at least 1."""
+        if self.mem_bytes_per_cycle == 0:
+            return 1
+        return max(1, -(-self.word_bytes(fmt) // self.mem_bytes_per_cycle))
+
+    @property
+    def decode_stages(self) -> int:
+        """Registers between the memory and the weight FIFO: one on the memory's data (block
+        RAM clock-to-out is slow), two more inside the t3 decoder in a build with t3. Every
+        format passes all of them, so the engine has one latency for both."""
+        return 1 + 2 * self.has_t3
+
+    @property
+    def fifo_depth(self) -> int:
+        """Weight words in flight or buffered: covers the request-to-use loop (memory
+        latency, decoder, FIFO write, pop), so the memory never waits for credit."""
+        return self.mem_latency + self.decode_stages + 2
+
+    @property
+    def tree_stages(self) -> int:
+        """Registers in each PE's adder tree (one per ``levels_per_stage`` levels, and one
+        after the last level)."""
+        levels = max(0, math.ceil(math.log2(self.simd)))
+        return max(1, math.ceil(levels / self.levels_per_stage))
+
+    @property
+    def fill_cycles(self) -> int:
+        """Busy cycles before the first weight word can be taken: the issue cycle after the
+        command register, the memory latency, the registers up to the weight FIFO."""
+        return 1 + self.mem_latency + self.decode_stages
+
+    @property
+    def latency(self) -> int:
+        """Busy cycles of a one-word command: the fill, the cycle the word is taken, the
+        activation-select and lane-multiplexer registers, the adder tree, the
+        accumulator/result register (its handshake cycle included)."""
+        return self.fill_cycles + 1 + 2 + self.tree_stages + 1
+
+    def stall_memory_cycles(self, rows: int, cols: int, fmt: str = "t2") -> int:
+        """Memory-stall cycles of one unstalled command: the fill, then ``k - 1`` per
+        further word while a bandwidth-limited memory is still moving it."""
+        return self.fill_cycles + (self.words(rows, cols) - 1) * (self.transfer_cycles(fmt) - 1)
+
+    def words(self, rows: int, cols: int) -> int:
+        return -(-rows // self.pe) * -(-cols // self.simd)
+
+    def cycles(self, rows: int, cols: int, fmt: str = "t2") -> int:
+        """Busy cycles of one ``rows × cols`` command with no stalls (closed form)."""
+        return (self.words(rows, cols) - 1) * self.transfer_cycles(fmt) + self.latency
+
+
+#: semirings of the SpGEMM engine, by their command code (bit k of SpgemmConfig.semirings)
+SPGEMM_SEMIRINGS: tuple[str, ...] = ("plus-times", "fixed", "min-plus", "max-plus", "or-and")
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class SpgemmConfig(Config):
+    """SpGEMM engine (SPG): C = A·B, row-wise (Gustavson), one hash accumulator per PE.
+
+    ``pes`` row-PEs each own a table of ``2**hash_bits`` slots holding at most
+    ``capacity`` entries (load <= 3/4, so a missing key's probe always ends at a free
+    slot). A, B and C have at most ``max_dim`` rows and columns; A and B at most
+    ``max_nnz`` stored entries each (the depth of their on-chip entry memories).
+    Values are two's-complement ``value_bits`` wide; ``frac_bits`` is the binary point
+    of the ``fixed`` semiring. ``semirings`` is a bitmask over :data:`SPGEMM_SEMIRINGS`
+    (bit 0 plus-times … bit 4 or-and); a run asking for one not built raises the
+    engine's error flag and produces nothing.
+
+    Memories are on-chip block RAM (one-cycle read latency, one word per port per
+    cycle, one read port per PE on each of the four memories); an external-memory
+    latency/bandwidth model is not built for this engine yet.
+
+    Cycle model (no output back pressure, see docs/spgemm.md): a PE spends per row
+    ``row_overhead`` cycles plus, per pass, one cycle per probe and one per table entry
+    drained; :meth:`row_cycles` gives it.
+    """
+
+    kind: ClassVar[str] = "spgemm"
+
+    pes: int = _field(2, 1, 16, "row-PEs, each with its own hash table")
+    hash_bits: int = _field(6, 2, 14, "log2 of the hash-table slots per PE")
+    max_dim: int = _field(1024, 1, 1 << 20, "most rows/columns of A, B and C")
+    max_nnz: int = _field(8192, 1, 1 << 22, "most stored entries of A and of B")
+    value_bits: int = _field(32, 8, 32, "value width (two's complement)")
+    frac_bits: int = _field(16, 0, 30, "fraction bits of the fixed-point semiring")
+    semirings: int = _field(31, 1, 31, "bitmask of built semirings: 1 plus-times, "
+                            "2 fixed, 4 min-plus, 8 max-plus, 16 or-and")
+
+    def validate(self) -> None:
+        if self.frac_bits >= self.value_bits:
+            raise ConfigError(f"{self.kind}: frac_bits={self.frac_bits} must be below "
+                              f"value_bits={self.value_bits}")
+
+    # --- widths ------------------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        return 1 << self.hash_bits
+
+    @property
+    def capacity(self) -> int:
+        """Entries a table takes before a new column is refused (3/4 of the slots)."""
+        return (3 * self.slots) // 4
+
+    @property
+    def index_bits(self) -> int:
+        """Row/column index width."""
+        return max(1, (self.max_dim - 1).bit_length())
+
+    @property
+    def ptr_bits(self) -> int:
+        """Entry-memory address width, holding 0..max_nnz (row extents end there)."""
+        return max(1, self.max_nnz.bit_length())
+
+    @property
+    def window_bits(self) -> int:
+        """Column-window bounds: one more than an index, so 'no upper bound' fits, and
+        wide enough for ``lo + capacity``."""
+        return max(self.index_bits, self.hash_bits) + 2
+
+    @property
+    def no_limit(self) -> int:
+        """Window upper bound meaning 'every column' (above any index)."""
+        return 1 << (self.window_bits - 1)
+
+    @property
+    def value_min(self) -> int:
+        return -(1 << (self.value_bits - 1))
+
+    @property
+    def value_max(self) -> int:
+        return (1 << (self.value_bits - 1)) - 1
+
+    @property
+    def path_min(self) -> int:
+        """Smallest finite min-plus/max-plus operand: any two sum without overflow."""
+        return -(1 << (self.value_bits - 2))
+
+    @property
+    def path_max(self) -> int:
+        return (1 << (self.value_bits - 2)) - 1
+
+    @property
+    def semiring_names(self) -> tuple[str, ...]:
+        return tuple(n for k, n in enumerate(SPGEMM_SEMIRINGS) if self.semirings >> k & 1)
+
+    @property
+    def counter_bits(self) -> int:
+        return 32
+
+    # --- timing --------------------------------------------------------------------------
+    #: PE cycles per pass outside probing and draining: extent read, first A entry and
+    #: its B extent, first B entry, product register, table pipeline, drain start/end
+    pass_overhead: ClassVar[int] = 9
+
+    def row_cycles(self, probes: int, entries: int, passes: int) -> int:
+        """Approximate PE cycles of one row: ``passes`` passes, ``probes`` table reads and
+        ``entries`` drained entries over all of them (a lower bound when B rows are
+        shorter than the fetch latency)."""
+        return passes * self.pass_overhead + probes + entries

@@ -4,3 +4,4 @@ Weight codes are documented in :mod:`tritium.golden.ternary` (``code = weight + 
 """
 
 from .dot import TernaryDot, ternary_products, adder_tree  # noqa: F401
+from .matvec import TernaryMatVec  # noqa: F401
