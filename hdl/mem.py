@@ -11,10 +11,10 @@ An engine reads its weights through :func:`port_signature`, whatever stores them
   accepted; always ready: the requester must have room for every request it makes
   (credits), because an external memory does not wait.
 
-:class:`BlockRAM` is on-chip memory (``amaranth.lib.memory``): latency 1, a request every
-cycle. :class:`ExternalMemoryModel` adds a configurable latency and bandwidth, for the
-cycle model and SoC work; it stores data the same way, so results are identical and only
-timing differs. Reads at an address >= depth wrap (the requester flags them as errors).
+:class:`ExternalMemoryModel` stores the data in ``amaranth.lib.memory`` and adds a
+configurable latency and bandwidth, for the cycle model and SoC work; :class:`BlockRAM`
+is its latency-1, full-bandwidth case, which elaborates to a bare block-RAM read port.
+Both store data the same way, so results are identical and only timing differs. Reads at an address >= depth wrap (the requester flags them as errors).
 """
 
 from __future__ import annotations
@@ -38,28 +38,6 @@ def port_signature(*, depth: int, width: int, tag_shape, max_size: int) -> wirin
     })
 
 
-class BlockRAM(wiring.Component):
-    """On-chip weight memory: a request every cycle, data 1 cycle after it."""
-
-    latency = 1
-
-    def __init__(self, *, depth: int, width: int, tag_shape, max_size: int):
-        self.depth, self.width = depth, width
-        super().__init__(port_signature(depth=depth, width=width, tag_shape=tag_shape,
-                                        max_size=max_size))
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.store = store = memory.Memory(shape=self.width, depth=self.depth, init=[])
-        _write_port(m, store, self.w)
-        rd = store.read_port()
-        m.d.comb += [rd.addr.eq(self.req.payload.addr), self.req.ready.eq(1),
-                     self.resp.payload.data.eq(rd.data)]
-        m.d.sync += [self.resp.valid.eq(self.req.valid),
-                     self.resp.payload.tag.eq(self.req.payload.tag)]
-        return m
-
-
 class ExternalMemoryModel(wiring.Component):
     """External weight memory: ``latency`` cycles (>= 1) from request to data, and
     ``bytes_per_cycle`` of bandwidth (0 = unlimited): after accepting a request of ``size``
@@ -78,8 +56,9 @@ class ExternalMemoryModel(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.store = store = memory.Memory(shape=self.width, depth=self.depth, init=[])
-        _write_port(m, store, self.w)
-        rd = store.read_port()
+        wr, rd = store.write_port(), store.read_port()
+        m.d.comb += [wr.addr.eq(self.w.payload.addr), wr.data.eq(self.w.payload.data),
+                     wr.en.eq(self.w.valid)]
         take = self.req.valid & self.req.ready
         m.d.comb += rd.addr.eq(self.req.payload.addr)
 
@@ -110,12 +89,16 @@ class ExternalMemoryModel(wiring.Component):
         return m
 
 
+class BlockRAM(ExternalMemoryModel):
+    """On-chip weight memory: a request every cycle, data 1 cycle after it (the read
+    port's own register; no delay line, no bandwidth counter)."""
+
+    def __init__(self, *, depth: int, width: int, tag_shape, max_size: int):
+        super().__init__(depth=depth, width=width, tag_shape=tag_shape, max_size=max_size,
+                         latency=1, bytes_per_cycle=0)
+
+
 def mux_sat_sub(a, b: int):
     """``max(a - b, 0)`` for an unsigned ``a`` and a constant ``b``."""
-
     return Mux(a > b, a - b, 0)
 
-
-def _write_port(m: Module, store, w) -> None:
-    wr = store.write_port()
-    m.d.comb += [wr.addr.eq(w.payload.addr), wr.data.eq(w.payload.data), wr.en.eq(w.valid)]
