@@ -424,3 +424,83 @@ class SpgemmConfig(Config):
         ``entries`` drained entries over all of them (a lower bound when B rows are
         shorter than the fetch latency)."""
         return passes * self.pass_overhead + probes + entries
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class SocConfig(Config):
+    """The device: link (framer, command processor) + engines + their memories.
+
+    ``tmv`` is the ternary engine's :class:`TernaryConfig` (a dict in JSON). The byte
+    address map (:meth:`address_map`) is derived from it here, once: the hardware decodes
+    it, the device reports it in INFO, the host reads it from there.
+
+    Constraints the link's memories rely on (checked): 8-bit activations, ``simd`` and
+    ``pe`` powers of two (byte lanes of the activation and result memories).
+    """
+
+    kind: ClassVar[str] = "soc"
+
+    # t2 only by default: the t3 decoder costs the served simulation a third of its
+    # speed (1.8M -> 1.2M cycles/s measured); boards that want t3 set has_t3=1
+    tmv: "TernaryConfig" = dataclasses.field(default_factory=lambda: TernaryConfig(
+        simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0))
+    max_payload: int = _field(1024, 16, 65535, "largest frame payload, bytes")
+    frame_timeout: int = _field(100_000, 64, 1 << 30,
+                                "cycles without a byte before a partial frame is dropped")
+    clock_hz: int = _field(25_000_000, 1, 1 << 31, "system clock, Hz")
+    baud: int = _field(115_200, 300, 12_000_000, "UART baud rate (boards)")
+
+    def __post_init__(self):
+        if isinstance(self.tmv, dict):
+            object.__setattr__(self, "tmv", TernaryConfig.from_dict(self.tmv))
+        if not isinstance(self.tmv, TernaryConfig):
+            raise ConfigError("soc.tmv must be a ternary-matvec config")
+        super().__post_init__()
+
+    def validate(self) -> None:
+        t = self.tmv
+        if t.act_bits != 8:
+            raise ConfigError("soc: the link moves activations as bytes; use tmv.act_bits=8")
+        for name in ("simd", "pe"):
+            v = getattr(t, name)
+            if v & (v - 1):
+                raise ConfigError(f"soc: tmv.{name}={v} must be a power of two (byte lanes "
+                                  "of the device memories)")
+
+    def to_dict(self):
+        d = super().to_dict()
+        d["tmv"] = self.tmv.to_dict()
+        return d
+
+    @property
+    def uart_divisor(self) -> int:
+        return max(1, round(self.clock_hz / self.baud))
+
+    @property
+    def line_bytes(self) -> int:
+        return self.tmv.line_bits // 8
+
+    @property
+    def line_stride(self) -> int:
+        """Bytes of address space per weight line (a power of two; bytes past
+        ``line_bytes`` are ignored)."""
+        return _pow2(self.line_bytes)
+
+    def address_map(self) -> dict[str, dict[str, int | str]]:
+        """name -> {base, size, access}: power-of-two aligned regions of the byte bus."""
+        t = self.tmv
+        sizes = [("weights", t.weight_depth * self.line_stride, "w"),
+                 ("activations", t.act_depth * t.simd, "rw"),
+                 ("results", -(-t.max_out // t.pe) * t.pe * 4, "r")]
+        out, base = {}, 0
+        for name, size, access in sizes:
+            span = _pow2(size)
+            base = -(-base // span) * span
+            out[name] = {"base": base, "size": size, "access": access}
+            base += span
+        return out

@@ -1,0 +1,252 @@
+"""The device: link + command processor + the TMV engine and its memories.
+
+``Soc(cfg: SocConfig)`` ports:
+
+- ``rx``: stream of bytes from the host (UART PHY on a board, the socket bridge in
+  simulation); ``tx``: stream of bytes to the host;
+- ``idle``: nothing in flight anywhere (no frame being received or answered, engine
+  idle); the simulator may stop its clock while idle and no byte arrives.
+- ``rx_partial``: inside a frame, waiting for more of its bytes (the simulator then
+  checks its socket often instead of clocking long batches).
+
+Byte address map (``cfg.address_map()``; the device reports it in INFO):
+
+- ``weights`` (write only): ``weight_depth`` lines of ``line_stride`` bytes; writing the
+  last byte (``line_bytes - 1``) of a line commits the whole line to the engine's weight
+  memory, so hosts write whole lines. Every byte written here also goes through a
+  CRC-32, reported in STATUS (``weight_crc``) so the host can prove a load arrived intact.
+- ``activations`` (read/write): ``max_in`` int8 values for the next matvec.
+- ``results`` (read only): int32 results of the last matvec, row order.
+
+START (engine 1 = TMV, ``TMV_START_FIELDS``): runs ``rows × cols`` from weight line
+``base`` in format ``fmt`` on the activations; arguments outside the build's limits are
+refused (NAK) before the engine sees them. RESET clears the engine, its counters, the
+weight CRC and the status, not the memories.
+
+Adding an engine: give it a START id, its argument fields, its regions in
+``SocConfig.address_map`` and its counters; the command processor is generic.
+"""
+
+from __future__ import annotations
+
+import json
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import ResetInserter
+from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from tritium.config import SocConfig
+from tritium.host import protocol as P
+
+from .link.command import CommandProcessor
+from .link.deframer import CRC32, Deframer
+from .link.framer import Framer
+from .ternary.matvec import COUNTERS as TMV_COUNTERS
+from .ternary.matvec import TernaryMatVec
+
+COUNTER_NAMES = tuple(f"tmv_{c}" for c in TMV_COUNTERS) + P.LINK_COUNTERS
+
+
+def info_bytes(cfg: SocConfig) -> bytes:
+    """What INFO returns: protocol version, config, address map, counter names."""
+    return json.dumps({"protocol": P.VERSION, "device": "tritium-soc",
+                       "config": cfg.to_dict(), "map": cfg.address_map(),
+                       "counters": list(COUNTER_NAMES), "engines": {"tmv": P.ENGINE_TMV}},
+                      sort_keys=True, separators=(",", ":")).encode()
+
+
+class Soc(wiring.Component):
+    def __init__(self, cfg: SocConfig):
+        self.cfg = cfg
+        super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
+                          "idle": Out(1), "rx_partial": Out(1)})
+
+    def elaborate(self, platform):
+        cfg, t, m = self.cfg, self.cfg.tmv, Module()
+        amap = cfg.address_map()
+        info = info_bytes(cfg)
+        m.submodules.deframer = dfr = Deframer(cfg.max_payload, cfg.frame_timeout)
+        m.submodules.framer = fmr = Framer()
+        m.submodules.proc = proc = CommandProcessor(
+            max_payload=cfg.max_payload, info=info,
+            status_bytes=P.fields_size(P.STATUS_FIELDS), counter_count=len(COUNTER_NAMES))
+        soft = proc.soft_reset
+        tmv = TernaryMatVec(t)
+        m.submodules.tmv = ResetInserter(soft)(tmv)
+
+        # ---- link plumbing ------------------------------------------------------------
+        m.submodules.frame_buf = fbuf = memory.Memory(shape=8, depth=cfg.max_payload, init=[])
+        fw, fr = fbuf.write_port(), fbuf.read_port()
+        # FIFOs at the boundary: the top-level inputs feed only flops, so a simulator's
+        # per-input-change evaluation stays small (and a board gets timing slack)
+        m.submodules.rx_fifo = rxf = fifo.SyncFIFOBuffered(width=8, depth=4)
+        m.submodules.tx_fifo = txf = fifo.SyncFIFOBuffered(width=8, depth=4)
+        wiring.connect(m, wiring.flipped(self.rx), rxf.w_stream)
+        wiring.connect(m, rxf.r_stream, dfr.i)
+        wiring.connect(m, fmr.o, txf.w_stream)
+        wiring.connect(m, txf.r_stream, wiring.flipped(self.tx))
+        wiring.connect(m, proc.hdr, fmr.hdr)
+        wiring.connect(m, proc.payload, fmr.payload)
+        m.d.comb += [fw.addr.eq(dfr.buf_addr), fw.data.eq(dfr.buf_data), fw.en.eq(dfr.buf_we),
+                     fr.addr.eq(proc.buf_raddr), proc.buf_rdata.eq(fr.data),
+                     proc.frame.eq(dfr.frame), proc.frame_valid.eq(dfr.frame_valid),
+                     dfr.release.eq(proc.release)]
+
+        # ---- address decode -----------------------------------------------------------
+        def span(r):
+            return 1 << max(0, (r["size"] - 1).bit_length())
+
+        def region_hit(addr, r):
+            return (addr >> exact_log2(span(r))) == (r["base"] >> exact_log2(span(r)))
+
+        def offset(addr, r):
+            return addr[:exact_log2(span(r))] if span(r) > 1 else Const(0, 1)
+
+        ok = []
+        for r in amap.values():
+            end = offset(proc.chk_addr, r) + proc.chk_len
+            can = Mux(proc.chk_write, int("w" in r["access"]), int("r" in r["access"]))
+            ok.append(region_hit(proc.chk_addr, r) & (end <= r["size"]) & can)
+        m.d.comb += proc.chk_ok.eq(_any(ok))
+
+        addr, wdata = proc.bus_addr, proc.bus_wdata
+        wr_region = {name: proc.bus_we & region_hit(addr, r) for name, r in amap.items()}
+
+        # ---- weights: byte writes assemble lines; CRC over every byte ------------------
+        wr = amap["weights"]
+        stride_bits = exact_log2(cfg.line_stride)
+        line_reg = Signal(8 * cfg.line_bytes)
+        byte_in_line = offset(addr, wr)[:stride_bits] if stride_bits else Const(0, 1)
+        line_no = offset(addr, wr)[stride_bits:]
+        m.submodules.wcrc = wcrc = CRC32(data_width=8).create()
+        weight_lines = Signal(32)
+        m.d.comb += [wcrc.data.eq(wdata), wcrc.valid.eq(wr_region["weights"]), wcrc.start.eq(soft)]
+        m.d.sync += tmv.wload.valid.eq(0)
+        with m.If(wr_region["weights"] & (byte_in_line < cfg.line_bytes)):
+            m.d.sync += line_reg.word_select(byte_in_line, 8).eq(wdata)
+            with m.If(byte_in_line == cfg.line_bytes - 1):
+                # the engine's wload port is always ready (TernaryMatVec contract)
+                m.d.sync += [tmv.wload.valid.eq(1), tmv.wload.payload.addr.eq(line_no),
+                             tmv.wload.payload.data.eq(
+                                 Cat(line_reg[:8 * (cfg.line_bytes - 1)], wdata)),
+                             weight_lines.eq(weight_lines + 1)]
+        with m.If(soft):
+            m.d.sync += weight_lines.eq(0)
+
+        # ---- activations: S int8 lanes per word --------------------------------------
+        ar, S, Pe = amap["activations"], t.simd, t.pe
+        s_bits = exact_log2(S)
+        m.submodules.act_mem = amem = memory.Memory(shape=8 * S, depth=t.act_depth, init=[])
+        aw = amem.write_port(granularity=8)
+        a_bus = amem.read_port()
+        a_eng = amem.read_port()
+        a_off = offset(addr, ar)
+        m.d.comb += [aw.addr.eq(a_off >> s_bits), aw.data.eq(wdata.replicate(S)),
+                     aw.en.eq(Mux(wr_region["activations"],
+                                  (Const(1, S) << a_off[:s_bits]) if s_bits else 1, 0)),
+                     a_bus.addr.eq(a_off >> s_bits)]
+
+        # ---- results: P int32 lanes per word ------------------------------------------
+        rr = amap["results"]
+        rb = exact_log2(Pe * 4)
+        r_depth = -(-t.max_out // Pe)
+        m.submodules.res_mem = rmem = memory.Memory(shape=32 * Pe, depth=r_depth, init=[])
+        rw, r_bus = rmem.write_port(), rmem.read_port()
+        r_off = offset(addr, rr)
+        m.d.comb += r_bus.addr.eq(r_off >> rb)
+
+        # bus reads: the byte lane is chosen the cycle after the read
+        rd_lane = Signal(max(s_bits, rb, 1))
+        rd_act = Signal()
+        with m.If(proc.bus_re):
+            m.d.sync += [rd_act.eq(region_hit(addr, ar)),
+                         rd_lane.eq(Mux(region_hit(addr, ar), a_off[:s_bits] if s_bits else 0,
+                                        r_off[:rb]))]
+        act_byte = a_bus.data.word_select(rd_lane[:s_bits], 8) if s_bits else a_bus.data
+        m.d.comb += proc.bus_rdata.eq(Mux(rd_act, act_byte,
+                                          r_bus.data.word_select(rd_lane[:rb], 8)))
+
+        # ---- TMV engine adapter -----------------------------------------------------------
+        fields = {}
+        pos = 0
+        for name, size in P.TMV_START_FIELDS:
+            fields[name] = proc.start_args[8 * pos:8 * (pos + size)]
+            pos += size
+        fmt_ok = _any([fields["fmt"] == k for k, f in enumerate(("t2", "t3")) if f in t.formats])
+        m.d.comb += proc.start_args_ok.eq(
+            (proc.start_engine == P.ENGINE_TMV) &
+            (fields["rows"] >= 1) & (fields["rows"] <= t.max_out) &
+            (fields["cols"] >= 1) & (fields["cols"] <= t.max_in) &
+            (fields["base"] < t.weight_depth) & fmt_ok)
+        busy, done = Signal(), Signal()
+        cmd_pending = Signal()
+        blocks_left = Signal(range(t.act_depth + 1))
+        next_block = Signal(range(t.act_depth + 1))
+        have = Signal()
+        res_idx = Signal(range(r_depth + 1))
+        result_beats = Signal(32)
+        m.d.comb += proc.start_ready.eq(~busy)
+        c = tmv.cmd.payload
+        with m.If(proc.start):
+            m.d.sync += [busy.eq(1), done.eq(0), cmd_pending.eq(1), res_idx.eq(0),
+                         c.rows.eq(fields["rows"]), c.cols.eq(fields["cols"]),
+                         c.base.eq(fields["base"]), c.fmt.eq(fields["fmt"]), c.load_x.eq(1),
+                         blocks_left.eq((fields["cols"] + S - 1) >> s_bits), next_block.eq(0),
+                         have.eq(0)]
+        m.d.comb += tmv.cmd.valid.eq(cmd_pending)
+        with m.If(tmv.cmd.valid & tmv.cmd.ready):
+            m.d.sync += cmd_pending.eq(0)
+        # activation blocks: a_eng holds block `next_block - 1` while `have`
+        m.d.comb += [tmv.act.payload.eq(a_eng.data), tmv.act.valid.eq(have)]
+        advance = ~have | tmv.act.ready
+        m.d.comb += [a_eng.addr.eq(next_block), a_eng.en.eq(advance)]
+        with m.If(busy & advance & ~proc.start):
+            m.d.sync += have.eq(blocks_left != 0)
+            with m.If(blocks_left != 0):
+                m.d.sync += [blocks_left.eq(blocks_left - 1), next_block.eq(next_block + 1)]
+        # results
+        m.d.comb += [tmv.o.ready.eq(1), rw.addr.eq(res_idx), rw.data.eq(tmv.o.payload.y),
+                     rw.en.eq(tmv.o.valid)]
+        with m.If(tmv.o.valid):
+            m.d.sync += [res_idx.eq(res_idx + 1), result_beats.eq(result_beats + 1)]
+            with m.If(tmv.o.payload.last):
+                m.d.sync += [busy.eq(0), done.eq(1)]
+        with m.If(soft):
+            m.d.sync += [busy.eq(0), done.eq(0), cmd_pending.eq(0), have.eq(0),
+                         result_beats.eq(0)]
+
+        # ---- status and counters -------------------------------------------------------
+        cycles = Signal(64)
+        m.d.sync += cycles.eq(Mux(soft, 0, cycles + 1))
+        flags = Cat(busy, done, tmv.error)
+        status = {"flags": flags, "result_beats": result_beats, "weight_crc": wcrc.crc,
+                  "weight_lines": weight_lines, "last_seq": proc.last_seq,
+                  "have_last": proc.have_last}
+        m.d.comb += proc.status.eq(Cat(*[_widen(status[n], 8 * size)
+                                         for n, size in P.STATUS_FIELDS]))
+        link = {"frames": dfr.frames, "crc_errors": dfr.crc_errors, "timeouts": dfr.timeouts,
+                "oversize": dfr.oversize, "naks": proc.naks, "duplicates": proc.duplicates,
+                "cycles": cycles}
+        values = [getattr(tmv, c) for c in TMV_COUNTERS] + [link[n] for n in P.LINK_COUNTERS]
+        m.d.comb += proc.counters.eq(Cat(*[_widen(v, 64) for v in values]))
+        m.d.comb += [self.idle.eq(proc.idle & ~dfr.busy & ~fmr.busy & ~busy & ~txf.r_rdy &
+                                  ~rxf.r_rdy),
+                     self.rx_partial.eq(dfr.receiving)]
+        return m
+
+
+def _widen(value, bits: int):
+    """Zero-extend (or cut) ``value`` to exactly ``bits`` bits."""
+    value = value.as_value() if hasattr(value, "as_value") else value
+    if len(value) >= bits:
+        return value[:bits]
+    return Cat(value, Const(0, bits - len(value)))
+
+
+def _any(values):
+    out = Const(0, 1)
+    for v in values:
+        out = out | v
+    return out

@@ -1,0 +1,141 @@
+"""The tritium link protocol, version 1: frames, commands, and their Python codec.
+
+One definition for both ends: the hardware (``tritium.hdl.link``) takes its constants
+from here, the host driver encodes and decodes with the functions below. The normative
+description is docs/protocol.md.
+
+Frame (both directions)::
+
+    SOF  seq  cmd  len_lo len_hi  payload[len]  crc0 crc1 crc2 crc3
+    0xA5 u8   u8   u16 little-endian            CRC-32 (IEEE 802.3 / zlib) of seq..payload, LE
+
+A response echoes the request's ``seq``; its ``cmd`` is the request's command with bit 7
+set (ACK), or ``NAK`` with a one-byte reason as payload.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+VERSION = 1
+SOF = 0xA5
+HEADER_BYTES = 4          # seq, cmd, len (2)
+CRC_BYTES = 4
+OVERHEAD = 1 + HEADER_BYTES + CRC_BYTES
+ACK_BIT = 0x80
+
+# commands
+INFO, WRITE, READ, START, STATUS, COUNTERS, RESET = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
+NAK = 0xFF
+COMMAND_NAMES = {INFO: "INFO", WRITE: "WRITE", READ: "READ", START: "START", STATUS: "STATUS",
+                 COUNTERS: "COUNTERS", RESET: "RESET"}
+#: commands that change device state: a repeated sequence number is acknowledged, not re-run
+NOT_IDEMPOTENT = (WRITE, START, RESET)
+
+# NAK reasons
+NAK_CRC, NAK_COMMAND, NAK_LENGTH, NAK_ADDRESS, NAK_BUSY, NAK_ARGUMENT = 1, 2, 3, 4, 5, 6
+NAK_NAMES = {NAK_CRC: "bad CRC", NAK_COMMAND: "unknown command", NAK_LENGTH: "bad length",
+             NAK_ADDRESS: "address out of range", NAK_BUSY: "engine busy",
+             NAK_ARGUMENT: "engine argument out of range"}
+
+# START engines
+ENGINE_TMV = 1
+
+# STATUS flags (first payload byte)
+STATUS_BUSY, STATUS_DONE, STATUS_ENGINE_ERROR = 0x01, 0x02, 0x04
+
+#: STATUS payload: (field, bytes), little-endian, in order
+STATUS_FIELDS = (("flags", 1), ("result_beats", 4), ("weight_crc", 4), ("weight_lines", 4),
+                 ("last_seq", 1), ("have_last", 1))
+#: START payload of the TMV engine after the engine byte: (field, bytes)
+TMV_START_FIELDS = (("rows", 4), ("cols", 4), ("base", 4), ("fmt", 1))
+#: counters the link itself keeps (the engines' follow, named in INFO)
+LINK_COUNTERS = ("frames", "crc_errors", "timeouts", "oversize", "naks", "duplicates", "cycles")
+
+
+def pack_fields(fields, values: dict) -> bytes:
+    return b"".join(int(values[name]).to_bytes(size, "little") for name, size in fields)
+
+
+def unpack_fields(fields, data: bytes) -> dict:
+    out, pos = {}, 0
+    for name, size in fields:
+        out[name] = int.from_bytes(data[pos:pos + size], "little")
+        pos += size
+    return out
+
+
+def fields_size(fields) -> int:
+    return sum(size for _, size in fields)
+
+#: WRITE/READ payload header: u32 address (+ u16 length for READ)
+ADDR_BYTES = 4
+
+
+def crc32(data: bytes) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def encode(seq: int, cmd: int, payload: bytes = b"") -> bytes:
+    """One frame."""
+    body = struct.pack("<BBH", seq & 0xFF, cmd, len(payload)) + bytes(payload)
+    return bytes([SOF]) + body + struct.pack("<I", crc32(body))
+
+
+@dataclass(frozen=True)
+class Frame:
+    seq: int
+    cmd: int
+    payload: bytes
+
+    @property
+    def is_nak(self) -> bool:
+        return self.cmd == NAK
+
+    @property
+    def nak_reason(self) -> str:
+        code = self.payload[0] if self.payload else 0
+        return NAK_NAMES.get(code, f"reason {code}")
+
+
+class Decoder:
+    """Incremental frame decoder: feed bytes, collect frames.
+
+    Bytes outside frames are skipped (hunting for SOF). A frame whose CRC fails is
+    dropped, counted in ``crc_errors``, and decoding resumes at the byte after its SOF,
+    so a false SOF inside garbage cannot swallow a real frame that follows.
+    """
+
+    def __init__(self, max_payload: int = 1 << 16):
+        self.buf = bytearray()
+        self.max_payload = max_payload
+        self.crc_errors = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buf += data
+        out = []
+        while True:
+            start = self.buf.find(SOF)
+            if start < 0:
+                self.buf.clear()
+                return out
+            del self.buf[:start]
+            if len(self.buf) < 1 + HEADER_BYTES:
+                return out
+            seq, cmd, length = struct.unpack_from("<BBH", self.buf, 1)
+            if length > self.max_payload:
+                del self.buf[:1]
+                continue
+            total = OVERHEAD + length
+            if len(self.buf) < total:
+                return out
+            body = bytes(self.buf[1:1 + HEADER_BYTES + length])
+            (crc,) = struct.unpack_from("<I", self.buf, 1 + HEADER_BYTES + length)
+            if crc == crc32(body):
+                out.append(Frame(seq, cmd, body[HEADER_BYTES:]))
+                del self.buf[:total]
+            else:
+                self.crc_errors += 1
+                del self.buf[:1]
