@@ -47,6 +47,8 @@ class _Projection:
     """A BitLinear prepared for both paths."""
 
     def __init__(self, lin: BitLinear):
+        self.name = lin.name
+        self.record = None  # callable(name, x_q, acc) while HGRNBitForCausalLM.trace runs
         weights = torch.from_numpy(lin.weights)
         self.scale = torch.tensor(lin.scale, dtype=torch.float32)
         self.w_float = weights.float() / self.scale          # W_q / s_w, as the reference
@@ -58,6 +60,8 @@ class _Projection:
         if integer:
             # exact: |sum| <= 128 * in_features, far inside int32
             acc = x_q.to(torch.int32) @ self.w_int_t
+            if self.record is not None:
+                self.record(self.name, x_q, acc)
             return acc.float() / (s_x * self.scale)
         return (x_q.float() / s_x) @ self.w_float.t()
 
@@ -180,6 +184,31 @@ class HGRNBitForCausalLM:
             step_logits, state = self.step(nxt, state, integer)
         result = torch.cat(tokens, dim=1)
         return result[0] if single else result
+
+    @torch.no_grad()
+    def trace_integer_matvecs(self, input_ids) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Every BitLinear's integer matvec at the last position of ``input_ids`` (state
+        carried through the earlier tokens): ``[(name, x_q int8 [in], acc int [out])]`` in
+        execution order. These are the exact operands a ternary engine must reproduce."""
+        ids, _ = self._ids(input_ids)
+        if ids.shape[0] != 1:
+            raise ShapeError("trace_integer_matvecs takes one sequence")
+        projections = [p for _, proj, _ in self.layers for p in proj.values()] + [self.lm_head]
+        state, seen = self.init_state(1), []
+
+        def record(name, x_q, acc):
+            seen.append((name, x_q[0].to(torch.int8).numpy(), acc[0].to(torch.int64).numpy()))
+
+        try:
+            for t in range(ids.shape[1]):
+                seen.clear()
+                for p in projections:
+                    p.record = record if t == ids.shape[1] - 1 else None
+                _, state = self.step(ids[:, t], state, integer=True)
+        finally:
+            for p in projections:
+                p.record = None
+        return list(seen)
 
     def compare(self, input_ids) -> IntegerPathReport:
         """Run both paths teacher-forced on ``input_ids`` and report their distance."""

@@ -80,12 +80,14 @@ class Link:
         self.seq = 0
         self.resends = 0
         self.wire_bytes = 0
+        self.last_attempts = 0
 
     def request(self, cmd: int, payload: bytes = b"") -> bytes:
         self.seq = (self.seq + 1) & 0xFF
         frame = P.encode(self.seq, cmd, payload)
         name = P.COMMAND_NAMES.get(cmd, hex(cmd))
         for attempt in range(self.retries):
+            self.last_attempts = attempt + 1
             if attempt:
                 self.resends += 1
             self._write(frame)
@@ -134,6 +136,9 @@ class Link:
                 if fr.seq == seq or (fr.is_nak and fr.payload[:1] == bytes([P.NAK_CRC])):
                     # a CRC NAK may carry a garbled seq: resend ours at once either way
                     return fr if fr.seq == seq else None
+        # nothing complete arrived: a partial frame left in the decoder (say, one whose
+        # length field was corrupted) is stale now and must not swallow the next answers
+        self.decoder.buf.clear()
         return None
 
     def close(self) -> None:
@@ -161,6 +166,7 @@ class Device:
         self.cfg: SocConfig = SocConfig.from_dict(self.info["config"])
         self.map = self.info["map"]
         self.link.max_payload = self.cfg.max_payload
+        self.link.decoder.max_payload = self.cfg.max_payload
         if expect is not None and expect != self.cfg:
             raise DeviceConfigError(
                 f"device config differs from the expected one: device {self.cfg.to_dict()}, "
@@ -184,12 +190,23 @@ class Device:
         return info
 
     def write(self, addr: int, data: bytes, progress=None) -> None:
-        step = self.cfg.max_payload - P.ADDR_BYTES
-        for off in range(0, len(data), step):
+        """Write ``data`` at ``addr`` in frames of up to ``max_payload`` bytes. On a noisy
+        link (a frame needing several sends) the frame size halves, down to 64 bytes, and
+        grows back after a run of clean frames: long frames rarely arrive intact there."""
+        full = self.cfg.max_payload - P.ADDR_BYTES
+        step, clean, off = full, 0, 0
+        while off < len(data):
             chunk = data[off:off + step]
             self.link.request(P.WRITE, (addr + off).to_bytes(4, "little") + chunk)
+            off += len(chunk)
             if progress:
                 progress(len(chunk))
+            if self.link.last_attempts > 2:
+                step, clean = max(64, step // 2), 0
+            else:
+                clean += 1
+                if clean >= 16:
+                    step, clean = min(full, step * 2), 0
 
     def read(self, addr: int, n: int) -> bytes:
         out = bytearray()
@@ -239,9 +256,8 @@ class Device:
             base += t.words(rows, cols)
         return out
 
-    def load(self, model, fmt: str = "t2", progress: bool = False) -> LoadReport:
-        """Send every BitLinear of ``model`` (a ModelDescription, or a checkpoint path) and
-        prove it arrived: the device's CRC of all weight bytes must equal the host's."""
+    def _image(self, model, fmt: str) -> tuple[dict[str, LayerPlacement], bytes]:
+        """Placement and the exact bytes of the weight region for ``model``."""
         from tritium.golden.ternary import tmv_lines
         from tritium.host.checkpoint import load_checkpoint
 
@@ -254,20 +270,37 @@ class Device:
         for p in plan.values():
             for line in tmv_lines(self.cfg.tmv, p.codes, fmt):
                 image += line.to_bytes(lb, "little") + pad
+        return plan, bytes(image)
+
+    def load(self, model, fmt: str = "t2", progress: bool = False) -> LoadReport:
+        """Send every BitLinear of ``model`` (a ModelDescription, or a checkpoint path) and
+        prove it arrived: the device's CRC of all weight bytes must equal the host's."""
+        plan, image = self._image(model, fmt)
         self.reset()  # clears the device's weight CRC
         t0 = time.monotonic()
-        bar = _progress(progress, len(image), "load")
-        with bar as update:
-            self.write(self.map["weights"]["base"], bytes(image), update)
+        with _progress(progress, len(image), "load") as update:
+            self.write(self.map["weights"]["base"], image, update)
         seconds = time.monotonic() - t0
-        st = self.status()
-        expect_crc = P.crc32(bytes(image))
-        if st["weight_crc"] != expect_crc or st["weight_lines"] != len(image) // stride:
-            raise DeviceError(f"weight load not verified: device CRC {st['weight_crc']:#010x} "
-                              f"over {st['weight_lines']} lines, host {expect_crc:#010x} over "
-                              f"{len(image) // stride}; reload")
+        crc = self._verify(image)
         self.placements = plan
-        return LoadReport(plan, len(image), seconds, True, st["weight_crc"])
+        return LoadReport(plan, len(image), seconds, True, crc)
+
+    def attach(self, model, fmt: str = "t2") -> dict[str, LayerPlacement]:
+        """Use weights loaded earlier (e.g. by `tritium load` in another process): checks
+        that the device's weight CRC is that of ``model`` packed as ``fmt``."""
+        plan, image = self._image(model, fmt)
+        self._verify(image, hint="load the checkpoint first (`tritium load CKPT --device URL`)")
+        self.placements = plan
+        return plan
+
+    def _verify(self, image: bytes, hint: str = "reload") -> int:
+        st = self.status()
+        expect, lines = P.crc32(image), len(image) // self.cfg.line_stride
+        if st["weight_crc"] != expect or st["weight_lines"] != lines:
+            raise DeviceError(f"device weights are not this checkpoint: device CRC "
+                              f"{st['weight_crc']:#010x} over {st['weight_lines']} lines, host "
+                              f"{expect:#010x} over {lines}; {hint}")
+        return expect
 
     # ---- compute ----------------------------------------------------------------------
     def matvec(self, layer: str, x, timeout: float = 30.0) -> tuple[np.ndarray, dict[str, int]]:
@@ -309,7 +342,7 @@ class _progress:
 
     def __enter__(self):
         if not self.enabled:
-            return None
+            return lambda n: None
         from rich.progress import (BarColumn, DownloadColumn, Progress, TimeRemainingColumn,
                                    TransferSpeedColumn)
 

@@ -1,4 +1,4 @@
-"""CLI subcommands of the simulation layer: ``demo``, ``verilog``, ``sim``.
+"""CLI subcommands of the simulation layer: ``verilog``, ``sim``.
 
 Component options are generated from the config dataclass of the component
 (``--lanes`` from ``TernaryDotConfig.lanes`` …), so defaults and ranges live in
@@ -128,14 +128,6 @@ def _run_and_report(cfg, vectors, *, seed, stall, show: int, waves=False, run_di
     return 0 if ok else 1
 
 
-def cmd_demo(args) -> int:
-    from tritium.config import TernaryDotConfig
-
-    cfg = TernaryDotConfig(lanes=16, max_length=1024)
-    return _run_and_report(cfg, _random_vectors(cfg, args.vectors, args.seed, None),
-                           seed=args.seed, stall=0.25, show=args.show)
-
-
 def cmd_sim(args) -> int:
     from tritium.hdl import resolve
 
@@ -151,16 +143,6 @@ def cmd_sim(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="build and simulate TernaryDot in Verilator, check "
-                       "against the golden model",
-                       description="Build the 16-lane TernaryDot, run random dot products "
-                       "through Verilator under random stalls and compare every result "
-                       "with the bit-exact golden model.")
-    p.add_argument("--vectors", type=int, default=24, help="dot products to run (default 24)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--show", type=int, default=12, help="rows to print (default 12)")
-    p.set_defaults(func=cmd_demo)
-
     from tritium.hdl import resolve
 
     comps = sorted(_components())

@@ -16,6 +16,7 @@ from .errors import TritiumError
 
 #: modules contributing subcommands, in --help order
 COMMAND_MODULES = [
+    "tritium.host.device_commands",
     "tritium.sim.commands",
     "tritium.host.commands",
 ]

@@ -1,0 +1,223 @@
+"""CLI: ``serve``, ``load``, ``run matvec`` and ``demo`` (the main job).
+
+``demo`` makes a small HGRN-bit checkpoint, starts the simulated FPGA, loads the
+checkpoint through the driver, runs every BitLinear of one token through the TMV engine
+and compares each result with the golden integer path.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tritium.config import SocConfig, load_config
+from tritium.errors import ConfigError, TritiumError
+
+DEMO_PROMPT = (1, 2, 3)
+
+
+def _soc_config(path) -> SocConfig:
+    if not path:
+        return SocConfig()
+    cfg = load_config(path)
+    if not isinstance(cfg, SocConfig):
+        raise ConfigError(f"{path} holds a {cfg.kind!r} config; `serve` needs a 'soc' config")
+    return cfg
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise TritiumError(f"--prompt-ids must be comma-separated integers, got {text!r}") \
+            from None
+
+
+# ---- serve ------------------------------------------------------------------------------
+
+def cmd_serve(args) -> int:
+    from rich.console import Console
+
+    from tritium.sim.serve import SimulatedDevice
+
+    console = Console(stderr=True)
+    cfg = _soc_config(args.config)
+    with console.status("building the simulated FPGA (Verilator; cached after the first time)"):
+        dev = SimulatedDevice(cfg, port=args.port).start()
+    print(dev.url, flush=True)
+    console.print(f"simulated FPGA serving on {dev.url} (Ctrl-C to stop)")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    try:
+        while not stop and dev.proc.poll() is None:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dev.stop()
+    return 0
+
+
+# ---- load / run -------------------------------------------------------------------------
+
+def cmd_load(args) -> int:
+    from tritium.host.checkpoint import load_checkpoint
+
+    from .device import Device
+
+    desc = load_checkpoint(args.checkpoint)
+    with Device(args.device) as dev:
+        rep = dev.load(desc, fmt=args.format, progress=not args.quiet)
+    print(f"loaded {len(rep.layers)} BitLinears ({rep.bytes_sent:,} bytes, {args.format}) "
+          f"in {rep.seconds:.2f} s = {rep.mb_per_s:.2f} MB/s; device CRC {rep.device_crc:#010x} "
+          "matches")
+    return 0
+
+
+def _run_table(dev, trace, title: str):
+    """Run each (name, x_q, golden acc) on the device; return (rich table, all_ok, totals)."""
+    from rich.table import Table
+
+    t = dev.cfg.tmv
+    table = Table(title=title)
+    for col in ("BitLinear", "rows x cols", "cycles", "model", "MAC util.", "match"):
+        table.add_column(col, justify="right" if col != "BitLinear" else "left")
+    ok, total_cycles, total_macs = True, 0, 0
+    for name, x, golden in trace:
+        p = dev.placements[name]
+        y, delta = dev.matvec(name, x)
+        match = np.array_equal(y, np.asarray(golden, dtype=np.int64))
+        ok &= match
+        cycles = delta["tmv_busy_cycles"]
+        total_cycles += cycles
+        total_macs += p.rows * p.cols
+        util = p.rows * p.cols / max(1, cycles * t.pe * t.simd)
+        table.add_row(name, f"{p.rows} x {p.cols}", f"{cycles:,}",
+                      f"{t.cycles(p.rows, p.cols, p.fmt):,}", f"{util:.1%}",
+                      "[green]yes[/]" if match else "[red]NO[/]")
+    return table, ok, total_cycles, total_macs
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.golden.ternary import ternary_matvec
+    from tritium.host.checkpoint import load_checkpoint
+
+    from .device import Device
+
+    desc = load_checkpoint(args.checkpoint)
+    with Device(args.device) as dev:
+        dev.attach(desc, args.format)
+        if args.layer not in dev.placements:
+            raise TritiumError(f"no BitLinear {args.layer!r} in {args.checkpoint}; one of: "
+                               f"{', '.join(list(dev.placements)[:6])} …")
+        if args.random:
+            rng = np.random.default_rng(args.seed)
+            x = rng.integers(-128, 128, dev.placements[args.layer].cols)
+        else:
+            trace = dict((n, x) for n, x, _ in
+                         HGRNBitForCausalLM(desc).trace_integer_matvecs(_ids(args.prompt_ids)))
+            x = trace[args.layer]
+        golden, _ = ternary_matvec(dev.cfg.tmv, dev.placements[args.layer].codes, x)
+        table, ok, _, _ = _run_table(dev, [(args.layer, x, golden)], f"matvec {args.layer}")
+    Console().print(table)
+    return 0 if ok else 1
+
+
+# ---- demo -------------------------------------------------------------------------------
+
+def cmd_demo(args) -> int:
+    from rich.console import Console
+
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+    from tritium.sim.serve import SimulatedDevice
+
+    from .device import Device
+
+    console = Console()
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="tritium-demo-"))
+    ckpt = write_checkpoint(work / "hgrn-bit-h64", "hgrn-bit", hidden=64, layers=2, vocab=256,
+                            seed=args.seed)
+    desc = load_checkpoint(ckpt)
+    console.print(f"checkpoint: {ckpt} (HGRN-bit, hidden 64, 2 layers, vocab 256, "
+                  f"{sum(l.parameters for l in desc.bitlinears()):,} ternary weights)")
+    with console.status("building the simulated FPGA (Verilator; cached after the first time)"):
+        sim = SimulatedDevice(SocConfig()).start()
+    try:
+        console.print(f"simulated FPGA on {sim.url}")
+        with Device(sim.url) as dev:
+            rep = dev.load(desc, fmt="t2", progress=True)
+            console.print(f"loaded {rep.bytes_sent:,} bytes of t2 weights at "
+                          f"{rep.mb_per_s:.2f} MB/s; device CRC {rep.device_crc:#010x} matches "
+                          f"the host's")
+            trace = HGRNBitForCausalLM(desc).trace_integer_matvecs(list(DEMO_PROMPT))
+            t = dev.cfg.tmv
+            table, ok, cycles, macs = _run_table(
+                dev, trace, f"one token (prompt {list(DEMO_PROMPT)}): every BitLinear on the "
+                            f"TMV engine (SIMD {t.simd} x PE {t.pe}) vs the golden integer path")
+            console.print(table)
+            clock = dev.cfg.clock_hz
+            console.print(f"{len(trace)} BitLinears, {macs:,} MACs in {cycles:,} engine cycles "
+                          f"({macs / max(1, cycles * t.pe * t.simd):.1%} MAC utilisation): "
+                          f"{cycles / clock * 1e3:.2f} ms of BitLinear work per token at "
+                          f"{clock / 1e6:.0f} MHz")
+    finally:
+        sim.stop()
+    console.print("[bold green]every layer matches the golden model[/]" if ok
+                  else "[bold red]MISMATCH against the golden model[/]")
+    console.print(f"demo took {time.monotonic() - t0:.0f} s")
+    return 0 if ok else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="the main job: a checkpoint through the host driver into "
+                       "the simulated FPGA, every layer checked",
+                       description="Make a small HGRN-bit checkpoint, start the simulated "
+                       "FPGA (Verilator), load the checkpoint through the driver, run every "
+                       "BitLinear of one token on the TMV engine and compare each result with "
+                       "the golden integer path.")
+    p.add_argument("--seed", type=int, default=0, help="checkpoint seed (default 0)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="run the simulated FPGA on a local TCP port",
+                       description="Build the SoC under Verilator and serve its byte stream "
+                       "on 127.0.0.1; prints the socket:// URL for --device.")
+    p.add_argument("--config", metavar="JSON", help="SoC config (kind 'soc'); default built in")
+    p.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("load", help="load a checkpoint's ternary weights into a device",
+                       description="Quantise, pack, tile and stream every BitLinear of a "
+                       "checkpoint to the device, then prove the device holds exactly those "
+                       "bytes (CRC-32).")
+    p.add_argument("checkpoint")
+    p.add_argument("--device", required=True, metavar="URL",
+                   help="socket://127.0.0.1:PORT (tritium serve) or a serial port")
+    p.add_argument("--format", choices=("t2", "t3"), default="t2")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("run", help="run an engine on a device and check it against the golden",
+                       description="Run work on a device holding a loaded checkpoint.")
+    rsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = rsub.add_parser("matvec", help="one BitLinear on the TMV engine",
+                        description="Run one BitLinear of a loaded checkpoint on the device's "
+                        "TMV engine, compare with the golden integer matvec, print cycles.")
+    q.add_argument("checkpoint")
+    q.add_argument("--layer", required=True, help="BitLinear name, e.g. lm_head")
+    q.add_argument("--device", required=True, metavar="URL")
+    q.add_argument("--format", choices=("t2", "t3"), default="t2")
+    q.add_argument("--prompt-ids", default=",".join(map(str, DEMO_PROMPT)),
+                   help="activations from the golden model at this prompt's last token")
+    q.add_argument("--random", action="store_true", help="random int8 activations instead")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=cmd_run)
