@@ -183,7 +183,7 @@ def test_killed_device_gives_a_clear_error_and_a_rerun_succeeds(ckpt):
 class RawClient:
     """Frames over a plain socket, with the sequence numbers under the test's control."""
 
-    def __init__(self, url, timeout=0.25):
+    def __init__(self, url, timeout=0.05):
         port = int(url.rsplit(":", 1)[1])
         self.s = socket.create_connection(("127.0.0.1", port))
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -211,7 +211,7 @@ class RawClient:
                     return None
         return None
 
-    def request(self, seq, cmd, payload=b"", tries=20):
+    def request(self, seq, cmd, payload=b"", tries=40):
         frame = P.encode(seq, cmd, payload)
         for _ in range(tries):
             self.send(frame)

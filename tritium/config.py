@@ -450,7 +450,7 @@ class SocConfig(Config):
     tmv: "TernaryConfig" = dataclasses.field(default_factory=lambda: TernaryConfig(
         simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0))
     max_payload: int = _field(1024, 16, 65535, "largest frame payload, bytes")
-    frame_timeout: int = _field(100_000, 64, 1 << 30,
+    frame_timeout: int = _field(20_000, 64, 1 << 30,
                                 "cycles without a byte before a partial frame is dropped")
     clock_hz: int = _field(25_000_000, 1, 1 << 31, "system clock, Hz")
     baud: int = _field(115_200, 300, 12_000_000, "UART baud rate (boards)")
