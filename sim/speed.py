@@ -102,13 +102,17 @@ if cocotb is not None:
         await body(dut, cycles)
         return cycles / (time.perf_counter() - t0)
 
+    PORTS = {"in": "i", "out": "o"}  # stream ports of the design under measurement
+
     async def _every_cycle(dut, cycles):
-        clk, valid, ready, payload = dut.clk, dut.i__valid, dut.o__ready, dut.i__payload
+        i, o = PORTS["in"], PORTS["out"]
+        clk, valid, payload = dut.clk, getattr(dut, f"{i}__valid"), getattr(dut, f"{i}__payload")
+        ready = getattr(dut, f"{o}__ready")
         ready.value = 1
         for c in range(cycles):
             await RisingEdge(clk)
             valid.value = 1
-            payload.value = c
+            payload.value = c & 0xFF
 
     async def _helpers(dut, cycles):
         src = StreamSource(dut, "i", dut.clk)
@@ -129,10 +133,12 @@ if cocotb is not None:
     @cocotb.test()
     async def measure(dut):
         inp = load_inputs()
+        PORTS.update(inp.get("ports", {}))
         start_clock(dut.clk, 10)
         await reset(dut)
         out = {}
         for name, body in (("python_every_cycle", _every_cycle), ("stream_helpers", _helpers),
                            ("python_waits", _waits)):
-            out[name] = [await _timed(dut, body, inp[name]) for _ in range(inp["repeats"])]
+            if name in inp:
+                out[name] = [await _timed(dut, body, inp[name]) for _ in range(inp["repeats"])]
         save_outputs(out)
