@@ -1,0 +1,151 @@
+"""The cycle/power model as pure functions: formulas against independent counts,
+presets against published figures, bad input → typed errors."""
+
+import json
+import math
+
+import pytest
+
+from tritium.cli import main
+from tritium.config import SpgemmConfig, TernaryConfig
+from tritium.errors import ConfigError
+from tritium.golden import spgemm as g
+from tritium.sim import model as M
+
+
+def test_u250_matvec_takes_d_squared_over_128_cycles_as_published():
+    cfg = TernaryConfig(simd=128, pe=1, max_in=1024, max_out=1024)
+    r = M.tmv_matvec(cfg, 1024, 1024, "t2")
+    assert r["words"] == 1024 * 1024 // 128 == 8192
+    assert 8192 <= r["cycles"] <= 8192 * 1.01  # pipeline fill only
+    assert r["bound"] == "compute"
+
+
+def test_roofline_switches_to_memory_bound_when_bandwidth_drops():
+    cfg = TernaryConfig(simd=64, pe=1, max_in=1024, max_out=1024)
+    fast = M.tmv_matvec(cfg, 512, 1024, "t2", clock_hz=100e6, mem_bw=100e9)
+    slow = M.tmv_matvec(cfg, 512, 1024, "t2", clock_hz=100e6, mem_bw=200e6)
+    assert fast["bound"] == "compute" and slow["bound"] == "memory"
+    # 16-byte words over 2 bytes/cycle: 8 cycles per word
+    assert slow["cycles"] == pytest.approx(8 * slow["words"], rel=0.01)
+    assert slow["weight_bytes"] == 512 * 1024 // 4
+
+
+def test_stream_formula_overlaps_commands():
+    cfg = TernaryConfig(simd=8, pe=3, max_in=64, max_out=32)
+    one = [cfg.cycles(32, 64), cfg.cycles(7, 13)]
+    both = M.tmv_stream_cycles(cfg, [(32, 64, "t2"), (7, 13, "t2")])
+    assert both < sum(one)
+    assert both == cfg.words(32, 64) + cfg.words(7, 13) - 1 + cfg.latency
+
+
+@pytest.mark.parametrize("name,params", [("mmfreelm-370m", 370e6), ("mmfreelm-1.3b", 1.3e9),
+                                         ("mmfreelm-2.7b", 2.7e9)])
+def test_model_shapes_match_the_published_parameter_counts(name, params):
+    s = M.model_shapes(M.model_config(name))
+    ternary = sum(o * i for _, o, i in s["linears"])
+    embeddings = s["vocab"] * s["hidden"]
+    assert len(s["linears"]) == 6 * s["layers"] + 1  # i, f, g, o, gate, down + lm_head
+    assert abs(ternary + embeddings - params) / params < 0.06
+
+
+def test_u250_preset_reproduces_86_tokens_per_s_within_10_percent():
+    e = M.estimate_model("mmfreelm-370m", "u250")
+    assert abs(e["tokens_per_s"] - 86) / 86 <= 0.10
+    assert abs(e["matmul_fraction"] - 0.76) <= 0.05
+    assert e["bound"] == "compute"
+    assert e["required_bw_bytes_per_s"] < 19.2e9
+
+
+def test_bigger_models_are_slower_and_need_more_bytes():
+    es = [M.estimate_model(m, "u250") for m in ("mmfreelm-370m", "mmfreelm-1.3b",
+                                                 "mmfreelm-2.7b")]
+    assert es[0]["tokens_per_s"] > es[1]["tokens_per_s"] > es[2]["tokens_per_s"]
+    assert es[0]["weight_bytes_per_token"] < es[1]["weight_bytes_per_token"]
+    # 2-bit packing: a quarter byte per ternary weight (simd=128 divides every width)
+    assert es[1]["weight_bytes_per_token"] == es[1]["ternary_weights"] // 4
+
+
+def test_bitnet_preset_and_anchor_report():
+    e = M.estimate_model("bitnet-b1.58-2b", "u250")
+    assert e["arch"] == "bitnet" and e["tokens_per_s"] > 0
+    assert any("lm_head" in a for a in e["assumptions"])
+    errs = M.anchor_errors()
+    assert {(a["platform"], a["metric"]) for a in errs} >= {("u250", "tokens_per_s"),
+                                                           ("stratix10", "tokens_per_s")}
+    assert all(math.isfinite(a["error_pct"]) for a in errs)
+
+
+def test_ecp5_is_bandwidth_bound_and_draws_little_power():
+    e = M.estimate_model("mmfreelm-370m", "ecp5-85f")
+    assert e["bound"] == "memory"
+    assert 0.9 * 200e6 < e["required_bw_bytes_per_s"] <= 200e6  # row-wise time: a little idle
+    assert e["power_w"] < 2 and e["resources"]["fits"]
+
+
+def test_checkpoint_config_json_is_read(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"model_type": "hgrn_bit", "hidden_size": 64, "num_hidden_layers": 2,
+         "vocab_size": 100, "intermediate_size": 256}))
+    e = M.estimate_model(str(tmp_path), "u250")
+    assert e["matvecs_per_token"] == 13 and e["arch"] == "hgrn"
+
+
+def test_power_is_static_plus_events():
+    p = M.power("ecp5", {}, 2.0)
+    assert p["power_w"] == pytest.approx(M.energy_table("ecp5")["static_w"])
+    q = M.power("ecp5", {"link_byte": 1e9}, 1.0)
+    assert q["dynamic_w"] == pytest.approx(1e9 * 50e-12)
+    for fam in ("ecp5", "ice40_up5k", "ultrascale_plus", "stratix10"):
+        t = M.energy_table(fam)
+        assert set(t["pj_per_event"]) <= set(t["sources"]) | {"bram_write_per_bit"}
+
+
+def test_spgemm_overflowing_table_costs_more_cycles():
+    A = g.pyamg_matrix("airfoil")
+    small = M.spgemm_estimate(SpgemmConfig(pes=2, hash_bits=3, max_dim=300, max_nnz=2048), A, A)
+    big = M.spgemm_estimate(SpgemmConfig(pes=2, hash_bits=6, max_dim=300, max_nnz=2048), A, A)
+    assert small["extra_passes"] > 0 == big["extra_passes"]
+    assert small["cycles"] > big["cycles"]
+    four = M.spgemm_estimate(SpgemmConfig(pes=4, hash_bits=6, max_dim=300, max_nnz=2048), A, A)
+    assert four["cycles"] < big["cycles"]
+
+
+@pytest.mark.parametrize("call,err", [
+    (lambda: M.estimate_model("nope"), M.ModelError),
+    (lambda: M.estimate_model("mmfreelm-370m", "nowhere"), M.ModelError),
+    (lambda: M.estimate_model("mmfreelm-370m", "u250", clock_hz=-1), M.ModelError),
+    (lambda: M.estimate_model("mmfreelm-370m", "u250", mem_bw=0.0), M.ModelError),
+    (lambda: M.estimate_model("mmfreelm-370m", "u250", simd=0), ConfigError),
+    (lambda: M.estimate_model({"model_type": "llama", "hidden_size": 8}), M.ModelError),
+    (lambda: M.tmv_matvec(TernaryConfig(has_t3=0), 4, 4, "t3"), ConfigError),
+    (lambda: M.tmv_matvec(TernaryConfig(), 0, 4), M.ModelError),
+    (lambda: M.power("nofamily", {}, 1.0), M.ModelError),
+    (lambda: M.power("ecp5", {"warp_drive": 1}, 1.0), M.ModelError),
+])
+def test_bad_input_raises_typed_errors(call, err):
+    with pytest.raises(err):
+        call()
+
+
+def test_bad_config_json_is_a_model_error(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(M.ModelError, match="fix the file"):
+        M.estimate_model(str(tmp_path))
+
+
+def test_cli_estimate_json_and_user_errors(capsys):
+    assert main(["estimate", "--model", "mmfreelm-370m", "--simd", "128", "--pe", "1",
+                 "--clock", "300e6", "--mem-bw", "19.2e9", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["simd"] == 128 and rep["tokens_per_s"] > 0
+    assert main(["estimate", "--model", "mmfreelm-370m"]) == 0
+    assert "tokens_per_s" in capsys.readouterr().out
+    assert main(["estimate", "--spgemm", "airfoil", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cycles"] > 0
+    for argv in (["estimate", "--model", "nope"], ["estimate"],
+                 ["estimate", "--spgemm", "nomatrix"],
+                 ["estimate", "--model", "mmfreelm-370m", "--clock", "-5"]):
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "error" in err[0]
