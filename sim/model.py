@@ -30,8 +30,9 @@ Whole models (:func:`estimate_model`)
 
 SpGEMM (:func:`spgemm_estimate`)
     From the golden model's per-row statistics on the actual matrices: each row costs a
-    PE ``row_overhead + Σ_pass (pass_setup + fetch(pass) + probes + refusals + drain)``
-    cycles (constants derived from the RowPE/HashAccumulator pipeline, see
+    PE ``row_overhead + Σ_pass (pass_setup + max(products, fetches) + drain_extra)
+    + collisions + refusals + inserts`` cycles (a product per cycle, a collision or a
+    refusal holds the table a cycle, the drain walks every inserted entry) (constants derived from the RowPE/HashAccumulator pipeline, see
     :data:`SPGEMM_TIMING`), rows are dealt to the first idle PE (lowest index first) as
     the engine's dealer does, and the run ends when the last PE finishes.
 
@@ -450,7 +451,8 @@ SPGEMM_TIMING = {
     # START, EXTENT, then F0 -> F1 -> F2 -> FIFO -> load -> issue -> product reg -> R
     # -> read -> S1 before the first product merges, and the RUN->DRAIN handshake
     "pass_setup": 12,
-    # a drain costs entries + 3 (accumulator docstring)
+    # a drain walks every entry inserted in the pass (also those at or above the
+    # lowered hi, which it discards) and costs entries + 3 (accumulator docstring)
     "drain_extra": 3,
 }
 

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "tritium.host.device_commands",
     "tritium.sim.commands",
     "tritium.host.commands",
+    "tritium.sim.model_commands",
 ]
 
 
