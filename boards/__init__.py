@@ -1,1 +1,93 @@
-"""Board tops and the open FPGA flow (yosys / nextpnr from the YoWASP wheels)."""
+"""Board tops and the open FPGA flow (yosys / nextpnr from the YoWASP wheels).
+
+A board is one small module in this package defining ``BOARD = Board(...)``: its
+amaranth-boards platform, the UART and reset resources, the openFPGALoader board name and
+a default :class:`~tritium.config.SocConfig` sized to fit the part. :data:`BOARDS` lists
+the modules; :func:`get_board` looks one up by name. The board clock is read from the
+platform's default clock resource, never written here a second time.
+
+``BoardTop`` (:mod:`.top`) wires clock, reset, UART and ``Soc``; :mod:`.flow` builds it
+(Verilog, synthesis, place and route, bitstream) and parses the reports (:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable
+
+from tritium.config import SocConfig
+from tritium.errors import ConfigError, TritiumError
+
+#: board modules of this package, by board name (one file per board)
+BOARDS = {
+    "ulx3s-85f": "ulx3s_85f",
+    "ulx3s-12f": "ulx3s_12f",
+    "icebreaker": "icebreaker",
+    "arty-a7-35": "arty_a7_35",
+}
+
+
+class BoardError(TritiumError):
+    """A board build or programming step failed for a reason the user can act on."""
+
+
+class UnknownBoardError(BoardError, ConfigError):
+    """The board name is not in the registry."""
+
+
+class DoesNotFitError(BoardError):
+    """The design needs more of some resource than the part has."""
+
+
+class TimingError(BoardError):
+    """Place and route met no timing closure at the board clock."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    """One board: how to build for it and what to put on it.
+
+    ``platform``: the amaranth-boards platform class; ``reset``: the resource name of a
+    reset button (or None: power-on reset only); ``uart``: the UART resource name;
+    ``soc``: the default SoC config for the part, given the board clock in Hz;
+    ``openfpgaloader``: the ``-b`` board name; ``bitstream``: True when the open flow
+    can place, route and pack for the part (False: Verilog + constraints only).
+    """
+
+    name: str
+    part: str
+    platform: type
+    soc: Callable[[int], SocConfig]
+    openfpgaloader: str
+    reset: str | None = None
+    uart: str = "uart"
+    bitstream: bool = True
+
+    def make_platform(self):
+        cls = self.platform
+        if self.reset is not None:  # the platform's own domain logic ORs it with power-on reset
+            cls = type(cls.__name__, (cls,), {"default_rst": self.reset})
+        return cls()
+
+    @property
+    def clock_hz(self) -> int:
+        return int(self.platform().default_clk_frequency)
+
+    def default_config(self) -> SocConfig:
+        return self.soc(self.clock_hz)
+
+    def config_for(self, cfg: SocConfig | None) -> SocConfig:
+        """``cfg`` (or the board default) with the board's clock: the UART divisor and the
+        timing target derive from it."""
+        cfg = cfg or self.default_config()
+        if cfg.clock_hz != self.clock_hz:
+            cfg = dataclasses.replace(cfg, clock_hz=self.clock_hz)
+        return cfg
+
+
+def get_board(name: str) -> Board:
+    mod = BOARDS.get(name)
+    if mod is None:
+        raise UnknownBoardError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}")
+    return importlib.import_module(f"{__name__}.{mod}").BOARD

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "tritium.sim.commands",
     "tritium.host.commands",
     "tritium.sim.model_commands",
+    "tritium.boards.commands",
 ]
 
 

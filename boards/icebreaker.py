@@ -1,0 +1,18 @@
+"""iCEBreaker with an iCE40UP5K: 12 MHz clock, FTDI UART, user button as reset."""
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+from tritium.config import SocConfig, TernaryConfig
+
+from . import Board
+
+
+def soc(clock_hz: int) -> SocConfig:
+    # 5280 LUT4 and 30 x 4 kbit block RAMs: 8 lanes, 1 KiB of weights, 256-byte frames
+    return SocConfig(tmv=TernaryConfig(simd=8, pe=1, max_in=256, max_out=256,
+                                       weight_depth=512, has_t3=0),
+                     max_payload=256, clock_hz=clock_hz)
+
+
+BOARD = Board(name="icebreaker", part="iCE40UP5K-SG48", platform=ICEBreakerPlatform,
+              soc=soc, openfpgaloader="ice40_generic", reset="button")

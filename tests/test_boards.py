@@ -1,0 +1,139 @@
+"""Board registry, board tops and the report parsers (fast: no place and route).
+
+Every board's top elaborates and emits Verilog with its constraints; the parsers are
+checked on real yosys/nextpnr output of an iCEBreaker build kept in tests/data/boards.
+"""
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tritium.boards import BOARDS, BoardError, UnknownBoardError, get_board
+from tritium.boards import report as R
+from tritium.boards.flow import build, design_name, write_verilog
+
+DATA = Path(__file__).parent / "data" / "boards"
+
+#: UART pins of each board (rx, tx) as the amaranth-boards resources place them
+UART_PINS = {"ulx3s-85f": ("M1", "L4"), "ulx3s-12f": ("M1", "L4"),
+             "icebreaker": ("6", "9"), "arty-a7-35": ("A9", "D10")}
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "tritium.cli", *args], capture_output=True,
+                          text=True)
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_board_emits_verilog_and_constraints(name, tmp_path):
+    board = get_board(name)
+    cfg = board.default_config()
+    assert cfg.clock_hz == board.clock_hz and cfg.uart_divisor >= 4
+    files = {p.suffix: p for p in write_verilog(board, None, tmp_path)}
+    top = design_name(board)
+    v = files[".v"].read_text()
+    assert f"module {top}(" in v
+    for sub in ("soc", "soc.tmv", "soc.deframer", "uart_rx", "uart_tx"):
+        assert f"module \\{top}.{sub} " in v, sub
+    (cons,) = [p for s, p in files.items() if s != ".v"]
+    lines = cons.read_text().splitlines()
+    for port, pin in zip(("rx", "tx"), UART_PINS[name]):
+        assert any(f"uart_0__{port}__io" in ln and re.search(rf"\b{pin}\b", ln)
+                   for ln in lines), (port, pin, cons.name)
+
+
+def test_uart_divisor_follows_the_board_clock():
+    ice, ulx = get_board("icebreaker"), get_board("ulx3s-85f")
+    assert (ice.clock_hz, ulx.clock_hz) == (12_000_000, 25_000_000)
+    # a generic soc.json at another clock is moved onto the board's clock
+    cfg = ice.config_for(ulx.default_config())
+    assert cfg.clock_hz == 12_000_000 and cfg.uart_divisor == round(12e6 / cfg.baud)
+
+
+def test_unknown_board_is_a_typed_error():
+    with pytest.raises(UnknownBoardError, match="known boards: ulx3s-85f"):
+        get_board("de10-nano")
+    r = cli("build", "--board", "de10-nano", "--verilog-only")
+    assert r.returncode != 0 and r.stderr.count("\n") == 1
+    assert "unknown board 'de10-nano'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_arty_has_no_open_bitstream_flow(tmp_path):
+    with pytest.raises(BoardError, match="needs Vivado.*--verilog-only"):
+        build(get_board("arty-a7-35"), out=tmp_path)
+
+
+def test_cli_verilog_only(tmp_path):
+    r = cli("build", "--board", "icebreaker", "--verilog-only", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "tritium_icebreaker.v").is_file()
+    assert (tmp_path / "tritium_icebreaker.pcf").is_file()
+
+
+def test_cli_build_rejects_a_non_soc_config(tmp_path):
+    cfg = tmp_path / "tmv.json"
+    cfg.write_text(get_board("icebreaker").default_config().tmv.to_json())
+    r = cli("build", "--board", "icebreaker", "--config", str(cfg), "--verilog-only")
+    assert r.returncode != 0 and "needs a 'soc' config" in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_program_errors_are_one_line(tmp_path):
+    r = cli("program", "--board", "icebreaker", str(tmp_path / "missing.bin"))
+    assert r.returncode != 0 and "does not exist" in r.stderr and r.stderr.count("\n") == 1
+    bit = tmp_path / "top.bin"
+    bit.write_bytes(b"\xff" * 64)
+    # no board is attached to the test machine: openFPGALoader fails, one line, no traceback
+    r = cli("program", "--board", "icebreaker", str(bit))
+    assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("tritium program: error: ")
+
+
+# ---- report parsing on real tool output -------------------------------------------------
+
+def test_nextpnr_log_utilisation_matches_its_json_report():
+    util = R.nextpnr_utilisation((DATA / "icebreaker_nextpnr.log").read_text())
+    rep = json.loads((DATA / "icebreaker_report.json").read_text())
+    assert util["ICESTORM_LC"] == {"used": 4335, "available": 5280}
+    for cell in ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP", "SB_IO"):
+        assert util[cell] == rep["utilization"][cell], cell
+    assert R.over_capacity(util) == {}
+
+
+def test_yosys_stat_and_summary():
+    cells = R.yosys_cells((DATA / "icebreaker_yosys_stat.txt").read_text())
+    assert cells["SB_LUT4"] == 3108 and cells["SB_RAM40_4K"] == 19 and cells["SB_CARRY"] == 1000
+    s = R.summarize(json.loads((DATA / "icebreaker_report.json").read_text()), cells)
+    assert s["resources"]["lut"] == {"used": 4335, "available": 5280}
+    assert s["resources"]["bram"] == {"used": 19, "available": 30}
+    assert s["resources"]["ff"] == {"used": 278 + 185 + 1152 + 2 + 350, "available": 5280}
+    (clk,) = s["fmax"].values()
+    assert clk["target_mhz"] == 12.0 and clk["achieved_mhz"] > 12.0
+
+
+def test_older_yosys_stat_layout():
+    text = "   Number of cells:                 12\n     LUT4                    10\n" \
+           "     TRELLIS_FF               2\n"
+    assert R.yosys_cells(text) == {"LUT4": 10, "TRELLIS_FF": 2}
+
+
+def test_point_config_changes_only_the_engine_width():
+    from tritium.boards.sweep import point_config
+
+    b = get_board("ulx3s-85f")
+    cfg = point_config(b, 64, 1)
+    base = b.default_config()
+    assert (cfg.tmv.simd, cfg.tmv.pe) == (64, 1)
+    assert dataclasses.replace(cfg, tmv=base.tmv) == base
+
+
+def test_does_not_fit_numbers_from_a_failed_nextpnr_log():
+    # a real nextpnr-ice40 log: the iCEBreaker SoC with weight_depth=16384 (81 block RAMs)
+    util = R.nextpnr_utilisation((DATA / "icebreaker_too_big_nextpnr.log").read_text())
+    assert R.over_capacity(util) == {"ICESTORM_RAM": {"used": 81, "available": 30}}
+    assert util["ICESTORM_LC"]["used"] <= util["ICESTORM_LC"]["available"]
