@@ -160,7 +160,7 @@ def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = 
                          build_args=list(args), waves=waves, always=True, log_file=logfile,
                          timescale=("1ns", "1ps"))
         except (RuntimeError, SystemExit) as e:
-            tail = _tail(logfile)
+            tail = log_tail(logfile)
             raise ToolchainError(f"Verilator build of {design.top} failed ({e}); "
                                  f"log {logfile}: {tail}") from None
         done.write_text(f"{time.monotonic() - t0:.1f} s\n")
@@ -169,7 +169,8 @@ def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = 
         return Model(design, build_dir, key, cached=False, waves=waves, build_args=args)
 
 
-def _tail(path: Path, lines: int = 6) -> str:
+def log_tail(path: Path, lines: int = 6) -> str:
+    """The last lines of a log file, joined on one line (for one-line error messages)."""
     try:
         text = path.read_text(errors="replace").strip().splitlines()
     except OSError:

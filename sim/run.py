@@ -20,7 +20,7 @@ from typing import Any
 
 from tritium.errors import SimulationError
 
-from .build import Model
+from .build import Model, log_tail
 
 log = logging.getLogger("tritium.sim")
 
@@ -72,7 +72,7 @@ def simulate(model: Model, bench: str, *, testcase: str | None = None,
     failures = _failures(results)
     if failures is None:
         raise SimulationError(f"simulation of {model.design.top} crashed before reporting "
-                              f"results; see {logfile}: {_tail(logfile)}")
+                              f"results; see {logfile}: {log_tail(logfile, 8)}")
     if failures:
         raise SimulationError(f"{model.design.top}: " + "; ".join(failures) + f" (log {logfile})")
     return json.loads(out_file.read_text()) if out_file.exists() else {}
@@ -92,11 +92,3 @@ def _failures(results: Path) -> list[str] | None:
     if count == 0:
         return ["no cocotb test ran (check the bench module name and testcase)"]
     return msgs
-
-
-def _tail(path: Path, lines: int = 8) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:])

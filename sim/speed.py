@@ -87,58 +87,54 @@ def run_cpp_loop(exe: Path, cycles: int) -> float:
     return int(n) / float(secs)
 
 
-try:
-    import cocotb
-except ImportError:  # pragma: no cover
-    cocotb = None
+import cocotb  # noqa: E402  (the bench half of this module runs inside the simulator)
 
-if cocotb is not None:
-    from cocotb.triggers import RisingEdge, Timer
+from cocotb.triggers import RisingEdge, Timer
 
-    from .streams import StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs, start_clock
+from .streams import StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs, start_clock
 
-    async def _timed(dut, body, cycles):
-        t0 = time.perf_counter()
-        await body(dut, cycles)
-        return cycles / (time.perf_counter() - t0)
+async def _timed(dut, body, cycles):
+    t0 = time.perf_counter()
+    await body(dut, cycles)
+    return cycles / (time.perf_counter() - t0)
 
-    PORTS = {"in": "i", "out": "o"}  # stream ports of the design under measurement
+PORTS = {"in": "i", "out": "o"}  # stream ports of the design under measurement
 
-    async def _every_cycle(dut, cycles):
-        i, o = PORTS["in"], PORTS["out"]
-        clk, valid, payload = dut.clk, getattr(dut, f"{i}__valid"), getattr(dut, f"{i}__payload")
-        ready = getattr(dut, f"{o}__ready")
-        ready.value = 1
-        for c in range(cycles):
-            await RisingEdge(clk)
-            valid.value = 1
-            payload.value = c & 0xFF
+async def _every_cycle(dut, cycles):
+    i, o = PORTS["in"], PORTS["out"]
+    clk, valid, payload = dut.clk, getattr(dut, f"{i}__valid"), getattr(dut, f"{i}__payload")
+    ready = getattr(dut, f"{o}__ready")
+    ready.value = 1
+    for c in range(cycles):
+        await RisingEdge(clk)
+        valid.value = 1
+        payload.value = c & 0xFF
 
-    async def _helpers(dut, cycles):
-        src = StreamSource(dut, "i", dut.clk)
-        sink = StreamSink(dut, "o", dut.clk)
-        wd = Watchdog(dut.clk, [src, sink])
-        src.queue(range(cycles))
-        for _ in range(cycles):
-            await RisingEdge(dut.clk)
-        for helper in (src, sink, wd):
-            helper.stop()
+async def _helpers(dut, cycles):
+    src = StreamSource(dut, "i", dut.clk)
+    sink = StreamSink(dut, "o", dut.clk)
+    wd = Watchdog(dut.clk, [src, sink])
+    src.queue(range(cycles))
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    for helper in (src, sink, wd):
+        helper.stop()
 
-    async def _waits(dut, cycles):
-        dut.i__valid.value = 1
-        dut.o__ready.value = 1
-        dut.i__payload.value = 0x1234
-        await Timer(cycles * 10, unit="ns")
+async def _waits(dut, cycles):
+    dut.i__valid.value = 1
+    dut.o__ready.value = 1
+    dut.i__payload.value = 0x1234
+    await Timer(cycles * 10, unit="ns")
 
-    @cocotb.test()
-    async def measure(dut):
-        inp = load_inputs()
-        PORTS.update(inp.get("ports", {}))
-        start_clock(dut.clk, 10)
-        await reset(dut)
-        out = {}
-        for name, body in (("python_every_cycle", _every_cycle), ("stream_helpers", _helpers),
-                           ("python_waits", _waits)):
-            if name in inp:
-                out[name] = [await _timed(dut, body, inp[name]) for _ in range(inp["repeats"])]
-        save_outputs(out)
+@cocotb.test()
+async def measure(dut):
+    inp = load_inputs()
+    PORTS.update(inp.get("ports", {}))
+    start_clock(dut.clk, 10)
+    await reset(dut)
+    out = {}
+    for name, body in (("python_every_cycle", _every_cycle), ("stream_helpers", _helpers),
+                       ("python_waits", _waits)):
+        if name in inp:
+            out[name] = [await _timed(dut, body, inp[name]) for _ in range(inp["repeats"])]
+    save_outputs(out)

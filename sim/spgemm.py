@@ -123,43 +123,39 @@ def run_raw(cfg: SpgemmConfig, loads: list[int], cmd: dict[str, int], *, run_dir
 
 # ---- inside the simulator -------------------------------------------------------------
 
-try:
-    import cocotb
-except ImportError:  # pragma: no cover - cocotb is a dependency; guard for docs builds
-    cocotb = None
+import cocotb  # noqa: E402  (the bench half of this module runs inside the simulator)
 
-if cocotb is not None:
-    from cocotb.triggers import RisingEdge
+from cocotb.triggers import RisingEdge
 
-    from .payload import pack, unpack
-    from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
-                          start_clock)
+from .payload import pack, unpack
+from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
+                      start_clock)
 
-    @cocotb.test()
-    async def check_product(dut):
-        """Load A and B, run one command, collect C and the counters."""
-        from tritium.hdl.spgemm.engine import c_layout, cmd_layout, counters_layout
+@cocotb.test()
+async def check_product(dut):
+    """Load A and B, run one command, collect C and the counters."""
+    from tritium.hdl.spgemm.engine import c_layout, cmd_layout, counters_layout
 
-        inp = load_inputs()
-        cfg = SpgemmConfig.from_dict(inp["config"])
-        start_clock(dut.clk)
-        await reset(dut)
-        load = StreamSource(dut, "load", dut.clk, valid_prob=inp["valid_prob"])
-        cmd = StreamSource(dut, "cmd", dut.clk, valid_prob=inp["valid_prob"])
-        sink = StreamSink(dut, "c", dut.clk, ready_prob=inp["ready_prob"])
-        started = [False]
-        Watchdog(dut.clk, [load, cmd, sink],
-                 busy=lambda: not started[0] or bool(int(dut.busy.value)))
-        await load.send(inp["loads"])
-        await cmd.send([pack(cmd_layout(cfg), inp["cmd"])])
-        started[0] = True
-        for _ in range(2):  # busy rises the cycle after the command is taken
-            await RisingEdge(dut.clk)
-        while int(dut.busy.value):
-            await RisingEdge(dut.clk)
+    inp = load_inputs()
+    cfg = SpgemmConfig.from_dict(inp["config"])
+    start_clock(dut.clk)
+    await reset(dut)
+    load = StreamSource(dut, "load", dut.clk, valid_prob=inp["valid_prob"])
+    cmd = StreamSource(dut, "cmd", dut.clk, valid_prob=inp["valid_prob"])
+    sink = StreamSink(dut, "c", dut.clk, ready_prob=inp["ready_prob"])
+    started = [False]
+    Watchdog(dut.clk, [load, cmd, sink],
+             busy=lambda: not started[0] or bool(int(dut.busy.value)))
+    await load.send(inp["loads"])
+    await cmd.send([pack(cmd_layout(cfg), inp["cmd"])])
+    started[0] = True
+    for _ in range(2):  # busy rises the cycle after the command is taken
         await RisingEdge(dut.clk)
-        lay = c_layout(cfg)
-        beats = [unpack(lay, raw) for raw in sink.received]
-        save_outputs({"c": [[b["row"], b["col"], b["value"]] for b in beats],
-                      "error": int(dut.error.value),
-                      "counters": unpack(counters_layout(cfg), dut.counters.value.to_unsigned())})
+    while int(dut.busy.value):
+        await RisingEdge(dut.clk)
+    await RisingEdge(dut.clk)
+    lay = c_layout(cfg)
+    beats = [unpack(lay, raw) for raw in sink.received]
+    save_outputs({"c": [[b["row"], b["col"], b["value"]] for b in beats],
+                  "error": int(dut.error.value),
+                  "counters": unpack(counters_layout(cfg), dut.counters.value.to_unsigned())})

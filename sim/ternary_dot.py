@@ -59,40 +59,36 @@ def run_ternary_dot(cfg: TernaryDotConfig, vectors: Sequence[tuple[Sequence[int]
 
 # ---- inside the simulator -------------------------------------------------------------
 
-try:
-    import cocotb
-except ImportError:  # pragma: no cover - cocotb is a dependency; guard for docs builds
-    cocotb = None
+import cocotb  # noqa: E402  (the bench half of this module runs inside the simulator)
 
-if cocotb is not None:
-    from .payload import pack
-    from .streams import (StreamMonitor, StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
-                          start_clock)
+from .payload import pack
+from .streams import (StreamMonitor, StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
+                      start_clock)
 
-    @cocotb.test()
-    async def check_vectors(dut):
-        """Stream every vector, compare every result with the golden, record timing."""
-        from tritium.hdl.ternary.dot import beat_layout
+@cocotb.test()
+async def check_vectors(dut):
+    """Stream every vector, compare every result with the golden, record timing."""
+    from tritium.hdl.ternary.dot import beat_layout
 
-        inp = load_inputs()
-        cfg = TernaryDotConfig.from_dict(inp["config"])
-        vectors = inp["vectors"]
-        layout = beat_layout(cfg)
-        expected = [ternary_dot(cfg, c, x)[0] for c, x in vectors]
-        if inp.get("corrupt_expected") is not None:
-            expected[inp["corrupt_expected"]] += 1
-        beats = [pack(layout, {"w": w, "x": xs, "last": int(last)})
-                 for c, x in vectors for w, xs, last in to_beats(cfg, c, x)]
+    inp = load_inputs()
+    cfg = TernaryDotConfig.from_dict(inp["config"])
+    vectors = inp["vectors"]
+    layout = beat_layout(cfg)
+    expected = [ternary_dot(cfg, c, x)[0] for c, x in vectors]
+    if inp.get("corrupt_expected") is not None:
+        expected[inp["corrupt_expected"]] += 1
+    beats = [pack(layout, {"w": w, "x": xs, "last": int(last)})
+             for c, x in vectors for w, xs, last in to_beats(cfg, c, x)]
 
-        start_clock(dut.clk)
-        await reset(dut)
-        src = StreamSource(dut, "i", dut.clk, valid_prob=inp["valid_prob"])
-        sink = StreamSink(dut, "o", dut.clk, ready_prob=inp["ready_prob"], signed=True,
-                          expect=expected)
-        mon = StreamMonitor(dut, "i", dut.clk)  # independent count of accepted input beats
-        Watchdog(dut.clk, [src, sink], busy=lambda: len(sink.received) < len(expected))
-        src.queue(beats)
-        await sink.receive(len(expected))
-        save_outputs({"results": sink.received, "in_cycles": src.beat_cycles,
-                      "out_cycles": sink.beat_cycles, "error": int(dut.error.value),
-                      "monitored_in_beats": mon.seen})
+    start_clock(dut.clk)
+    await reset(dut)
+    src = StreamSource(dut, "i", dut.clk, valid_prob=inp["valid_prob"])
+    sink = StreamSink(dut, "o", dut.clk, ready_prob=inp["ready_prob"], signed=True,
+                      expect=expected)
+    mon = StreamMonitor(dut, "i", dut.clk)  # independent count of accepted input beats
+    Watchdog(dut.clk, [src, sink], busy=lambda: len(sink.received) < len(expected))
+    src.queue(beats)
+    await sink.receive(len(expected))
+    save_outputs({"results": sink.received, "in_cycles": src.beat_cycles,
+                  "out_cycles": sink.beat_cycles, "error": int(dut.error.value),
+                  "monitored_in_beats": mon.seen})

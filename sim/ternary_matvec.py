@@ -151,58 +151,54 @@ def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: flo
 
 # ---- inside the simulator -------------------------------------------------------------
 
-try:
-    import cocotb
-except ImportError:  # pragma: no cover - cocotb is a dependency; guard for docs builds
-    cocotb = None
+import cocotb  # noqa: E402  (the bench half of this module runs inside the simulator)
 
-if cocotb is not None:
-    from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles
 
-    from .payload import pack, unpack
-    from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
-                          start_clock)
+from .payload import pack, unpack
+from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
+                      start_clock)
 
-    @cocotb.test()
-    async def check_commands(dut):
-        """Load the weights, stream commands and activations, compare every result beat."""
-        from tritium.hdl.ternary.matvec import (COUNTERS, act_layout, cmd_layout,
-                                                result_layout, wload_layout)
+@cocotb.test()
+async def check_commands(dut):
+    """Load the weights, stream commands and activations, compare every result beat."""
+    from tritium.hdl.ternary.matvec import (COUNTERS, act_layout, cmd_layout,
+                                            result_layout, wload_layout)
 
-        inp = load_inputs()
-        cfg = TernaryConfig.from_dict(inp["config"])
-        rl = result_layout(cfg)
-        expect = None
-        if inp["expected"] is not None:
-            expect = [pack(rl, {"y": y, "last": int(last)}) for y, last in inp["expected"]]
-            if inp.get("corrupt_expected") is not None:
-                expect[inp["corrupt_expected"]] ^= 1
-        n_beats = len(expect) if expect is not None else sum(
-            -(-c["rows"] // cfg.pe) for c in inp["commands"]
-            if 1 <= c["rows"] <= cfg.max_out and 1 <= c["cols"] <= cfg.max_in
-            and ("t2", "t3")[c["fmt"]] in cfg.formats)
+    inp = load_inputs()
+    cfg = TernaryConfig.from_dict(inp["config"])
+    rl = result_layout(cfg)
+    expect = None
+    if inp["expected"] is not None:
+        expect = [pack(rl, {"y": y, "last": int(last)}) for y, last in inp["expected"]]
+        if inp.get("corrupt_expected") is not None:
+            expect[inp["corrupt_expected"]] ^= 1
+    n_beats = len(expect) if expect is not None else sum(
+        -(-c["rows"] // cfg.pe) for c in inp["commands"]
+        if 1 <= c["rows"] <= cfg.max_out and 1 <= c["cols"] <= cfg.max_in
+        and ("t2", "t3")[c["fmt"]] in cfg.formats)
 
-        start_clock(dut.clk)
-        await reset(dut)
-        wl = wload_layout(cfg)
-        wsrc = StreamSource(dut, "wload", dut.clk)
-        await wsrc.send([pack(wl, {"addr": a % cfg.weight_depth, "data": d})
-                         for a, d in inp["lines"]])
-        wsrc.stop()
+    start_clock(dut.clk)
+    await reset(dut)
+    wl = wload_layout(cfg)
+    wsrc = StreamSource(dut, "wload", dut.clk)
+    await wsrc.send([pack(wl, {"addr": a % cfg.weight_depth, "data": d})
+                     for a, d in inp["lines"]])
+    wsrc.stop()
 
-        cmd = StreamSource(dut, "cmd", dut.clk, valid_prob=inp["cmd_valid_prob"])
-        act = StreamSource(dut, "act", dut.clk, valid_prob=inp["valid_prob"])
-        sink = StreamSink(dut, "o", dut.clk, ready_prob=inp["ready_prob"], expect=expect)
-        Watchdog(dut.clk, [cmd, act, sink], busy=lambda: len(sink.received) < n_beats)
-        cl, al = cmd_layout(cfg), act_layout(cfg)
-        cmd.queue([pack(cl, {k: c[k] for k in ("rows", "cols", "base", "fmt", "load_x")})
-                   for c in inp["commands"]])
-        act.queue([pack(al, {"x": blk}) for c in inp["commands"] for blk in c.get("x", [])])
-        await sink.receive(n_beats)
-        await ClockCycles(dut.clk, _SETTLE)  # extra beats fail the sink; counters settle
-        save_outputs({
-            "beats": [(lambda v: (v["y"], bool(v["last"])))(unpack(rl, b))
-                      for b in sink.received],
-            "counters": {k: int(getattr(dut, k).value) for k in COUNTERS},
-            "error": int(dut.error.value), "cmd_cycles": cmd.beat_cycles,
-            "out_cycles": sink.beat_cycles, "acts_taken": act.beats})
+    cmd = StreamSource(dut, "cmd", dut.clk, valid_prob=inp["cmd_valid_prob"])
+    act = StreamSource(dut, "act", dut.clk, valid_prob=inp["valid_prob"])
+    sink = StreamSink(dut, "o", dut.clk, ready_prob=inp["ready_prob"], expect=expect)
+    Watchdog(dut.clk, [cmd, act, sink], busy=lambda: len(sink.received) < n_beats)
+    cl, al = cmd_layout(cfg), act_layout(cfg)
+    cmd.queue([pack(cl, {k: c[k] for k in ("rows", "cols", "base", "fmt", "load_x")})
+               for c in inp["commands"]])
+    act.queue([pack(al, {"x": blk}) for c in inp["commands"] for blk in c.get("x", [])])
+    await sink.receive(n_beats)
+    await ClockCycles(dut.clk, _SETTLE)  # extra beats fail the sink; counters settle
+    save_outputs({
+        "beats": [(lambda v: (v["y"], bool(v["last"])))(unpack(rl, b))
+                  for b in sink.received],
+        "counters": {k: int(getattr(dut, k).value) for k in COUNTERS},
+        "error": int(dut.error.value), "cmd_cycles": cmd.beat_cycles,
+        "out_cycles": sink.beat_cycles, "acts_taken": act.beats})

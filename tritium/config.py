@@ -107,9 +107,32 @@ def _field(default, lo=None, hi=None, doc=""):
     return dataclasses.field(default=default, metadata={"range": (lo, hi), "doc": doc})
 
 
+class _TernaryTerms:
+    """Widths shared by the ternary datapaths: signed ``act_bits`` activations, and an
+    exact accumulator for ``_max_terms`` terms w·x with w in {-1, 0, +1}.
+
+    Each term has |w·x| <= 2**(act_bits-1) (x = act_min, w = -1), so a sum of n terms has
+    |sum| <= n·2**(act_bits-1); the bound is reached, so ``acc_bits`` is the narrowest safe
+    width and overflow is impossible.
+    """
+
+    @property
+    def act_min(self) -> int:
+        return -(1 << (self.act_bits - 1))
+
+    @property
+    def act_max(self) -> int:
+        return (1 << (self.act_bits - 1)) - 1
+
+    @property
+    def acc_bits(self) -> int:
+        bound = self._max_terms * (1 << (self.act_bits - 1))
+        return signed_bits_for(-bound, bound)
+
+
 @_register
 @dataclasses.dataclass(frozen=True)
-class TernaryDotConfig(Config):
+class TernaryDotConfig(_TernaryTerms, Config):
     """N-lane ternary dot product: sum_k w_k * x_k with w in {-1, 0, +1}, x signed int.
 
     A dot product of length L arrives as ceil(L / lanes) beats; lanes past L in the last
@@ -124,26 +147,12 @@ class TernaryDotConfig(Config):
     levels_per_stage: int = _field(2, 1, 16, "adder-tree levels between pipeline registers")
 
     @property
-    def act_min(self) -> int:
-        return -(1 << (self.act_bits - 1))
-
-    @property
-    def act_max(self) -> int:
-        return (1 << (self.act_bits - 1)) - 1
+    def _max_terms(self) -> int:
+        return self.max_length
 
     @property
     def max_beats(self) -> int:
         return math.ceil(self.max_length / self.lanes)
-
-    @property
-    def acc_bits(self) -> int:
-        """Accumulator width: |sum| <= max_length * 2**(act_bits-1), since -x_min = 2**(act_bits-1).
-
-        The bound is reached by x = act_min, w = -1 on every element, so this width is exact
-        (no smaller one holds every reachable sum) and overflow is impossible.
-        """
-        bound = self.max_length * (1 << (self.act_bits - 1))
-        return signed_bits_for(-bound, bound)
 
     @property
     def tree_levels(self) -> int:
@@ -169,7 +178,7 @@ TMV_FORMATS: tuple[str, ...] = ("t2", "t3")
 
 @_register
 @dataclasses.dataclass(frozen=True)
-class TernaryConfig(Config):
+class TernaryConfig(_TernaryTerms, Config):
     """Ternary matrix-vector engine (TMV): y = W·x, W in {-1, 0, +1}, x signed ``act_bits``.
 
     The engine consumes one weight *word* per cycle: ``pe`` rows × ``simd`` columns of W
@@ -222,18 +231,8 @@ class TernaryConfig(Config):
 
     # --- widths ------------------------------------------------------------------------
     @property
-    def act_min(self) -> int:
-        return -(1 << (self.act_bits - 1))
-
-    @property
-    def act_max(self) -> int:
-        return (1 << (self.act_bits - 1)) - 1
-
-    @property
-    def acc_bits(self) -> int:
-        """Accumulator width from |y| <= max_in·2**(act_bits-1) (see the class docstring)."""
-        bound = self.max_in * (1 << (self.act_bits - 1))
-        return signed_bits_for(-bound, bound)
+    def _max_terms(self) -> int:
+        return self.max_in  # acc_bits: |y| <= max_in·2**(act_bits-1), see the docstring
 
     @property
     def formats(self) -> tuple[str, ...]:
