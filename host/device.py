@@ -6,7 +6,7 @@ speak the same framed protocol (:mod:`tritium.host.protocol`, docs/protocol.md).
 
 Reliability: every request waits for its response (stop and wait). A NAK for bad CRC,
 a lost or corrupted response, or a timeout resends the same frame with the same
-sequence number; the device executes a repeated WRITE/START/RESET once only, so a resend
+sequence number, waiting twice as long each time (up to 8x the timeout); the device executes a repeated WRITE/START/RESET once only, so a resend
 is always safe. After ``retries`` failed attempts a :class:`LinkError` says what to check.
 
 Before anything is sent, :meth:`Device.load` checks the checkpoint against the device's
@@ -91,7 +91,9 @@ class Link:
             if attempt:
                 self.resends += 1
             self._write(frame)
-            reply = self._await(self.seq)
+            # back off: a device drops a partial frame (one whose length byte was hit,
+            # say) only after a silence on the line, which quick resends would prevent
+            reply = self._await(self.seq, min(self.timeout * 2 ** attempt, 8 * self.timeout))
             if reply is None:
                 continue
             if reply.is_nak:
@@ -118,9 +120,9 @@ class Link:
                             "(`tritium serve`) and retry") from None
         self.wire_bytes += len(data)
 
-    def _await(self, seq: int):
+    def _await(self, seq: int, timeout: float):
         """The response with this seq, or None on timeout or a NAK for a garbled frame."""
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 data = self.t.read(1)  # blocks up to the transport's timeout

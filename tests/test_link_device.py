@@ -180,10 +180,21 @@ def test_killed_device_gives_a_clear_error_and_a_rerun_succeeds(ckpt):
 
 # ---- fuzzing the command processor ---------------------------------------------------------
 
+def diagnose(url) -> str:
+    """Device status and counters over a fresh connection, for failure messages."""
+    try:
+        with Device(url, timeout=0.5, retries=3) as d:
+            return f"status {d.status()} counters {d.counters()}"
+    except Exception as e:  # the message is what matters here
+        return f"(no diagnosis: {e})"
+
+
 class RawClient:
     """Frames over a plain socket, with the sequence numbers under the test's control."""
 
     def __init__(self, url, timeout=0.05):
+        self.url = url
+        self.history = []
         port = int(url.rsplit(":", 1)[1])
         self.s = socket.create_connection(("127.0.0.1", port))
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -192,12 +203,13 @@ class RawClient:
         self.frames_sent = 0
 
     def send(self, data: bytes, frames: int = 1):
+        self.history = (self.history + [data.hex()])[-4:]
         self.s.sendall(data)
         self.frames_sent += frames
 
-    def wait(self, seq):
+    def wait(self, seq, timeout):
         """The response with ``seq``, or None (timeout, or a CRC NAK for someone)."""
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.s.settimeout(max(1e-3, deadline - time.monotonic()))
             try:
@@ -213,12 +225,16 @@ class RawClient:
 
     def request(self, seq, cmd, payload=b"", tries=40):
         frame = P.encode(seq, cmd, payload)
-        for _ in range(tries):
+        for attempt in range(tries):
             self.send(frame)
-            r = self.wait(seq)
+            # back off: the device drops a partial frame only after a silence of
+            # frame_timeout cycles, which a loaded machine may stretch past 50 ms
+            r = self.wait(seq, min(self.timeout * 2 ** attempt, 1.0))
             if r is not None:
                 return r
-        raise AssertionError(f"no answer to seq {seq} after {tries} tries: device hung?")
+        self.close()
+        raise AssertionError(f"no answer to seq {seq} after {tries} tries ({self.history}): "
+                             f"device hung? {diagnose(self.url)}")
 
     def close(self):
         self.s.close()
@@ -229,6 +245,13 @@ def test_fuzz_100k_frames_no_hang_no_bad_write_exactly_once(sim):
     rng = random.Random(2026)
     base, size = CFG.address_map()["activations"]["base"], 256
     c = RawClient(sim.url)
+    try:
+        _fuzz(c, rng, base, size, sim)
+    finally:
+        c.close()
+
+
+def _fuzz(c, rng, base, size, sim):
     status = P.unpack_fields(P.STATUS_FIELDS, c.request(1, P.STATUS).payload)
     seq = (status["last_seq"] + 1) & 0xFF  # a number the device has not just executed
     mirror = bytearray(base and size)
