@@ -13,6 +13,7 @@ COMPONENTS: dict[str, tuple[str, str, str]] = {
     "ternary-matvec": ("tritium.config:TernaryConfig", "tritium.hdl.ternary:TernaryMatVec",
                        "ternary_matvec"),
 }
+COMPONENTS["tmv"] = COMPONENTS["ternary-matvec"]  # the short name the docs use
 
 
 def resolve(path: str):

@@ -128,18 +128,110 @@ def _run_and_report(cfg, vectors, *, seed, stall, show: int, waves=False, run_di
     return 0 if ok else 1
 
 
-def cmd_sim(args) -> int:
+def _sim_setup(args):
     from tritium.hdl import resolve
 
-    cfg_path, _, _ = _components()[args.component]
-    cfg = _config_from_args(args, resolve(cfg_path))
+    cfg = _config_from_args(args, resolve(_components()[args.component][0]))
     if not 0 <= args.stall < 1:
         raise TritiumError("--stall is a probability in [0, 1)")
     if args.waves and not args.run_dir:
         args.run_dir = tempfile.mkdtemp(prefix="tritium-waves-")
+    return cfg
+
+
+def cmd_sim(args) -> int:
+    cfg = _sim_setup(args)
     vectors = _random_vectors(cfg, args.vectors, args.seed, args.length)
     return _run_and_report(cfg, vectors, seed=args.seed, stall=args.stall, show=args.show,
                            waves=args.waves, run_dir=args.run_dir)
+
+
+def _verdict(console, ok: bool) -> int:
+    console.print("[bold green]every result equals the golden model[/]" if ok
+                  else "[bold red]MISMATCH against the golden model[/]")
+    return 0 if ok else 1
+
+
+def cmd_sim_tmv(args) -> int:
+    """Random shapes (IN/OUT not multiples of SIMD/PE included), every built format,
+    random stalls; each result checked against the golden, counters against the formula."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from tritium.golden.ternary import ternary_matvec
+
+    from .ternary_matvec import run_tmv
+
+    cfg = _sim_setup(args)
+    rng = np.random.default_rng(args.seed)
+    console, ok = Console(), True
+    table = Table(title=f"TMV SIMD {cfg.simd} x PE {cfg.pe}, formats {'+'.join(cfg.formats)}, "
+                        f"stalls p={args.stall}")
+    for col in ("#", "rows x cols", "fmt", "match", "busy", "formula", "stall in/out/mem",
+                "MAC util."):
+        table.add_column(col, justify="right")
+    with console.status("simulating TernaryMatVec in Verilator"):
+        for k in range(args.jobs):
+            rows = int(rng.integers(1, min(cfg.max_out, args.max_shape) + 1))
+            cols = int(rng.integers(1, min(cfg.max_in, args.max_shape) + 1))
+            fmt = cfg.formats[k % len(cfg.formats)]
+            codes = rng.integers(0, 3, (rows, cols))
+            x = rng.integers(cfg.act_min, cfg.act_max + 1, cols)
+            y, cnt = run_tmv(cfg, codes, x, fmt, seed=args.seed + k, valid_prob=1 - args.stall,
+                             ready_prob=1 - args.stall, waves=args.waves,
+                             run_dir=Path(args.run_dir) / f"job{k}" if args.run_dir else None)
+            match = list(y) == ternary_matvec(cfg, codes, x)[0]
+            # under stalls: busy = unstalled formula + input and output stall cycles
+            formula = cfg.cycles(rows, cols, fmt) + cnt["stall_input"] + cnt["stall_output"]
+            ok &= match and cnt["busy_cycles"] == formula
+            table.add_row(str(k), f"{rows} x {cols}", fmt, "yes" if match else "NO",
+                          str(cnt["busy_cycles"]), str(formula),
+                          f"{cnt['stall_input']}/{cnt['stall_output']}/{cnt['stall_memory']}",
+                          f"{rows * cols / max(1, cnt['busy_cycles'] * cfg.pe * cfg.simd):.1%}")
+    console.print(table)
+    return _verdict(console, ok)
+
+
+def cmd_sim_spgemm(args) -> int:
+    """One product A·A (or A·Aᵀ for non-square) under a semiring; C checked against the golden
+    inside the run; prints merges/cycle and GOPS at a clock."""
+    import numpy as np
+    from rich.console import Console
+
+    from tritium.golden import spgemm as G
+
+    from .spgemm import run_spgemm
+
+    cfg = _sim_setup(args)
+    rng = np.random.default_rng(args.seed)
+    makers = {"airfoil": lambda: G.pyamg_matrix("airfoil", rng),
+              "random": lambda: G.random_csr(64, 64, 0.08, rng),
+              "powerlaw": lambda: G.power_law_graph(128, 3, rng),
+              "banded": lambda: G.banded(128, 3, rng)}
+    if args.matrix not in makers:
+        raise TritiumError(f"unknown matrix {args.matrix!r}; one of {sorted(makers)}")
+    A = makers[args.matrix]()
+    if args.semiring == "or-and":
+        A.data = (A.data != 0).astype(A.data.dtype)
+    elif args.semiring in ("min-plus", "max-plus"):
+        A.data = np.abs(A.data)
+    console = Console()
+    with console.status(f"simulating SpgemmEngine on {args.matrix} ({args.semiring})"):
+        C, cnt = run_spgemm(cfg, A, A, args.semiring, seed=args.seed,
+                            valid_prob=1 - args.stall, ready_prob=1 - args.stall,
+                            waves=args.waves, run_dir=args.run_dir)
+    cycles = max(1, cnt["cycles"])
+    console.print(f"{args.matrix}: A {A.shape[0]}x{A.shape[1]} nnz {A.nnz}; C nnz {C.nnz}; "
+                  f"C equals the golden ({args.semiring})")
+    console.print(f"cycles {cnt['cycles']:,}, products {cnt['products']:,}, "
+                  f"merges/cycle {cnt['products'] / cycles:.3f} "
+                  f"({cnt['products'] / cycles / cfg.pes:.3f} per PE), "
+                  f"{2 * cnt['products'] / cycles * args.clock / 1e9:.3f} GOPS at "
+                  f"{args.clock / 1e6:.0f} MHz")
+    console.print("counters: " + ", ".join(f"{k} {v}" for k, v in cnt.items()
+                                            if isinstance(v, int)))
+    return _verdict(console, True)
 
 
 def register(sub) -> None:
@@ -161,17 +253,40 @@ def register(sub) -> None:
                        "with random valid/ready stalls, checked beat by beat against "
                        "the golden model.")
     csub = p.add_subparsers(dest="component", metavar="COMPONENT", required=True)
-    for name in ["ternary-dot"]:  # components with a random-vector bench
-        cp = csub.add_parser(name, help=f"simulate {name}")
-        cp.add_argument("--vectors", type=int, default=16, help="dot products (default 16)")
-        cp.add_argument("--length", type=int,
-                        help="vector length (default: random up to --max-length)")
+
+    def common(cp, name):
         cp.add_argument("--seed", type=int, default=1)
         cp.add_argument("--stall", type=float, default=0.3,
-                        help="probability of a stall cycle on each side (default 0.3)")
+                        help="probability of a stall cycle on each stream (default 0.3)")
         cp.add_argument("--waves", action="store_true",
                         help="record waves.fst (waves.vcd without liblz4) in --run-dir")
         cp.add_argument("--run-dir", help="directory for logs, results and waves")
-        cp.add_argument("--show", type=int, default=16, help="rows to print")
         _add_config_options(cp, resolve(_components()[name][0]))
-        cp.set_defaults(func=cmd_sim)
+
+    cp = csub.add_parser("ternary-dot", help="TernaryDot on random vectors")
+    cp.add_argument("--vectors", type=int, default=16, help="dot products (default 16)")
+    cp.add_argument("--length", type=int,
+                    help="vector length (default: random up to --max-length)")
+    cp.add_argument("--show", type=int, default=16, help="rows to print")
+    common(cp, "ternary-dot")
+    cp.set_defaults(func=cmd_sim)
+
+    cp = csub.add_parser("tmv", help="the TMV engine on random shapes, both formats",
+                         description="Random shapes (IN/OUT not multiples of SIMD/PE "
+                         "included), every built format, random stalls; results against the "
+                         "golden, counters against the cycle formula.")
+    cp.add_argument("--jobs", type=int, default=6, help="matvecs (default 6)")
+    cp.add_argument("--max-shape", type=int, default=96, help="largest rows/cols (default 96)")
+    common(cp, "tmv")
+    cp.set_defaults(func=cmd_sim_tmv)
+
+    cp = csub.add_parser("spgemm", help="the SpGEMM engine on a matrix and a semiring",
+                         description="C = A·A on the RTL, checked against the golden, with "
+                         "merges/cycle and GOPS.")
+    cp.add_argument("--matrix", default="airfoil",
+                    help="airfoil (pyamg), random, powerlaw, banded (default airfoil)")
+    cp.add_argument("--semiring", default="plus-times",
+                    choices=("plus-times", "fixed", "min-plus", "max-plus", "or-and"))
+    cp.add_argument("--clock", type=float, default=100e6, help="clock for GOPS (default 100e6)")
+    common(cp, "spgemm")
+    cp.set_defaults(func=cmd_sim_spgemm)

@@ -78,3 +78,29 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
     assert r.returncode != 0
     assert target.read_text() == "previous content"
     assert [p.name for p in tmp_path.iterdir()] == ["td.v"]
+
+
+@pytest.mark.verilator
+def test_sim_tmv_regression_table():
+    # the BRAM config of tests/test_ternary_matvec_verilator.py: its build is reused
+    r = run("sim", "tmv", "--simd", "8", "--pe", "3", "--max-in", "64", "--max-out", "32",
+            "--weight-depth", "256", "--jobs", "2", "--max-shape", "40")
+    assert r.returncode == 0, r.stderr
+    assert "every result equals the golden model" in r.stdout and "t3" in r.stdout
+
+
+@pytest.mark.verilator
+def test_sim_spgemm_reports_merges_per_cycle():
+    # the config of tests/test_spgemm_verilator.py (CFG): its build is reused
+    r = run("sim", "spgemm", "--pes", "2", "--hash-bits", "4", "--max-dim", "300",
+            "--max-nnz", "2048", "--matrix", "random", "--semiring", "max-plus")
+    assert r.returncode == 0, r.stderr
+    assert "merges/cycle" in r.stdout and "equals the golden" in r.stdout
+
+
+def test_verilog_tmv_alias(tmp_path):
+    out = tmp_path / "tmv.v"
+    r = run("verilog", "tmv", "--simd", "4", "--pe", "2", "--max-in", "16", "--max-out", "8",
+            "--weight-depth", "16", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "module ternary_matvec(" in out.read_text()
