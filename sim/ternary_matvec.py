@@ -83,7 +83,7 @@ def run_tmv(cfg: TernaryConfig, codes, x, fmt: str = "t2", **kw) -> tuple[list[i
 def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: float = 1.0,
                      ready_prob: float = 1.0, cmd_valid_prob: float = 1.0,
                      waves: bool = False, run_dir=None, stall_limit: int = 10_000,
-                     _unchecked: bool = False, _corrupt_expected: int | None = None,
+                     extra_build_args: tuple[str, ...] = (), _unchecked: bool = False, _corrupt_expected: int | None = None,
                      _extra_lines: dict[int, int] | None = None,
                      _raw_commands: list[dict] | None = None) -> dict[str, Any]:
     """Run ``jobs`` back to back: each ``(codes, x, fmt)``, with ``x=None`` to reuse the
@@ -130,7 +130,7 @@ def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: flo
     lines.update(_extra_lines or {})
     if _raw_commands is not None:
         commands = _raw_commands
-    model = build(design(cfg), waves=waves, build_args=BUILD_ARGS)
+    model = build(design(cfg), waves=waves, build_args=BUILD_ARGS + tuple(extra_build_args))
     out = simulate(model, __name__, testcase="check_commands", seed=seed, waves=waves,
                    run_dir=run_dir, stall_limit=stall_limit, inputs={
                        "config": cfg.to_dict(), "lines": sorted(lines.items()),
