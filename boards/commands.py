@@ -100,7 +100,8 @@ def cmd_sweep(args) -> int:
     except ValueError:
         raise ConfigError(f"--simd {args.simd!r}: give comma-separated integers, e.g. 16,32,64"
                           ) from None
-    rows = sweep(get_board(args.board), simds, Path(args.output), pe=args.pe)
+    rows = sweep(get_board(args.board), simds, Path(args.output), pe=args.pe,
+                 base=_soc_config(args.config))
     print(f"{'simd':>5} {'lut':>7} {'lut/lane':>9} {'ff':>7} {'bram':>5} {'fmax MHz':>9}")
     for r in rows:
         print(f"{r['simd']:5} {r['lut']:7} {r['lut_per_lane']:9.1f} {r['ff']:7} "
@@ -139,5 +140,6 @@ def register(sub) -> None:
     p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
     p.add_argument("--simd", default="16,32,64", help="comma-separated SIMD widths")
     p.add_argument("--pe", type=int, default=1, help="TMV rows per cycle (default 1)")
+    p.add_argument("--config", metavar="JSON", help="base SoC config (default: the board's)")
     p.add_argument("-o", "--output", default="build/sweep", metavar="DIR")
     p.set_defaults(func=cmd_sweep)

@@ -105,7 +105,8 @@ def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
     with yowasp_env():
         plan = _plan(board, cfg, seed)
         root = plan.extract(out)
-        for stale in (f"{name}.report.json", f"{name}.tim", "report.json"):
+        for stale in (f"{name}.report.json", f"{name}.tim", "report.json",
+                      *(name + s for s in BITSTREAM_SUFFIXES)):
             (root / stale).unlink(missing_ok=True)
         script = plan.script + ".sh"
         if not pnr:  # only the first command of the platform script: yosys
@@ -134,7 +135,7 @@ def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
             raise TimingError(f"{board.name}: timing not met: " + ", ".join(
                 f"{c} {f['achieved_mhz']:.1f} MHz < target {f['target_mhz']:.1f} MHz"
                 for c, f in missed.items()) + f" (see {root / 'report.json'}); shrink the "
-                "engine (simd/pe) or raise tmv.levels_per_stage pipelining")
+                "engine (simd/pe) or lower tmv.levels_per_stage (more adder-tree registers)")
     return rep
 
 

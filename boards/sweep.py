@@ -1,7 +1,7 @@
 """Resource/timing sweep: the board's SoC at several TMV SIMD widths.
 
 Each point is a full place and route (:func:`tritium.boards.flow.build`) of the board's
-default SoC with ``tmv.simd`` (and ``tmv.pe``) replaced. ``lut_per_lane`` is the whole
+default SoC (or ``base``) with ``tmv.simd`` (and ``tmv.pe``) replaced. ``lut_per_lane`` is the whole
 SoC's LUTs over its MAC lanes (``simd·pe``); ``lut_per_lane_marginal`` the LUTs added per
 lane since the previous, narrower point -- the engine's own cost, link excluded.
 Writes ``sweep.json`` and ``sweep.png`` into the output directory.
@@ -13,19 +13,22 @@ import dataclasses
 import json
 from pathlib import Path
 
+from tritium.config import SocConfig
+
 from . import Board
 from .flow import build
 
 
-def point_config(board: Board, simd: int, pe: int):
-    cfg = board.default_config()
+def point_config(board: Board, simd: int, pe: int, base: SocConfig | None = None):
+    cfg = board.config_for(base)
     return dataclasses.replace(cfg, tmv=dataclasses.replace(cfg.tmv, simd=simd, pe=pe))
 
 
-def sweep(board: Board, simds: list[int], out: Path, pe: int = 1) -> list[dict]:
+def sweep(board: Board, simds: list[int], out: Path, pe: int = 1,
+          base: SocConfig | None = None) -> list[dict]:
     rows = []
     for simd in sorted(simds):
-        rep = build(board, point_config(board, simd, pe), out / f"simd{simd}",
+        rep = build(board, point_config(board, simd, pe, base), out / f"simd{simd}",
                     check_timing=False)
         res = rep["resources"]
         lanes = simd * pe

@@ -137,3 +137,10 @@ def test_does_not_fit_numbers_from_a_failed_nextpnr_log():
     util = R.nextpnr_utilisation((DATA / "icebreaker_too_big_nextpnr.log").read_text())
     assert R.over_capacity(util) == {"ICESTORM_RAM": {"used": 81, "available": 30}}
     assert util["ICESTORM_LC"]["used"] <= util["ICESTORM_LC"]["available"]
+
+
+@pytest.mark.parametrize("simd, message", [("16,x", "comma-separated integers"),
+                                           ("12", "tmv.simd=12 must be a power of two")])
+def test_sweep_rejects_bad_widths_in_one_line(simd, message, tmp_path):
+    r = cli("sweep-fpga", "--board", "icebreaker", "--simd", simd, "-o", str(tmp_path))
+    assert r.returncode != 0 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr

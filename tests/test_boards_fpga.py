@@ -32,7 +32,7 @@ def check_report(board, root, rep):
         r = rep["resources"][name]
         assert 0 < r["used"] <= r["available"], name
     (clk,) = rep["fmax"].values()
-    assert clk["target_mhz"] == board.clock_hz / 1e6
+    assert clk["target_mhz"] == pytest.approx(board.clock_hz / 1e6, abs=0.01)
     assert clk["achieved_mhz"] >= clk["target_mhz"]
     # the JSON report and the log's utilisation table agree
     util = R.nextpnr_utilisation((root / f"{design_name(board)}.tim").read_text())
@@ -68,3 +68,53 @@ def test_too_large_for_the_icebreaker(tmp_path):
     with pytest.raises(DoesNotFitError, match=r"does not fit the iCE40UP5K-SG48: "
                        r"ICESTORM_RAM 81/30 \(270%\); shrink tmv"):
         build(board, big, tmp_path)
+
+
+def test_sweep_fpga_cli(tmp_path):
+    _, cfg = small("icebreaker")
+    (tmp_path / "soc.json").write_text(cfg.to_json())
+    out = tmp_path / "sweep"
+    r = subprocess.run([sys.executable, "-m", "tritium.cli", "sweep-fpga", "--board",
+                        "icebreaker", "--simd", "2,4", "--config", str(tmp_path / "soc.json"),
+                        "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    pts = json.loads((out / "sweep.json").read_text())["points"]
+    assert [p["simd"] for p in pts] == [2, 4]
+    assert pts[0]["lut"] < pts[1]["lut"] and pts[1]["lut_per_lane_marginal"] > 0
+    assert all(p["fmax_mhz"] >= 12.0 for p in pts)
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "lut/lane" in r.stdout and r.stdout.count("\n") == 4
+
+
+def test_no_pnr_stops_after_synthesis(tmp_path):
+    _, cfg = small("ulx3s-12f")
+    (tmp_path / "soc.json").write_text(cfg.to_json())
+    r = subprocess.run([sys.executable, "-m", "tritium.cli", "build", "--board", "ulx3s-12f",
+                        "--no-pnr", "--config", str(tmp_path / "soc.json"), "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["pnr"] is False and "fmax" not in rep and "bitstream" not in rep
+    assert rep["yosys_cells"]["LUT4"] > 100 and rep["yosys_cells"]["TRELLIS_FF"] > 100
+    assert not (tmp_path / "tritium_ulx3s_12f.tim").exists()
+    assert "synthesis only: " in r.stdout
+
+
+def test_missed_timing_is_a_typed_error_after_the_report(tmp_path):
+    from amaranth.build import Clock, Resource
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+    from tritium.boards import TimingError
+
+    # the iCEBreaker with its 12 MHz oscillator declared as 300 MHz: no UP5K design meets it
+    fast = [Resource("clk12", 0, *r.ios, Clock(300e6), r.attrs) if r.name == "clk12" else r
+            for r in ICEBreakerPlatform.resources]
+    platform = type("FastICEBreaker", (ICEBreakerPlatform,), {"resources": fast})
+    ice, cfg = small("icebreaker")
+    board = dataclasses.replace(ice, name="icebreaker-300mhz", platform=platform)
+    with pytest.raises(TimingError, match=r"timing not met: .* MHz < target 300\.0 MHz"):
+        build(board, cfg, tmp_path)
+    rep = json.loads((tmp_path / "report.json").read_text())
+    (clk,) = rep["fmax"].values()
+    # nextpnr states the target as a whole-picosecond period: 3333 ps = 300.03 MHz
+    assert clk["target_mhz"] == pytest.approx(300, abs=0.1) and clk["achieved_mhz"] < 300
