@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Callable
-
-from tritium.config import SocConfig
+from tritium.config import SocConfig, TernaryConfig
 from tritium.errors import ConfigError, TritiumError
 
 #: board modules of this package, by board name (one file per board)
@@ -50,7 +48,8 @@ class Board:
 
     ``platform``: the amaranth-boards platform class; ``reset``: the resource name of a
     reset button (or None: power-on reset only); ``uart``: the UART resource name;
-    ``soc``: the default SoC config for the part, given the board clock in Hz;
+    ``tmv`` and ``max_payload``: the default SoC for the part (the rest of
+    :class:`SocConfig` at its defaults, the clock from the platform);
     ``openfpgaloader``: the ``-b`` board name; ``bitstream``: True when the open flow
     can place, route and pack for the part (False: Verilog + constraints only).
     """
@@ -58,7 +57,8 @@ class Board:
     name: str
     part: str
     platform: type
-    soc: Callable[[int], SocConfig]
+    tmv: TernaryConfig
+    max_payload: int
     openfpgaloader: str
     reset: str | None = None
     uart: str = "uart"
@@ -75,7 +75,7 @@ class Board:
         return int(self.platform().default_clk_frequency)
 
     def default_config(self) -> SocConfig:
-        return self.soc(self.clock_hz)
+        return SocConfig(tmv=self.tmv, max_payload=self.max_payload, clock_hz=self.clock_hz)
 
     def config_for(self, cfg: SocConfig | None) -> SocConfig:
         """``cfg`` (or the board default) with the board's clock: the UART divisor and the
