@@ -25,6 +25,7 @@ RESOURCES = {
     "bram": ("DP16KD", "ICESTORM_RAM"),
     "dsp": ("MULT18X18D", "ALU54B", "ICESTORM_DSP"),
     "spram": ("ICESTORM_SPRAM",),
+    "lutram": ("TRELLIS_RAMW",),
 }
 
 
