@@ -61,7 +61,8 @@ def plot(board: Board, rows: list[dict], path: Path) -> None:
     simd = [r["simd"] for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     a.plot(simd, [r["lut_per_lane"] for r in rows], "o-", label="whole SoC / lanes")
-    marg = [(r["simd"], r["lut_per_lane_marginal"]) for r in rows if "lut_per_lane_marginal" in r]
+    marg = [(r["simd"], r["lut_per_lane_marginal"]) for r in rows
+            if "lut_per_lane_marginal" in r]
     if marg:
         a.plot(*zip(*marg), "s--", label="marginal, per added lane")
     a.set(ylabel="LUT per lane", title=board.part)
