@@ -1,7 +1,7 @@
 """Board builds through the open flow: area, Fmax and build time per board.
 
 Writes bench/results/fpga.json (flat keys, units in the names) and the boards table of
-docs/boards.md (between its ``boards-table`` markers):
+docs/boards.md and README.md (between their ``boards-table`` markers):
 
 - ULX3S-85F default SoC (``tritium build --board ulx3s-85f``): ``ulx3s_85f_lut4`` (nextpnr
   TRELLIS_COMB: LUT4s, carry halves, LUT-RAM), ``_ff``, ``_bram`` (DP16KD), ``_dsp``,
@@ -58,6 +58,19 @@ def run(board, cfg, work, tag, cold=False):
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
+def model_beside_measured(cfg, measured_per_lane: float) -> dict:
+    """The cycle/power model's LUT estimate (tritium.sim.model.resources, calibrated on
+    bench/tmv.py's out-of-context build) next to this place-and-route measurement."""
+    from tritium.sim.model import resources
+
+    est = resources("ecp5", cfg.tmv)
+    per_lane = est["lut"] / (cfg.tmv.simd * cfg.tmv.pe)
+    return {"ulx3s_85f_tmv_lut4_model_estimate": est["lut"],
+            "ulx3s_85f_tmv_lut4_per_lane_model": round(per_lane, 2),
+            "ulx3s_85f_tmv_lut4_per_lane_model_err_pct":
+                round(100 * (per_lane - measured_per_lane) / measured_per_lane, 1)}
+
+
 def table(rows: list[dict]) -> str:
     out = ["| board | part | default engine (TMV) | LUT used | BRAM used | Fmax / clock |",
            "|---|---|---|---|---|---|"]
@@ -68,10 +81,12 @@ def table(rows: list[dict]) -> str:
 
 
 def update_doc(rows: list[dict]) -> None:
-    text = DOC.read_text()
-    new = re.sub(r"(<!-- boards-table:start -->\n).*?(\n<!-- boards-table:end -->)",
-                 lambda m: m.group(1) + table(rows) + m.group(2), text, flags=re.S)
-    DOC.write_text(new)
+    """The boards table, between its markers, in docs/boards.md and in README.md."""
+    for doc in (DOC, ROOT / "README.md"):
+        text = doc.read_text()
+        new = re.sub(r"(<!-- boards-table:start -->\n).*?(\n<!-- boards-table:end -->)",
+                     lambda m: m.group(1) + table(rows) + m.group(2), text, flags=re.S)
+        doc.write_text(new)
 
 
 def main(argv=None):
@@ -111,6 +126,7 @@ def main(argv=None):
             lanes = res["ulx3s_85f_tmv_lanes"] // 2
             res["ulx3s_85f_tmv_lut4_per_lane"] = round(
                 (base["resources"]["lut"]["used"] - half["resources"]["lut"]["used"]) / lanes, 2)
+            res.update(model_beside_measured(cfg, res["ulx3s_85f_tmv_lut4_per_lane"]))
         # iCEBreaker: double the SIMD width until place and route runs out of the part
         best = reps["icebreaker"]
         simd = ice.default_config().tmv.simd
