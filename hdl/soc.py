@@ -37,7 +37,7 @@ from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from tritium.config import SocConfig
+from tritium.config import TMV_FORMATS, SocConfig, pow2_ceil
 from tritium.host import protocol as P
 
 from .link.command import CommandProcessor
@@ -96,7 +96,7 @@ class Soc(wiring.Component):
 
         # ---- address decode -----------------------------------------------------------
         def span(r):
-            return 1 << max(0, (r["size"] - 1).bit_length())
+            return pow2_ceil(r["size"])
 
         def region_hit(addr, r):
             return (addr >> exact_log2(span(r))) == (r["base"] >> exact_log2(span(r)))
@@ -174,7 +174,7 @@ class Soc(wiring.Component):
         for name, size in P.TMV_START_FIELDS:
             fields[name] = proc.start_args[8 * pos:8 * (pos + size)]
             pos += size
-        fmt_ok = _any([fields["fmt"] == k for k, f in enumerate(("t2", "t3")) if f in t.formats])
+        fmt_ok = _any([fields["fmt"] == k for k, f in enumerate(TMV_FORMATS) if f in t.formats])
         m.d.comb += proc.start_args_ok.eq(
             (proc.start_engine == P.ENGINE_TMV) &
             (fields["rows"] >= 1) & (fields["rows"] <= t.max_out) &

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tritium.config import SocConfig
+from tritium.config import TMV_FORMATS, SocConfig
 from tritium.errors import TritiumError
 
 from . import protocol as P
@@ -318,22 +318,29 @@ class Device:
                               f"in [{xs.min()}, {xs.max()}]")
         self.write(self.map["activations"]["base"], xs.astype(np.int8).tobytes())
         before = self.counters()
-        args = P.pack_fields(P.TMV_START_FIELDS, {"rows": p.rows, "cols": p.cols,
-                                                  "base": p.base, "fmt": ["t2", "t3"].index(p.fmt)})
+        self.run_tmv(p.rows, p.cols, p.base, p.fmt, timeout=timeout, what=layer)
+        raw = self.read(self.map["results"]["base"], 4 * p.rows)
+        after = self.counters()
+        y = np.frombuffer(raw, dtype="<i4").astype(np.int64)
+        return y, {k: after[k] - before[k] for k in after}
+
+
+    def run_tmv(self, rows: int, cols: int, base: int, fmt: str = "t2", *,
+                timeout: float = 30.0, what: str = "the matvec") -> None:
+        """START the TMV engine on the loaded activations and wait until it is done.
+        Raises DeviceError on the engine's error flag or after ``timeout`` seconds."""
+        args = P.pack_fields(P.TMV_START_FIELDS, {"rows": rows, "cols": cols, "base": base,
+                                                  "fmt": TMV_FORMATS.index(fmt)})
         self.link.request(P.START, bytes([P.ENGINE_TMV]) + args)
         t0 = time.monotonic()
         while True:
             st = self.status()
             if st["flags"] & P.STATUS_ENGINE_ERROR:
-                raise DeviceError(f"engine error flag set running {layer}; reset the device")
+                raise DeviceError(f"engine error flag set running {what}; reset the device")
             if st["flags"] & P.STATUS_DONE and not st["flags"] & P.STATUS_BUSY:
-                break
+                return
             if time.monotonic() - t0 > timeout:
-                raise DeviceError(f"{layer} did not finish within {timeout} s")
-        raw = self.read(self.map["results"]["base"], 4 * p.rows)
-        after = self.counters()
-        y = np.frombuffer(raw, dtype="<i4").astype(np.int64)
-        return y, {k: after[k] - before[k] for k in after}
+                raise DeviceError(f"{what} did not finish within {timeout} s")
 
 
 class _progress:

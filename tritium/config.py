@@ -425,7 +425,8 @@ class SpgemmConfig(Config):
         return passes * self.pass_overhead + probes + entries
 
 
-def _pow2(n: int) -> int:
+def pow2_ceil(n: int) -> int:
+    """Smallest power of two >= n (1 for n <= 1)."""
     return 1 << max(0, (n - 1).bit_length())
 
 
@@ -488,7 +489,7 @@ class SocConfig(Config):
     def line_stride(self) -> int:
         """Bytes of address space per weight line (a power of two; bytes past
         ``line_bytes`` are ignored)."""
-        return _pow2(self.line_bytes)
+        return pow2_ceil(self.line_bytes)
 
     def address_map(self) -> dict[str, dict[str, int | str]]:
         """name -> {base, size, access}: power-of-two aligned regions of the byte bus."""
@@ -498,7 +499,7 @@ class SocConfig(Config):
                  ("results", -(-t.max_out // t.pe) * t.pe * 4, "r")]
         out, base = {}, 0
         for name, size, access in sizes:
-            span = _pow2(size)
+            span = pow2_ceil(size)
             base = -(-base // span) * span
             out[name] = {"base": base, "size": size, "access": access}
             base += span
