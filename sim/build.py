@@ -14,6 +14,7 @@ build is marked by a ``BUILT`` file written last, so an interrupted build is red
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -135,24 +136,11 @@ def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = 
         log.warning("lz4.h not found (apt install liblz4-dev for FST); tracing to VCD")
     args = tuple(build_args) + (trace + ("--trace-structs",) if waves else ())
     key = cache_key(design, args, waves)
-    build_dir = cache_root() / "verilator" / f"{design.top}-{key}"
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    done = build_dir / "BUILT"
-    tag = f"{design.top}-{key}"
-
-    with open(build_dir.parent / f"{design.top}-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent builders wait here, then hit the cache
-        if done.exists() and not rebuild:
-            CACHE_EVENTS.append(("hit", tag))
-            log.info("verilator cache hit: %s", tag)
+    with _cache_slot("verilator", design.top, key, rebuild) as (build_dir, hit):
+        if hit:
             return Model(design, build_dir, key, cached=True, waves=waves, build_args=args)
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        build_dir.mkdir(parents=True)
         src = build_dir / f"{design.top}.v"
         src.write_text(design.verilog)
-        log.info("verilator build: %s", tag)
-        t0 = time.monotonic()
         runner = get_runner("verilator")
         logfile = build_dir / "build.log"
         try:
@@ -163,10 +151,59 @@ def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = 
             tail = log_tail(logfile)
             raise ToolchainError(f"Verilator build of {design.top} failed ({e}); "
                                  f"log {logfile}: {tail}") from None
-        done.write_text(f"{time.monotonic() - t0:.1f} s\n")
+        return Model(design, build_dir, key, cached=False, waves=waves, build_args=args)
+
+
+def build_standalone(design: Design, main_cpp: str, *, kind: str,
+                     args: tuple[str, ...] = ()) -> Path:
+    """Build (once per content) a plain Verilated executable: ``design`` with its own C++
+    ``main`` (no VPI, no cocotb, no Python), as the served simulation and the bare-loop
+    benchmark use. Cached under ``<cache>/<kind>/`` like :func:`build`; returns the
+    executable. Raises ToolchainError with the compiler's last lines on failure."""
+    v = setup_verilator()
+    key = hashlib.sha256("\0".join([design.verilog, main_cpp, v.banner, *args])
+                         .encode()).hexdigest()[:16]
+    with _cache_slot(kind, design.top, key) as (d, hit):
+        exe = d / "obj" / "Vtop"
+        if hit:
+            return exe
+        (d / f"{design.top}.v").write_text(design.verilog)
+        (d / "main.cpp").write_text(main_cpp)
+        cmd = [str(v.executable), "--cc", "--exe", "--build", "-j", "2", "--prefix", "Vtop",
+               "--top-module", design.top, "-Mdir", str(d / "obj"), "-o", "Vtop", *args,
+               str(d / f"{design.top}.v"), str(d / "main.cpp")]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
+            raise ToolchainError(f"Verilator build of {design.top} ({kind}) failed: {tail}")
+        return exe
+
+
+@contextlib.contextmanager
+def _cache_slot(kind: str, top: str, key: str, rebuild: bool = False):
+    """The cache entry ``<cache>/<kind>/<top>-<key>``, held under a file lock so concurrent
+    builders (xdist workers, terminals) build it once. Yields ``(dir, hit)``; on a miss the
+    directory is fresh and empty, and the BUILT marker is written only when the body
+    finishes, so an interrupted build is redone."""
+    d = cache_root() / kind / f"{top}-{key}"
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{top}-{key}" if kind == "verilator" else f"{kind}/{top}-{key}"
+    with open(d.parent / f"{top}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent builders wait here, then hit the cache
+        if (d / "BUILT").exists() and not rebuild:
+            CACHE_EVENTS.append(("hit", tag))
+            log.info("verilator cache hit: %s", tag)
+            yield d, True
+            return
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        log.info("verilator build: %s", tag)
+        t0 = time.monotonic()
+        yield d, False
+        (d / "BUILT").write_text(f"{time.monotonic() - t0:.1f} s\n")
         CACHE_EVENTS.append(("build", tag))
         log.info("verilator build done in %.1f s: %s", time.monotonic() - t0, tag)
-        return Model(design, build_dir, key, cached=False, waves=waves, build_args=args)
 
 
 def log_tail(path: Path, lines: int = 6) -> str:

@@ -16,9 +16,7 @@ spent clocking a busy device (``stats``), which bench/link.py turns into cycles/
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import signal
 import subprocess
 import threading
@@ -26,10 +24,9 @@ import time
 from pathlib import Path
 
 from tritium.config import SocConfig
-from tritium.errors import SimulationError, ToolchainError
+from tritium.errors import SimulationError
 
-from .build import Design, cache_root, design_of
-from .toolchain import setup_verilator
+from .build import Design, build_standalone, design_of
 
 log = logging.getLogger("tritium.sim")
 
@@ -242,36 +239,8 @@ def soc_design(cfg: SocConfig) -> Design:
 
 def build_server(cfg: SocConfig) -> Path:
     """Build (once per design, cached by content) the served simulation; returns the exe."""
-    v = setup_verilator()
-    design = soc_design(cfg)
-    source = BRIDGE.replace("BATCH_CYCLES", str(BATCH_CYCLES))
-    key = hashlib.sha256("\0".join([design.verilog, source, v.banner, *BUILD_ARGS, *SPEED_ARGS])
-                         .encode()).hexdigest()[:16]
-    d = cache_root() / "serve" / f"{TOP}-{key}"
-    exe = d / "obj" / "Vtop"
-    done = d / "BUILT"
-    if done.exists():
-        log.info("verilator cache hit: served %s-%s", TOP, key)
-        return exe
-    import fcntl
-
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d.parent / f"{TOP}-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():
-            return exe
-        (d / f"{TOP}.v").write_text(design.verilog)
-        (d / "bridge.cpp").write_text(source)
-        cmd = [str(v.executable), "--cc", "--exe", "--build", "-j", "2", "--prefix", "Vtop",
-               "--top-module", TOP, "-Mdir", str(d / "obj"), "-o", "Vtop", *BUILD_ARGS,
-               "--output-split", "0", *SPEED_ARGS, str(d / f"{TOP}.v"), str(d / "bridge.cpp")]
-        log.info("verilator build: served %s-%s", TOP, key)
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
-            raise ToolchainError(f"building the simulated FPGA failed: {tail}")
-        done.write_text("ok\n")
-    return exe
+    return build_standalone(soc_design(cfg), BRIDGE.replace("BATCH_CYCLES", str(BATCH_CYCLES)),
+                            kind="serve", args=BUILD_ARGS + ("--output-split", "0") + SPEED_ARGS)
 
 
 def selftest(cfg: SocConfig, frames: bytes, cycles: int) -> dict[str, float]:

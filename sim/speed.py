@@ -16,15 +16,11 @@ same Verilated model, with no VPI and no Python.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import time
 from pathlib import Path
 
-from tritium.errors import ToolchainError
-
-from .build import Design, cache_root
-from .toolchain import setup_verilator
+from .build import Design, build_standalone
 
 CPP_LOOP = r"""
 #include <chrono>
@@ -62,22 +58,7 @@ def build_cpp_loop(design: Design) -> Path:
 
     The design must have Amaranth's ``clk``/``rst`` and stream ports ``i`` and ``o``.
     """
-    v = setup_verilator()
-    key = hashlib.sha256((design.verilog + CPP_LOOP + v.banner).encode()).hexdigest()[:16]
-    d = cache_root() / "cpp-loop" / f"{design.top}-{key}"
-    exe = d / "obj" / "Vtop"
-    if exe.exists():
-        return exe
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{design.top}.v").write_text(design.verilog)
-    (d / "main.cpp").write_text(CPP_LOOP)
-    cmd = [str(v.executable), "--cc", "--exe", "--build", "-j", "2", "--prefix", "Vtop",
-           "--top-module", design.top, "-Mdir", str(d / "obj"), "-o", "Vtop",
-           str(d / f"{design.top}.v"), str(d / "main.cpp")]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ToolchainError(f"C++ loop build failed: {r.stderr.strip().splitlines()[-3:]}")
-    return exe
+    return build_standalone(design, CPP_LOOP, kind="cpp-loop")
 
 
 def run_cpp_loop(exe: Path, cycles: int) -> float:
