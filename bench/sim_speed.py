@@ -11,15 +11,14 @@ import json
 import platform
 import statistics
 import sys
-from pathlib import Path
 
 from tritium.config import TernaryDotConfig
 from tritium.sim.build import build
 from tritium.sim.run import simulate
 from tritium.sim.speed import build_cpp_loop, run_cpp_loop
 from tritium.sim.ternary_dot import design
+from _results import save_results  # bench/_results.py (run as a script)
 
-RESULTS = Path(__file__).parent / "results" / "sim_speed.json"
 
 
 def main(argv=None):
@@ -50,8 +49,7 @@ def main(argv=None):
         "anchor_python_waits_cycles_per_s": 600_000,
         "anchor_cpp_loop_small_counter_cycles_per_s": 15_000_000,
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    save_results("sim_speed", res)
     print(json.dumps(res, indent=2))
 
 

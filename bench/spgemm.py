@@ -13,7 +13,6 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,8 +20,8 @@ import scipy.sparse as sp
 from tritium.config import SpgemmConfig
 from tritium.golden import spgemm as g
 from tritium.sim.spgemm import run_spgemm
+from _results import save_results  # bench/_results.py (run as a script)
 
-RESULTS = Path(__file__).parent / "results" / "spgemm.json"
 CFG = SpgemmConfig(pes=2, hash_bits=6, max_dim=1024, max_nnz=4096)
 GOLDEN_CFG = SpgemmConfig(pes=2, hash_bits=6, max_dim=4096, max_nnz=1 << 18)
 
@@ -116,8 +115,7 @@ def main(argv=None):
     s = g.spgemm(GOLDEN_CFG, A, B).stats
     res.update({"adversarial_extra_pass_fraction": round(s["passes"] / A.shape[0], 4),
                 "adversarial_probes_per_merge": round(s["probes"] / s["merges"], 4)})
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    save_results("spgemm", res)
     print(json.dumps(res, indent=2))
 
 

@@ -30,8 +30,8 @@ import numpy as np
 from tritium.boards.report import summarize, yosys_cells
 from tritium.config import TernaryConfig
 from tritium.golden.ternary import ternary_matvec
+from _results import save_results  # bench/_results.py (run as a script)
 
-RESULTS = Path(__file__).parent / "results" / "tmv.json"
 UTIL_CFG = TernaryConfig(simd=64, pe=4, max_in=1024, max_out=1024, weight_depth=4096)
 SYNTH = dict(simd=64, pe=1, max_in=1024, max_out=1024, weight_depth=1024)
 
@@ -86,8 +86,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
 
 
 def _save(res: dict) -> None:
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    save_results("tmv", res)
 
 
 def main(argv=None):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from tritium.config import SpgemmConfig
 from tritium.errors import SimulationError

@@ -141,8 +141,33 @@ class StreamSource(_Port):
             self.valid.value = int(offering)
 
 
-class StreamSink(_Port):
-    """Accept beats from a DUT stream output; ``ready_prob`` is the chance of ready.
+class StreamMonitor(_Port):
+    """Record the beats of a stream (in ``seen``) without driving it."""
+
+    def __init__(self, dut, name: str, clk, *, signed: bool = False, rng=None):
+        super().__init__(dut, name, clk, rng)
+        self.signed = signed
+        self.seen: list[int] = []
+        self._task = cocotb.start_soon(self._run())
+
+    def _beat(self, got: int) -> None:
+        self.seen.append(got)
+
+    def _edge(self) -> None:
+        """After each edge's sampling (the sink drives ``ready`` here)."""
+
+    async def _run(self) -> None:
+        while True:
+            await RisingEdge(self.clk)
+            got = self._take_if_handshake(self.signed)
+            if got is not None:
+                self._beat(got)
+            self._edge()
+
+
+class StreamSink(StreamMonitor):
+    """Accept beats from a DUT stream output (in ``received``); ``ready_prob`` is the
+    chance of ready on a cycle.
 
     With ``expect`` (a sequence), every beat is compared with the next expected value as
     it arrives, and the first mismatch fails the test naming the beat index; surplus
@@ -151,51 +176,29 @@ class StreamSink(_Port):
 
     def __init__(self, dut, name: str, clk, *, ready_prob: float = 1.0, rng=None,
                  signed: bool = False, expect: Sequence[int] | None = None):
-        super().__init__(dut, name, clk, rng)
         self.ready_prob = ready_prob
-        self.signed = signed
         self.expect = None if expect is None else list(expect)
-        self.received: list[int] = []
+        super().__init__(dut, name, clk, signed=signed, rng=rng)
+        self.received = self.seen
         self.ready.value = 0
-        self._task = cocotb.start_soon(self._run())
 
-    async def _run(self) -> None:
-        while True:
-            await RisingEdge(self.clk)
-            got = self._take_if_handshake(self.signed)
-            if got is not None:
-                n = len(self.received)
-                self.received.append(got)
-                if self.expect is not None:
-                    if n >= len(self.expect):
-                        raise AssertionError(f"{self.name}: unexpected extra beat {n}: {got}")
-                    if got != self.expect[n]:
-                        raise AssertionError(f"{self.name} beat {n}: got {got}, "
-                                             f"expected {self.expect[n]}")
-            self.ready.value = int(self.rng.random() < self.ready_prob)
+    def _beat(self, got: int) -> None:
+        n = len(self.seen)
+        super()._beat(got)
+        if self.expect is not None:
+            if n >= len(self.expect):
+                raise AssertionError(f"{self.name}: unexpected extra beat {n}: {got}")
+            if got != self.expect[n]:
+                raise AssertionError(f"{self.name} beat {n}: got {got}, expected {self.expect[n]}")
+
+    def _edge(self) -> None:
+        self.ready.value = int(self.rng.random() < self.ready_prob)
 
     async def receive(self, n: int) -> list[int]:
         """Wait until ``n`` beats in total have arrived; return them."""
         while len(self.received) < n:
             await RisingEdge(self.clk)
         return self.received[:n]
-
-
-class StreamMonitor(_Port):
-    """Record the beats of a stream without driving it."""
-
-    def __init__(self, dut, name: str, clk, *, signed: bool = False):
-        super().__init__(dut, name, clk, None)
-        self.signed = signed
-        self.seen: list[int] = []
-        self._task = cocotb.start_soon(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await RisingEdge(self.clk)
-            got = self._take_if_handshake(self.signed)
-            if got is not None:
-                self.seen.append(got)
 
 
 class Watchdog:
