@@ -430,6 +430,108 @@ def pow2_ceil(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+#: scalar-unit operations of the token core, by name -> busy cycles (see MfcConfig)
+MFC_SCALAR_OPS: tuple[str, ...] = ("smul", "sdiv", "ssqrt")
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class MfcConfig(Config):
+    """MatMul-free token core (MFC): a sequencer, a scalar unit, a one-element-per-cycle
+    vector unit and the TMV engine (``tmv``), running programs from an instruction memory.
+
+    Fixed-point formats (documented in docs/mfc.md, executed by :mod:`tritium.golden.mfc`):
+
+    - vector memory: ``vmem_depth`` int32 elements in Q(32-F).F, F = ``frac_bits``;
+    - per-token activation quantisation: ``x_q = clamp((u·k + 2**(Q-1)) >> Q, -128, 127)``
+      with ``k = (127 << Q) // max|u|``, Q = ``quant_shift``;
+    - matvec rescale: ``y = (acc·c) >> (R - F)`` with ``c`` a factor holding R =
+      ``rescale_frac`` fraction bits;
+    - sigmoid: ``2**sig_segments_log2`` chords over [-2**sig_range_log2, 2**sig_range_log2),
+      the input clamped into that range.
+
+    Timing (the contract the RTL meets cycle for cycle; :func:`tritium.golden.mfc.run`
+    adds it up): every instruction spends ``issue_cycles`` in fetch and decode; a vector
+    op of length n then ``n + vpu_latency``; a scalar op ``scalar_cycles[op]``; ``TMV``
+    hands its command to the engine (waiting while the engine is busy) and the sequencer
+    goes on, the engine busy for ``tmv_cycles(rows, cols, fmt)``; ``TWAIT`` and ``HALT``
+    wait for the engine to be idle.
+    """
+
+    kind: ClassVar[str] = "mfc"
+
+    tmv: "TernaryConfig" = dataclasses.field(default_factory=lambda: TernaryConfig(
+        simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0))
+    frac_bits: int = _field(16, 8, 24, "F: fraction bits of the int32 vector elements")
+    quant_shift: int = _field(24, 8, 24, "Q: fraction bits of the quantisation factor k")
+    rescale_frac: int = _field(28, 16, 40, "R: fraction bits of the rescale factor c")
+    sig_segments_log2: int = _field(5, 0, 8, "log2 of the sigmoid's linear segments")
+    sig_range_log2: int = _field(3, 1, 5, "sigmoid input range is ±2**this")
+    vmem_depth: int = _field(4096, 16, 1 << 16, "vector memory, int32 elements")
+    imem_depth: int = _field(1024, 16, 1 << 16, "instruction memory, 64-bit words")
+    sregs: int = _field(16, 4, 64, "scalar registers (64-bit)")
+
+    def __post_init__(self):
+        if isinstance(self.tmv, dict):
+            object.__setattr__(self, "tmv", TernaryConfig.from_dict(self.tmv))
+        if not isinstance(self.tmv, TernaryConfig):
+            raise ConfigError("mfc.tmv must be a ternary-matvec config")
+        super().__post_init__()
+
+    def validate(self) -> None:
+        t = self.tmv
+        if t.act_bits != 8:
+            raise ConfigError("mfc: the core quantises activations to int8; use tmv.act_bits=8")
+        if max(t.max_in, t.max_out, t.weight_depth) > 1 << 16:
+            raise ConfigError("mfc: TMV rows, cols and base are 16-bit instruction fields; keep "
+                              "tmv.max_in, max_out and weight_depth <= 65536")
+        if self.frac_bits + self.sig_range_log2 + 1 < self.sig_segments_log2:
+            raise ConfigError("mfc: more sigmoid segments than input codes; lower "
+                              "sig_segments_log2")
+        if self.rescale_frac < self.frac_bits:
+            raise ConfigError("mfc: rescale_frac must be >= frac_bits")
+
+    def to_dict(self):
+        d = super().to_dict()
+        d["tmv"] = self.tmv.to_dict()
+        return d
+
+    # --- memories ------------------------------------------------------------------------
+    @property
+    def act_elems(self) -> int:
+        """int8 elements per activation bank (two banks: one fills while the TMV reads)."""
+        return self.tmv.act_depth * self.tmv.simd
+
+    @property
+    def res_elems(self) -> int:
+        """int32 elements per result bank (two banks)."""
+        return -(-self.tmv.max_out // self.tmv.pe) * self.tmv.pe
+
+    # --- timing --------------------------------------------------------------------------
+    @property
+    def issue_cycles(self) -> int:
+        """Fetch (instruction-memory read) and decode of every instruction."""
+        return 2
+
+    @property
+    def vpu_latency(self) -> int:
+        """Vector-unit pipeline depth: operand read, multiply, post-process, write."""
+        return 4
+
+    @property
+    def scalar_cycles(self) -> dict[str, int]:
+        """Busy cycles of the iterative scalar unit, per operation (one bit per cycle)."""
+        return {"smul": 65, "sdiv": 65, "ssqrt": 33}
+
+    def vector_cycles(self, n: int) -> int:
+        return n + self.vpu_latency
+
+    def tmv_cycles(self, rows: int, cols: int, fmt: str = "t2") -> int:
+        """Engine-busy cycles of one TMV instruction: the engine's own formula plus the
+        adapter's command register and its last result write."""
+        return self.tmv.cycles(rows, cols, fmt) + 2
+
+
 @_register
 @dataclasses.dataclass(frozen=True)
 class SocConfig(Config):
