@@ -23,6 +23,14 @@ START (engine 1 = TMV, ``TMV_START_FIELDS``): runs ``rows × cols`` from weight 
 refused (NAK) before the engine sees them. RESET clears the engine, its counters, the
 weight CRC and the status, not the memories.
 
+With ``cfg.mfc`` set the device is the token core instead (engine 2 = MFC,
+``MFC_START_FIELDS``): the regions are ``weights`` (as above, the core's TMV),
+``program`` (write only; 8 bytes per instruction, the word committed on its last byte),
+``vmem`` (read/write; 4 bytes per element, committed on the last) and ``sregs`` (read
+only; 8 bytes per scalar register). START runs the program from ``entry`` to HALT;
+while the core runs, every memory access is refused (NAK address), so a host can never
+race it. The counters are the core's per-unit counters (``mfc_*``).
+
 Adding an engine: give it a START id, its argument fields, its regions in
 ``SocConfig.address_map`` and its counters; the command processor is generic.
 """
@@ -46,14 +54,20 @@ from .link.framer import Framer
 from .ternary.matvec import COUNTERS as TMV_COUNTERS
 from .ternary.matvec import TernaryMatVec
 
-COUNTER_NAMES = tuple(f"tmv_{c}" for c in TMV_COUNTERS) + P.LINK_COUNTERS
+def counter_names(cfg: SocConfig) -> tuple[str, ...]:
+    """The COUNTERS answer, in order: the engine's counters, then the link's."""
+    if cfg.engine == "mfc":
+        from tritium.golden.mfc import COUNTERS as MFC_COUNTERS
+        return tuple(f"mfc_{c}" for c in MFC_COUNTERS) + P.LINK_COUNTERS
+    return tuple(f"tmv_{c}" for c in TMV_COUNTERS) + P.LINK_COUNTERS
 
 
 def info_bytes(cfg: SocConfig) -> bytes:
     """What INFO returns: protocol version, config, address map, counter names."""
+    engine = {"tmv": P.ENGINE_TMV, "mfc": P.ENGINE_MFC}[cfg.engine]
     return json.dumps({"protocol": P.VERSION, "device": "tritium-soc",
                        "config": cfg.to_dict(), "map": cfg.address_map(),
-                       "counters": list(COUNTER_NAMES), "engines": {"tmv": P.ENGINE_TMV}},
+                       "counters": list(counter_names(cfg)), "engines": {cfg.engine: engine}},
                       sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -71,10 +85,15 @@ class Soc(wiring.Component):
         m.submodules.framer = fmr = Framer()
         m.submodules.proc = proc = CommandProcessor(
             max_payload=cfg.max_payload, info=info,
-            status_bytes=P.fields_size(P.STATUS_FIELDS), counter_count=len(COUNTER_NAMES))
+            status_bytes=P.fields_size(P.STATUS_FIELDS), counter_count=len(counter_names(cfg)))
         soft = proc.soft_reset
-        tmv = TernaryMatVec(t)
-        m.submodules.tmv = ResetInserter(soft)(tmv)
+        if cfg.engine == "mfc":
+            from .mfc import MfcCore
+            engine = MfcCore(cfg.mfc)
+            m.submodules.mfc = ResetInserter(soft)(engine)
+        else:
+            engine = TernaryMatVec(t)
+            m.submodules.tmv = ResetInserter(soft)(engine)
 
         # ---- link plumbing ------------------------------------------------------------
         m.submodules.frame_buf = fbuf = memory.Memory(shape=8, depth=cfg.max_payload, init=[])
@@ -109,7 +128,9 @@ class Soc(wiring.Component):
             end = offset(proc.chk_addr, r) + proc.chk_len
             can = Mux(proc.chk_write, int("w" in r["access"]), int("r" in r["access"]))
             ok.append(region_hit(proc.chk_addr, r) & (end <= r["size"]) & can)
-        m.d.comb += proc.chk_ok.eq(_any(ok))
+        # the token core owns its memories while it runs
+        locked = engine.busy if cfg.engine == "mfc" else Const(0, 1)
+        m.d.comb += proc.chk_ok.eq(_any(ok) & ~locked)
 
         addr, wdata = proc.bus_addr, proc.bus_wdata
         wr_region = {name: proc.bus_we & region_hit(addr, r) for name, r in amap.items()}
@@ -123,18 +144,47 @@ class Soc(wiring.Component):
         m.submodules.wcrc = wcrc = CRC32(data_width=8).create()
         weight_lines = Signal(32)
         m.d.comb += [wcrc.data.eq(wdata), wcrc.valid.eq(wr_region["weights"]), wcrc.start.eq(soft)]
-        m.d.sync += tmv.wload.valid.eq(0)
+        m.d.sync += engine.wload.valid.eq(0)
         with m.If(wr_region["weights"] & (byte_in_line < cfg.line_bytes)):
             m.d.sync += line_reg.word_select(byte_in_line, 8).eq(wdata)
             with m.If(byte_in_line == cfg.line_bytes - 1):
                 # the engine's wload port is always ready (TernaryMatVec contract)
-                m.d.sync += [tmv.wload.valid.eq(1), tmv.wload.payload.addr.eq(line_no),
-                             tmv.wload.payload.data.eq(
+                m.d.sync += [engine.wload.valid.eq(1), engine.wload.payload.addr.eq(line_no),
+                             engine.wload.payload.data.eq(
                                  Cat(line_reg[:8 * (cfg.line_bytes - 1)], wdata)),
                              weight_lines.eq(weight_lines + 1)]
         with m.If(soft):
             m.d.sync += weight_lines.eq(0)
 
+        ctx = _Bus(m, proc, amap, wr_region, offset, region_hit)
+        if cfg.engine == "mfc":
+            flags, beats, values, busy = self._mfc(ctx, engine)
+        else:
+            flags, beats, values, busy = self._tmv(ctx, engine)
+
+        # ---- status and counters -------------------------------------------------------
+        cycles = Signal(64)
+        m.d.sync += cycles.eq(Mux(soft, 0, cycles + 1))
+        status = {"flags": flags, "result_beats": beats, "weight_crc": wcrc.crc,
+                  "weight_lines": weight_lines, "last_seq": proc.last_seq,
+                  "have_last": proc.have_last}
+        m.d.comb += proc.status.eq(Cat(*[_widen(status[n], 8 * size)
+                                         for n, size in P.STATUS_FIELDS]))
+        link = {"frames": dfr.frames, "crc_errors": dfr.crc_errors, "timeouts": dfr.timeouts,
+                "oversize": dfr.oversize, "naks": proc.naks, "duplicates": proc.duplicates,
+                "cycles": cycles}
+        values = values + [link[n] for n in P.LINK_COUNTERS]
+        m.d.comb += proc.counters.eq(Cat(*[_widen(v, 64) for v in values]))
+        m.d.comb += [self.idle.eq(proc.idle & ~dfr.busy & ~fmr.busy & ~busy &
+                                  ~txf.r_rdy & ~rxf.r_rdy),
+                     self.rx_partial.eq(dfr.receiving)]
+        return m
+
+    # ---- the bare TMV engine: activation and result memories, START adapter ------------
+    def _tmv(self, bus: "_Bus", tmv):
+        m, proc, amap, offset, region_hit = bus.m, bus.proc, bus.amap, bus.offset, bus.region_hit
+        t, soft = self.cfg.tmv, proc.soft_reset
+        addr, wdata, wr_region = proc.bus_addr, proc.bus_wdata, bus.wr_region
         # ---- activations: S int8 lanes per word --------------------------------------
         ar, S, Pe = amap["activations"], t.simd, t.pe
         s_bits = exact_log2(S)
@@ -217,24 +267,62 @@ class Soc(wiring.Component):
             m.d.sync += [busy.eq(0), done.eq(0), cmd_pending.eq(0), have.eq(0),
                          result_beats.eq(0)]
 
-        # ---- status and counters -------------------------------------------------------
-        cycles = Signal(64)
-        m.d.sync += cycles.eq(Mux(soft, 0, cycles + 1))
-        flags = Cat(busy, done, tmv.error)
-        status = {"flags": flags, "result_beats": result_beats, "weight_crc": wcrc.crc,
-                  "weight_lines": weight_lines, "last_seq": proc.last_seq,
-                  "have_last": proc.have_last}
-        m.d.comb += proc.status.eq(Cat(*[_widen(status[n], 8 * size)
-                                         for n, size in P.STATUS_FIELDS]))
-        link = {"frames": dfr.frames, "crc_errors": dfr.crc_errors, "timeouts": dfr.timeouts,
-                "oversize": dfr.oversize, "naks": proc.naks, "duplicates": proc.duplicates,
-                "cycles": cycles}
-        values = [getattr(tmv, c) for c in TMV_COUNTERS] + [link[n] for n in P.LINK_COUNTERS]
-        m.d.comb += proc.counters.eq(Cat(*[_widen(v, 64) for v in values]))
-        m.d.comb += [self.idle.eq(proc.idle & ~dfr.busy & ~fmr.busy & ~busy & ~txf.r_rdy &
-                                  ~rxf.r_rdy),
-                     self.rx_partial.eq(dfr.receiving)]
-        return m
+        return Cat(busy, done, tmv.error), result_beats, \
+            [getattr(tmv, c) for c in TMV_COUNTERS], busy
+
+    # ---- the token core: program, vector memory and scalar registers on the bus ----------
+    def _mfc(self, bus: "_Bus", core):
+        from tritium.golden.mfc import COUNTERS as MFC_COUNTERS
+
+        m, proc, amap, offset, region_hit = bus.m, bus.proc, bus.amap, bus.offset, bus.region_hit
+        c = self.cfg.mfc
+        addr, wdata, wr_region = proc.bus_addr, proc.bus_wdata, bus.wr_region
+
+        def assemble(region: str, nbytes: int, port_valid, port_addr, port_data):
+            # little-endian bytes collect in a register; the last byte commits the word
+            off = offset(addr, amap[region])
+            lo = exact_log2(nbytes)
+            held = Signal(8 * (nbytes - 1))
+            m.d.sync += port_valid.eq(0)
+            with m.If(wr_region[region]):
+                with m.If(off[:lo] == nbytes - 1):
+                    m.d.sync += [port_valid.eq(1), port_addr.eq(off[lo:]),
+                                 port_data.eq(Cat(held, wdata))]
+                with m.Else():
+                    m.d.sync += held.word_select(off[:lo], 8).eq(wdata)
+
+        assemble("program", 8, core.imem_w.valid, core.imem_w.payload.addr,
+                 core.imem_w.payload.data)
+        v_we, v_waddr, v_wdata = Signal(), Signal(16), Signal(32)
+        assemble("vmem", 4, v_we, v_waddr, v_wdata)
+        v_off, s_off = offset(addr, amap["vmem"]), offset(addr, amap["sregs"])
+        m.d.comb += [core.host_we.eq(v_we), core.host_wdata.eq(v_wdata),
+                     core.host_addr.eq(Mux(v_we, v_waddr, v_off[2:])),
+                     core.sreg_sel.eq(s_off[3:])]
+        # bus reads answer the cycle after: vmem through the core's read port, a scalar
+        # register's byte from a register (its read is combinational)
+        rd_sreg, rd_lane, sreg_byte = Signal(), Signal(2), Signal(8)
+        with m.If(proc.bus_re):
+            m.d.sync += [rd_sreg.eq(region_hit(addr, amap["sregs"])), rd_lane.eq(v_off[:2]),
+                         sreg_byte.eq(core.sreg_rdata.word_select(s_off[:3], 8))]
+        m.d.comb += proc.bus_rdata.eq(Mux(rd_sreg, sreg_byte,
+                                          core.host_rdata.word_select(rd_lane, 8)))
+
+        entry = proc.start_args[:8 * P.fields_size(P.MFC_START_FIELDS)]
+        m.d.comb += [proc.start_args_ok.eq((proc.start_engine == P.ENGINE_MFC) &
+                                           (entry < c.imem_depth)),
+                     proc.start_ready.eq(~core.busy),
+                     core.start.eq(proc.start), core.entry.eq(entry)]
+        return Cat(core.busy, core.done, core.error), core.instructions, \
+            [getattr(core, n) for n in MFC_COUNTERS], core.busy
+
+
+class _Bus:
+    """What the engines' bus adapters share: the module, the command processor, the map."""
+
+    def __init__(self, m, proc, amap, wr_region, offset, region_hit):
+        self.m, self.proc, self.amap, self.wr_region = m, proc, amap, wr_region
+        self.offset, self.region_hit = offset, region_hit
 
 
 def _widen(value, bits: int):

@@ -157,6 +157,25 @@ def open_transport(url: str, timeout: float):
                         "`tritium serve` and pass the socket:// URL it prints") from None
 
 
+def plan_weights(t, linears, fmt: str = "t2") -> dict[str, LayerPlacement]:
+    """Place BitLinears one after another in the weight memory of TMV config ``t``, in
+    the order given; raises DeviceConfigError (naming the layer) if one does not fit."""
+    from tritium.golden.ternary import check_tmv_command
+
+    base, out = 0, {}
+    for lin in linears:
+        rows, cols = lin.codes.shape
+        try:
+            check_tmv_command(t, rows, cols, fmt, base)
+        except TritiumError as e:
+            raise DeviceConfigError(f"{lin.name} ({rows}x{cols}) does not fit the device: "
+                                    f"{e}") from None
+        out[lin.name] = LayerPlacement(lin.name, rows, cols, base, t.words(rows, cols),
+                                       fmt, lin.codes)
+        base += t.words(rows, cols)
+    return out
+
+
 class Device:
     """The device behind ``url`` (see the module docstring)."""
 
@@ -242,21 +261,7 @@ class Device:
     # ---- weights ----------------------------------------------------------------------
     def plan(self, linears, fmt: str = "t2") -> dict[str, LayerPlacement]:
         """Place BitLinears in weight memory (checks everything before any byte is sent)."""
-        from tritium.golden.ternary import check_tmv_command
-
-        t = self.cfg.tmv
-        base, out = 0, {}
-        for lin in linears:
-            rows, cols = lin.codes.shape
-            try:
-                check_tmv_command(t, rows, cols, fmt, base)
-            except TritiumError as e:
-                raise DeviceConfigError(f"{lin.name} ({rows}x{cols}) does not fit the device: "
-                                        f"{e}") from None
-            out[lin.name] = LayerPlacement(lin.name, rows, cols, base, t.words(rows, cols),
-                                           fmt, lin.codes)
-            base += t.words(rows, cols)
-        return out
+        return plan_weights(self.cfg.tmv, linears, fmt)
 
     def _image(self, model, fmt: str) -> tuple[dict[str, LayerPlacement], bytes]:
         """Placement and the exact bytes of the weight region for ``model``."""

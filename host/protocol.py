@@ -41,7 +41,7 @@ NAK_NAMES = {NAK_CRC: "bad CRC", NAK_COMMAND: "unknown command", NAK_LENGTH: "ba
              NAK_ARGUMENT: "engine argument out of range"}
 
 # START engines
-ENGINE_TMV = 1
+ENGINE_TMV, ENGINE_MFC = 1, 2
 
 # STATUS flags (first payload byte)
 STATUS_BUSY, STATUS_DONE, STATUS_ENGINE_ERROR = 0x01, 0x02, 0x04
@@ -51,6 +51,8 @@ STATUS_FIELDS = (("flags", 1), ("result_beats", 4), ("weight_crc", 4), ("weight_
                  ("last_seq", 1), ("have_last", 1))
 #: START payload of the TMV engine after the engine byte: (field, bytes)
 TMV_START_FIELDS = (("rows", 4), ("cols", 4), ("base", 4), ("fmt", 1))
+#: START payload of the token core: the program's first instruction
+MFC_START_FIELDS = (("entry", 2),)
 #: counters the link itself keeps (the engines' follow, named in INFO)
 LINK_COUNTERS = ("frames", "crc_errors", "timeouts", "oversize", "naks", "duplicates", "cycles")
 

@@ -1,0 +1,363 @@
+"""Compile an HGRN-bit checkpoint into a program and memory image of the token core (MFC).
+
+One run of the program is one token: the host writes the token's embedding (Q.F, the
+embedding lookup stays on the host: the table is V×H floats the core has no use for) to
+``layout.x``, starts the core, and reads the argmax token from scalar register
+``layout.argmax`` (the argmax runs on the device; the logits stay readable at
+``layout.logits``). The MLGRU state ``h`` of every layer lives in the vector memory and
+carries over from one run to the next, so nothing but the embedding crosses the link
+per token.
+
+Arithmetic (fixed point, see :mod:`tritium.golden.mfc`). A BitLinear after a block norm
+computes ``BitLinear(RMSNorm(x)·w)``; both norms scale by positive scalars, which the
+per-token absmax quantisation removes again, so with ``t = x⊙w`` and ``u = t⊙g`` (g the
+BitLinear's own norm)::
+
+    x_q = round(u · 127 / max|u|)       y = acc · max|u| / (127 · s_w · rms(t))
+
+exactly as the reference up to the norms' eps (1e-6/1e-8; what remains is rounding).
+The core therefore needs per BitLinear: one VMUL, a max-abs, a divide (k = 127·2^Q/m),
+the quantisation, the TMV, and a rescale by ``c = m·Kp/rms(t)`` with the compile-time
+``Kp = 1/(127·s_w)``. The per-head ``g_norm`` before ``o_proj`` cancels the same way when
+``num_heads == 1`` (the released MMfreeLM checkpoints); other head counts are refused.
+
+Schedule: the TMV runs while the vector unit prepares the next projection's input
+(i/f/g share one normalised input; each quantises into the other activation bank) and
+post-processes the previous one's output (SiLU(i), σ(f), the MLGRU update).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.errors import TritiumError
+from tritium.golden.mfc import Machine, Op, encode, estimate_cycles
+from tritium.golden.ternary import tmv_lines
+from tritium.host.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
+
+
+class CompileError(TritiumError):
+    """The checkpoint cannot run on this core configuration (the message says what to change)."""
+
+
+# scalar registers: constants first, then working registers
+R_127, R_NEG1, R_ONE, R_NH, R_NI = 0, 1, 2, 3, 4   # R_NEG1/R_ONE: the pair (−1, +1) of VAFF
+R_RMS, R_MAX, R_K, R_KP, R_TMP, R_ARGMAX = 5, 6, 7, 8, 9, 10
+R_C = (11, 12)                                      # rescale factors, one per result bank
+N_REGS = 13
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the host finds things (vector-memory element addresses, a scalar register)."""
+
+    x: int
+    logits: int
+    argmax: int
+    vmem_used: int
+
+
+@dataclasses.dataclass
+class Compiled:
+    """A checkpoint compiled for one core configuration."""
+
+    cfg: MfcConfig
+    fmt: str
+    program: list[int]
+    vmem: dict[int, np.ndarray]       # address -> int32 values (constants and zero state)
+    sregs: dict[int, int]             # register -> value, set once with the image
+    weights: list[int]                # packed weight lines from line 0
+    placements: dict                  # BitLinear name -> LayerPlacement
+    layout: Layout
+    hidden: int
+    vocab: int
+    embeddings: np.ndarray            # [V, H] float32, for the host-side lookup
+    state: list[tuple[int, int]]      # (address, length) of each layer's MLGRU state
+
+    def embed(self, token: int) -> np.ndarray:
+        """The token's embedding in the core's Q.F format."""
+        if not 0 <= token < self.vocab:
+            raise CompileError(f"token id {token} is outside [0, {self.vocab - 1}]")
+        return to_fixed(self.embeddings[token], self.cfg.frac_bits)
+
+    def estimate(self) -> dict[str, int]:
+        """Cycles per token by the cycle model (the program is straight-line)."""
+        return estimate_cycles(self.cfg, self.program)
+
+    def listing(self) -> str:
+        from tritium.golden.mfc import disassemble
+        return "\n".join(f"{k:5d}  {disassemble(w)}" for k, w in enumerate(self.program))
+
+
+def to_fixed(values, frac_bits: int) -> np.ndarray:
+    """Float -> int32 Q.F, rounded half up, saturated."""
+    v = np.floor(np.asarray(values, dtype=np.float64) * (1 << frac_bits) + 0.5)
+    return np.clip(v, -(1 << 31), (1 << 31) - 1).astype(np.int64)
+
+
+class _Emitter:
+    def __init__(self, cfg: MfcConfig):
+        self.cfg, self.words, self.vl = cfg, [], None
+        self.vmem: dict[int, np.ndarray] = {}
+        self.top = 0
+
+    def alloc(self, n: int, init=None, what: str = "") -> int:
+        addr = self.top
+        self.top += n
+        if self.top > self.cfg.vmem_depth:
+            raise CompileError(f"the vector memory is too small ({self.cfg.vmem_depth} "
+                               f"elements; {what or 'the model'} needs more); raise "
+                               "mfc.vmem_depth")
+        if init is not None:
+            self.vmem[addr] = to_fixed(init, self.cfg.frac_bits)
+        return addr
+
+    def __call__(self, op: Op, **fields) -> None:
+        self.words.append(encode(op, **fields))
+
+    def setvl(self, n: int) -> None:
+        if n != self.vl:
+            self(Op.SETVL, a=n)
+            self.vl = n
+
+
+class _Compiler:
+    def __init__(self, desc: ModelDescription, cfg: MfcConfig, fmt: str):
+        from tritium.host.device import plan_weights
+
+        self.desc, self.cfg, self.fmt = desc, cfg, fmt
+        self.e = e = _Emitter(cfg)
+        self.F = cfg.frac_bits
+        self.H, self.I, self.V = desc.hidden_size, desc.intermediate_size, desc.vocab_size
+        try:
+            self.plan = plan_weights(cfg.tmv, list(desc.bitlinears()), fmt)
+        except TritiumError as err:
+            raise CompileError(f"{err}; raise the core's tmv limits") from None
+        self.bank = 0
+        # working vectors
+        H, I = self.H, self.I
+        self.x = e.alloc(H, what="the residual")
+        self.t, self.u = e.alloc(max(H, I)), e.alloc(max(H, I))
+        self.iv, self.fv, self.gv, self.tmp = (e.alloc(H) for _ in range(4))
+        self.mlp = e.alloc(2 * I, what="the MLP")
+        self.logits = e.alloc(self.V, what="the logits")
+
+    # --- one BitLinear, split around its TMV so the schedule can overlap -----------------
+    def rms(self, src: int, n: int, n_reg: int) -> None:
+        """R_RMS = rms(V[src:src+n]) in Q.F."""
+        e = self.e
+        e.setvl(n)
+        e(Op.VSUMSQ, a=src, c=R_RMS)
+        e(Op.SDIV, d=R_RMS, a=R_RMS, b=n_reg, c=0)
+        e(Op.SSQRT, d=R_RMS, a=R_RMS, c=self.F)
+
+    def issue(self, lin, src: int, n: int) -> tuple[int, int]:
+        """Quantise V[src:src+n]·g into a free act bank, compute its rescale factor and
+        start the TMV; returns (result bank, rescale register). R_RMS must hold rms(src)."""
+        e, cfg = self.e, self.cfg
+        p = self.plan[lin.name]
+        e.setvl(n)
+        u = src
+        if lin.norm_weight is not None:
+            g = e.alloc(n, lin.norm_weight, f"{lin.name} norm")
+            e(Op.VMUL, d=self.u, a=src, b=g)
+            u = self.u
+        bank = self.bank
+        self.bank ^= 1
+        e(Op.VMAXABS, a=u, c=R_MAX)
+        e(Op.SDIV, d=R_K, a=R_127, b=R_MAX, c=cfg.quant_shift)
+        e(Op.VQUANT, d=bank * cfg.act_elems, a=u, c=R_K)
+        kp = int(np.floor((1 << cfg.rescale_frac) / (127.0 * lin.scale) + 0.5))
+        e(Op.SLI, d=R_KP, imm=kp)
+        e(Op.SMUL, d=R_TMP, a=R_MAX, b=R_KP, c=0)
+        e(Op.SDIV, d=R_C[bank], a=R_TMP, b=R_RMS, c=0)
+        e(Op.TMV, d=p.rows, a=p.cols, b=p.base,
+          c=TMV_FORMATS.index(self.fmt) | bank << 1 | bank << 2)
+        return bank, R_C[bank]
+
+    def result(self, issued: tuple[int, int], dst: int, rows: int) -> None:
+        bank, reg = issued
+        self.e.setvl(rows)
+        self.e(Op.VRESCALE, d=dst, a=bank * self.cfg.res_elems, c=reg)
+
+    # --- the model ------------------------------------------------------------------------
+    def compile(self) -> Compiled:
+        desc, e, cfg, H, I = self.desc, self.e, self.cfg, self.H, self.I
+        F = self.F
+        for reg, value in ((R_127, 127), (R_NEG1, -(1 << F)), (R_ONE, 1 << F), (R_NH, H),
+                           (R_NI, I)):
+            e(Op.SLI, d=reg, imm=value)
+        lower = desc.tensors.get("model.lower_bounds")
+        if lower is not None:
+            p = np.exp(lower - lower.max(0))
+            p = p / p.sum(0)
+            lower = np.cumsum(p, 0) - p[0]
+        state = []
+        for layer in desc.layers:
+            lin = layer.linears
+            tens = layer.tensors
+            h = e.alloc(H, np.zeros(H), "the MLGRU state")
+            state.append((h, H))
+            # ---- MLGRU: f, i, g share t = x ⊙ w_attn
+            e.setvl(H)
+            w_attn = e.alloc(H, tens["attn_norm.weight"])
+            e(Op.VMUL, d=self.t, a=self.x, b=w_attn)
+            self.rms(self.t, H, R_NH)
+            ti = self.issue(lin["attn.i_proj"], self.t, H)
+            tf = self.issue(lin["attn.f_proj"], self.t, H)     # waits for i's TMV to finish
+            self.result(ti, self.iv, H)
+            e(Op.VSILU, d=self.iv, a=self.iv)
+            tg = self.issue(lin["attn.g_proj"], self.t, H)     # waits for f's TMV
+            self.result(tf, self.fv, H)
+            e(Op.VSIG, d=self.fv, a=self.fv)
+            if lower is not None and layer.index > 0:
+                lb = lower[layer.index]
+                one_m = e.alloc(H, 1.0 - lb)
+                lbv = e.alloc(H, lb)
+                e(Op.VMUL, d=self.fv, a=self.fv, b=one_m)
+                e(Op.VADD, d=self.fv, a=self.fv, b=lbv)
+            e(Op.VAFF, d=self.tmp, a=self.fv, c=R_NEG1)           # 1 - f
+            e(Op.VMUL, d=self.iv, a=self.iv, b=self.tmp)           # i = SiLU(i)·(1 - f)
+            e(Op.VMUL, d=h, a=self.fv, b=h)
+            e(Op.VADD, d=h, a=h, b=self.iv)                        # h = f ⊙ h + i
+            e(Op.VSILU, d=self.tmp, a=h)
+            e(Op.TWAIT)
+            self.result(tg, self.gv, H)
+            w_g = e.alloc(H, tens["attn.g_norm.weight"])
+            e(Op.VMUL, d=self.gv, a=self.gv, b=w_g)
+            e(Op.VMUL, d=self.t, a=self.gv, b=self.tmp)            # o_proj's input
+            self.rms(self.t, H, R_NH)
+            to = self.issue(lin["attn.o_proj"], self.t, H)
+            e(Op.TWAIT)
+            self.result(to, self.tmp, H)
+            e(Op.VADD, d=self.x, a=self.x, b=self.tmp)             # r = x + o
+            # ---- GLU MLP
+            w_mlp = e.alloc(H, tens["mlp_norm.weight"])
+            e(Op.VMUL, d=self.t, a=self.x, b=w_mlp)
+            self.rms(self.t, H, R_NH)
+            tgate = self.issue(lin["mlp.gate_proj"], self.t, H)
+            e(Op.TWAIT)
+            self.result(tgate, self.mlp, 2 * I)
+            e.setvl(I)
+            e(Op.VSILU, d=self.mlp, a=self.mlp)
+            e(Op.VMUL, d=self.t, a=self.mlp, b=self.mlp + I)       # SiLU(gate) ⊙ y
+            self.rms(self.t, I, R_NI)
+            tdown = self.issue(lin["mlp.down_proj"], self.t, I)
+            e(Op.TWAIT)
+            self.result(tdown, self.tmp, H)
+            e(Op.VADD, d=self.x, a=self.x, b=self.tmp)
+        # ---- head
+        e.setvl(H)
+        w_f = e.alloc(H, desc.tensors["model.norm.weight"])
+        e(Op.VMUL, d=self.t, a=self.x, b=w_f)
+        self.rms(self.t, H, R_NH)
+        thead = self.issue(desc.lm_head, self.t, H)
+        e(Op.TWAIT)
+        self.result(thead, self.logits, self.V)
+        e(Op.VARGMAX, a=self.logits, c=R_ARGMAX)
+        e(Op.HALT)
+        if len(e.words) > cfg.imem_depth:
+            raise CompileError(f"the program has {len(e.words)} instructions, more than the "
+                               f"instruction memory ({cfg.imem_depth}); raise mfc.imem_depth")
+        lines = []
+        for p in self.plan.values():
+            lines += tmv_lines(cfg.tmv, p.codes, self.fmt)
+        return Compiled(cfg, self.fmt, e.words, e.vmem, {}, lines, self.plan,
+                        Layout(self.x, self.logits, R_ARGMAX, e.top), H, self.V,
+                        desc.tensors["model.embeddings.weight"].astype(np.float32), state)
+
+
+def compile_model(model, cfg: MfcConfig | None = None, fmt: str = "t2") -> Compiled:
+    """Compile an HGRN-bit model (a ModelDescription or a checkpoint path) for ``cfg``.
+
+    Raises CompileError when the model does not fit the configuration or uses what the
+    core does not implement (another architecture, several g_norm heads)."""
+    cfg = cfg or MfcConfig()
+    desc = model if isinstance(model, ModelDescription) else load_checkpoint(model)
+    if desc.arch != ARCH_HGRN:
+        raise CompileError(f"{desc.source} is a {desc.arch} checkpoint; the token core runs "
+                           "HGRN-bit (MatMul-free LM) models")
+    heads = int(desc.config.get("num_heads") or 1)
+    if heads != 1:
+        raise CompileError(f"num_heads={heads}: the core folds g_norm into o_proj's "
+                           "quantisation, which holds for one head only")
+    if cfg.sregs < N_REGS:
+        raise CompileError(f"the program uses {N_REGS} scalar registers; raise mfc.sregs")
+    if fmt not in cfg.tmv.formats:
+        raise CompileError(f"this core's TMV has no {fmt} decoder; use one of "
+                           f"{list(cfg.tmv.formats)}")
+    return _Compiler(desc, cfg, fmt).compile()
+
+
+class GoldenCore:
+    """The compiled program on the golden machine: the fixed-point model the device
+    must match token for token (:meth:`step`, :meth:`generate`)."""
+
+    def __init__(self, compiled: Compiled):
+        self.c = compiled
+        self.m = Machine(compiled.cfg)
+        self.m.load_program(compiled.program)
+        self.m.load_weights(compiled.weights)
+        for addr, values in compiled.vmem.items():
+            self.m.vmem[addr:addr + len(values)] = values
+        self.last: dict[str, int] = {}
+
+    def step(self, token: int) -> tuple[int, np.ndarray]:
+        """One token: (argmax token, logits as floats)."""
+        c = self.c
+        self.m.vmem[c.layout.x:c.layout.x + c.hidden] = c.embed(token)
+        self.last = self.m.run()
+        if self.last["error"]:
+            raise CompileError(f"the program stopped with the error flag at pc "
+                               f"{self.last['pc']}; this is a compiler bug")
+        logits = self.m.vmem[c.layout.logits:c.layout.logits + c.vocab]
+        return int(self.m.sregs[c.layout.argmax]), logits / float(1 << c.cfg.frac_bits)
+
+    def logits(self, ids) -> np.ndarray:
+        """Teacher-forced logits [T, V] for the token ids, from the zero state."""
+        self.reset_state()
+        return np.stack([self.step(int(t))[1] for t in ids])
+
+    def generate(self, prompt_ids, n: int) -> list[int]:
+        """Greedy: the prompt then ``n`` argmax tokens, from the zero state."""
+        self.reset_state()
+        out = [int(t) for t in prompt_ids]
+        nxt = None
+        for t in out:
+            nxt, _ = self.step(t)
+        for _ in range(n):
+            out.append(nxt)
+            if len(out) - len(prompt_ids) < n:
+                nxt, _ = self.step(nxt)
+        return out
+
+    def reset_state(self) -> None:
+        for addr, n in self.c.state:
+            self.m.vmem[addr:addr + n] = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Agreement:
+    """The fixed-point core against the float reference, teacher-forced."""
+
+    tokens: int
+    top1_agreement: float
+    max_abs_dlogit: float
+    sigmoid_max_error: float
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def agreement(compiled: Compiled, reference, ids) -> Agreement:
+    """Compare :class:`GoldenCore` with ``reference`` (an HGRNBitForCausalLM) on ``ids``."""
+    from tritium.golden.mfc import sigmoid_max_error
+
+    fixed = GoldenCore(compiled).logits(ids)
+    ref = reference.logits(list(ids)).numpy()
+    agree = float((fixed.argmax(-1) == ref.argmax(-1)).mean())
+    return Agreement(len(ids), agree, float(np.abs(fixed - ref).max()),
+                     sigmoid_max_error(compiled.cfg))
