@@ -551,6 +551,8 @@ class SocConfig(Config):
     # speed (1.8M -> 1.2M cycles/s measured); boards that want t3 set has_t3=1
     tmv: "TernaryConfig" = dataclasses.field(default_factory=lambda: TernaryConfig(
         simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0))
+    #: the token core (its own ``tmv`` is then the engine's config); None: a bare TMV
+    mfc: "MfcConfig | None" = None
     max_payload: int = _field(1024, 16, 65535, "largest frame payload, bytes")
     frame_timeout: int = _field(20_000, 64, 1 << 30,
                                 "cycles without a byte before a partial frame is dropped")
@@ -562,7 +564,22 @@ class SocConfig(Config):
             object.__setattr__(self, "tmv", TernaryConfig.from_dict(self.tmv))
         if not isinstance(self.tmv, TernaryConfig):
             raise ConfigError("soc.tmv must be a ternary-matvec config")
+        if isinstance(self.mfc, dict):
+            object.__setattr__(self, "mfc", MfcConfig.from_dict(self.mfc))
+        if self.mfc is not None:
+            if not isinstance(self.mfc, MfcConfig):
+                raise ConfigError("soc.mfc must be an mfc config or null")
+            # the core owns its engine: one TMV config, taken from mfc.tmv
+            if self.tmv not in (self.mfc.tmv, type(self)().tmv):
+                raise ConfigError("soc.tmv differs from soc.mfc.tmv; with a token core set "
+                                  "only mfc.tmv")
+            object.__setattr__(self, "tmv", self.mfc.tmv)
         super().__post_init__()
+
+    @property
+    def engine(self) -> str:
+        """What START runs: "mfc" (the token core) or "tmv" (the bare engine)."""
+        return "tmv" if self.mfc is None else "mfc"
 
     def validate(self) -> None:
         t = self.tmv
@@ -577,6 +594,7 @@ class SocConfig(Config):
     def to_dict(self):
         d = super().to_dict()
         d["tmv"] = self.tmv.to_dict()
+        d["mfc"] = None if self.mfc is None else self.mfc.to_dict()
         return d
 
     @property
@@ -595,10 +613,14 @@ class SocConfig(Config):
 
     def address_map(self) -> dict[str, dict[str, int | str]]:
         """name -> {base, size, access}: power-of-two aligned regions of the byte bus."""
-        t = self.tmv
-        sizes = [("weights", t.weight_depth * self.line_stride, "w"),
-                 ("activations", t.act_depth * t.simd, "rw"),
-                 ("results", -(-t.max_out // t.pe) * t.pe * 4, "r")]
+        t, c = self.tmv, self.mfc
+        sizes = [("weights", t.weight_depth * self.line_stride, "w")]
+        if c is None:
+            sizes += [("activations", t.act_depth * t.simd, "rw"),
+                      ("results", -(-t.max_out // t.pe) * t.pe * 4, "r")]
+        else:
+            sizes += [("program", c.imem_depth * 8, "w"), ("vmem", c.vmem_depth * 4, "rw"),
+                      ("sregs", c.sregs * 8, "r")]
         out, base = {}, 0
         for name, size, access in sizes:
             span = pow2_ceil(size)
