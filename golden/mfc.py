@@ -53,7 +53,11 @@ sticky ``error`` flag and halts before executing that instruction.
 Timing: see :class:`~tritium.config.MfcConfig`. The TMV computes from ``ACT`` as it is
 when the command issues; a program that writes the act bank of a TMV still in flight,
 or reads the result bank it is still writing, races the hardware: :func:`run` raises
-:class:`ProgramError` for it (``check_races``) so compilers find such bugs here.
+:class:`ProgramError` for it (``check_races``) so compilers find such bugs here. So it
+does for a vector op whose destination range in V starts inside a source range
+(``a < d < a + VL``, the same for ``b``): the one-element-per-cycle unit reads element i
+after it has written element i - 6, so only ``d <= a`` or disjoint ranges give the
+whole-vector result defined above.
 """
 
 from __future__ import annotations
@@ -361,6 +365,8 @@ class Machine:
             # races are judged at the cycle the instruction starts, before any wait
             if check_races and op in VECTOR_OPS and timer.tmv_busy:
                 self._check_race(op, ins, self._inflight)
+            if check_races and op in VECTOR_OPS:
+                self._check_overlap(op, ins)
             n, d, a, b, c = self.vl, ins.d, ins.a, ins.b, ins.c
             timer.execute(op, ins, n)
             if op == Op.HALT:
@@ -398,6 +404,16 @@ class Machine:
                 ins.a + self.vl > rbank * cfg.res_elems:
             raise ProgramError(f"VRESCALE reads result bank {rbank} while a TMV writes it; "
                                "TWAIT first")
+
+    def _check_overlap(self, op, ins):
+        spec = VECTOR_OPS[op]
+        for k in ("a", "b"):
+            src = getattr(ins, k)
+            if spec.get("d") == "v" and spec.get(k) == "v" and src < ins.d < src + self.vl:
+                raise ProgramError(f"{op.name} writes V[{ins.d}:] over its source "
+                                   f"V[{src}:] at a higher address; the pipelined unit "
+                                   "would read elements it has already written: use "
+                                   "d <= a, b or disjoint ranges")
 
     def _vector(self, op, ins, n, F):
         cfg, V, S = self.cfg, self.vmem, self.sregs

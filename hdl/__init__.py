@@ -12,6 +12,7 @@ COMPONENTS: dict[str, tuple[str, str, str]] = {
     "spgemm": ("tritium.config:SpgemmConfig", "tritium.hdl.spgemm:SpgemmEngine", "spgemm"),
     "ternary-matvec": ("tritium.config:TernaryConfig", "tritium.hdl.ternary:TernaryMatVec",
                        "ternary_matvec"),
+    "mfc": ("tritium.config:MfcConfig", "tritium.hdl.mfc:MfcCore", "mfc"),
 }
 COMPONENTS["tmv"] = COMPONENTS["ternary-matvec"]  # the short name the docs use
 

@@ -515,21 +515,26 @@ class MfcConfig(Config):
 
     @property
     def vpu_latency(self) -> int:
-        """Vector-unit pipeline depth: operand read, multiply, post-process, write."""
-        return 4
+        """Vector-op cycles beyond one per element: the operand read, the unit's four
+        stages (select and sigmoid table, multiply, shift/round/clamp, VSILU's second
+        multiply); the result is written in the fifth cycle after its read."""
+        return 5
 
     @property
     def scalar_cycles(self) -> dict[str, int]:
-        """Busy cycles of the iterative scalar unit, per operation (one bit per cycle)."""
-        return {"smul": 65, "sdiv": 65, "ssqrt": 33}
+        """Busy cycles of the iterative scalar unit, per operation: one result bit per
+        cycle (64 for SMUL and SDIV, 32 for SSQRT), plus taking the operands and handing
+        back the result."""
+        return {"smul": 66, "sdiv": 66, "ssqrt": 34}
 
     def vector_cycles(self, n: int) -> int:
         return n + self.vpu_latency
 
     def tmv_cycles(self, rows: int, cols: int, fmt: str = "t2") -> int:
         """Engine-busy cycles of one TMV instruction: the engine's own formula plus the
-        adapter's command register and its last result write."""
-        return self.tmv.cycles(rows, cols, fmt) + 2
+        adapter's command register (the last result is written in the engine's last
+        busy cycle)."""
+        return self.tmv.cycles(rows, cols, fmt) + 1
 
 
 @_register
