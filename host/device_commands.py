@@ -1,4 +1,4 @@
-"""CLI: ``serve``, ``load``, ``run matvec`` and ``demo`` (the main job).
+"""CLI: ``serve``, ``load``, ``run matvec``, ``generate`` and ``demo`` (the main job).
 
 ``demo`` makes a small HGRN-bit checkpoint, starts the simulated FPGA, loads the
 checkpoint through the driver, runs every BitLinear of one token through the TMV engine
@@ -8,22 +8,21 @@ and compares each result with the golden integer path.
 from __future__ import annotations
 
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tritium.config import SocConfig, load_config
+from tritium.config import MfcConfig, SocConfig, load_config
 from tritium.errors import ConfigError, TritiumError
 
 DEMO_PROMPT = (1, 2, 3)
 
 
-def _soc_config(path) -> SocConfig:
+def _soc_config(path, engine: str = "tmv") -> SocConfig:
     if not path:
-        return SocConfig()
+        return SocConfig(mfc=MfcConfig()) if engine == "mfc" else SocConfig()
     cfg = load_config(path)
     if not isinstance(cfg, SocConfig):
         raise ConfigError(f"{path} holds a {cfg.kind!r} config; `serve` needs a 'soc' config")
@@ -46,7 +45,7 @@ def cmd_serve(args) -> int:
     from tritium.sim.serve import SimulatedDevice
 
     console = Console(stderr=True)
-    cfg = _soc_config(args.config)
+    cfg = _soc_config(args.config, args.engine)
     with console.status("building the simulated FPGA (Verilator; cached after the first time)"):
         dev = SimulatedDevice(cfg, port=args.port).start()
     print(dev.url, flush=True)
@@ -131,6 +130,58 @@ def cmd_run(args) -> int:
     return 0 if ok else 1
 
 
+# ---- generate ---------------------------------------------------------------------------
+
+def cmd_generate(args) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.host.checkpoint import load_checkpoint
+    from tritium.host.compile import GoldenCore, agreement
+
+    from .device import Device
+
+    console = Console()
+    prompt = _ids(args.prompt_ids)
+    if args.n < 1:
+        raise TritiumError(f"-n must be >= 1, got {args.n}")
+    desc = load_checkpoint(args.checkpoint)
+    with Device(args.device) as dev:
+        compiled = dev.compile(desc, args.format)
+        rep = dev.load_core(compiled, progress=not args.quiet)
+        console.print(f"loaded {rep.bytes_sent:,} weight bytes (CRC {rep.device_crc:#010x} "
+                      f"matches), {len(compiled.program)} instructions, "
+                      f"{compiled.layout.vmem_used:,} vector-memory elements")
+        with Progress(transient=True, disable=args.quiet) as bar:
+            task = bar.add_task("tokens", total=len(prompt) + args.n - 1)
+            tokens, runs = dev.generate(prompt, args.n, on_token=lambda r: bar.advance(task))
+        clock = dev.cfg.clock_hz
+    golden = GoldenCore(compiled).generate(prompt, args.n)
+    same = tokens == golden
+    console.print("tokens: " + ",".join(map(str, tokens[len(prompt):])))
+    console.print("[green]identical to the fixed-point golden[/]" if same else
+                  f"[red]DIFFERENT from the fixed-point golden[/]: {golden[len(prompt):]}")
+    per = runs[-1].counters
+    est = compiled.estimate()
+    table = Table(title=f"cycles per token at {clock / 1e6:g} MHz (device vs cycle model)")
+    for col in ("unit", "device", "model", "share"):
+        table.add_column(col, justify="left" if col == "unit" else "right")
+    for unit in ("tmv_busy", "vpu_busy", "scalar_busy", "issue", "wait_tmv", "cycles"):
+        table.add_row(unit, f"{per[unit]:,}", f"{est[unit]:,}",
+                      f"{per[unit] / max(1, per['cycles']):.1%}")
+    console.print(table)
+    console.print(f"{clock / max(1, per['cycles']):,.1f} tokens/s in simulated time "
+                  f"({per['cycles']:,} cycles/token; model {est['cycles']:,}, "
+                  f"{(per['cycles'] - est['cycles']) / max(1, est['cycles']):+.2%})")
+    ag = agreement(compiled, HGRNBitForCausalLM(desc), tokens)
+    console.print(f"fixed point vs float reference, teacher-forced on these {ag.tokens} tokens: "
+                  f"top-1 agreement {ag.top1_agreement:.1%}, max |dlogit| "
+                  f"{ag.max_abs_dlogit:.4f} (sigmoid max error {ag.sigmoid_max_error:.4f})")
+    return 0 if same else 1
+
+
 # ---- demo -------------------------------------------------------------------------------
 
 def cmd_demo(args) -> int:
@@ -193,7 +244,25 @@ def register(sub) -> None:
                        "on 127.0.0.1; prints the socket:// URL for --device.")
     p.add_argument("--config", metavar="JSON", help="SoC config (kind 'soc'); default built in")
     p.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
+    p.add_argument("--engine", choices=("tmv", "mfc"), default="tmv",
+                   help="without --config: the bare TMV engine (default) or the token core")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("generate", help="generate tokens on the token core of a device",
+                       description="Compile an HGRN-bit checkpoint for the device's token "
+                       "core, load it, and generate greedily token by token on the device. "
+                       "Prints the tokens, tokens/s in simulated time at the device clock, "
+                       "cycles per token by unit beside the cycle model, the check against "
+                       "the fixed-point golden, and the agreement with the float reference.")
+    p.add_argument("checkpoint")
+    p.add_argument("--device", required=True, metavar="URL",
+                   help="socket://127.0.0.1:PORT (tritium serve --engine mfc) or a serial port")
+    p.add_argument("--prompt-ids", default=",".join(map(str, DEMO_PROMPT)),
+                   help="comma-separated prompt token ids (default %(default)s)")
+    p.add_argument("-n", type=int, default=16, help="tokens to generate (default 16)")
+    p.add_argument("--format", choices=("t2", "t3"), default="t2")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("load", help="load a checkpoint's ternary weights into a device",
                        description="Quantise, pack, tile and stream every BitLinear of a "
