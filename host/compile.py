@@ -99,14 +99,17 @@ def to_fixed(values, frac_bits: int) -> np.ndarray:
 
 
 class _Emitter:
-    def __init__(self, cfg: MfcConfig):
-        self.cfg, self.words, self.vl = cfg, [], None
+    def __init__(self, cfg: MfcConfig, dry: bool = False):
+        self.cfg, self.words, self.vl, self.dry = cfg, [], None, dry
         self.vmem: dict[int, np.ndarray] = {}
         self.top = 0
 
     def alloc(self, n: int, init=None, what: str = "") -> int:
         addr = self.top
         self.top += n
+        if self.dry:
+            # timing only: placeholder addresses (the 16-bit fields wrap), no data
+            return addr % (1 << 16)
         if self.top > self.cfg.vmem_depth:
             raise CompileError(f"the vector memory is too small ({self.cfg.vmem_depth} "
                                f"elements; {what or 'the model'} needs more); raise "
@@ -125,17 +128,21 @@ class _Emitter:
 
 
 class _Compiler:
-    def __init__(self, desc: ModelDescription, cfg: MfcConfig, fmt: str):
-        from tritium.host.device import plan_weights
+    def __init__(self, desc: ModelDescription, cfg: MfcConfig, fmt: str, dry: bool = False):
+        from tritium.host.device import LayerPlacement, plan_weights
 
         self.desc, self.cfg, self.fmt = desc, cfg, fmt
-        self.e = e = _Emitter(cfg)
+        self.e = e = _Emitter(cfg, dry)
         self.F = cfg.frac_bits
         self.H, self.I, self.V = desc.hidden_size, desc.intermediate_size, desc.vocab_size
-        try:
-            self.plan = plan_weights(cfg.tmv, list(desc.bitlinears()), fmt)
-        except TritiumError as err:
-            raise CompileError(f"{err}; raise the core's tmv limits") from None
+        if dry:
+            self.plan = {lin.name: LayerPlacement(lin.name, *lin.codes.shape, 0, 0, fmt, None)
+                         for lin in desc.bitlinears()}
+        else:
+            try:
+                self.plan = plan_weights(cfg.tmv, list(desc.bitlinears()), fmt)
+            except TritiumError as err:
+                raise CompileError(f"{err}; raise the core's tmv limits") from None
         self.bank = 0
         # working vectors
         H, I = self.H, self.I
@@ -259,6 +266,8 @@ class _Compiler:
         self.result(thead, self.logits, self.V)
         e(Op.VARGMAX, a=self.logits, c=R_ARGMAX)
         e(Op.HALT)
+        if e.dry:
+            return e.words
         if len(e.words) > cfg.imem_depth:
             raise CompileError(f"the program has {len(e.words)} instructions, more than the "
                                f"instruction memory ({cfg.imem_depth}); raise mfc.imem_depth")
@@ -290,6 +299,36 @@ def compile_model(model, cfg: MfcConfig | None = None, fmt: str = "t2") -> Compi
         raise CompileError(f"this core's TMV has no {fmt} decoder; use one of "
                            f"{list(cfg.tmv.formats)}")
     return _Compiler(desc, cfg, fmt).compile()
+
+
+def shape_program(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
+                  layers: int, fmt: str = "t2") -> list[int]:
+    """The program the compiler emits for an HGRN-bit model of this shape, for the cycle
+    model of models far larger than a core's memories: operand addresses are
+    placeholders, no data is made; the timing (:func:`estimate_cycles`) is exact. The
+    TMV limits of ``cfg`` must still cover the largest matrix (16-bit fields)."""
+    import types
+
+    def lin(name, out, inp):
+        codes = np.broadcast_to(np.uint8(1), (out, inp))   # shape only, no memory
+        return types.SimpleNamespace(name=name, codes=codes, scale=1.0,
+                                     norm_weight=np.ones(inp, dtype=np.float32))
+
+    H, I = hidden, intermediate
+    shapes = {"attn.i_proj": (H, H), "attn.f_proj": (H, H), "attn.g_proj": (H, H),
+              "attn.o_proj": (H, H), "mlp.gate_proj": (2 * I, H), "mlp.down_proj": (H, I)}
+    ones = np.ones(H, dtype=np.float32)
+    layer_list = [types.SimpleNamespace(
+        index=l, linears={k: lin(f"model.layers.{l}.{k}", *v) for k, v in shapes.items()},
+        tensors={"attn_norm.weight": ones, "attn.g_norm.weight": ones,
+                 "mlp_norm.weight": ones}) for l in range(layers)]
+    head = lin("lm_head", vocab, H)
+    desc = types.SimpleNamespace(
+        hidden_size=H, intermediate_size=I, vocab_size=vocab, layers=layer_list,
+        lm_head=head, tensors={"model.norm.weight": ones,
+                               "model.lower_bounds": np.zeros((layers, H), np.float32)},
+        bitlinears=lambda: [*(x for la in layer_list for x in la.linears.values()), head])
+    return _Compiler(desc, cfg, fmt, dry=True).compile()
 
 
 class GoldenCore:
