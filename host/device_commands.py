@@ -2,7 +2,9 @@
 
 ``demo`` makes a small HGRN-bit checkpoint, starts the simulated FPGA, loads the
 checkpoint through the driver, runs every BitLinear of one token through the TMV engine
-and compares each result with the golden integer path.
+and compares each result with the golden integer path; then it generates 16 tokens on
+the token core (every layer on the device) and checks them against the fixed-point
+golden.
 """
 
 from __future__ import annotations
@@ -130,16 +132,45 @@ def cmd_run(args) -> int:
     return 0 if ok else 1
 
 
+def _generation_report(console, desc, compiled, prompt, n, tokens, runs, clock) -> bool:
+    """Print the tokens, their check against the golden, cycles by unit beside the model,
+    and the agreement with the float reference; True when the tokens match the golden."""
+    from rich.table import Table
+
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.host.compile import GoldenCore, agreement
+
+    golden = GoldenCore(compiled).generate(prompt, n)
+    same = tokens == golden
+    console.print("tokens: " + ",".join(map(str, tokens[len(prompt):])))
+    console.print("[green]identical to the fixed-point golden[/]" if same else
+                  f"[red]DIFFERENT from the fixed-point golden[/]: {golden[len(prompt):]}")
+    per = runs[-1].counters
+    est = compiled.estimate()
+    table = Table(title=f"cycles per token at {clock / 1e6:g} MHz (device vs cycle model)")
+    for col in ("unit", "device", "model", "of cycles"):
+        table.add_column(col, justify="left" if col == "unit" else "right")
+    for unit in ("tmv_busy", "vpu_busy", "scalar_busy", "issue", "wait_tmv", "cycles"):
+        table.add_row(unit, f"{per[unit]:,}", f"{est[unit]:,}",
+                      f"{per[unit] / max(1, per['cycles']):.1%}")
+    console.print(table)
+    console.print(f"{clock / max(1, per['cycles']):,.1f} tokens/s in simulated time "
+                  f"({per['cycles']:,} cycles/token; model {est['cycles']:,}, "
+                  f"{(per['cycles'] - est['cycles']) / max(1, est['cycles']):+.2%})")
+    ag = agreement(compiled, HGRNBitForCausalLM(desc), tokens)
+    console.print(f"fixed point vs float reference, teacher-forced on these {ag.tokens} tokens: "
+                  f"top-1 agreement {ag.top1_agreement:.1%}, max |dlogit| "
+                  f"{ag.max_abs_dlogit:.4f} (sigmoid max error {ag.sigmoid_max_error:.4f})")
+    return same
+
+
 # ---- generate ---------------------------------------------------------------------------
 
 def cmd_generate(args) -> int:
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
-    from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.host.checkpoint import load_checkpoint
-    from tritium.host.compile import GoldenCore, agreement
 
     from .device import Device
 
@@ -158,28 +189,8 @@ def cmd_generate(args) -> int:
             task = bar.add_task("tokens", total=len(prompt) + args.n - 1)
             tokens, runs = dev.generate(prompt, args.n, on_token=lambda r: bar.advance(task))
         clock = dev.cfg.clock_hz
-    golden = GoldenCore(compiled).generate(prompt, args.n)
-    same = tokens == golden
-    console.print("tokens: " + ",".join(map(str, tokens[len(prompt):])))
-    console.print("[green]identical to the fixed-point golden[/]" if same else
-                  f"[red]DIFFERENT from the fixed-point golden[/]: {golden[len(prompt):]}")
-    per = runs[-1].counters
-    est = compiled.estimate()
-    table = Table(title=f"cycles per token at {clock / 1e6:g} MHz (device vs cycle model)")
-    for col in ("unit", "device", "model", "share"):
-        table.add_column(col, justify="left" if col == "unit" else "right")
-    for unit in ("tmv_busy", "vpu_busy", "scalar_busy", "issue", "wait_tmv", "cycles"):
-        table.add_row(unit, f"{per[unit]:,}", f"{est[unit]:,}",
-                      f"{per[unit] / max(1, per['cycles']):.1%}")
-    console.print(table)
-    console.print(f"{clock / max(1, per['cycles']):,.1f} tokens/s in simulated time "
-                  f"({per['cycles']:,} cycles/token; model {est['cycles']:,}, "
-                  f"{(per['cycles'] - est['cycles']) / max(1, est['cycles']):+.2%})")
-    ag = agreement(compiled, HGRNBitForCausalLM(desc), tokens)
-    console.print(f"fixed point vs float reference, teacher-forced on these {ag.tokens} tokens: "
-                  f"top-1 agreement {ag.top1_agreement:.1%}, max |dlogit| "
-                  f"{ag.max_abs_dlogit:.4f} (sigmoid max error {ag.sigmoid_max_error:.4f})")
-    return 0 if same else 1
+    return 0 if _generation_report(console, desc, compiled, prompt, args.n, tokens, runs,
+                                   clock) else 1
 
 
 # ---- demo -------------------------------------------------------------------------------
@@ -225,6 +236,22 @@ def cmd_demo(args) -> int:
         sim.stop()
     console.print("[bold green]every layer matches the golden model[/]" if ok
                   else "[bold red]MISMATCH against the golden model[/]")
+
+    # the token core: the whole model on the device, token by token
+    n = 16
+    with console.status("building the token-core SoC (Verilator; cached after the first time)"):
+        sim = SimulatedDevice(SocConfig(mfc=MfcConfig())).start()
+    try:
+        with Device(sim.url) as dev:
+            compiled = dev.compile(desc)
+            dev.load_core(compiled)
+            console.print(f"token core on {sim.url}: {len(compiled.program)} instructions; "
+                          f"generating {n} tokens after the prompt {list(DEMO_PROMPT)}")
+            tokens, runs = dev.generate(DEMO_PROMPT, n)
+            ok &= _generation_report(console, desc, compiled, list(DEMO_PROMPT), n, tokens,
+                                     runs, dev.cfg.clock_hz)
+    finally:
+        sim.stop()
     console.print(f"demo took {time.monotonic() - t0:.0f} s")
     return 0 if ok else 1
 
