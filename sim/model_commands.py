@@ -2,7 +2,10 @@
 held against the RTL's hardware counters.
 
 ``estimate --model NAME|DIR`` prints the per-token budget of a whole model on a platform
-preset (``--platform``, fields overridable: ``--simd --pe --clock --mem-bw --fmt``);
+preset (``--platform``, fields overridable: ``--simd --pe --clock --mem-bw --fmt``): by
+default the generic accelerator model (matvecs plus a serialised row-wise unit),
+with ``--core mfc`` the MFC token core's own program on its cycle-exact model
+(:func:`~tritium.sim.model.estimate_mfc`: per-unit cycles, TMV busy fraction);
 ``estimate --spgemm MATRIX`` the cycles of A·A on a SpGEMM config. ``compare [--quick]``
 runs a grid of TMV and SpGEMM workloads in Verilator, reads the counters, and writes a
 JSON report (estimate and measurement side by side, error per row), a scatter plot and a
@@ -86,9 +89,12 @@ def _fmt(v) -> str:
 def cmd_estimate(args) -> int:
     if bool(args.model) == bool(args.spgemm):
         raise M.ModelError("give exactly one workload: --model NAME|DIR or --spgemm MATRIX")
+    if args.core == "mfc" and not args.model:
+        raise M.ModelError("--core mfc estimates a model: give --model NAME|DIR")
     if args.model:
-        rep = M.estimate_model(args.model, args.platform, simd=args.simd, pe=args.pe,
-                               clock_hz=args.clock, mem_bw=args.mem_bw, fmt=args.fmt)
+        est = M.estimate_mfc if args.core == "mfc" else M.estimate_model
+        rep = est(args.model, args.platform, simd=args.simd, pe=args.pe,
+                  clock_hz=args.clock, mem_bw=args.mem_bw, fmt=args.fmt)
     else:
         cfg = SpgemmConfig(pes=args.pes, hash_bits=args.hash_bits, max_dim=1 << 16,
                            max_nnz=1 << 22)
@@ -106,6 +112,8 @@ def cmd_estimate(args) -> int:
         return 0
     flat = [(k, _fmt(v)) for k, v in rep.items() if not isinstance(v, (dict, list))]
     flat += [(f"resources.{k}", _fmt(v)) for k, v in rep.get("resources", {}).items()]
+    flat += [(f"share of cycles: {k}", _fmt(v))
+             for k, v in rep.get("sequencer_fractions", {}).items()]
     _table(f"tritium estimate: {rep.get('model') or rep.get('matrix')}", flat)
     for a in rep.get("assumptions", []):
         print(f"  assumption: {a}")
@@ -226,10 +234,17 @@ def cmd_compare(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("estimate", help="cycle/bandwidth/power estimate of a model or SpGEMM",
                        description="Per-token budget of a ternary LM (HGRN-bit/BitNet preset "
-                                   "or checkpoint dir), or SpGEMM cycles of A·A.")
+                                   "or checkpoint dir) on a generic accelerator or "
+                                   "(--core mfc) the MFC token core, or SpGEMM cycles of "
+                                   "A·A.")
     p.add_argument("--model", help=f"preset ({', '.join(M.MODEL_PRESETS)}) or checkpoint dir")
     p.add_argument("--spgemm", metavar="MATRIX", help="pyamg example or fixture name; A·A")
     p.add_argument("--platform", default="u250", help=f"preset: {', '.join(M.PLATFORMS)}")
+    p.add_argument("--core", choices=("generic", "mfc"), default="generic",
+                   help="generic: matvecs + a serialised row-wise unit of the preset's "
+                        "lanes (default); mfc: the MFC token core's program on its "
+                        "cycle-exact model (vector unit 1 element/cycle), with per-unit "
+                        "cycles and the TMV busy fraction (HGRN-bit only)")
     p.add_argument("--simd", type=int)
     p.add_argument("--pe", type=int)
     p.add_argument("--clock", type=float, help="clock, Hz (e.g. 300e6)")

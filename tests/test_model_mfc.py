@@ -1,0 +1,103 @@
+"""The cycle model's MFC preset (:func:`tritium.sim.model.estimate_mfc`): the same cycles
+as the compiler's own estimate, sane structure at scale, the CLI path, typed errors.
+No simulator."""
+
+import dataclasses
+import json
+
+import pytest
+
+from tritium.config import MfcConfig, TernaryConfig
+from tritium.host.checkpoint import write_checkpoint
+from tritium.host.compile import compile_model
+from tritium.sim import model as M
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("ck") / "h64", "hgrn-bit", hidden=64,
+                            layers=2, vocab=256, seed=0)
+
+
+@pytest.mark.parametrize("cfg", [
+    MfcConfig(),
+    MfcConfig(tmv=TernaryConfig(simd=8, pe=2, max_in=1024, max_out=1024, has_t3=0, weight_depth=16384,
+                                mem_latency=3, mem_bytes_per_cycle=2)),
+], ids=["default", "s8p2-ext"])
+def test_estimate_on_the_test_shape_equals_the_compiled_programs_estimate(ckpt, cfg):
+    est = compile_model(ckpt, cfg).estimate()
+    rep = M.estimate_mfc(ckpt, "ecp5-85f", cfg=cfg)
+    assert rep["counters"] == est
+    assert rep["cycles_per_token"] == est["cycles"]
+    assert rep["tmv_busy_cycles"] == est["tmv_busy"]
+    assert rep["tmv_busy_fraction"] == est["tmv_busy"] / est["cycles"]
+    assert rep["tokens_per_s"] == pytest.approx(100e6 / est["cycles"])
+
+
+def test_platform_config_follows_the_preset():
+    rep = M.estimate_mfc("mmfreelm-370m", "ecp5-85f")
+    p = M.PLATFORMS["ecp5-85f"]
+    tmv = rep["mfc"]["tmv"]
+    assert (tmv["simd"], tmv["pe"]) == (p.simd, p.pe)
+    assert tmv["mem_bytes_per_cycle"] == int(p.mem_bw // p.clock_hz) == 2
+    assert tmv["max_in"] == 2816 and tmv["max_out"] == 32000   # down_proj cols, lm_head rows
+    assert rep["bound"] == "memory"
+    # weights on chip: a line per cycle, the block-RAM TMV
+    on_chip = dataclasses.replace(M.PLATFORMS["u250"], mem_bw=None)
+    assert M.estimate_mfc("mmfreelm-370m", on_chip)["mfc"]["tmv"]["mem_bytes_per_cycle"] == 0
+
+
+def test_370m_structure():
+    rep = M.estimate_mfc("mmfreelm-370m", "u250")
+    c, cfg = rep["counters"], MfcConfig.from_dict(rep["mfc"])
+    # 7 BitLinears per layer (i, f, g, o, gate, down) = 6, plus the head
+    assert rep["matvecs_per_token"] == 24 * 6 + 1 == len(rep["matvecs"])
+    assert c["tmv_busy"] == sum(m["tmv_cycles"] for m in rep["matvecs"])
+    assert all(m["tmv_cycles"] == cfg.tmv_cycles(m["rows"], m["cols"], m["fmt"])
+               for m in rep["matvecs"])
+    # the sequencer's time is the partition issue + vector + scalar + waiting for the TMV
+    assert c["cycles"] == c["issue"] + c["vpu_busy"] + c["scalar_busy"] + c["wait_tmv"]
+    assert sum(rep["sequencer_fractions"].values()) == pytest.approx(1.0)
+    assert c["tmv_busy"] <= c["cycles"] and 0 < rep["tmv_busy_fraction"] < 1
+    assert rep["ternary_weights"] == sum(o * i for _, o, i in
+                                         M.model_shapes(M.model_config("mmfreelm-370m"))["linears"])
+    assert rep["j_per_token"] == pytest.approx(rep["power_w"] / rep["tokens_per_s"])
+    assert rep["events"]["ternary_add_per_lane"] >= rep["ternary_weights"]
+    # bigger models: more cycles, fewer tokens/s
+    big = M.estimate_mfc("mmfreelm-2.7b", "u250")
+    assert big["cycles_per_token"] > rep["cycles_per_token"]
+    assert big["tokens_per_s"] < rep["tokens_per_s"]
+
+
+def test_cli_prints_and_exits_0(capsys):
+    from tritium.cli import main
+
+    assert main(["estimate", "--model", "mmfreelm-370m", "--platform", "ecp5-85f",
+                 "--core", "mfc"]) == 0
+    out = capsys.readouterr().out
+    assert "tmv_busy_fraction" in out and "cycles_per_token" in out
+    assert main(["estimate", "--model", "mmfreelm-370m", "--core", "mfc", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["core"] == "mfc" and rep["platform"] == "u250"
+
+
+def test_cli_help_names_the_core_option(capsys):
+    from tritium.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["estimate", "--help"])
+    assert e.value.code == 0
+    assert "--core" in capsys.readouterr().out
+
+
+def test_bad_inputs_raise_model_error():
+    with pytest.raises(M.ModelError, match="unknown model"):
+        M.estimate_mfc("no-such-model", "u250")
+    with pytest.raises(M.ModelError, match="unknown platform"):
+        M.estimate_mfc("mmfreelm-370m", "no-such-board")
+    with pytest.raises(M.ModelError, match="HGRN-bit"):
+        M.estimate_mfc("bitnet-b1.58-2b", "u250")
+    with pytest.raises(M.ModelError, match="16-bit"):
+        M.estimate_mfc({"model_type": "hgrn_bit", "hidden_size": 1024,
+                        "num_hidden_layers": 1, "vocab_size": 70000,
+                        "intermediate_size": 2816}, "u250")
