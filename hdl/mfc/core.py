@@ -30,7 +30,8 @@ read ports and a write port: the vector unit reads two operands and writes one r
 per cycle; the host shares the ports while the core is idle), ACT (two banks of
 ``act_elems`` int8 in ``simd``-byte words: the vector unit writes single bytes, the TMV
 adapter reads whole words), RES (two banks of ``res_elems`` int32 in ``pe``-lane words:
-the adapter writes result beats, VRESCALE reads single lanes), ``sregs`` 64-bit scalar
+the adapter writes the ``rows`` lanes of result beats, VRESCALE reads single lanes),
+``sregs`` 64-bit scalar
 registers and the vector length VL (both kept between runs).
 
 Sequencer, in order, one instruction at a time: fetch (the instruction memory's read
@@ -53,6 +54,9 @@ scalar register index out of range, a bad TMV command or a fetch past the instru
 memory sets ``error`` and ends the run (after a TMV still in flight has finished; those
 cycles count in ``tmv_busy`` but not in ``cycles``). A program that races the TMV
 (:class:`~tritium.golden.mfc.ProgramError`) computes whatever the hardware's order gives.
+Weight lines must be packed as :func:`tritium.golden.ternary.tmv_lines` packs them
+(zero codes past ``cols`` in a word): the engine multiplies those padding codes with
+whatever ACT holds past ``cols``, where the golden reads only the ``cols`` columns.
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ class MfcCore(wiring.Component):
         m.submodules.act = amem = memory.Memory(shape=8 * S, depth=2 * t.act_depth, init=[])
         aw, ar = amem.write_port(granularity=8), amem.read_port()
         m.submodules.res = rmem = memory.Memory(shape=32 * P, depth=2 * r_depth, init=[])
-        rw, rr = rmem.write_port(), rmem.read_port()
+        rw, rr = rmem.write_port(granularity=32), rmem.read_port()
         sregs = Array(Signal(64, name=f"s{k}") for k in range(cfg.sregs))
         m.d.comb += self.sreg_rdata.eq(sregs[self.sreg_sel])
 
@@ -193,16 +197,21 @@ class MfcCore(wiring.Component):
             m.d.sync += have.eq(blocks_left != 0)
             with m.If(blocks_left != 0):
                 m.d.sync += [blocks_left.eq(blocks_left - 1), next_block.eq(next_block + 1)]
+        # a beat's lanes past ``rows`` are not written: RES keeps its old values there
+        rows_left = Signal(range(t.max_out + 1))
+        lane_en = Cat(rows_left > k for k in range(P))
         m.d.comb += [tmv.o.ready.eq(1), rw.addr.eq(res_idx), rw.data.eq(tmv.o.payload.y),
-                     rw.en.eq(tmv.o.valid)]
+                     rw.en.eq(Mux(tmv.o.valid, lane_en, 0))]
         with m.If(tmv.o.valid):
-            m.d.sync += res_idx.eq(res_idx + 1)
+            m.d.sync += [res_idx.eq(res_idx + 1),
+                         rows_left.eq(Mux(rows_left > P, rows_left - P, 0))]
             with m.If(tmv.o.payload.last):
                 m.d.sync += tbusy.eq(0)
         with m.If(issue_tmv):
             m.d.sync += [tbusy.eq(1), cmd_pending.eq(1), have.eq(0),
                          c.rows.eq(f_d), c.cols.eq(f_a), c.base.eq(f_b), c.fmt.eq(f_c[0]),
-                         c.load_x.eq(1), blocks_left.eq(_divmod(f_a + (S - 1), S)[0]),
+                         c.load_x.eq(1), rows_left.eq(f_d),
+                         blocks_left.eq(_divmod(f_a + (S - 1), S)[0]),
                          next_block.eq(Mux(f_c[1], t.act_depth, 0)),
                          res_idx.eq(Mux(f_c[2], r_depth, 0))]
         assert TMV_FORMATS == ("t2", "t3")

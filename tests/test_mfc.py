@@ -1,0 +1,93 @@
+"""Token core without a simulator: the instruction encoding, the sigmoid's error per
+setting, the golden's overlap rule, the cycle model, and the hdl's timing constants
+against MfcConfig."""
+
+import numpy as np
+import pytest
+
+from tritium.config import MfcConfig, TernaryConfig
+from tritium.golden.mfc import (IMM_BITS, Machine, Op, ProgramError, decode_word,
+                                disassemble, encode, estimate_cycles, sigmoid_max_error)
+
+CFG = MfcConfig(tmv=TernaryConfig(simd=4, pe=2, max_in=48, max_out=24, weight_depth=512),
+                vmem_depth=512, imem_depth=256, sregs=8)
+
+
+def test_encode_decode_round_trip():
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        op = Op(int(rng.integers(0, len(Op))))
+        d, a, b = (int(v) for v in rng.integers(0, 1 << 16, 3))
+        c = int(rng.integers(0, 1 << 10))
+        if op == Op.SLI:
+            imm = int(rng.choice([-(1 << (IMM_BITS - 1)), (1 << (IMM_BITS - 1)) - 1,
+                                  int(rng.integers(-(1 << 41), 1 << 41))]))
+            ins = decode_word(encode(op, d=d, imm=imm))
+            assert (ins.op, ins.d, ins.imm) == (op, d, imm)
+        else:
+            ins = decode_word(encode(op, d, a, b, c))
+            assert (ins.op, ins.d, ins.a, ins.b, ins.c) == (op, d, a, b, c)
+        assert disassemble(encode(op, d, a, b, c) if op != Op.SLI else encode(op, d, imm=1))
+    with pytest.raises(ValueError):
+        encode(Op.VADD, d=1 << 16)
+    with pytest.raises(ValueError):
+        encode(Op.SLI, d=0, imm=1 << 41)
+
+
+#: max |sig - sigma| over [-2L, 2L] per (sig_range_log2, sig_segments_log2) at F = 16:
+#: the documented accuracy of each setting (the default is range 3, 32 segments)
+SIGMOID_ERROR = {
+    (2, 0): 0.14127, (2, 2): 0.04088, (2, 3): 0.01769, (2, 5): 0.01769,
+    (3, 0): 0.26852, (3, 3): 0.04088, (3, 4): 0.01168, (3, 5): 0.00299, (3, 6): 0.00076,
+    (3, 8): 0.00031, (4, 5): 0.01167, (4, 8): 0.0002,
+}
+
+
+@pytest.mark.parametrize("lr,g", list(SIGMOID_ERROR))
+def test_sigmoid_error_per_setting(lr, g):
+    cfg = MfcConfig(sig_range_log2=lr, sig_segments_log2=g)
+    assert sigmoid_max_error(cfg) == pytest.approx(SIGMOID_ERROR[lr, g], abs=1e-5)
+
+
+def test_overlapping_destination_above_a_source_is_a_program_error():
+    m = Machine(CFG)
+    m.load_program([encode(Op.SETVL, a=8), encode(Op.VADD, d=3, a=0, b=20), encode(Op.HALT)])
+    with pytest.raises(ProgramError, match="over its source"):
+        m.run()
+    for d in (0, 8, 20):  # in place, just past the source, in place on b
+        m = Machine(CFG)
+        m.load_program([encode(Op.SETVL, a=8), encode(Op.VADD, d=d, a=0, b=20),
+                        encode(Op.HALT)])
+        assert m.run()["error"] == 0
+
+
+def test_estimate_cycles_equals_the_interpreter():
+    P = [encode(Op.SETVL, a=9), encode(Op.TMV, d=24, a=48, b=0, c=0),
+         encode(Op.VADD, d=100, a=0, b=20), encode(Op.SMUL, d=1, a=0, b=0),
+         encode(Op.TMV, d=5, a=5, b=0, c=2), encode(Op.SSQRT, d=1, a=0),
+         encode(Op.TWAIT), encode(Op.VSUMSQ, a=0, c=1), encode(Op.HALT)]
+    m = Machine(CFG)
+    m.load_program(P)
+    out = m.run()
+    est = estimate_cycles(CFG, P)
+    assert {k: out[k] for k in est} == est
+    assert est["cycles"] == est["issue"] + est["vpu_busy"] + est["scalar_busy"] + \
+        est["wait_tmv"]
+
+
+def test_hdl_timing_matches_the_config():
+    from tritium.hdl.mfc.scalar import BUSY_CYCLES
+    from tritium.hdl.mfc.vector import LATENCY
+
+    assert CFG.scalar_cycles == BUSY_CYCLES
+    assert CFG.vpu_latency == 1 + LATENCY
+    assert CFG.tmv_cycles(7, 9) == CFG.tmv.cycles(7, 9) + 1
+
+
+def test_core_elaborates_for_a_non_power_of_two_engine():
+    from tritium.hdl.mfc import MfcCore
+    from tritium.sim.build import to_verilog
+
+    cfg = MfcConfig(tmv=TernaryConfig(simd=6, pe=3, max_in=30, max_out=12, weight_depth=64,
+                                      has_t3=0), vmem_depth=64, imem_depth=16, sregs=4)
+    assert "module mfc" in to_verilog(MfcCore(cfg), "mfc")
