@@ -104,3 +104,16 @@ def test_verilog_tmv_alias(tmp_path):
             "--weight-depth", "16", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "module ternary_matvec(" in out.read_text()
+
+
+def test_verilog_mfc_nested_tmv_options(tmp_path):
+    out = tmp_path / "mfc.v"
+    r = run("verilog", "mfc", "--help")
+    assert "--tmv-simd" in r.stdout and "MISSING" not in r.stdout
+    r = run("verilog", "mfc", "--tmv-simd", "4", "--tmv-pe", "2", "--tmv-max-in", "64",
+            "--tmv-max-out", "64", "--tmv-weight-depth", "64", "--vmem-depth", "256",
+            "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    # the other nested fields keep MfcConfig's defaults (t2 only), not TernaryConfig's
+    assert "'simd': 4" in r.stdout and "'has_t3': 0" in r.stdout
+    assert "module mfc(" in out.read_text()
