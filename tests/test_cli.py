@@ -115,5 +115,6 @@ def test_verilog_mfc_nested_tmv_options(tmp_path):
             "-o", str(out))
     assert r.returncode == 0, r.stderr
     # the other nested fields keep MfcConfig's defaults (t2 only), not TernaryConfig's
-    assert "'simd': 4" in r.stdout and "'has_t3': 0" in r.stdout
+    said = r.stdout + r.stderr
+    assert "'simd': 4" in said and "'has_t3': 0" in said, said
     assert "module mfc(" in out.read_text()
