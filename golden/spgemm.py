@@ -156,7 +156,7 @@ class SpgemmResult:
 
     ``rows[i]`` = (columns, values) of C's row i in drain order; ``stats`` totals over the
     run, ``row_stats[i]`` the same per row (keys: products, probes, collisions, merges,
-    inserts, passes (extra passes), out, mem_reads).
+    inserts, passes (extra passes), out, mem_reads, mem_writes).
     """
 
     shape: tuple[int, int]
@@ -176,7 +176,7 @@ class SpgemmResult:
 
 
 STAT_KEYS = ("products", "probes", "collisions", "merges", "inserts", "passes", "out",
-             "mem_reads")
+             "mem_reads", "mem_writes")
 
 
 def accumulate_row(cfg: SpgemmConfig, products, add) -> tuple[list[int], list[int], dict]:
@@ -247,6 +247,8 @@ def spgemm(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *,
         # per pass: the row extent, then per A entry the entry and B's row extent, then
         # one B entry per product
         st["mem_reads"] = passes * (1 + 2 * (a_hi - a_lo) + len(products))
+        # C: the row's entries, then its extent
+        st["mem_writes"] = len(cols) + 1
         rows.append((cols, vals))
         row_stats.append(st)
         for key in STAT_KEYS:

@@ -15,7 +15,7 @@ from typing import Any
 
 
 from tritium.config import SpgemmConfig
-from tritium.errors import SimulationError
+from tritium.errors import ShapeError, SimulationError
 from tritium.golden import spgemm as golden
 
 TOP = "spgemm"
@@ -59,45 +59,54 @@ def load_beats(cfg: SpgemmConfig, A, B) -> list[int]:
 
 
 def run_spgemm(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *, seed: int = 1,
-               valid_prob: float = 1.0, ready_prob: float = 1.0, stall_limit: int = 10_000,
-               waves: bool = False, run_dir=None, details: bool = False):
+               valid_prob: float = 1.0, ready_prob: float = 1.0, mem_hold_prob: float = 0.0,
+               stall_limit: int = 10_000, waves: bool = False, run_dir=None,
+               details: bool = False):
     """C = A·B on the RTL. Returns ``(C, counters)``: C as scipy CSR (int64, each row in
-    the engine's drain order, explicit zeros kept) and the hardware counters (dict; see
+    the engine's drain order, explicit zeros kept), read back from the engine's C memory
+    (row extents, then each PE bank's entries), and the hardware counters (dict; see
     :data:`tritium.hdl.spgemm.engine.COUNTERS`). C was already compared with the golden
-    model inside this call (SimulationError on any difference). ``details=True`` adds
-    ``counters["golden"]`` (the golden result) and ``counters["cached"]``.
+    model inside this call (SimulationError on any difference, or if the stored rows
+    overlap or leave a gap). ``details=True`` adds ``counters["golden"]`` (the golden
+    result) and ``counters["cached"]``.
 
     Bad input (not CSR, shapes, unsorted/duplicate indices, values outside the
-    semiring's range, a semiring not built) raises ShapeError/ConfigError first.
+    semiring's range, a semiring not built, a C larger than ``max_c_nnz``) raises
+    ShapeError/ConfigError first.
     """
     from .build import build
     from .run import simulate
 
     ref = golden.spgemm(cfg, A, B, semiring)  # checks the operands first
+    if ref.stats["out"] > cfg.max_c_nnz:
+        raise ShapeError(f"C has {ref.stats['out']} entries; this engine stores at most "
+                         f"{cfg.max_c_nnz} (max_c_nnz): raise it or split A's rows")
     code = golden.semiring_code(cfg, semiring)
     work = ref.stats["products"] + ref.stats["probes"] + ref.stats["out"]
     loads = load_beats(cfg, A, B)
     slowest = max(min(valid_prob, ready_prob), 0.05)
-    cycle_limit = int((len(loads) + 4 * work + 40 * A.shape[0] * (1 + ref.stats["passes"]))
-                      / slowest) + 10_000
+    held = 1 / max(1 - mem_hold_prob, 0.05)
+    per_pass = 40 + 6 * cfg.fetch_latency * cfg.transfer_cycles(cfg.extent_bytes)
+    cycle_limit = int((len(loads) + 4 * (A.shape[0] + ref.stats["out"])) / slowest
+                      + held * (4 * work * cfg.transfer_cycles(cfg.entry_bytes)
+                                + per_pass * A.shape[0] * (1 + ref.stats["passes"]))) + 10_000
     model = build(design(cfg), waves=waves, build_args=BUILD_ARGS)
     out = simulate(model, __name__, testcase="check_product", seed=seed, waves=waves,
                    run_dir=run_dir, stall_limit=stall_limit, cycle_limit=cycle_limit,
                    inputs={"config": cfg.to_dict(), "valid_prob": valid_prob,
-                           "ready_prob": ready_prob, "loads": loads,
+                           "ready_prob": ready_prob, "mem_hold_prob": mem_hold_prob,
+                           "loads": loads,
                            "cmd": {"rows": A.shape[0], "b_rows": B.shape[0], "semiring": code}})
-    rows: list[list[list[int]]] = [[] for _ in range(A.shape[0])]
-    for r, c, v in out["c"]:
-        rows[r].append([c, v])
-    for r, got in enumerate(rows):
+    if out["error"]:
+        raise SimulationError("the engine raised its error flag on valid operands")
+    check_layout(cfg, out["extents"], ref.stats["out"])
+    for r, got in enumerate(out["rows"]):
         want = [list(p) for p in zip(*ref.rows[r])]
         if got != want:
             raise SimulationError(f"C row {r} differs from the golden model: got {got[:8]}, "
                                   f"expected {want[:8]} (seed {seed})")
-    if out["error"]:
-        raise SimulationError("the engine raised its error flag on valid operands")
-    C = golden.SpgemmResult(ref.shape, [([c for c, _ in r], [v for _, v in r]) for r in rows],
-                            {}, []).csr()
+    C = golden.SpgemmResult(ref.shape, [([c for c, _ in r], [v for _, v in r])
+                                        for r in out["rows"]], {}, []).csr()
     counters: dict[str, Any] = dict(out["counters"])
     if details:
         counters["golden"] = ref
@@ -105,11 +114,28 @@ def run_spgemm(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *, seed: i
     return C, counters
 
 
+def check_layout(cfg: SpgemmConfig, extents: list[list[int]], entries: int) -> None:
+    """The stored rows tile each PE bank of C's entry memory from its start, without
+    overlap or gap, and hold ``entries`` in all."""
+    at: dict[int, int] = {}
+    for start, end in sorted((s, e) for s, e in extents if e != s):
+        bank = start >> cfg.c_bank_bits
+        base = at.get(bank, bank << cfg.c_bank_bits)
+        if start != base or end < start or (end - 1) >> cfg.c_bank_bits != bank:
+            raise SimulationError(f"C's stored rows leave a gap or overlap in bank {bank} at "
+                                  f"address {base} (next row [{start}, {end}))")
+        at[bank] = end
+    total = sum(end - (bank << cfg.c_bank_bits) for bank, end in at.items())
+    if total != entries:
+        raise SimulationError(f"C's row extents cover {total} entries, expected {entries}")
+
+
 def run_raw(cfg: SpgemmConfig, loads: list[int], cmd: dict[str, int], *, run_dir=None,
             stall_limit: int = 2_000, cycle_limit: int = 50_000) -> dict[str, Any]:
     """Run the engine on raw ``load`` beats and one command, without host checks or a
     golden comparison: for testing the hardware's own reaction to bad input. Returns
-    the bench's outputs (``c`` beats, ``error``, ``counters``)."""
+    the bench's outputs (``rows``: C read back per row as ``[col, value]`` pairs,
+    ``extents``, ``error``, ``counters``)."""
     from .build import build
     from .run import simulate
 
@@ -132,8 +158,10 @@ from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, sa
 
 @cocotb.test()
 async def check_product(dut):
-    """Load A and B, run one command, collect C and the counters."""
-    from tritium.hdl.spgemm.engine import c_layout, cmd_layout, counters_layout
+    """Load A and B, run one command, read C back from the engine's memory (extents, then
+    entries), and the counters."""
+    from tritium.hdl.spgemm.engine import (c_extent_layout, cmd_layout, counters_layout,
+                                           entry_layout, rd_layout, rdata_layout)
 
     inp = load_inputs()
     cfg = SpgemmConfig.from_dict(inp["config"])
@@ -141,20 +169,52 @@ async def check_product(dut):
     await reset(dut)
     load = StreamSource(dut, "load", dut.clk, valid_prob=inp["valid_prob"])
     cmd = StreamSource(dut, "cmd", dut.clk, valid_prob=inp["valid_prob"])
-    sink = StreamSink(dut, "c", dut.clk, ready_prob=inp["ready_prob"])
-    started = [False]
-    Watchdog(dut.clk, [load, cmd, sink],
-             busy=lambda: not started[0] or bool(int(dut.busy.value)))
+    rd = StreamSource(dut, "rd", dut.clk, valid_prob=inp["valid_prob"])
+    sink = StreamSink(dut, "rdata", dut.clk, ready_prob=inp["ready_prob"])
+    # while the engine runs no stream moves: the cycle limit bounds that phase, a
+    # watchdog each phase around it
+    dog = Watchdog(dut.clk, [load, cmd])
+    dut.mem_hold.value = 0
+    if inp.get("mem_hold_prob", 0):
+        cocotb.start_soon(hold_memory(dut, inp["mem_hold_prob"], load.rng))
     await load.send(inp["loads"])
     await cmd.send([pack(cmd_layout(cfg), inp["cmd"])])
-    started[0] = True
+    dog.stop()
     for _ in range(2):  # busy rises the cycle after the command is taken
         await RisingEdge(dut.clk)
     while int(dut.busy.value):
         await RisingEdge(dut.clk)
     await RisingEdge(dut.clk)
-    lay = c_layout(cfg)
-    beats = [unpack(lay, raw) for raw in sink.received]
-    save_outputs({"c": [[b["row"], b["col"], b["value"]] for b in beats],
-                  "error": int(dut.error.value),
-                  "counters": unpack(counters_layout(cfg), dut.counters.value.to_unsigned())})
+    Watchdog(dut.clk, [rd, sink])
+    counters = unpack(counters_layout(cfg), dut.counters.value.to_unsigned())
+
+    async def read_at(mem: int, addrs, layout) -> list[dict]:
+        have, n = len(sink.received), len(addrs)
+        await rd.send([pack(rd_layout(cfg), {"mem": mem, "addr": a}) for a in addrs])
+        raw = await sink.receive(have + n)
+        word = rdata_layout(cfg)
+        return [unpack(layout, unpack(word, r)["data"]) for r in raw[have:]]
+
+    rows = inp["cmd"]["rows"]
+    ext = await read_at(0, range(rows), c_extent_layout(cfg))
+    # each PE bank up to its last row's end
+    ends: dict[int, int] = {}
+    for e in ext:
+        if e["end"] > e["start"]:
+            bank = e["start"] >> cfg.c_bank_bits
+            ends[bank] = max(ends.get(bank, 0), e["end"])
+    ent: dict[int, dict] = {}
+    for bank, end in sorted(ends.items()):
+        base = bank << cfg.c_bank_bits
+        ent.update(zip(range(base, end), await read_at(1, range(base, end), entry_layout(cfg))))
+    save_outputs({"extents": [[e["start"], e["end"]] for e in ext],
+                  "rows": [[[ent[k]["col"], ent[k]["value"]] for k in range(e["start"], e["end"])]
+                           for e in ext],
+                  "error": int(dut.error.value), "counters": counters})
+
+
+async def hold_memory(dut, prob: float, rng) -> None:
+    """Random memory pauses: ``mem_hold`` high with probability ``prob`` each cycle."""
+    while True:
+        await RisingEdge(dut.clk)
+        dut.mem_hold.value = int(rng.random() < prob)

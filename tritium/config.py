@@ -332,13 +332,17 @@ class SpgemmConfig(Config):
     (bit 0 plus-times … bit 4 or-and); a run asking for one not built raises the
     engine's error flag and produces nothing.
 
-    Memories are on-chip block RAM (one-cycle read latency, one word per port per
-    cycle, one read port per PE on each of the four memories); an external-memory
-    latency/bandwidth model is not built for this engine yet.
+    Operand memories (A and B: row extents and entries): each PE has its own read port
+    on each of the four, with ``mem_latency`` cycles from an accepted request to its data
+    and ``mem_bytes_per_cycle`` bytes per cycle of bandwidth per port (0: a word per
+    cycle). ``mem_latency=1, mem_bytes_per_cycle=0`` is on-chip block RAM; anything else
+    builds the external-memory model of :mod:`tritium.hdl.mem`. C is written to on-chip
+    memory as CSR (row extents and ``{col, value}`` entries); each PE writes the rows it
+    computed into its own bank of ``max_c_nnz`` entries.
 
-    Cycle model (no output back pressure, see docs/spgemm.md): a PE spends per row
-    ``row_overhead`` cycles plus, per pass, one cycle per probe and one per table entry
-    drained; :meth:`row_cycles` gives it.
+    Cycle model (see docs/spgemm.md): each PE has two tables, so a row's drain overlaps
+    the next row's merging and the fetcher runs ahead into the next row;
+    :meth:`row_cycles` gives a row's PE cycles.
     """
 
     kind: ClassVar[str] = "spgemm"
@@ -351,6 +355,10 @@ class SpgemmConfig(Config):
     frac_bits: int = _field(16, 0, 30, "fraction bits of the fixed-point semiring")
     semirings: int = _field(31, 1, 31, "bitmask of built semirings: 1 plus-times, "
                             "2 fixed, 4 min-plus, 8 max-plus, 16 or-and")
+    mem_latency: int = _field(1, 1, 64, "operand memory read latency, cycles (1 = block RAM)")
+    mem_bytes_per_cycle: int = _field(0, 0, 1 << 16, "operand memory bandwidth per PE port, "
+                                      "bytes/cycle (0 = a word per cycle)")
+    max_c_nnz: int = _field(16384, 1, 1 << 22, "C entries a PE's bank holds (C has at most this many)")
 
     def validate(self) -> None:
         if self.frac_bits >= self.value_bits:
@@ -376,6 +384,16 @@ class SpgemmConfig(Config):
     def ptr_bits(self) -> int:
         """Entry-memory address width, holding 0..max_nnz (row extents end there)."""
         return max(1, self.max_nnz.bit_length())
+
+    @property
+    def c_bank_bits(self) -> int:
+        """Address bits of one PE's bank of C entries (``max_c_nnz`` deep)."""
+        return max(1, (self.max_c_nnz - 1).bit_length())
+
+    @property
+    def c_ptr_bits(self) -> int:
+        """C's entry address width: PE k's bank starts at ``k << c_bank_bits``."""
+        return (((self.pes - 1) << self.c_bank_bits) + self.max_c_nnz).bit_length()
 
     @property
     def window_bits(self) -> int:
@@ -413,16 +431,54 @@ class SpgemmConfig(Config):
     def counter_bits(self) -> int:
         return 32
 
-    # --- timing --------------------------------------------------------------------------
-    #: PE cycles per pass outside probing and draining: extent read, first A entry and
-    #: its B extent, first B entry, product register, table pipeline, drain start/end
-    pass_overhead: ClassVar[int] = 9
+    # --- memory and timing ---------------------------------------------------------------
+    @property
+    def external_memory(self) -> bool:
+        return self.mem_latency != 1 or self.mem_bytes_per_cycle != 0
 
-    def row_cycles(self, probes: int, entries: int, passes: int) -> int:
-        """Approximate PE cycles of one row: ``passes`` passes, ``probes`` table reads and
-        ``entries`` drained entries over all of them (a lower bound when B rows are
-        shorter than the fetch latency)."""
-        return passes * self.pass_overhead + probes + entries
+    @property
+    def extent_bytes(self) -> int:
+        """Bytes one read of a row extent ``{start, end}`` moves."""
+        return -(-2 * self.ptr_bits // 8)
+
+    @property
+    def entry_bytes(self) -> int:
+        """Bytes one read of an entry ``{col, value}`` moves."""
+        return -(-(self.index_bits + self.value_bits) // 8)
+
+    def transfer_cycles(self, nbytes: int) -> int:
+        """Cycles a memory port is busy per read of ``nbytes``: ceil(nbytes / bandwidth)."""
+        if self.mem_bytes_per_cycle == 0:
+            return 1
+        return max(1, -(-nbytes // self.mem_bytes_per_cycle))
+
+    @property
+    def fetch_depth(self) -> int:
+        """Entries of each FIFO behind a memory port (requests in flight + buffered): covers
+        the latency, so a port that delivers a word per cycle is never short of credit."""
+        return max(4, self.mem_latency + 3)
+
+    @property
+    def fetch_latency(self) -> int:
+        """Cycles from a pass entering the fetcher to its first product at a table: four
+        dependent reads (A extent, A entry, B extent, B entry), a FIFO after each, the
+        streamer's job register and the product register."""
+        return 4 * (self.mem_latency + 1) + 3
+
+    #: PE cycles an extra pass waits beyond the previous pass's drain (drain start/end,
+    #: table restart), and a row's cost on the C writer beyond its entries (end beat)
+    pass_overhead: ClassVar[int] = 5
+    row_overhead: ClassVar[int] = 1
+
+    def row_cycles(self, probes: int, entries: int, passes: int, products: int = 0) -> int:
+        """Approximate PE cycles of one row in steady state: the merging (one cycle per
+        probe, or per B entry read on a bandwidth-limited port), plus per extra pass the
+        wait for the previous pass's drain (``entries / passes`` on average) or the fetch
+        latency, whichever is longer. The first pass's fetch and the last drain overlap
+        the neighbouring rows (two tables per PE)."""
+        merge = max(probes, products * self.transfer_cycles(self.entry_bytes))
+        wait = max(self.fetch_latency, entries // max(passes, 1) + self.pass_overhead)
+        return merge + self.row_overhead + (passes - 1) * wait
 
 
 def pow2_ceil(n: int) -> int:
