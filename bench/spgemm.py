@@ -69,7 +69,7 @@ def rtl_figures(name, cfg, A) -> dict:
     return {
         f"{k}_cycles": cycles, f"{k}_products": cnt["products"], f"{k}_merges": cnt["merges"],
         f"{k}_merges_per_cycle_per_pe": round(cnt["merges"] / cycles / cfg.pes, 4),
-        f"{k}_probes_per_insert": round(cnt["probes"] / max(cnt["merges"], 1), 4),
+        f"{k}_probes_per_merge": round(cnt["probes"] / max(cnt["merges"], 1), 4),
         f"{k}_table_load_max": round(max(s["out"] for s in ref.row_stats) / cfg.slots, 3),
         f"{k}_hazards_forwarded": cnt["hazards"], f"{k}_extra_passes": cnt["passes"],
         f"{k}_mem_reads": cnt["mem_reads"], f"{k}_mem_writes": cnt["mem_writes"],

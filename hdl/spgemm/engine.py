@@ -11,13 +11,14 @@ Ports (``cfg = SpgemmConfig``; I = ``cfg.index_bits``, V = ``cfg.value_bits``):
   0..rows-1 of C = A·B, where B has ``b_rows`` rows. A semiring not built into the
   engine, or ``rows``/``b_rows`` above ``max_dim``, sets ``error`` and runs nothing.
 - C memory (written by the run, read back through ``rd``): ``c_ext[r] = {start, end}``
-  for every row r < ``rows`` and ``c_ent[start..end) = {col, value}``, the same CSR
-  layout as A and B (extents ``cfg.c_ptr_bits`` wide), so C can be loaded back as an
-  operand. A row's entries are
-  contiguous and in drain order; rows are stored in the order they finish (row r's
-  extent says where), packed from address 0.
-- ``rd``: stream ``{mem: 1, addr}`` (0 = ``c_ext`` by row, 1 = ``c_ent`` by address) -> ``rdata``: stream
-  ``{data}``, one word per request, in order. Taken while not ``busy``.
+  for every row r < ``rows`` and ``c_ent[start..end) = {col, value}``, the CSR layout of
+  A and B (extents ``cfg.c_ptr_bits`` wide). ``c_ent`` is one bank of ``max_c_nnz``
+  entries per PE at address ``k << cfg.c_bank_bits``: PE k appends the rows it computed
+  to its bank, a row's entries contiguous and in drain order, rows in the order the PE
+  finished them (row r's extent says where), so the PEs write C in parallel.
+- ``rd``: stream ``{mem: 1, addr}`` (0 = ``c_ext`` by row, 1 = ``c_ent`` by address)
+  -> ``rdata``: stream ``{data}``, one word per request, in order. Taken while not
+  ``busy``.
 - ``mem_hold``: while high, no operand memory accepts a read request (a shared memory's
   refresh or arbitration pauses; tests drive it randomly). Tie to 0 otherwise.
 - ``busy``: high from the accepted ``cmd`` until the last word of C is written.
@@ -49,8 +50,9 @@ drain and the next row's fetch overlap the merging of another row (see
 docs/spgemm.md for the ordering rules that keep this exact and deadlock-free). A row
 that overflows its table (window scheme in :mod:`tritium.golden.spgemm`) takes its
 extra passes before the PE's next row is drained. A row goes to the PE holding the
-fewest rows (lowest index among equals), so short rows do not queue behind a long one. Every operand memory has one read
-port per PE (block RAM replicated per port, or one external-memory model per port).
+fewest rows (lowest index among equals), so short rows do not queue behind a long one.
+Every operand memory has one read port per PE (block RAM replicated per port, or one
+external-memory model per port).
 """
 
 from __future__ import annotations
@@ -256,7 +258,8 @@ class RowPE(wiring.Component):
                      passes.r_en.eq(req["a_ext"].valid & req["a_ext"].ready)]
         real_reads.append(passes.r_en)
         x_in = Signal(xl)
-        m.d.comb += [x_in.ext.eq(resp["a_ext"].payload.data), x_in.t.eq(resp["a_ext"].payload.tag.t),
+        m.d.comb += [x_in.ext.eq(resp["a_ext"].payload.data),
+                     x_in.t.eq(resp["a_ext"].payload.tag.t),
                      xq.w_data.eq(x_in)]
 
         # ---- A: each entry of the A row (an empty row: one marker read) ------------------
@@ -275,7 +278,8 @@ class RowPE(wiring.Component):
         with m.If(a_load):
             m.d.sync += a_t.eq(x_head.t)
         a_in = Signal(al)
-        m.d.comb += [a_in.ent.eq(resp["a_ent"].payload.data), a_in.tag.eq(resp["a_ent"].payload.tag),
+        m.d.comb += [a_in.ent.eq(resp["a_ent"].payload.data),
+                     a_in.tag.eq(resp["a_ent"].payload.tag),
                      aq.w_data.eq(a_in)]
 
         # ---- B extents: one per A entry -> a job (B range, A value, table, last) ---------
@@ -321,7 +325,8 @@ class RowPE(wiring.Component):
         with m.If(s_load):
             m.d.sync += [s_a.eq(j_head.a), s_t.eq(j_head.t), s_last.eq(j_head.last)]
         p_in = Signal(pl)
-        m.d.comb += [p_in.ent.eq(resp["b_ent"].payload.data), p_in.tag.eq(resp["b_ent"].payload.tag),
+        m.d.comb += [p_in.ent.eq(resp["b_ent"].payload.data),
+                     p_in.tag.eq(resp["b_ent"].payload.tag),
                      pq.w_data.eq(p_in)]
 
         # ---- product register -> the pass's table -----------------------------------------
@@ -524,7 +529,8 @@ class SpgemmEngine(wiring.Component):
                     mem = BlockRAM(**kw)
                 m.submodules[f"{name}{k}"] = mem
                 preq, presp = getattr(pe, f"{name}_req"), getattr(pe, f"{name}_resp")
-                m.d.comb += [mem.w.valid.eq(here & ok), mem.w.payload.addr.eq(self.load.payload.addr),
+                m.d.comb += [mem.w.valid.eq(here & ok),
+                             mem.w.payload.addr.eq(self.load.payload.addr),
                              mem.w.payload.data.eq(self.load.payload.data),
                              mem.req.valid.eq(preq.valid & ~self.mem_hold),
                              mem.req.payload.eq(preq.payload),
@@ -536,8 +542,9 @@ class SpgemmEngine(wiring.Component):
                                       Signal(SEMIRING_BITS), Signal(cfg.index_bits + 1))
         cmd = self.cmd.payload
         built = Signal()
+        built_mask = Const(cfg.semirings, len(SPGEMM_SEMIRINGS))
         m.d.comb += built.eq((cmd.semiring < len(SPGEMM_SEMIRINGS))
-                             & Const(cfg.semirings, len(SPGEMM_SEMIRINGS)).bit_select(cmd.semiring, 1))
+                             & built_mask.bit_select(cmd.semiring, 1))
         cmd_ok = built & (cmd.rows <= cfg.max_dim) & (cmd.b_rows <= cfg.max_dim)
         m.d.comb += self.cmd.ready.eq(~running)
         start = self.cmd.valid & self.cmd.ready
