@@ -30,10 +30,12 @@ Whole models (:func:`estimate_model`)
 
 SpGEMM (:func:`spgemm_estimate`)
     From the golden model's per-row statistics on the actual matrices: each row costs a
-    PE ``row_overhead + Σ_pass (pass_setup + max(products, fetches) + drain_extra)
-    + collisions + refusals + inserts`` cycles (a product per cycle, a collision or a
-    refusal holds the table a cycle, the drain walks every inserted entry) (constants derived from the RowPE/HashAccumulator pipeline, see
-    :data:`SPGEMM_TIMING`), rows are dealt to the first idle PE (lowest index first) as
+    PE ``row_overhead + products + collisions + refusals + extra_passes · (pass_setup +
+    drain_extra)`` cycles: a product per cycle (every pass replays the row), a collision
+    or a refusal holds the table a cycle; the first pass's fetch and the drains overlap
+    the neighbouring rows (two tables per PE, a run-ahead fetcher), but an extra pass of
+    the same row waits for its re-fetch behind the drain (constants derived from the PE
+    pipeline, see :data:`SPGEMM_TIMING`). Rows are dealt to the first idle PE as
     the engine's dealer does, and the run ends when the last PE finishes.
 
 MFC token core (:func:`estimate_mfc`)
@@ -601,7 +603,8 @@ SPGEMM_TIMING = {
     # -> read -> S1 before the first product merges, and the RUN->DRAIN handshake
     "pass_setup": 12,
     # a drain walks every entry inserted in the pass (also those at or above the
-    # lowered hi, which it discards) and costs entries + 3 (accumulator docstring)
+    # lowered hi, which it discards) and costs entries + 3 (accumulator docstring); an
+    # extra pass of a row waits for those 3 cycles before its re-fetch
     "drain_extra": 3,
 }
 
@@ -613,21 +616,14 @@ def spgemm_estimate(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *,
 
     t = {**SPGEMM_TIMING, **(timing or {})}
     ref = golden or g.spgemm(cfg, A, B, semiring)
-    a_ip, a_ix = A.indptr, A.indices
-    b_len = B.indptr[1:] - B.indptr[:-1]
     row_cycles = []
-    for i, st in enumerate(ref.row_stats):
-        passes = st["passes"] + 1
-        lens = b_len[a_ix[a_ip[i]:a_ip[i + 1]]]
-        stream = int(lens.sum())
-        # the streamer needs one cycle per product; a B row shorter than the fetch loop
-        # (entry, extent, FIFO: 3 cycles) leaves gaps, and an empty one costs its fetch
-        fetch = sum(max(int(n), 1) for n in lens) if len(lens) else 0
-        # a pass that overflowed refused at least one column (R held a cycle)
-        refusals = st["passes"]
-        per_pass = t["pass_setup"] + max(stream, fetch) + t["drain_extra"]
-        row_cycles.append(t["row_overhead"] + passes * per_pass
-                          + st["collisions"] + refusals + st["inserts"])
+    for st in ref.row_stats:
+        # one cycle per product entering the table (every pass replays the row), one per
+        # collision or refusal holding it; the first pass's fetch and every drain overlap
+        # the neighbouring work (two tables, run-ahead fetcher), but an extra pass of the
+        # same row re-fetches the row behind its table's drain
+        row_cycles.append(t["row_overhead"] + st["products"] + st["collisions"] + st["passes"]
+                          + st["passes"] * (t["pass_setup"] + t["drain_extra"]))
     free = [0] * cfg.pes
     for rc in row_cycles:  # dealer: a row per cycle to the first idle PE, lowest index
         k = min(range(cfg.pes), key=lambda j: (free[j], j))
