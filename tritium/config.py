@@ -59,6 +59,17 @@ class Config:
     def validate(self) -> None:
         """Cross-field checks; subclasses raise ConfigError."""
 
+    def _nested(self, name: str, cls: type["Config"], optional: bool = False) -> None:
+        """Turn field ``name`` from its JSON dict into a ``cls`` config (in place) and
+        check its type; ``optional`` allows None."""
+        value = getattr(self, name)
+        if isinstance(value, dict):
+            value = cls.from_dict(value)
+            object.__setattr__(self, name, value)
+        if not (isinstance(value, cls) or optional and value is None):
+            raise ConfigError(f"{self.kind}.{name} must be a {cls.kind} config"
+                              + (" or null" if optional else ""))
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
@@ -528,10 +539,7 @@ class MfcConfig(Config):
     sregs: int = _field(16, 4, 64, "scalar registers (64-bit)")
 
     def __post_init__(self):
-        if isinstance(self.tmv, dict):
-            object.__setattr__(self, "tmv", TernaryConfig.from_dict(self.tmv))
-        if not isinstance(self.tmv, TernaryConfig):
-            raise ConfigError("mfc.tmv must be a ternary-matvec config")
+        self._nested("tmv", TernaryConfig)
         super().__post_init__()
 
     def validate(self) -> None:
@@ -621,15 +629,9 @@ class SocConfig(Config):
     baud: int = _field(115_200, 300, 12_000_000, "UART baud rate (boards)")
 
     def __post_init__(self):
-        if isinstance(self.tmv, dict):
-            object.__setattr__(self, "tmv", TernaryConfig.from_dict(self.tmv))
-        if not isinstance(self.tmv, TernaryConfig):
-            raise ConfigError("soc.tmv must be a ternary-matvec config")
-        if isinstance(self.mfc, dict):
-            object.__setattr__(self, "mfc", MfcConfig.from_dict(self.mfc))
+        self._nested("tmv", TernaryConfig)
+        self._nested("mfc", MfcConfig, optional=True)
         if self.mfc is not None:
-            if not isinstance(self.mfc, MfcConfig):
-                raise ConfigError("soc.mfc must be an mfc config or null")
             # the core owns its engine: one TMV config, taken from mfc.tmv
             if self.tmv not in (self.mfc.tmv, type(self)().tmv):
                 raise ConfigError("soc.tmv differs from soc.mfc.tmv; with a token core set "
