@@ -68,7 +68,6 @@ class Compiled:
     fmt: str
     program: list[int]
     vmem: dict[int, np.ndarray]       # address -> int32 values (constants and zero state)
-    sregs: dict[int, int]             # register -> value, set once with the image
     weights: list[int]                # packed weight lines from line 0
     placements: dict                  # BitLinear name -> LayerPlacement
     layout: Layout
@@ -274,7 +273,7 @@ class _Compiler:
         lines = []
         for p in self.plan.values():
             lines += tmv_lines(cfg.tmv, p.codes, self.fmt)
-        return Compiled(cfg, self.fmt, e.words, e.vmem, {}, lines, self.plan,
+        return Compiled(cfg, self.fmt, e.words, e.vmem, lines, self.plan,
                         Layout(self.x, self.logits, R_ARGMAX, e.top), H, self.V,
                         desc.tensors["model.embeddings.weight"].astype(np.float32), state)
 
@@ -331,6 +330,30 @@ def shape_program(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
     return _Compiler(desc, cfg, fmt, dry=True).compile()
 
 
+def greedy(step, prompt_ids, n: int, on_step=None) -> tuple[list[int], list]:
+    """Greedy decoding with ``step(token) -> result`` (``int(result)`` or ``result.token``
+    is the next token): every prompt token, then ``n`` tokens, the last of which is not
+    stepped. Returns (prompt + generated ids, every step's result); ``on_step(result)``
+    after each step."""
+    out, results = [int(t) for t in prompt_ids], []
+
+    def advance(t):
+        results.append(step(t))
+        if on_step:
+            on_step(results[-1])
+        r = results[-1]
+        return int(getattr(r, "token", r))
+
+    nxt = None
+    for t in list(out):
+        nxt = advance(t)
+    for k in range(n):
+        out.append(nxt)
+        if k + 1 < n:
+            nxt = advance(nxt)
+    return out, results
+
+
 class GoldenCore:
     """The compiled program on the golden machine: the fixed-point model the device
     must match token for token (:meth:`step`, :meth:`generate`)."""
@@ -363,15 +386,7 @@ class GoldenCore:
     def generate(self, prompt_ids, n: int) -> list[int]:
         """Greedy: the prompt then ``n`` argmax tokens, from the zero state."""
         self.reset_state()
-        out = [int(t) for t in prompt_ids]
-        nxt = None
-        for t in out:
-            nxt, _ = self.step(t)
-        for _ in range(n):
-            out.append(nxt)
-            if len(out) - len(prompt_ids) < n:
-                nxt, _ = self.step(nxt)
-        return out
+        return greedy(lambda t: self.step(t)[0], prompt_ids, n)[0]
 
     def reset_state(self) -> None:
         for addr, n in self.c.state:

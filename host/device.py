@@ -273,17 +273,10 @@ class _TokenCore:
         ids = [int(t) for t in prompt_ids]
         if not ids or min(ids) < 0 or max(ids) >= c.vocab:
             raise DeviceError(f"prompt ids must be a non-empty list in [0, {c.vocab - 1}]")
+        from tritium.host.compile import greedy
+
         self.reset_state()
-        runs, out = [], list(ids)
-        for t in ids:
-            runs.append(self.step(t))
-            on_token and on_token(runs[-1])
-        for k in range(n):
-            out.append(runs[-1].token)
-            if k + 1 < n:
-                runs.append(self.step(out[-1]))
-                on_token and on_token(runs[-1])
-        return out, runs
+        return greedy(self.step, ids, n, on_token)
 
     def _need_core(self):
         if self.compiled is None:
