@@ -7,6 +7,24 @@ the controlling process as user properties, so the summary also works under xdis
 import pytest
 
 
+@pytest.fixture(scope="session")
+def h64_checkpoint(tmp_path_factory):
+    """``h64_checkpoint(seed)``: the demo's HGRN-bit shape (hidden 64, 2 layers, vocab
+    256) written once per seed and session."""
+    from tritium.host.checkpoint import write_checkpoint
+
+    made = {}
+
+    def make(seed: int = 0):
+        if seed not in made:
+            made[seed] = write_checkpoint(tmp_path_factory.mktemp("ck") / f"h64-s{seed}",
+                                          "hgrn-bit", hidden=64, layers=2, vocab=256,
+                                          seed=seed)
+        return made[seed]
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _record_verilator_cache(request):
     from tritium.sim import build

@@ -1,8 +1,6 @@
 """Checkpoint ingest: layouts, the latent/pre-packed equivalence, and every kind of bad input."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

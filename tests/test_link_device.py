@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import serial
 
@@ -30,9 +29,8 @@ def sim():
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("ck") / "h64", "hgrn-bit", hidden=64,
-                            layers=2, vocab=256, seed=3)
+def ckpt(h64_checkpoint):
+    return h64_checkpoint(3)
 
 
 @pytest.fixture()

@@ -1,9 +1,7 @@
 """Link protocol codec (host side) and the UART PHY in the Amaranth simulator."""
 
-import random
 import zlib
 
-import pytest
 from amaranth.sim import Simulator
 
 from tritium.hdl.link import UartRx, UartTx

@@ -23,9 +23,8 @@ PROMPT = [1, 2, 3]
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("ck") / "h64", "hgrn-bit", hidden=64,
-                            layers=2, vocab=256, seed=0)
+def ckpt(h64_checkpoint):
+    return h64_checkpoint(0)
 
 
 @pytest.fixture(scope="module")

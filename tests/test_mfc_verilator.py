@@ -71,7 +71,7 @@ class ProgramMaker:
                   c=int(self.rng.choice([0, 1, 63, self.r(0, 63)])))
 
     def tmv(self):
-        cfg, t = self.cfg, self.cfg.tmv
+        t = self.cfg.tmv
         rows, cols = self.r(1, t.max_out), self.r(1, t.max_in)
         if self.rng.random() < 0.3:
             rows, cols = self.r(1, 3), self.r(1, t.simd + 1)

@@ -8,15 +8,13 @@ import json
 import pytest
 
 from tritium.config import MfcConfig, TernaryConfig
-from tritium.host.checkpoint import write_checkpoint
 from tritium.host.compile import compile_model
 from tritium.sim import model as M
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("ck") / "h64", "hgrn-bit", hidden=64,
-                            layers=2, vocab=256, seed=0)
+def ckpt(h64_checkpoint):
+    return h64_checkpoint(0)
 
 
 @pytest.mark.parametrize("cfg", [

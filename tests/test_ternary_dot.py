@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from tritium.config import TernaryDotConfig
-from tritium.errors import ConfigError, ShapeError, SimulationError
+from tritium.errors import ConfigError, ShapeError
 from tritium.golden.ternary import (CODE_INVALID, CODE_NEG, CODE_POS, CODE_ZERO, decode,
                                     encode, ternary_dot, to_beats)
 from tritium.hdl.ternary import TernaryDot
