@@ -17,7 +17,7 @@ Forward pass (see ANCHORS.md for the formulas)::
            o_proj(RMSNorm(g_proj(x)) * w_g * SiLU(h))            (RMSNorm per head)
     mlp:   gate, y = split(gate_proj(x));  down_proj(SiLU(gate) * y)
 
-Every BitLinear is ``RMSNorm_1e-8(x)*g`` -> per-token int8 absmax -> ternary weights.  The
+Every BitLinear is ``RMSNorm_1e-6(x)*g`` (the fused kernel's eps) -> per-token int8 absmax -> ternary weights.  The
 float path multiplies the dequantised activations by the dequantised weights, as the
 reference does; the integer ("hardware") path computes the exact integer product of the
 int8 activations and the ternary weights (what the TMV engine computes) and rescales it

@@ -15,7 +15,7 @@ BitLinear's own norm)::
 
     x_q = round(u · 127 / max|u|)       y = acc · max|u| / (127 · s_w · rms(t))
 
-exactly as the reference up to the norms' eps (1e-6/1e-8; what remains is rounding).
+exactly as the reference up to the norms' eps (1e-6 both; what remains is rounding).
 The core therefore needs per BitLinear: one VMUL, a max-abs, a divide (k = 127·2^Q/m),
 the quantisation, the TMV, and a rescale by ``c = m·Kp/rms(t)`` with the compile-time
 ``Kp = 1/(127·s_w)``. The per-head ``g_norm`` before ``o_proj`` cancels the same way when

@@ -26,8 +26,11 @@ WEIGHT_MEAN_FLOOR = 1e-5
 ACT_MAX_FLOOR = 1e-5
 #: int8 activation range
 ACT_QMIN, ACT_QMAX = -128, 127
-#: epsilon of the RMSNorm every BitLinear applies to its input
-BITLINEAR_NORM_EPS = 1e-8
+#: epsilon of the RMSNorm every HGRN-bit BitLinear applies to its input.  The released model
+#: runs ``FusedBitLinear``, whose fused norm-and-quantise kernel is called without an eps
+#: and so uses its own default of 1e-6; the 1e-8 of the RMSNorm module is used only by the
+#: non-fused ``BitLinear``, which the model never instantiates.
+BITLINEAR_NORM_EPS = 1e-6
 #: codes per byte of Hugging Face's pre-packed BitNet weights
 HF_BITNET_PER_BYTE = 4
 

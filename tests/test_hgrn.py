@@ -33,7 +33,7 @@ def reference_logits(ckpt, ids):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + e) * w
 
     def bitlinear(x, name):
-        xn = rmsnorm(x, sd[name + ".norm.weight"], 1e-8)
+        xn = rmsnorm(x, sd[name + ".norm.weight"], 1e-6)
         sx = 127 / xn.abs().max(dim=-1, keepdim=True).values.clamp(min=1e-5)
         xq = (xn * sx).round().clamp(-128, 127) / sx
         w = sd[name + ".weight"]
