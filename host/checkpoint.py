@@ -32,9 +32,11 @@ import math
 import os
 import pickle
 import shutil
+import struct
 import tempfile
+import zipfile
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -56,6 +58,10 @@ DEVICE_BYTES_PER_SCALE = 4
 
 _FLOAT_DTYPES = ("bfloat16", "float16", "float32")
 _TORCH_SUFFIXES = (".bin", ".pt", ".pth")
+# what a torch file starts with: a zip archive (torch >= 1.6) or a pickle (protocol 2-5)
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"
+_PICKLE_VERSIONS = (b"\x02", b"\x03", b"\x04", b"\x05")
 # safetensors dtype tags -> torch dtype names, so both file kinds report dtypes alike
 _ST_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64",
               "U8": "uint8", "I8": "int8", "I16": "int16", "I32": "int32", "I64": "int64",
@@ -105,6 +111,18 @@ class UnsafeCheckpointError(CheckpointError):
 
 class DeviceMemoryError(CheckpointError):
     """The model does not fit in the configured device memory."""
+
+
+class CheckpointConfigError(CheckpointError, ValueError):
+    """A config.json field has the wrong JSON type or a value out of range."""
+
+
+class ShardPathError(CheckpointError):
+    """A shard index names a file outside the checkpoint directory; it is never opened."""
+
+
+class HostMemoryError(CheckpointError):
+    """Reading the checkpoint would take more host memory than the machine has free."""
 
 
 # --- the model description -----------------------------------------------------------------
@@ -390,17 +408,147 @@ class TensorInfo:
     file: Path
 
 
+#: JSON files (config.json, shard indexes) larger than this are refused unread; the index
+#: of a 100-shard model is about 100 KB
+MAX_JSON_BYTES = 16 << 20
+#: deepest nesting accepted in those files (config.json nests three levels)
+MAX_JSON_DEPTH = 32
+#: bounds on the sizes a config.json may state, far above any released model; they keep
+#: a typo (or a hostile file) from making the tensor list itself exhaust memory
+MAX_LAYERS = 1024
+MAX_DIM = 1 << 20
+MAX_VOCAB = 1 << 24
+MAX_RATIO = 64
+#: most dimensions any tensor of the supported architectures has
+MAX_TENSOR_RANK = 2
+#: host bytes per parameter that reading and quantising take beyond the stored bytes: a
+#: float32 copy of each non-ternary tensor, a code byte plus float32 work per ternary one
+HOST_WORK_BYTES_PER_PARAM = 4
+
+# config.json fields tritium reads -> (JSON kind, highest value for numbers); numbers must
+# be positive, null stands for "absent" (the architecture's default applies)
+_CONFIG_FIELDS: dict[str, tuple[str, float | None]] = {
+    "architectures": ("strings", None), "model_type": ("str", None),
+    "hidden_size": ("int", MAX_DIM), "intermediate_size": ("int", MAX_DIM),
+    "vocab_size": ("int", MAX_VOCAB), "num_hidden_layers": ("int", MAX_LAYERS),
+    "num_heads": ("int", MAX_DIM), "num_attention_heads": ("int", MAX_DIM),
+    "num_key_value_heads": ("int", MAX_DIM), "expand_ratio": ("number", MAX_RATIO),
+    "hidden_ratio": ("number", MAX_RATIO), "rms_norm_eps": ("number", 1.0),
+    "use_short_conv": ("bool", None), "use_lower_bound": ("bool", None),
+    "tie_word_embeddings": ("bool", None), "quantization_config": ("object", None),
+}
+_QUANT_FIELDS = {"linear_class": ("str", None), "quantization_mode": ("str", None)}
+_KIND_WORDS = {"int": "a positive integer", "number": "a positive number",
+               "bool": "true or false", "str": "a string", "object": "a JSON object",
+               "strings": "a list of strings"}
+
+
+def _json_depth(data: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    depth, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else \
+            node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, level + 1))
+        if isinstance(node, (dict, list)):
+            depth = max(depth, level)
+    return depth
+
+
 def _read_json(path: Path) -> dict:
+    """A JSON object from ``path``; size and nesting are bounded before anything uses it."""
     try:
-        data = json.loads(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise CorruptCheckpointError(
+                f"{path} is {size:,} bytes, more than the {MAX_JSON_BYTES:,} a config or "
+                "shard index can need; it is not a JSON file: fix or re-download it")
+        data = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise CheckpointNotFoundError(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorruptCheckpointError(f"{path} is not valid JSON ({e}); fix or re-download it") \
-            from None
+    except RecursionError:
+        raise CorruptCheckpointError(
+            f"{path} nests deeper than any config (more than {MAX_JSON_DEPTH} levels); "
+            "fix or re-download it") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise CorruptCheckpointError(
+            f"{path} is not valid JSON ({_one_line(e)}); fix or re-download it") from None
+    except OSError as e:
+        raise CorruptCheckpointError(
+            f"cannot read {path} ({e.strerror or type(e).__name__}); check that it is a "
+            "readable file") from None
     if not isinstance(data, dict):
         raise CorruptCheckpointError(f"{path} must hold a JSON object; fix or re-download it")
+    if _json_depth(data) > MAX_JSON_DEPTH:
+        raise CorruptCheckpointError(
+            f"{path} nests deeper than any config (more than {MAX_JSON_DEPTH} levels); "
+            "fix or re-download it")
     return data
+
+
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    """An exception's message as one bounded line, for embedding in ours."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _config_field(cfg: dict, name: str, kind: str, hi: float | None = None,
+                  where: str = "config.json") -> None:
+    """Raise CheckpointConfigError unless ``cfg[name]`` is absent, null or a value of
+    ``kind`` (see ``_KIND_WORDS``); numbers must lie in (0, hi]."""
+    value = cfg.get(name)
+    if value is None:
+        return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    ok = {"int": is_int,
+          "number": is_int or isinstance(value, float),
+          "bool": isinstance(value, bool),
+          "str": isinstance(value, str),
+          "object": isinstance(value, dict),
+          "strings": isinstance(value, list) and all(isinstance(v, str) for v in value),
+          }[kind]
+    if ok and kind in ("int", "number"):
+        ok = 0 < value <= hi  # also False for NaN
+    if not ok:
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:39] + "\u2026"
+        limit = f" no larger than {hi:g}" if hi is not None else ""
+        raise CheckpointConfigError(
+            f"{where} field {name!r} must be {_KIND_WORDS[kind]}{limit}, got {shown}; "
+            f"fix {where}")
+
+
+def _check_config(cfg: dict, path: Path) -> dict:
+    """Type- and range-check every config.json field tritium reads (before any is used)."""
+    for name, (kind, hi) in _CONFIG_FIELDS.items():
+        _config_field(cfg, name, kind, hi, path.name)
+    for name, (kind, hi) in _QUANT_FIELDS.items():
+        _config_field(cfg.get("quantization_config") or {}, name, kind, hi,
+                      f"{path.name} quantization_config")
+    return cfg
+
+
+def _safe_shard_path(directory: Path, name: Any, index: Path) -> Path:
+    """``directory / name`` for a shard named in a shard index.
+
+    The name must be a relative path with no ``..`` part (checked on the text, so the
+    files themselves may be symlinks, as in the Hugging Face cache); anything else is
+    refused with ShardPathError and never opened.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise CorruptCheckpointError(
+            f"{index.name} maps a tensor to {name!r}, which is not a file name; "
+            "fix or re-download the index")
+    parts = PurePosixPath(name.replace("\\", "/"))
+    if parts.is_absolute() or ".." in parts.parts or ":" in name or "\0" in name:
+        shown = name if len(name) <= 60 else name[:59] + "\u2026"
+        raise ShardPathError(
+            f"{index.name} names the shard {shown!r}, which is outside {directory}; an index "
+            "may only name files in its own directory: re-download the checkpoint")
+    return directory / parts
 
 
 def _weight_files(directory: Path) -> tuple[list[Path], dict[str, str] | None]:
@@ -411,7 +559,8 @@ def _weight_files(directory: Path) -> tuple[list[Path], dict[str, str] | None]:
             weight_map = _read_json(index).get("weight_map")
             if not isinstance(weight_map, dict) or not weight_map:
                 raise CorruptCheckpointError(f"{index} has no weight_map; re-download it")
-            files = [directory / name for name in dict.fromkeys(weight_map.values())]
+            files = list(dict.fromkeys(_safe_shard_path(directory, name, index)
+                                       for name in weight_map.values()))
             for f in files:
                 if not f.is_file():
                     raise CheckpointNotFoundError(
@@ -439,14 +588,30 @@ def _scan_safetensors(path: Path) -> list[TensorInfo]:
             return infos
     except SafetensorError as e:
         raise CorruptCheckpointError(
-            f"{path} is not a complete safetensors file ({e}); it is probably truncated: "
-            "download or write it again") from None
+            f"{path} is not a complete safetensors file ({_one_line(e)}); it is probably "
+            "truncated: download or write it again") from None
     except OSError as e:
-        raise CorruptCheckpointError(f"cannot read {path} ({e})") from None
+        raise CorruptCheckpointError(f"cannot read {path} ({_one_line(e)})") from None
 
 
 def _load_torch(path: Path) -> dict[str, torch.Tensor]:
-    """torch.load with weights_only=True: tensors and plain containers, never code."""
+    """torch.load with weights_only=True: tensors and plain containers, never code.
+
+    The file must start like a torch file (a zip archive or a pickle) and fit in the free
+    host memory, since torch.load reads all of it.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+        size = path.stat().st_size
+    except OSError as e:
+        raise CorruptCheckpointError(f"cannot read {path} ({_one_line(e)})") from None
+    if not (head.startswith(_ZIP_MAGIC) or (head[:1] == _PICKLE_PROTO and head[1:2] in
+                                            _PICKLE_VERSIONS)):
+        raise CorruptCheckpointError(
+            f"{path} is not a torch checkpoint (it starts with {head!r}, not a zip archive "
+            "or a pickle); pass the checkpoint's weight file, or write it again")
+    _check_host_memory(size, f"{path} ({size:,} bytes, read whole by torch.load)")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -455,18 +620,35 @@ def _load_torch(path: Path) -> dict[str, torch.Tensor]:
             f"{path} is a pickle that needs arbitrary code to load, so it was refused and "
             f"nothing in it ran ({first}); convert it to safetensors from a trusted source"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError,
+            AttributeError, struct.error, zipfile.BadZipFile) as e:
+        # a damaged pickle or archive surfaces as any of these, depending on where it breaks
         raise CorruptCheckpointError(
             f"{path} is not a readable torch checkpoint ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}); it may be truncated: write it again"
-        ) from None
+            f"{_one_line(e)}); it may be truncated: write it again") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise CorruptCheckpointError(
             f"{path} does not hold a state dict (a mapping of names to tensors)")
+    odd = [k for k, v in state.items() if v.layout != torch.strided or v.is_quantized]
+    if odd:
+        raise CheckpointDtypeError(
+            f"tensor {odd[0]} in {path} is sparse or quantised; tritium reads dense tensors: "
+            "save the checkpoint with dense weights")
     return state
+
+
+def _check_tensor(info: TensorInfo) -> None:
+    """Refuse a tensor no supported architecture has: a zero-size dimension or more than
+    MAX_TENSOR_RANK dimensions (checked before the shapes are used to size anything)."""
+    if len(info.shape) > MAX_TENSOR_RANK or 0 in info.shape:
+        why = "has a zero-size dimension" if 0 in info.shape else \
+            f"has {len(info.shape)} dimensions (at most {MAX_TENSOR_RANK})"
+        raise CheckpointShapeError(
+            f"tensor {info.key} in {info.file.name} has shape {list(info.shape)}, which "
+            f"{why}; the checkpoint is corrupt or not a model tritium reads")
 
 
 class TensorSource:
@@ -485,6 +667,7 @@ class TensorSource:
                 found = [TensorInfo(k, str(v.dtype).removeprefix("torch."), tuple(v.shape), f)
                          for k, v in state.items()]
             for info in found:
+                _check_tensor(info)
                 self.infos[info.key] = info
         if weight_map is not None:
             absent = sorted(k for k, name in weight_map.items()
@@ -502,8 +685,10 @@ class TensorSource:
         try:
             with safe_open(str(info.file), framework="pt") as f:
                 return f.get_tensor(key)
-        except SafetensorError as e:
-            raise CorruptCheckpointError(f"cannot read {key} from {info.file} ({e})") from None
+        except (SafetensorError, OSError) as e:
+            raise CorruptCheckpointError(
+                f"cannot read {key} from {info.file} ({_one_line(e)}); the file changed or "
+                "is damaged: write or download it again") from None
 
 
 def _resolve(path: Path) -> tuple[dict | None, TensorSource]:
@@ -517,7 +702,7 @@ def _resolve(path: Path) -> tuple[dict | None, TensorSource]:
             raise CheckpointNotFoundError(
                 f"{path} has no config.json; a Hugging Face model directory needs one "
                 "(or pass the weight file itself)")
-        config = _read_json(config_path)
+        config = _check_config(_read_json(config_path), config_path)
         return config, TensorSource(path, *_weight_files(path))
     if path.suffix == ".safetensors" or path.suffix in _TORCH_SUFFIXES:
         return None, TensorSource(path, [path], None)
@@ -552,15 +737,28 @@ def _bitnet_subnorm(infos: dict[str, TensorInfo]) -> str:
 
 
 def _shape(infos: dict[str, TensorInfo], key: str) -> tuple[int, ...]:
+    """The shape of ``key``, which must be a 1-D norm gain (``*norm.weight``) or else a 2-D
+    weight: the only tensors the architectures are recognised by."""
     if key not in infos:
         raise CheckpointKeyError(f"tensor {key!r} is missing; the checkpoint is incomplete")
-    return infos[key].shape
+    shape = infos[key].shape
+    rank = 1 if key.endswith("norm.weight") else 2
+    if len(shape) != rank:
+        raise CheckpointShapeError(
+            f"tensor {key} has shape {list(shape)}, but it must have {rank} dimension(s); "
+            "the checkpoint is corrupt or not a model tritium reads")
+    return shape
 
 
 def _layer_count(infos: dict[str, TensorInfo]) -> int:
     indices = {int(k.split(".")[2]) for k in infos
-               if k.startswith("model.layers.") and k.split(".")[2].isdigit()}
-    return max(indices) + 1 if indices else 0
+               if k.startswith("model.layers.") and k.split(".")[2].isdecimal()}
+    count = max(indices) + 1 if indices else 0
+    if count > MAX_LAYERS:
+        raise CheckpointShapeError(
+            f"the tensor names go up to layer {count - 1}, more than the {MAX_LAYERS} layers "
+            "tritium accepts; the checkpoint is corrupt or not a model tritium reads")
+    return count
 
 
 def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
@@ -665,11 +863,49 @@ def track(progress, items: Iterable, description: str, total: int | None = None)
     return progress.track(items, total=total, description=description)
 
 
+def host_memory_available() -> int | None:
+    """Bytes of memory this process can still take: the smaller of /proc/meminfo's
+    MemAvailable and the room left under a cgroup v2 memory limit; None where the system
+    says neither (then nothing is refused)."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int((cgroup / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return max(0, min(found)) if found else None
+
+
+def _check_host_memory(need: int, what: str) -> None:
+    free = host_memory_available()
+    if free is not None and need > free:
+        raise HostMemoryError(
+            f"reading {what} needs about {need:,} bytes of memory but only {free:,} are "
+            "free; close other programs, use a machine with more memory, or a smaller model")
+
+
+def host_bytes(infos: Iterable[TensorInfo]) -> int:
+    """Host memory phase two takes for these tensors: each as stored, plus
+    HOST_WORK_BYTES_PER_PARAM per parameter."""
+    return sum(math.prod(i.shape) * (getattr(torch, i.dtype).itemsize
+                                     + HOST_WORK_BYTES_PER_PARAM) for i in infos)
+
+
 def scan_checkpoint(path: str | os.PathLike) -> tuple[Spec, "TensorSource"]:
-    """Phase one: resolve files, recognise the architecture, check names/dtypes/shapes."""
+    """Phase one: resolve files, recognise the architecture, check names/dtypes/shapes,
+    and check that reading the weights fits in the free host memory (HostMemoryError)."""
     config, source = _resolve(Path(path))
     spec = _detect(config, source.infos)
     _check_against_spec(spec, source.infos)
+    _check_host_memory(host_bytes(source.infos.values()), f"the weights of {path}")
     return spec, source
 
 

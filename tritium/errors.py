@@ -31,3 +31,10 @@ class SimulationError(TritiumError):
 
 class ShapeError(TritiumError, ValueError):
     """Operands have a shape the configured hardware cannot take."""
+
+
+# --- command-line input ----------------------------------------------------------------------
+
+class UsageError(TritiumError, ValueError):
+    """A command-line value is malformed or out of range (argparse's own errors included)."""
+
