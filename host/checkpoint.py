@@ -611,7 +611,7 @@ def _load_torch(path: Path) -> dict[str, torch.Tensor]:
         raise CorruptCheckpointError(
             f"{path} is not a torch checkpoint (it starts with {head!r}, not a zip archive "
             "or a pickle); pass the checkpoint's weight file, or write it again")
-    _check_host_memory(size, f"{path} ({size:,} bytes, read whole by torch.load)")
+    check_host_memory(size, f"reading {path} (torch.load reads all {size:,} bytes)")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -884,11 +884,13 @@ def host_memory_available() -> int | None:
     return max(0, min(found)) if found else None
 
 
-def _check_host_memory(need: int, what: str) -> None:
+def check_host_memory(need: int, what: str) -> None:
+    """Raise HostMemoryError if ``need`` bytes exceed :func:`host_memory_available`;
+    ``what`` names the job in the message ("reading the weights of ...")."""
     free = host_memory_available()
     if free is not None and need > free:
         raise HostMemoryError(
-            f"reading {what} needs about {need:,} bytes of memory but only {free:,} are "
+            f"{what} needs about {need:,} bytes of memory but only {free:,} are "
             "free; close other programs, use a machine with more memory, or a smaller model")
 
 
@@ -905,7 +907,7 @@ def scan_checkpoint(path: str | os.PathLike) -> tuple[Spec, "TensorSource"]:
     config, source = _resolve(Path(path))
     spec = _detect(config, source.infos)
     _check_against_spec(spec, source.infos)
-    _check_host_memory(host_bytes(source.infos.values()), f"the weights of {path}")
+    check_host_memory(host_bytes(source.infos.values()), f"reading the weights of {path}")
     return spec, source
 
 

@@ -7,14 +7,23 @@ bars go to stderr and disappear with ``--quiet``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from tritium.golden.ternary import pack_t2, pack_t3
 
-from .checkpoint import (ARCHITECTURES, check_device_memory, describe, make_progress,
-                         scan_checkpoint, track, write_checkpoint)
+from tritium.cli import int_range
+
+from .checkpoint import (ARCHITECTURES, MAX_DIM, MAX_LAYERS, MAX_VOCAB, _spec_for,
+                         check_device_memory, check_host_memory, describe, make_progress,
+                         scan_checkpoint, synthetic_config, track, write_checkpoint)
 
 FORMATS = ("t2", "t3")
+#: peak host bytes per parameter while make-checkpoint runs: the float32 draw, its bf16
+#: copy kept in the state dict, and the serialised file buffer
+GENERATE_BYTES_PER_PARAM = 8
+#: --seed range: the generator seed is seed * 1_000_003 + crc32(key), within torch's 64 bits
+SEED_MAX = 2 ** 32 - 1
 
 
 def _byte_count(text: str) -> int:
@@ -35,6 +44,10 @@ def _byte_count(text: str) -> int:
 # ---- make-checkpoint ------------------------------------------------------------------------
 
 def cmd_make_checkpoint(args) -> int:
+    spec = _spec_for(synthetic_config(args.arch, args.hidden, args.layers, args.vocab))
+    params = sum(math.prod(e.logical or e.shape) for e in spec.tensors)
+    check_host_memory(params * GENERATE_BYTES_PER_PARAM,
+                      f"writing a checkpoint of {params:,} parameters")
     with make_progress(not args.quiet) as progress:
         out = write_checkpoint(args.output, args.arch, args.hidden, args.layers, args.vocab,
                                seed=args.seed, shards=args.shards, progress=progress)
@@ -88,11 +101,14 @@ def register(sub) -> None:
                     "latent), BitNet b1.58 (bf16 latent) or BitNet b1.58 pre-packed (uint8 "
                     "+ weight_scale). Nothing is downloaded.")
     p.add_argument("--arch", choices=ARCHITECTURES, required=True, help="model family/layout")
-    p.add_argument("--hidden", type=int, default=64, help="hidden size, multiple of 4 (64)")
-    p.add_argument("--layers", type=int, default=2, help="number of layers (2)")
-    p.add_argument("--vocab", type=int, default=256, help="vocabulary size (256)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    p.add_argument("--shards", type=int, default=1,
+    p.add_argument("--hidden", type=int_range(1, MAX_DIM), default=64,
+                   help="hidden size, multiple of 4 (64)")
+    p.add_argument("--layers", type=int_range(1, MAX_LAYERS), default=2,
+                   help="number of layers (2)")
+    p.add_argument("--vocab", type=int_range(1, MAX_VOCAB), default=256,
+                   help="vocabulary size (256)")
+    p.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, help="random seed (0)")
+    p.add_argument("--shards", type=int_range(1), default=1,
                    help="split the weights over N safetensors shards with an index (1)")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="output directory (must not exist, or be empty)")

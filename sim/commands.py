@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+from tritium.cli import int_range
 from tritium.config import Config, load_config
-from tritium.errors import ConfigError, TritiumError
+from tritium.errors import ConfigError, TritiumError, UsageError
+
+#: largest --seed: it becomes cocotb's 32-bit RANDOM_SEED, and `sim tmv` adds the job index
+SEED_MAX = 2 ** 30
 
 
 def _components():
@@ -76,9 +81,13 @@ def _write_atomic(path: Path, text: str) -> None:
     if not path.parent.is_dir():
         raise TritiumError(f"output directory {path.parent} does not exist; create it first")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        # mkstemp makes the file 0600; the output is an ordinary file, so the umask decides
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -165,6 +174,9 @@ def _sim_setup(args):
 
 def cmd_sim(args) -> int:
     cfg = _sim_setup(args)
+    if args.length is not None and not 1 <= args.length <= cfg.max_length:
+        raise UsageError(f"--length {args.length} is out of range: give 1 to "
+                         f"{cfg.max_length} (--max-length)")
     vectors = _random_vectors(cfg, args.vectors, args.seed, args.length)
     return _run_and_report(cfg, vectors, seed=args.seed, stall=args.stall, show=args.show,
                            waves=args.waves, run_dir=args.run_dir)
@@ -229,6 +241,8 @@ def cmd_sim_spgemm(args) -> int:
     from .spgemm import run_spgemm
 
     cfg = _sim_setup(args)
+    if not 0 < args.clock < math.inf:
+        raise UsageError(f"--clock {args.clock} is not a clock frequency; give Hz, e.g. 100e6")
     rng = np.random.default_rng(args.seed)
     makers = {"airfoil": lambda: G.pyamg_matrix("airfoil", rng),
               "random": lambda: G.random_csr(64, 64, 0.08, rng),
@@ -282,7 +296,8 @@ def register(sub) -> None:
     csub = p.add_subparsers(dest="component", metavar="COMPONENT", required=True)
 
     def common(cp, name):
-        cp.add_argument("--seed", type=int, default=1)
+        cp.add_argument("--seed", type=int_range(0, SEED_MAX), default=1,
+                        help="random seed (default 1)")
         cp.add_argument("--stall", type=float, default=0.3,
                         help="probability of a stall cycle on each stream (default 0.3)")
         cp.add_argument("--waves", action="store_true",
@@ -291,10 +306,11 @@ def register(sub) -> None:
         _add_config_options(cp, resolve(_components()[name][0]))
 
     cp = csub.add_parser("ternary-dot", help="TernaryDot on random vectors")
-    cp.add_argument("--vectors", type=int, default=16, help="dot products (default 16)")
+    cp.add_argument("--vectors", type=int_range(1), default=16,
+                    help="dot products (default 16)")
     cp.add_argument("--length", type=int,
                     help="vector length (default: random up to --max-length)")
-    cp.add_argument("--show", type=int, default=16, help="rows to print")
+    cp.add_argument("--show", type=int_range(0), default=16, help="rows to print")
     common(cp, "ternary-dot")
     cp.set_defaults(func=cmd_sim)
 
@@ -302,8 +318,9 @@ def register(sub) -> None:
                          description="Random shapes (IN/OUT not multiples of SIMD/PE "
                          "included), every built format, random stalls; results against the "
                          "golden, counters against the cycle formula.")
-    cp.add_argument("--jobs", type=int, default=6, help="matvecs (default 6)")
-    cp.add_argument("--max-shape", type=int, default=96, help="largest rows/cols (default 96)")
+    cp.add_argument("--jobs", type=int_range(1), default=6, help="matvecs (default 6)")
+    cp.add_argument("--max-shape", type=int_range(1), default=96,
+                    help="largest rows/cols (default 96)")
     common(cp, "tmv")
     cp.set_defaults(func=cmd_sim_tmv)
 

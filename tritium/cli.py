@@ -2,7 +2,9 @@
 
 Each subcommand lives beside the code it drives, in a module that exposes
 ``register(subparsers)``; this file only collects them and owns error handling:
-a :class:`~tritium.errors.TritiumError` prints one line and exits non-zero, no traceback.
+a :class:`~tritium.errors.TritiumError` prints one line and exits non-zero, no traceback,
+and so does a command line argparse refuses (``tritium X: error: ...; see tritium X --help``,
+exit status :attr:`UsageError.exit_code`), without the usage block argparse would print.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib
 import sys
 
 from . import __version__
-from .errors import TritiumError
+from .errors import TritiumError, UsageError
 
 #: modules contributing subcommands, in --help order
 COMMAND_MODULES = [
@@ -24,8 +26,34 @@ COMMAND_MODULES = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr; subparsers inherit it."""
+
+    def error(self, message: str):
+        message = " ".join(message.split())
+        self.exit(UsageError.exit_code,
+                  f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def int_range(lo: int, hi: int | None = None):
+    """An argparse ``type``: an integer in [lo, hi] (no upper bound when hi is None)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo or (hi is not None and value > hi):
+            bounds = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give an integer "
+                                             f"{bounds}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tritium",
         description="FPGA accelerators for ternary MatMul-free LMs and SpGEMM: "
                     "Amaranth HDL, cocotb + Verilator simulation, host driver, cycle model.")
