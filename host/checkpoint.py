@@ -62,6 +62,8 @@ _TORCH_SUFFIXES = (".bin", ".pt", ".pth")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"
 _PICKLE_VERSIONS = (b"\x02", b"\x03", b"\x04", b"\x05")
+# safetensors' own bound on its JSON header
+_ST_MAX_HEADER = 100 << 20
 # safetensors dtype tags -> torch dtype names, so both file kinds report dtypes alike
 _ST_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64",
               "U8": "uint8", "I8": "int8", "I16": "int16", "I32": "int32", "I64": "int64",
@@ -576,22 +578,58 @@ def _weight_files(directory: Path) -> tuple[list[Path], dict[str, str] | None]:
 
 
 def _scan_safetensors(path: Path) -> list[TensorInfo]:
-    from safetensors import SafetensorError, safe_open
+    """Names, dtypes and shapes from a safetensors header, read without mapping the file
+    (mapping one larger than memory can fail before anything is checked).  As the format
+    requires, each tensor's byte range must match its shape and dtype, and the ranges
+    must tile the data section exactly."""
+    def corrupt(why: str) -> CorruptCheckpointError:
+        return CorruptCheckpointError(
+            f"{path} is not a complete safetensors file ({why}); it is probably truncated: "
+            "download or write it again")
+
     try:
-        with safe_open(str(path), framework="pt") as f:
-            infos = []
-            for key in f.keys():
-                sl = f.get_slice(key)
-                dtype = sl.get_dtype()
-                infos.append(TensorInfo(key, _ST_DTYPES.get(dtype, dtype.lower()),
-                                        tuple(sl.get_shape()), path))
-            return infos
-    except SafetensorError as e:
-        raise CorruptCheckpointError(
-            f"{path} is not a complete safetensors file ({_one_line(e)}); it is probably "
-            "truncated: download or write it again") from None
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise corrupt(f"{size} bytes, shorter than the 8-byte header length")
+            n = struct.unpack("<Q", head)[0]
+            if n > min(_ST_MAX_HEADER, size - 8):
+                raise corrupt(f"a header of {n:,} bytes in a file of {size:,}")
+            header = json.loads(f.read(n))
     except OSError as e:
         raise CorruptCheckpointError(f"cannot read {path} ({_one_line(e)})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise corrupt("the header is not JSON") from None
+    if not isinstance(header, dict):
+        raise corrupt("the header is not a JSON object")
+    data_len, infos, ranges = size - 8 - n, [], []
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            ok = isinstance(dtype, str) and isinstance(shape, list) and all(
+                type(v) is int and v >= 0 for v in (*shape, begin, end))
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise corrupt(f"tensor {key!r} has no valid dtype, shape and data_offsets")
+        name = _ST_DTYPES.get(dtype, dtype.lower())
+        item = getattr(torch, name).itemsize if name in _ST_DTYPES.values() else None
+        if item is not None and end - begin != math.prod(shape) * item:
+            raise corrupt(f"tensor {key!r} has {end - begin:,} bytes for shape {shape} {dtype}")
+        ranges.append((begin, end))
+        infos.append(TensorInfo(key, name, tuple(shape), path))
+    covered = 0
+    for begin, end in sorted(ranges):
+        if begin != covered:
+            break
+        covered = end
+    else:
+        if covered == data_len:
+            return infos
+    raise corrupt(f"the tensors' byte ranges do not tile the {data_len:,} data bytes")
 
 
 def _load_torch(path: Path) -> dict[str, torch.Tensor]:
