@@ -498,9 +498,10 @@ def _one_line(e: BaseException, limit: int = 160) -> str:
 
 
 def _config_field(cfg: dict, name: str, kind: str, hi: float | None = None,
-                  where: str = "config.json") -> None:
+                  where: str = "config.json", label: str | None = None) -> None:
     """Raise CheckpointConfigError unless ``cfg[name]`` is absent, null or a value of
-    ``kind`` (see ``_KIND_WORDS``); numbers must lie in (0, hi]."""
+    ``kind`` (see ``_KIND_WORDS``); numbers must lie in (0, hi].  ``where`` names the
+    file, ``label`` the field in the message (default ``name``)."""
     value = cfg.get(name)
     if value is None:
         return
@@ -517,9 +518,10 @@ def _config_field(cfg: dict, name: str, kind: str, hi: float | None = None,
     if not ok:
         shown = repr(value)
         shown = shown if len(shown) <= 40 else shown[:39] + "\u2026"
-        limit = f" no larger than {hi:g}" if hi is not None else ""
+        limit = "" if hi is None else \
+            f" no larger than {int(hi):,}" if float(hi).is_integer() else f" no larger than {hi}"
         raise CheckpointConfigError(
-            f"{where} field {name!r} must be {_KIND_WORDS[kind]}{limit}, got {shown}; "
+            f"{where} field {label or name!r} must be {_KIND_WORDS[kind]}{limit}, got {shown}; "
             f"fix {where}")
 
 
@@ -528,8 +530,8 @@ def _check_config(cfg: dict, path: Path) -> dict:
     for name, (kind, hi) in _CONFIG_FIELDS.items():
         _config_field(cfg, name, kind, hi, path.name)
     for name, (kind, hi) in _QUANT_FIELDS.items():
-        _config_field(cfg.get("quantization_config") or {}, name, kind, hi,
-                      f"{path.name} quantization_config")
+        _config_field(cfg.get("quantization_config") or {}, name, kind, hi, path.name,
+                      f"quantization_config.{name}")
     return cfg
 
 
@@ -584,7 +586,7 @@ def _scan_safetensors(path: Path) -> list[TensorInfo]:
     must tile the data section exactly."""
     def corrupt(why: str) -> CorruptCheckpointError:
         return CorruptCheckpointError(
-            f"{path} is not a complete safetensors file ({why}); it is probably truncated: "
+            f"{path} is not a valid safetensors file ({why}); it is truncated or damaged: "
             "download or write it again")
 
     try:
@@ -662,8 +664,9 @@ def _load_torch(path: Path) -> dict[str, torch.Tensor]:
             AttributeError, struct.error, zipfile.BadZipFile) as e:
         # a damaged pickle or archive surfaces as any of these, depending on where it breaks
         raise CorruptCheckpointError(
-            f"{path} is not a readable torch checkpoint ({type(e).__name__}: "
-            f"{_one_line(e)}); it may be truncated: write it again") from None
+            f"{path} is not a readable torch checkpoint ({type(e).__name__}"
+            f"{': ' + _one_line(e) if str(e) else ''}); it may be truncated: write it again"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(

@@ -347,7 +347,8 @@ def _file_cases():
         ("st-negative-shape", "hgrn", file_bytes(lambda b: st_header(
             {"x": {**good, "shape": [-2, -2]}}, b"\0" * 8)), (st,)),
         ("st-empty-header", "hgrn", file_bytes(lambda b: st_header({})), ("missing",)),
-        ("st-is-a-directory", "hgrn", lambda d: ((d / st).unlink(), (d / st).mkdir()), ("weights",)),
+        ("st-is-a-directory", "hgrn", lambda d: ((d / st).unlink(), (d / st).mkdir()),
+         ("weights",)),
     ]
     # bare weight files: the architecture is inferred from the tensors
     cases += [
@@ -514,7 +515,8 @@ def test_checkpoint_larger_than_memory_is_refused_unread(tmp_path, capsys):
     p = "model.layers.0."
     shapes.update({p + "attn_norm.weight": [h], p + "mlp_norm.weight": [h],
                    p + "attn.g_norm.weight": [h],
-                   p + "mlp.gate_proj.weight": [2 * inter, h], p + "mlp.down_proj.weight": [h, inter],
+                   p + "mlp.gate_proj.weight": [2 * inter, h],
+                   p + "mlp.down_proj.weight": [h, inter],
                    p + "mlp.gate_proj.norm.weight": [h], p + "mlp.down_proj.norm.weight": [inter]})
     for proj in "ifgo":
         shapes[p + f"attn.{proj}_proj.weight"] = [h, h]
@@ -522,7 +524,8 @@ def test_checkpoint_larger_than_memory_is_refused_unread(tmp_path, capsys):
     header, offset = {"__metadata__": {"format": "pt"}}, 0
     for key in sorted(shapes):
         size = math.prod(shapes[key]) * 2
-        header[key] = {"dtype": "BF16", "shape": shapes[key], "data_offsets": [offset, offset + size]}
+        header[key] = {"dtype": "BF16", "shape": shapes[key],
+                       "data_offsets": [offset, offset + size]}
         offset += size
     out = tmp_path / "huge"
     out.mkdir()
