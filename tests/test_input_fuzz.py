@@ -620,3 +620,21 @@ def test_bad_command_line_in_a_real_process():
         out, err = p.communicate(timeout=300)
         assert p.returncode == 2 and out == "" and "Traceback" not in err, (cmd, err)
         assert len(err.strip().splitlines()) == 1 and cmd[-1] in err, (cmd, err)
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 200_000 + "]" * 200_000,
+    '{"kind": "ternary-dot", "lanes": ' + "9" * 5000 + "}",
+    b"\xff\xfe{}",
+    '{"kind": "ternary-dot", "lanes": true}',
+    '{"kind": ["ternary-dot"]}',
+    '{"kind": "ternary-dot", "lanes": NaN}',
+    "",
+])
+def test_bad_config_file_is_one_line(text, tmp_path, capsys):
+    path = tmp_path / "c.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    rc = _main(["verilog", "ternary-dot", "--config", str(path), "-o", str(tmp_path / "x.v")])
+    cap = capsys.readouterr()
+    _one_error_line(rc, cap.out, cap.err, "verilog")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]

@@ -48,7 +48,8 @@ class Config:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             lo, hi = f.metadata.get("range", (None, None))
-            if f.type in ("int", int) and not isinstance(value, int):
+            if f.type in ("int", int) and (not isinstance(value, int)
+                                           or isinstance(value, bool)):
                 raise ConfigError(f"{self.kind}.{f.name} must be an integer, got {value!r}")
             if lo is not None and value < lo or hi is not None and value > hi:
                 raise ConfigError(
@@ -80,7 +81,7 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         d = dict(d)
         kind = d.pop("kind", cls.kind)
-        target = _REGISTRY.get(kind)
+        target = _REGISTRY.get(kind) if isinstance(kind, str) else None
         if target is None:
             raise ConfigError(f"unknown config kind {kind!r}; known kinds: {sorted(_REGISTRY)}")
         if cls is not Config and target is not cls:
@@ -99,8 +100,9 @@ class Config:
     def from_json(cls, text: str) -> "Config":
         try:
             d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"config is not valid JSON ({e}); fix the file") from None
+        except (ValueError, RecursionError) as e:  # JSONDecodeError; too deep; huge ints
+            raise ConfigError(f"config is not valid JSON ({type(e).__name__}: "
+                              f"{str(e)[:120]}); fix the file") from None
         if not isinstance(d, dict):
             raise ConfigError("config JSON must be an object with a 'kind' field")
         return cls.from_dict(d)
@@ -111,7 +113,12 @@ def load_config(path: str | Path) -> Config:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist; pass the path of a JSON config")
-    return Config.from_json(p.read_text())
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {p} ({e}); pass a UTF-8 JSON file") \
+            from None
+    return Config.from_json(text)
 
 
 def _field(default, lo=None, hi=None, doc=""):
