@@ -467,27 +467,28 @@ def _read_json(path: Path) -> dict:
         if size > MAX_JSON_BYTES:
             raise CorruptCheckpointError(
                 f"{path} is {size:,} bytes, more than the {MAX_JSON_BYTES:,} a config or "
-                "shard index can need; it is not a JSON file: fix or re-download it")
+                "shard index can need; it is not a JSON file: fix the file or re-download it")
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise CheckpointNotFoundError(f"{path} does not exist") from None
     except RecursionError:
         raise CorruptCheckpointError(
             f"{path} nests deeper than any config (more than {MAX_JSON_DEPTH} levels); "
-            "fix or re-download it") from None
+            "fix the file or re-download it") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise CorruptCheckpointError(
-            f"{path} is not valid JSON ({_one_line(e)}); fix or re-download it") from None
+            f"{path} is not valid JSON ({_one_line(e)}); fix the file or re-download it") from None
     except OSError as e:
         raise CorruptCheckpointError(
             f"cannot read {path} ({e.strerror or type(e).__name__}); check that it is a "
             "readable file") from None
     if not isinstance(data, dict):
-        raise CorruptCheckpointError(f"{path} must hold a JSON object; fix or re-download it")
+        raise CorruptCheckpointError(
+            f"{path} must hold a JSON object; fix the file or re-download it")
     if _json_depth(data) > MAX_JSON_DEPTH:
         raise CorruptCheckpointError(
             f"{path} nests deeper than any config (more than {MAX_JSON_DEPTH} levels); "
-            "fix or re-download it")
+            "fix the file or re-download it")
     return data
 
 
@@ -533,6 +534,13 @@ def _check_config(cfg: dict, path: Path) -> dict:
         _config_field(cfg.get("quantization_config") or {}, name, kind, hi, path.name,
                       f"quantization_config.{name}")
     return cfg
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """A checkpoint's config.json, bounded and field-checked as :func:`load_checkpoint`
+    reads it (CheckpointError subclasses otherwise)."""
+    path = Path(path)
+    return _check_config(_read_json(path), path)
 
 
 def _safe_shard_path(directory: Path, name: Any, index: Path) -> Path:
@@ -743,7 +751,7 @@ def _resolve(path: Path) -> tuple[dict | None, TensorSource]:
             raise CheckpointNotFoundError(
                 f"{path} has no config.json; a Hugging Face model directory needs one "
                 "(or pass the weight file itself)")
-        config = _check_config(_read_json(config_path), config_path)
+        config = read_config(config_path)
         return config, TensorSource(path, *_weight_files(path))
     if path.suffix == ".safetensors" or path.suffix in _TORCH_SUFFIXES:
         return None, TensorSource(path, [path], None)

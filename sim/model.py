@@ -111,12 +111,11 @@ def model_config(model: str | dict) -> dict:
     if not p.is_file():
         raise ModelError(f"unknown model {model!r}: use a preset ({', '.join(MODEL_PRESETS)}) "
                          "or a checkpoint directory with a config.json")
+    from tritium.host.checkpoint import CheckpointError, read_config
     try:
-        cfg = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{p} is not valid JSON ({e}); fix the file") from None
-    if not isinstance(cfg, dict):
-        raise ModelError(f"{p} must hold a JSON object (a Hugging Face config.json)")
+        cfg = read_config(p)
+    except CheckpointError as e:
+        raise ModelError(str(e)) from None
     return dict(cfg, _name=str(model))
 
 

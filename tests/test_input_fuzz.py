@@ -638,3 +638,21 @@ def test_bad_config_file_is_one_line(text, tmp_path, capsys):
     cap = capsys.readouterr()
     _one_error_line(rc, cap.out, cap.err, "verilog")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
+ESTIMATE_CASES = [c for c in CASES if c[0].startswith("json-")] + [
+    (f"issue-{name}", "hgrn", set_field(name, value), (name,))
+    for name, value in [("architectures", 5), ("expand_ratio", "x"), ("hidden_ratio", "x"),
+                        ("rms_norm_eps", "abc"), ("hidden_size", "16"),
+                        ("num_hidden_layers", 10 ** 9)]]
+
+
+@pytest.mark.parametrize("case", ESTIMATE_CASES, ids=[c[0] for c in ESTIMATE_CASES])
+def test_estimate_reads_config_json_as_strictly(case, bases, tmp_path, capsys):
+    """`estimate --model DIR` reads only config.json: the same checks, one line."""
+    _, base, mutate, words = case
+    path = _prepare(bases, tmp_path, base, mutate)
+    rc = _main(["estimate", "--model", str(path)])
+    cap = capsys.readouterr()
+    message = _one_error_line(rc, cap.out, cap.err, "estimate")
+    assert any(w in message for w in words + ("config.json",)), message
