@@ -19,9 +19,12 @@ unpacked as Hugging Face does and used as they are.
 
 Loading is two-phase: first the names, dtypes and shapes are read (safetensors headers,
 no weight data) and checked against the architecture and ``config.json``, and the device
-footprint is checked against ``device_mem``; only then are the weights read.  Every
-problem a user can cause raises a :class:`CheckpointError` subclass whose message names
-the tensor or file and says what to do.
+footprint is checked against ``device_mem``; only then are the weights read.  Phase one
+also bounds what the files say before anything is sized by it: JSON size and depth,
+config.json field types and ranges (``_CONFIG_FIELDS``), shard names confined to the
+checkpoint directory, tensor ranks and non-zero sizes, and the host memory the second
+phase will take.  Every problem a user can cause raises a :class:`CheckpointError`
+subclass whose message names the tensor, field or file and says what to do.
 """
 
 from __future__ import annotations
