@@ -35,6 +35,7 @@ import math
 import os
 import pickle
 import shutil
+import stat
 import struct
 import tempfile
 import zipfile
@@ -590,6 +591,16 @@ def _weight_files(directory: Path) -> tuple[list[Path], dict[str, str] | None]:
         "model.safetensors.index.json or pytorch_model.bin")
 
 
+def _regular_file_size(path: Path) -> int:
+    """Size of ``path``, refusing anything but a regular file (a FIFO or a device would
+    block or never end)."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise CorruptCheckpointError(
+            f"{path} is not a regular file (a device, FIFO or socket); pass the weight file")
+    return st.st_size
+
+
 def _scan_safetensors(path: Path) -> list[TensorInfo]:
     """Names, dtypes and shapes from a safetensors header, read without mapping the file
     (mapping one larger than memory can fail before anything is checked).  As the format
@@ -601,7 +612,7 @@ def _scan_safetensors(path: Path) -> list[TensorInfo]:
             "download or write it again")
 
     try:
-        size = path.stat().st_size
+        size = _regular_file_size(path)
         with path.open("rb") as f:
             head = f.read(8)
             if len(head) < 8:
@@ -652,9 +663,9 @@ def _load_torch(path: Path) -> dict[str, torch.Tensor]:
     host memory, since torch.load reads all of it.
     """
     try:
+        size = _regular_file_size(path)
         with path.open("rb") as f:
             head = f.read(4)
-        size = path.stat().st_size
     except OSError as e:
         raise CorruptCheckpointError(f"cannot read {path} ({_one_line(e)})") from None
     if not (head.startswith(_ZIP_MAGIC) or (head[:1] == _PICKLE_PROTO and head[1:2] in

@@ -373,6 +373,13 @@ def _file_cases():
                                     torch.zeros(0, HIDDEN))), ("k_proj",)),
         ("bare-unknown-suffix", "hgrn", bare("weights.txt", lambda d: b"weights"),
          ("weights.txt",)),
+        ("bare-fifo", "hgrn", bare("w.safetensors", lambda d: os.mkfifo(d / "w.safetensors")),
+         ("w.safetensors",)),
+        ("bare-fifo-bin", "hgrn", bare("w.bin", lambda d: os.mkfifo(d / "w.bin")), ("w.bin",)),
+        ("bare-dev-zero", "hgrn", bare("z.safetensors", lambda d: os.symlink(
+            "/dev/zero", d / "z.safetensors")), ("z.safetensors",)),
+        ("bare-dev-zero-bin", "hgrn",
+         bare("z.bin", lambda d: os.symlink("/dev/zero", d / "z.bin")), ("z.bin",)),
     ]
     # torch files: text named .bin, damaged archives and pickles, odd contents
     state = lambda d: load_file(str(d / st))
