@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TritiumError as e:
-        print(f"tritium {args.command}: error: {e}", file=sys.stderr)
+        # one line even when the message quotes a multi-line text (a library's error)
+        print(f"tritium {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"tritium {args.command}: interrupted", file=sys.stderr)
