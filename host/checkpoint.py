@@ -558,8 +558,9 @@ def _safe_shard_path(directory: Path, name: Any, index: Path) -> Path:
         raise CorruptCheckpointError(
             f"{index.name} maps a tensor to {name!r}, which is not a file name; "
             "fix or re-download the index")
-    parts = PurePosixPath(name.replace("\\", "/"))
-    if parts.is_absolute() or ".." in parts.parts or ":" in name or "\0" in name:
+    parts = PurePosixPath(name)
+    # a backslash or colon is a Windows separator or drive: never in a released index
+    if parts.is_absolute() or ".." in parts.parts or any(c in name for c in "\\:\0"):
         shown = name if len(name) <= 60 else name[:59] + "\u2026"
         raise ShardPathError(
             f"{index.name} names the shard {shown!r}, which is outside {directory}; an index "
@@ -734,7 +735,7 @@ class TensorSource:
                 self.infos[info.key] = info
         if weight_map is not None:
             absent = sorted(k for k, name in weight_map.items()
-                            if k not in self.infos or self.infos[k].file.name != name)
+                            if k not in self.infos or self.infos[k].file != path / name)
             if absent:
                 raise CheckpointKeyError(
                     f"the shard index lists {len(absent)} tensor(s) its shards do not hold "

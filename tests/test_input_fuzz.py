@@ -500,6 +500,31 @@ def test_real_process_sample(bases, tmp_path):
                         " ".join(cmd[:2]))
 
 
+def test_confinement_still_reads_symlinked_and_nested_shards(bases, tmp_path):
+    """The Hugging Face cache layout: snapshot files are symlinks into ../../blobs. Shard
+    names are confined on their text, so that layout (and a shard in a subfolder) loads."""
+    from tritium.host.checkpoint import load_checkpoint
+    snap = tmp_path / "snapshots" / "rev"
+    shutil.copytree(bases["sharded"], snap)
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    idx_path = snap / "model.safetensors.index.json"
+    idx = json.loads(idx_path.read_text())
+    first, second = sorted(set(idx["weight_map"].values()))
+    (snap / first).rename(blobs / "sha-1")
+    (snap / first).symlink_to(Path("..", "..", "blobs", "sha-1"))
+    (snap / "sub").mkdir()
+    (snap / second).rename(snap / "sub" / second)
+    idx["weight_map"] = {k: (f"sub/{v}" if v == second else v)
+                         for k, v in idx["weight_map"].items()}
+    idx_path.write_text(json.dumps(idx))
+    ref, got = load_checkpoint(bases["sharded"]), load_checkpoint(snap)
+    pairs = list(zip(ref.bitlinears(), got.bitlinears()))
+    assert len(pairs) == 2 * 6 + 1
+    for a, b in pairs:
+        assert a.name == b.name and a.scale == b.scale and (a.codes == b.codes).all()
+
+
 # --- a checkpoint larger than memory -----------------------------------------------------------
 
 def _mem_total() -> int:
