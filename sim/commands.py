@@ -80,7 +80,13 @@ def _write_atomic(path: Path, text: str) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise TritiumError(f"output directory {path.parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    if path.is_dir():
+        raise UsageError(f"-o {path} is a directory; give a file name, e.g. {path}/out.v")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as e:
+        raise TritiumError(f"cannot write in {path.parent} ({e.strerror}); choose a "
+                           "writable directory") from None
     umask = os.umask(0)
     os.umask(umask)
     try:
@@ -89,6 +95,10 @@ def _write_atomic(path: Path, text: str) -> None:
         # mkstemp makes the file 0600; the output is an ordinary file, so the umask decides
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as e:
+        os.unlink(tmp)
+        raise TritiumError(f"cannot write {path} ({e.strerror}); choose another file") \
+            from None
     except BaseException:
         os.unlink(tmp)
         raise

@@ -626,6 +626,8 @@ def test_verilog_output_follows_the_umask(tmp_path, capsys):
     (["make-checkpoint", "--arch", "hgrn-bit", "--hidden", "262144", "--vocab", "16777216",
       "-o", "x"], ("memory",)),
     (["inspect", "x", "--device-mem", "-4K"], ("--device-mem",)),
+    (["verilog", "ternary-dot", "-o", "."], ("directory",)),
+    (["verilog", "ternary-dot", "-o", "/proc/td.v"], ("/proc",)),
     # argparse's own refusals: one line instead of usage plus error
     (["verilog"], ("COMPONENT", "--help")),
     (["no-such-command"], ("invalid choice",)),
