@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tritium import cli
-from tritium.host.checkpoint import write_checkpoint
+from tritium.host.checkpoint import MAX_DIM, MAX_LAYERS, MAX_RATIO, write_checkpoint
 
 HIDDEN, LAYERS, VOCAB = 16, 2, 32
 # nothing listens on the discard port: if a case's checkpoint were accepted, `load`
@@ -197,13 +197,13 @@ def _field_cases():
     for name in ("hidden_size", "num_hidden_layers", "vocab_size", "num_heads"):
         add("hgrn", name, bad_int)
     # type-valid values that disagree with the tensors
-    add("hgrn", "hidden_size", [HIDDEN + 4, 2 * HIDDEN, MAX_DIM_PLUS])
-    add("hgrn", "num_hidden_layers", [LAYERS + 1, 1, 1025])
+    add("hgrn", "hidden_size", [HIDDEN + 4, 2 * HIDDEN, MAX_DIM + 1])
+    add("hgrn", "num_hidden_layers", [LAYERS + 1, 1, MAX_LAYERS + 1])
     add("hgrn", "vocab_size", [VOCAB - 1, VOCAB + 1])
-    add("hgrn", "intermediate_size", bad_int[1:] + [100, 2 ** 21])  # "x" is in bad_int
-    add("hgrn", "expand_ratio", bad_num + [2, 0.5, 65])
-    # 16 * 48 * 2/3 rounds up to 512 channels, not the tensors' 256; 65 is beyond the bound
-    add("hgrn", "hidden_ratio", bad_num + [48, 65])
+    add("hgrn", "intermediate_size", bad_int + [100, 2 ** 21])
+    add("hgrn", "expand_ratio", bad_num + [2, 0.5, MAX_RATIO + 1])
+    # 16 * 48 * 2/3 rounds up to 512 channels, not the tensors' 256
+    add("hgrn", "hidden_ratio", bad_num + [48, MAX_RATIO + 1])
     add("hgrn", "rms_norm_eps", bad_num + [1.5])
     add("hgrn", "use_short_conv", bad_bool + [True])
     add("hgrn", "use_lower_bound", bad_bool + [False])
@@ -227,9 +227,6 @@ def _field_cases():
     cases.append(("hgrn-missing-architecture", "hgrn",
                   drop_fields("architectures", "model_type"), ("architecture",)))
     return cases
-
-
-MAX_DIM_PLUS = (1 << 20) + 1
 
 
 def _json_cases():
