@@ -425,8 +425,6 @@ MAX_LAYERS = 1024
 MAX_DIM = 1 << 20
 MAX_VOCAB = 1 << 24
 MAX_RATIO = 64
-#: most dimensions any tensor of the supported architectures has
-MAX_TENSOR_RANK = 2
 #: host bytes per parameter that reading and quantising take beyond the stored bytes: a
 #: float32 copy of each non-ternary tensor, a code byte plus float32 work per ternary one
 HOST_WORK_BYTES_PER_PARAM = 4
@@ -705,14 +703,13 @@ def _load_torch(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _check_tensor(info: TensorInfo) -> None:
-    """Refuse a tensor no supported architecture has: a zero-size dimension or more than
-    MAX_TENSOR_RANK dimensions (checked before the shapes are used to size anything)."""
-    if len(info.shape) > MAX_TENSOR_RANK or 0 in info.shape:
-        why = "has a zero-size dimension" if 0 in info.shape else \
-            f"has {len(info.shape)} dimensions (at most {MAX_TENSOR_RANK})"
+    """Refuse a tensor with a zero-size dimension, which no model has, before any shape
+    is used to size or divide anything.  (Ranks are checked where shapes are read:
+    :func:`_shape` when the architecture is inferred, the spec otherwise.)"""
+    if 0 in info.shape:
         raise CheckpointShapeError(
-            f"tensor {info.key} in {info.file.name} has shape {list(info.shape)}, which "
-            f"{why}; the checkpoint is corrupt or not a model tritium reads")
+            f"tensor {info.key} in {info.file.name} has shape {list(info.shape)}, with a "
+            "zero-size dimension; the checkpoint is corrupt or not a model tritium reads")
 
 
 class TensorSource:

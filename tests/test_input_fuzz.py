@@ -292,6 +292,9 @@ def _shape_cases():
         ("shape-scale-empty", "packed",
          replace(pk + "_scale", torch.zeros(0, dtype=torch.bfloat16)), (pk,)),
         ("shape-extra-3d", "hgrn", replace("model.extra", torch.zeros(2, 2, 2)), ("model.extra",)),
+        # a model tritium does not run is named as such, not as its first odd tensor
+        ("shape-short-conv", "hgrn", lambda d: (set_field("use_short_conv", True)(d), replace(
+            "model.layers.0.attn.i_conv1d.weight", torch.zeros(h, 1, 4, **bf))(d)), ("short",)),
     ]
     return out
 
