@@ -21,6 +21,8 @@ from tritium.errors import ConfigError, TritiumError, UsageError
 
 #: largest --seed: it becomes cocotb's 32-bit RANDOM_SEED, and `sim tmv` adds the job index
 SEED_MAX = 2 ** 30
+#: most --vectors: all are drawn (up to max_length elements each) before the run starts
+MAX_VECTORS = 1 << 16
 
 
 def _components():
@@ -316,7 +318,7 @@ def register(sub) -> None:
         _add_config_options(cp, resolve(_components()[name][0]))
 
     cp = csub.add_parser("ternary-dot", help="TernaryDot on random vectors")
-    cp.add_argument("--vectors", type=int_range(1), default=16,
+    cp.add_argument("--vectors", type=int_range(1, MAX_VECTORS), default=16,
                     help="dot products (default 16)")
     cp.add_argument("--length", type=int,
                     help="vector length (default: random up to --max-length)")

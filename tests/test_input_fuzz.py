@@ -613,6 +613,7 @@ def test_verilog_output_follows_the_umask(tmp_path, capsys):
 @pytest.mark.parametrize("args,words", [
     (["sim", "ternary-dot", "--vectors", "-1"], ("--vectors", "-1")),
     (["sim", "ternary-dot", "--vectors", "0"], ("--vectors",)),
+    (["sim", "ternary-dot", "--vectors", "1000000000"], ("--vectors",)),
     (["sim", "ternary-dot", "--seed", "-5"], ("--seed",)),
     (["sim", "ternary-dot", "--length", "0"], ("--length",)),
     (["sim", "ternary-dot", "--show", "-1"], ("--show",)),
