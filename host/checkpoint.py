@@ -529,13 +529,16 @@ def _config_field(cfg: dict, name: str, kind: str, hi: float | None = None,
 
 
 def _check_config(cfg: dict, path: Path) -> dict:
-    """Type- and range-check every config.json field tritium reads (before any is used)."""
+    """Type- and range-check every config.json field tritium reads (before any is used).
+
+    Returns the config without those fields that are null, so that every reader applies
+    the architecture's default for them, as for an absent field."""
     for name, (kind, hi) in _CONFIG_FIELDS.items():
         _config_field(cfg, name, kind, hi, path.name)
     for name, (kind, hi) in _QUANT_FIELDS.items():
         _config_field(cfg.get("quantization_config") or {}, name, kind, hi, path.name,
                       f"quantization_config.{name}")
-    return cfg
+    return {k: v for k, v in cfg.items() if v is not None or k not in _CONFIG_FIELDS}
 
 
 def read_config(path: str | os.PathLike) -> dict:

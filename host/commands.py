@@ -70,7 +70,7 @@ def cmd_inspect(args) -> int:
                   for lin in track(progress, linears, "pack", len(linears))}
     out = sys.stdout
     print(f"checkpoint    {args.checkpoint}", file=out)
-    print(f"architecture  {desc.arch} ({', '.join(desc.config.get('architectures', []))})",
+    print(f"architecture  {desc.arch} ({', '.join(desc.config.get('architectures') or [])})",
           file=out)
     print(f"hidden {desc.hidden_size}, layers {desc.num_layers}, vocab {desc.vocab_size}, "
           f"intermediate {desc.intermediate_size}", file=out)

@@ -682,3 +682,30 @@ def test_estimate_reads_config_json_as_strictly(case, bases, tmp_path, capsys):
     cap = capsys.readouterr()
     message = _one_error_line(rc, cap.out, cap.err, "estimate")
     assert any(w in message for w in words + ("config.json",)), message
+
+
+@pytest.mark.parametrize("base,name", [
+    ("hgrn", "architectures"), ("hgrn", "model_type"), ("hgrn", "expand_ratio"),
+    ("hgrn", "hidden_ratio"), ("hgrn", "rms_norm_eps"), ("hgrn", "num_heads"),
+    ("hgrn", "use_short_conv"), ("hgrn", "use_lower_bound"), ("hgrn", "tie_word_embeddings"),
+    ("bitnet", "num_key_value_heads"), ("bitnet", "rms_norm_eps"),
+    ("packed", "quantization_config"),
+])
+def test_null_field_means_the_default(base, name, bases, tmp_path, capsys):
+    """A null field reads as an absent one (the architecture's default): the strict
+    checks refuse wrong values, not the released configs' nulls."""
+    def report(path):
+        assert cli.main(["inspect", str(path), "--quiet"]) == 0
+        # the lines after the checkpoint path and the architecture names
+        return capsys.readouterr().out.splitlines()[2:]
+
+    expected = report(bases[base])
+    d = tmp_path / "ck"
+    shutil.copytree(bases[base], d)
+    cfg = _config(d)
+    if name == "quantization_config":  # its default is the latent layout: only its parts
+        cfg[name] = {k: None for k in cfg[name]} | {"quantization_mode": "offline"}
+    else:
+        cfg[name] = None
+    (d / "config.json").write_text(json.dumps(cfg))
+    assert report(d) == expected
