@@ -54,6 +54,15 @@ def quantize_weights(w: torch.Tensor) -> tuple[np.ndarray, float]:
     return codes.numpy(), float(s)
 
 
+def dequantize_weights_as(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``clamp(round(W*s_w), -1, 1) / s_w`` with every step in ``dtype``, as the reference
+    computes it when the model runs in that precision (float32: the same as decoding
+    :func:`quantize_weights`' codes and dividing by its scale)."""
+    w = w.to(dtype)
+    s = 1.0 / w.abs().mean().clamp(min=WEIGHT_MEAN_FLOOR)
+    return (w * s).round().clamp(-1, 1) / s
+
+
 def quantize_weights_simple(w: torch.Tensor) -> tuple[np.ndarray, float]:
     """Baseline for :func:`quantize_weights` (same contract): the reference formula verbatim."""
     s = weight_scale(w)

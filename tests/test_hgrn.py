@@ -121,3 +121,29 @@ def test_refuses_other_architectures(tmp_path):
     write_checkpoint(tmp_path / "b", "bitnet", hidden=16, layers=1, vocab=16)
     with pytest.raises(UnknownArchitectureError, match="HGRN"):
         HGRNBitForCausalLM.from_pretrained(tmp_path / "b")
+
+
+def test_float16_runs_the_whole_model_in_half_precision(hgrn_dir, model):
+    half = HGRNBitForCausalLM.from_pretrained(hgrn_dir, dtype=torch.float16)
+    assert half.embeddings.dtype == torch.float16
+    assert half.lm_head.w_float.dtype == torch.float16
+    full, low = model.logits(IDS), half.logits(IDS)
+    assert low.dtype == torch.float32 and low.shape == full.shape
+    rel = float((low - full).abs().max() / full.abs().max())
+    # half precision moves the logits, but stays the same model
+    assert 0 < rel < 0.2
+    assert (low.argmax(-1) == full.argmax(-1)).float().mean() >= 0.75
+    # the default is float32 and unchanged by the option's existence
+    assert model.dtype == torch.float32
+    assert torch.equal(HGRNBitForCausalLM.from_pretrained(hgrn_dir).logits(IDS), full)
+
+
+def test_float16_refuses_the_integer_path_and_other_dtypes(hgrn_dir, model):
+    from tritium.errors import ConfigError
+    half = HGRNBitForCausalLM.from_pretrained(hgrn_dir, dtype=torch.float16)
+    with pytest.raises(ConfigError, match="float32"):
+        half.logits(IDS, integer=True)
+    with pytest.raises(ConfigError, match="not supported"):
+        HGRNBitForCausalLM.from_pretrained(hgrn_dir, dtype=torch.float64)
+    with pytest.raises(ConfigError, match="latent"):
+        HGRNBitForCausalLM(model.desc, dtype=torch.float16)
