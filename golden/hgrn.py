@@ -1,10 +1,11 @@
 """Pure-PyTorch reference of HGRNBitForCausalLM (the MatMul-free LM), float and integer paths.
 
-No Triton and no transformers: the model runs token by token on the CPU in float32 from a
+No Triton and no transformers: the model runs token by token on the CPU from a
 :class:`~tritium.host.checkpoint.ModelDescription`, carrying the MLGRU hidden state from
-one token to the next exactly as generation does.
+one token to the next exactly as generation does.  It computes what the released model's
+code computes (its fused kernels included), in float32 by default or in float16.
 
-Forward pass (see ANCHORS.md for the formulas)::
+Forward pass::
 
     x = embeddings[token]
     for each layer l:
@@ -12,20 +13,23 @@ Forward pass (see ANCHORS.md for the formulas)::
         x = r + mlp(RMSNorm(r))                      # GLU MLP
     logits = lm_head(RMSNorm(x))                     # lm_head is a BitLinear too
 
-    attn:  f = sigmoid(f_proj(x));  f = lb_l + (1 - lb_l) * f   (l > 0, lb from lower_bounds)
+    attn:  f = sigmoid(f_proj(x));  f = lb_l + (1 - lb_l) * f   (l > 0)
            i = SiLU(i_proj(x)) * (1 - f);  h = f * h + i
-           o_proj(RMSNorm(g_proj(x)) * w_g * SiLU(h))            (RMSNorm per head)
+           o_proj(RMSNorm(g_proj(x)) * w_g * SiLU(h))
     mlp:   gate, y = split(gate_proj(x));  down_proj(SiLU(gate) * y)
 
-Every BitLinear is ``RMSNorm_1e-6(x)*g`` (the fused kernel's eps) -> per-token int8 absmax -> ternary weights.  The
-float path multiplies the dequantised activations by the dequantised weights, as the
-reference does; the integer ("hardware") path computes the exact integer product of the
-int8 activations and the ternary weights (what the TMV engine computes) and rescales it
-once by ``1 / (s_x * s_w)``.  The two differ only by float rounding; :meth:`compare`
-reports by how much.
+    lb = cumsum(softmax(lower_bounds, dim 0)) - softmax(lower_bounds, dim 0)[0]; lb_0 = 0
 
-Assumption: the gate norm (``g_norm``) uses config.json's ``rms_norm_eps`` like every
-other block norm.
+Every RMSNorm outside the BitLinears (block norms, final norm and ``g_norm``) uses
+config.json's ``rms_norm_eps``.  ``g_norm`` normalises the whole width with one weight of
+shape [hidden_size]: ``num_heads`` has no numerical effect.  Every BitLinear is
+``RMSNorm(x)*g`` with eps ``BITLINEAR_NORM_EPS`` (1e-6, the fused kernel's default) ->
+per-token int8 absmax, halves rounded away from zero (the kernel's round) -> ternary
+weights (round half to even, torch's round).  The float path multiplies the dequantised
+activations by the dequantised weights, as the reference does; the integer ("hardware")
+path computes the exact integer product of the int8 activations and the ternary weights
+(what the TMV engine computes) and rescales it once by ``1 / (s_x * s_w)``.  The two
+differ only by float rounding; :meth:`compare` reports by how much.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ from tritium.errors import ConfigError, ShapeError
 from tritium.host.checkpoint import (ARCH_HGRN, BitLinear, ModelDescription,
                                      UnknownArchitectureError, check_device_memory, describe,
                                      load_checkpoint, scan_checkpoint)
-from tritium.host.quantize import (BITLINEAR_NORM_EPS, dequantize_weights_as, quantize_activations,
-                                   rms_norm)
+from tritium.host.quantize import (BITLINEAR_NORM_EPS, HGRN_ACT_ROUNDING, dequantize_weights_as,
+                                   quantize_activations, rms_norm)
 
 #: precisions the float path runs in; float32 is the default (and the only one the integer
 #: path takes), float16 reproduces the released model run in half precision
@@ -74,7 +78,8 @@ class _Projection:
             torch.from_numpy(lin.norm_weight).to(dtype)
 
     def __call__(self, x: torch.Tensor, integer: bool) -> torch.Tensor:
-        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS))
+        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS),
+                                        HGRN_ACT_ROUNDING)
         if self.dtype != torch.float32:
             return (x_q.float() / s_x).to(self.dtype) @ self.w_float.t()
         if integer:
@@ -121,7 +126,6 @@ class HGRNBitForCausalLM:
         self.desc = desc
         self.eps = desc.rms_norm_eps
         self.vocab_size = desc.vocab_size
-        self.num_heads = int(desc.config.get("num_heads") or 1)
         t = {k: torch.from_numpy(v).to(dtype) for k, v in desc.tensors.items()}
         self.embeddings = t["model.embeddings.weight"]
         self.final_norm = t["model.norm.weight"]
@@ -200,9 +204,8 @@ class HGRNBitForCausalLM:
             f = lb + (1 - lb) * f
         i = F.silu(proj["attn.i_proj"](x, integer).float()) * (1 - f).float()
         h = f.float() * h + i
-        g = proj["attn.g_proj"](x, integer)
-        heads = g.reshape(*g.shape[:-1], self.num_heads, -1)
-        gated = rms_norm(heads, norms["attn.g_norm.weight"], self.eps).reshape(g.shape)
+        # g_norm normalises the whole width whatever num_heads is
+        gated = rms_norm(proj["attn.g_proj"](x, integer), norms["attn.g_norm.weight"], self.eps)
         # the recurrence kernel stores its output in the model's dtype
         return proj["attn.o_proj"](self._cast(gated * F.silu(self._cast(h).float())), integer), h
 
