@@ -53,6 +53,13 @@ from tritium.host.quantize import (BITLINEAR_NORM_EPS, HGRN_ACT_ROUNDING, dequan
 DTYPES = (torch.float32, torch.float16)
 
 
+def _swiglu(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a * b / (1 + exp(-a))`` in float32: SiLU(a) * b as the released activation kernel
+    writes it (the association matters at the last ulp, see rms_norm)."""
+    a = a.float()
+    return a * b.float() / (1 + torch.exp(-a))
+
+
 class _Projection:
     """A BitLinear prepared for both paths.
 
@@ -78,7 +85,7 @@ class _Projection:
             torch.from_numpy(lin.norm_weight).to(dtype)
 
     def __call__(self, x: torch.Tensor, integer: bool) -> torch.Tensor:
-        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS),
+        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS, kernel=True),
                                         HGRN_ACT_ROUNDING)
         if self.dtype != torch.float32:
             return (x_q.float() / s_x).to(self.dtype) @ self.w_float.t()
@@ -188,26 +195,27 @@ class HGRNBitForCausalLM:
             m = self._norm(r, norms["mlp_norm.weight"])
             r = r.to(self.dtype)
             gate, y = proj["mlp.gate_proj"](m, integer).chunk(2, dim=-1)
-            x = r + proj["mlp.down_proj"](self._cast(F.silu(gate.float()) * y.float()), integer)
+            x = r + proj["mlp.down_proj"](self._cast(_swiglu(gate, y)), integer)
         return self.lm_head(self._norm(x, self.final_norm), integer).float(), new_state
 
     def _cast(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.dtype)
 
     def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return self._cast(rms_norm(x, weight, self.eps))
+        return self._cast(rms_norm(x, weight, self.eps, kernel=True))
 
     def _mlgru(self, l, proj, norms, x, h, integer):
         f = torch.sigmoid(proj["attn.f_proj"](x, integer))
         if self.lower_bounds is not None and l > 0:
             lb = self.lower_bounds[l]
             f = lb + (1 - lb) * f
-        i = F.silu(proj["attn.i_proj"](x, integer).float()) * (1 - f).float()
+        i = _swiglu(proj["attn.i_proj"](x, integer), 1 - f)
         h = f.float() * h + i
-        # g_norm normalises the whole width whatever num_heads is
-        gated = rms_norm(proj["attn.g_proj"](x, integer), norms["attn.g_norm.weight"], self.eps)
-        # the recurrence kernel stores its output in the model's dtype
-        return proj["attn.o_proj"](self._cast(gated * F.silu(self._cast(h).float())), integer), h
+        # g_norm normalises the whole width whatever num_heads is, then gates by swish(h)
+        gated = rms_norm(proj["attn.g_proj"](x, integer), norms["attn.g_norm.weight"], self.eps,
+                         kernel=True)
+        o = self._cast(h).float()  # the recurrence kernel stores its output in the model dtype
+        return proj["attn.o_proj"](self._cast(gated * o * torch.sigmoid(o)), integer), h
 
     # --- sequences -----------------------------------------------------------------------
 

@@ -103,10 +103,18 @@ def quantize_activations(x: torch.Tensor, rounding: str = ROUND_HALF_EVEN
     return q.to(torch.int8), s
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
-    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis, in float32."""
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float,
+             kernel: bool = False) -> torch.Tensor:
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis, in float32.
+
+    ``kernel=False`` multiplies by ``rsqrt(mean + eps)`` (transformers' BitNetRMSNorm);
+    ``kernel=True`` by ``1 / sqrt(mean + eps)``, the form of the released HGRN-bit's Triton
+    norm kernels.  They differ by an ulp at times, which the ternary rounding downstream
+    can turn into visibly different logits, so each model uses its own form.
+    """
     x = x.float()
-    y = x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
+    ms = x.pow(2).mean(dim=-1, keepdim=True) + eps
+    y = x * (1.0 / torch.sqrt(ms) if kernel else torch.rsqrt(ms))
     return y if weight is None else y * weight
 
 
