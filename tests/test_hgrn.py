@@ -147,3 +147,30 @@ def test_float16_refuses_the_integer_path_and_other_dtypes(hgrn_dir, model):
         HGRNBitForCausalLM.from_pretrained(hgrn_dir, dtype=torch.float64)
     with pytest.raises(ConfigError, match="latent"):
         HGRNBitForCausalLM(model.desc, dtype=torch.float16)
+
+
+def _with_config(src, dst, **fields):
+    import shutil
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg.update(fields)
+    (dst / "config.json").write_text(json.dumps(cfg))
+    return dst
+
+
+@pytest.mark.parametrize("field, value", [("use_short_conv", True), ("expand_ratio", 2)])
+def test_variants_the_released_code_cannot_run_are_refused_by_name(hgrn_dir, tmp_path,
+                                                                     field, value):
+    from tritium.host.checkpoint import UnsupportedConfigError
+    bad = _with_config(hgrn_dir, tmp_path / "bad", **{field: value})
+    with pytest.raises(UnsupportedConfigError, match=field):
+        HGRNBitForCausalLM.from_pretrained(bad)
+
+
+def test_num_heads_has_no_numerical_effect_and_must_divide_hidden(hgrn_dir, model, tmp_path):
+    from tritium.host.checkpoint import CheckpointShapeError
+    four = _with_config(hgrn_dir, tmp_path / "four", num_heads=4)
+    assert torch.equal(HGRNBitForCausalLM.from_pretrained(four).logits(IDS), model.logits(IDS))
+    with pytest.raises(CheckpointShapeError, match="num_heads=3"):
+        HGRNBitForCausalLM.from_pretrained(_with_config(hgrn_dir, tmp_path / "three",
+                                                        num_heads=3))
