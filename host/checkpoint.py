@@ -218,8 +218,8 @@ class Expected:
     ``role``: "latent" (float ternary weight), "packed" (uint8 HF BitNet weight),
     "ternary" (a pre-quantised weight stored unpacked as floats in {-1, 0, +1}),
     "scale" (a pre-quantised weight's weight_scale), "float" (any other float tensor) or
-    "unused" (a tensor the model loads but does not compute with, e.g. the lm_head of a
-    tied model, which the embeddings replace).  ``logical`` is the [out, in] shape of a
+    "tied" (the lm_head of a tied model: the embeddings replace it, so it must equal
+    them).  ``logical`` is the [out, in] shape of a
     ternary weight.  ``optional`` tensors may be absent.
     """
 
@@ -370,8 +370,8 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
     ``packed``: pre-quantised ("offline") weights with a weight_scale each, stored as
     uint8 with 4 codes per byte, or with ``unpacked`` as floats [out, in] in {-1, 0, +1}
     (the other layout transformers' offline AutoBitLinear loads).  A tied config
-    (tie_word_embeddings) may still store ``lm_head.weight``; it is accepted and unused,
-    since the tie makes the embeddings the output matrix.
+    (tie_word_embeddings) may still store ``lm_head.weight``: the tie makes the embeddings
+    the output matrix, so it must equal them (else CorruptCheckpointError).
     """
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab, inter = _cfg_int(cfg, "vocab_size"), _cfg_int(cfg, "intermediate_size")
@@ -380,6 +380,10 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
     if h % heads:
         raise CheckpointShapeError(f"config.json: hidden_size={h} is not a multiple of "
                                    f"num_attention_heads={heads}; fix config.json")
+    if heads % kv_heads:
+        raise CheckpointShapeError(
+            f"config.json field num_key_value_heads={kv_heads} does not divide "
+            f"num_attention_heads={heads} (grouped-query attention needs it to); fix config.json")
     kv = h // heads * kv_heads
     qc = cfg.get("quantization_config") or {}
     scale_divides = qc.get("linear_class") == "bitlinear"
@@ -415,7 +419,7 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
     tensors.append(Expected("model.norm.weight", (h,), "float"))
     # BitNet keeps its lm_head in full precision
     tied = bool(cfg.get("tie_word_embeddings", False))
-    tensors.append(Expected("lm_head.weight", (vocab, h), "unused" if tied else "float",
+    tensors.append(Expected("lm_head.weight", (vocab, h), "tied" if tied else "float",
                             optional=tied))
     return Spec(ARCH_BITNET_PACKED if packed else ARCH_BITNET, cfg, h, n_layers, vocab, inter,
                 float(cfg.get("rms_norm_eps", 1e-5)), tuple(tensors), tuple(linears),
@@ -744,7 +748,7 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
     floats: dict[str, np.ndarray] = {}
     raw: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "load", len(spec.tensors)):
-        if e.role == "unused" or e.key not in source.infos:
+        if e.key not in source.infos:  # an optional tensor the file does not hold
             continue
         t = source.get(e.key)
         if e.role != "packed":
@@ -755,6 +759,8 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
                     "corrupt or was saved after training diverged")
         if e.role == "float":
             floats[e.key] = t.float().numpy()
+        elif e.role == "tied":
+            _check_tied(e.key, t, source.get(_TIED_TO[e.key]))
         else:
             raw[e.key] = t
     by_layer: list[dict[str, BitLinear]] = [{} for _ in range(spec.num_layers)]
@@ -777,6 +783,18 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
     size = {f.name: getattr(spec, f.name) for f in dataclasses.fields(ModelSize)}
     return ModelDescription(**size, source=source.path, layers=layers, tensors=model_tensors,
                             lm_head=lm_head)
+
+
+#: the tensor a tied model's output matrix is tied to
+_TIED_TO = {"lm_head.weight": "model.embed_tokens.weight"}
+
+
+def _check_tied(key: str, stored: torch.Tensor, tied_to: torch.Tensor) -> None:
+    if not torch.equal(stored.float(), tied_to.float()):
+        raise CorruptCheckpointError(
+            f"config.json ties the word embeddings (tie_word_embeddings=true) but {key} "
+            f"differs from {_TIED_TO[key]}; set tie_word_embeddings to false if the "
+            "checkpoint's lm_head is its own matrix")
 
 
 def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear:
@@ -868,7 +886,7 @@ def synthetic_state_dict(config: dict, seed: int = 0, progress=None) -> dict[str
     spec = _spec_for(config)
     state: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "generate", len(spec.tensors)):
-        if e.role in ("scale", "unused"):
+        if e.role in ("scale", "tied"):
             continue
         latent = _synthetic_tensor(e, seed).to(torch.bfloat16)
         if e.role == "packed":
