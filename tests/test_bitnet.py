@@ -2,7 +2,8 @@
 
 The numbers themselves are checked against an independent reference in
 test_reference_bitnet.py; here: causality through the KV cache, batching, greedy decoding,
-the two paths, bad input, and every BitLinear of a BitNet run on the simulated TMV engine.
+the two paths, bad input (batching and greedy decoding: test_hgrn.py runs them on both
+goldens), and every BitLinear of a BitNet run on the simulated TMV engine.
 """
 
 import subprocess
@@ -38,20 +39,6 @@ def test_the_kv_cache_is_causal(model):
     other = model.logits([6] + IDS[1:])
     assert torch.equal(other[0], model.logits([6])[0])
     assert not torch.allclose(other[-1], full[-1], atol=1e-3)
-
-
-def test_batch_equals_single_sequences(model):
-    a, b = IDS[:4], IDS[4:]
-    batch = model.logits([a, b])
-    assert batch.shape == (2, 4, 64)
-    assert torch.allclose(batch[0], model.logits(a), atol=1e-5)
-    assert torch.allclose(batch[1], model.logits(b), atol=1e-5)
-
-
-def test_greedy_generation_follows_the_argmax(model):
-    out = model.generate(IDS[:3], 5)
-    assert out.shape == (8,) and out[:3].tolist() == IDS[:3]
-    assert out[3:].tolist() == model.logits(out)[2:-1].argmax(-1).tolist()
 
 
 def test_integer_path_is_the_float_path_up_to_rounding(model):
