@@ -24,7 +24,8 @@ def model(hgrn_dir):
 
 
 def reference_logits(ckpt, ids):
-    """ANCHORS.md written out over a whole sequence at once (only the recurrence loops)."""
+    """The formulas written out over a whole sequence at once (only the recurrence loops);
+    a coarser tolerance than test_reference_hgrn.py, which runs token by token."""
     cfg = json.loads((ckpt / "config.json").read_text())
     sd = {k: v.float() for k, v in load_file(str(ckpt / "model.safetensors")).items()}
     eps = cfg["rms_norm_eps"]
