@@ -35,9 +35,9 @@ import os
 import torch
 
 from tritium.golden.lm import CausalLM, IntegerPathReport, TernaryProjection
-from tritium.host.checkpoint import (ARCH_BITNET, ARCH_BITNET_PACKED, ModelDescription,
-                                     UnknownArchitectureError, UnsupportedConfigError,
-                                     load_checkpoint)
+from tritium.host.checkpoint import (ARCH_BITNET, ARCH_BITNET_PACKED, INFERRED_CONFIG_FIELD,
+                                     ModelDescription, UnknownArchitectureError,
+                                     UnsupportedConfigError, load_checkpoint)
 from tritium.host.quantize import BITNET_ACT_ROUNDING, rms_norm
 
 __all__ = ["BitNetForCausalLM", "IntegerPathReport"]
@@ -75,6 +75,11 @@ class BitNetForCausalLM(CausalLM):
                 f"{desc.source} is a {desc.arch} checkpoint; BitNetForCausalLM needs a "
                 "BitNet b1.58 checkpoint")
         cfg = desc.config
+        if cfg.get(INFERRED_CONFIG_FIELD):
+            raise UnsupportedConfigError(
+                f"{desc.source} has no config.json, and the tensor shapes do not say "
+                "num_attention_heads / num_key_value_heads (only their ratio); pass the model "
+                "directory with its config.json")
         self.desc = desc
         self.eps = desc.rms_norm_eps
         self.vocab_size = desc.vocab_size

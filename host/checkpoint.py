@@ -56,6 +56,9 @@ DEVICE_BYTES_PER_PARAM = 2
 DEVICE_BYTES_PER_SCALE = 4
 
 _FLOAT_DTYPES = ("bfloat16", "float16", "float32")
+#: set (True) in the config of a checkpoint read without config.json, whose config fields
+#: were inferred from the tensor shapes (a BitNet's head count cannot be)
+INFERRED_CONFIG_FIELD = "_inferred_from_tensors"
 #: roles of the tensors that hold a BitLinear's ternary weight (see Expected)
 _TERNARY_ROLES = ("latent", "packed", "ternary")
 _TORCH_SUFFIXES = (".bin", ".pt", ".pth")
@@ -646,7 +649,7 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
                "hidden_size": h, "num_hidden_layers": n_layers, "vocab_size": vocab,
                "num_attention_heads": h // k_out, "num_key_value_heads": 1,
                "intermediate_size": _shape(infos, "model.layers.0.mlp.down_proj.weight")[1],
-               "tie_word_embeddings": "lm_head.weight" not in keys}
+               "tie_word_embeddings": "lm_head.weight" not in keys, INFERRED_CONFIG_FIELD: True}
         if packed:
             cfg["quantization_config"] = {"quant_method": "bitnet",
                                           "linear_class": "autobitlinear",

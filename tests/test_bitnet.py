@@ -55,6 +55,12 @@ def test_trace_holds_every_bitlinear_with_exact_accumulators(model):
         assert np.array_equal(acc, lin.weights.astype(np.int64) @ x.astype(np.int64))
 
 
+def test_a_bare_weight_file_does_not_say_the_head_count(bitnet_dir):
+    from tritium.host.checkpoint import UnsupportedConfigError
+    with pytest.raises(UnsupportedConfigError, match="num_attention_heads"):
+        BitNetForCausalLM.from_pretrained(bitnet_dir / "model.safetensors")
+
+
 def test_bad_token_ids_and_other_architectures(model, tmp_path):
     with pytest.raises(ShapeError):
         model.logits([64])
