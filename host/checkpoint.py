@@ -351,9 +351,10 @@ def hgrn_spec(cfg: dict) -> Spec:
                 p + "mlp.down_proj.norm.weight", h, inter, "latent", True)
     tensors.append(Expected("model.norm.weight", (h,), "float"))
     if cfg.get("tie_word_embeddings"):
-        raise UnknownArchitectureError(
-            "HGRN-bit with tie_word_embeddings=true is not supported (its lm_head is a "
-            "BitLinear); the released MMfreeLM checkpoints are untied")
+        raise UnsupportedConfigError(
+            "config.json field tie_word_embeddings=true: HGRN-bit's lm_head is a BitLinear "
+            "of its own, so tritium runs it untied only (the released MMfreeLM checkpoints "
+            "are untied)")
     _linear(tensors, linears, None, "lm_head", "lm_head", "lm_head.norm.weight",
             vocab, h, "latent", True)
     return Spec(ARCH_HGRN, cfg, h, n_layers, vocab, inter,

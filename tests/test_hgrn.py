@@ -170,7 +170,8 @@ def _with_config(src, dst, **fields):
     return dst
 
 
-@pytest.mark.parametrize("field, value", [("use_short_conv", True), ("expand_ratio", 2)])
+@pytest.mark.parametrize("field, value", [("use_short_conv", True), ("expand_ratio", 2),
+                                          ("tie_word_embeddings", True)])
 def test_variants_the_released_code_cannot_run_are_refused_by_name(hgrn_dir, tmp_path,
                                                                      field, value):
     from tritium.host.checkpoint import UnsupportedConfigError
