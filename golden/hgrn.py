@@ -188,8 +188,9 @@ class HGRNBitForCausalLM(CausalLM):
         if self.lower_bounds is not None and l > 0:
             lb = self.lower_bounds[l]
             f = lb + (1 - lb) * f
-        i = _swiglu(proj["attn.i_proj"](x, integer), 1 - f)
-        h = f.float() * h + i
+        # the activation kernel stores its result in the model dtype
+        i = self._cast(_swiglu(proj["attn.i_proj"](x, integer), 1 - f))
+        h = f.float() * h + i.float()
         # g_norm normalises the whole width whatever num_heads is, then gates by swish(h)
         gated = rms_norm(proj["attn.g_proj"](x, integer), norms["attn.g_norm.weight"], self.eps,
                          kernel=True)
