@@ -93,76 +93,37 @@ def _round_away(v):
     return (torch.sign(d) * torch.floor(d.abs() + 0.5)).to(v.dtype)
 
 
-def reference_logits(directory, ids, bitlinear_eps=1e-6, gnorm_heads=1):
+def reference_logits(directory, ids, half=False, bitlinear_eps=1e-6, gnorm_heads=1):
     """Teacher-forced logits [T, V] of the released model, from the formulas above, one
     token per step as cached generation runs it (see the module docstring for why).
-    ``bitlinear_eps`` and ``gnorm_heads`` exist only to show the test can tell them apart."""
+
+    ``half``: as the released code runs after ``model.half()``: every tensor and module
+    output is half; each fused kernel (RMSNorm, norm and quantise, swish gate, swiglu,
+    recurrence) computes in float32 on its half operands and stores half; the weights are
+    quantised by torch code in half; the recurrent state stays float32 along the sequence
+    (the kernel's register).  ``bitlinear_eps`` and ``gnorm_heads`` exist only to show the
+    test can tell them apart.
+    """
+    dtype = torch.float16 if half else torch.float32
     cfg = json.loads((directory / "config.json").read_text())
-    sd = {k: v.float() for k, v in load_file(str(directory / "model.safetensors")).items()}
+    sd = {k: v.to(dtype) for k, v in load_file(str(directory / "model.safetensors")).items()}
     eps, n_layers = cfg["rms_norm_eps"], cfg["num_hidden_layers"]
+
+    def store(t):
+        return t.to(dtype)
 
     def norm(x, w, e):
-        return x * (1.0 / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + e)) * w
-
-    def swiglu(a, b):
-        return a * b / (1 + torch.exp(-a))
-
-    def bitlinear(x, key):
-        y = norm(x, sd[key + ".norm.weight"], bitlinear_eps)
-        s = 127.0 / y.abs().amax(-1, keepdim=True).clamp(min=1e-5)
-        y = _round_away(y * s).clamp(-128, 127) / s
-        w = sd[key + ".weight"]
-        t = 1.0 / w.abs().mean().clamp(min=1e-5)
-        return F.linear(y, (w * t).round().clamp(-1, 1) / t)
-
-    p = sd["model.lower_bounds"].softmax(0)
-    lower = p.cumsum(0) - p[0]
-    state = [torch.zeros(1, cfg["hidden_size"]) for _ in range(n_layers)]
-    out = []
-    for token in ids:
-        x = sd["model.embeddings.weight"][[token]]
-        for l in range(n_layers):
-            pre = f"model.layers.{l}."
-            a = norm(x, sd[pre + "attn_norm.weight"], eps)
-            f = bitlinear(a, pre + "attn.f_proj").sigmoid()
-            if l > 0:
-                f = lower[l] + (1 - lower[l]) * f
-            i = swiglu(bitlinear(a, pre + "attn.i_proj"), 1 - f)
-            state[l] = f * state[l] + i
-            g = bitlinear(a, pre + "attn.g_proj").reshape(gnorm_heads, -1)
-            w = sd[pre + "attn.g_norm.weight"].reshape(gnorm_heads, -1)
-            h = state[l]
-            o = norm(g, w, eps).reshape(1, -1) * h * torch.sigmoid(h)
-            x = x + bitlinear(o, pre + "attn.o_proj")
-            gate, y = bitlinear(norm(x, sd[pre + "mlp_norm.weight"], eps),
-                                pre + "mlp.gate_proj").chunk(2, -1)
-            x = x + bitlinear(swiglu(gate, y), pre + "mlp.down_proj")
-        out.append(bitlinear(norm(x, sd["model.norm.weight"], eps), "lm_head")[0])
-    return torch.stack(out)
-
-
-def reference_logits_half(directory, ids):
-    """The same model run in float16 as the released code runs after ``model.half()``:
-    every tensor and every module output is half; each fused kernel (RMSNorm, norm and
-    quantise, swish gate, swiglu, recurrence) computes in float32 on its half operands and
-    stores half; the weights are quantised by torch code in half; the recurrent state stays
-    float32 along the sequence (the kernel's register)."""
-    cfg = json.loads((directory / "config.json").read_text())
-    sd = {k: v.half() for k, v in load_file(str(directory / "model.safetensors")).items()}
-    eps, n_layers = cfg["rms_norm_eps"], cfg["num_hidden_layers"]
-
-    def norm32(x, w, e):
         x = x.float()
         return x * (1.0 / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + e)) * w.float()
 
     def swiglu(a, b):
         a = a.float()
-        return (a * b.float() / (1 + torch.exp(-a))).half()
+        return store(a * b.float() / (1 + torch.exp(-a)))
 
     def bitlinear(x, key):
-        y = norm32(x, sd[key + ".norm.weight"], 1e-6)
+        y = norm(x, sd[key + ".norm.weight"], bitlinear_eps)
         s = 127.0 / y.abs().amax(-1, keepdim=True).clamp(min=1e-5)
-        y = (_round_away(y * s).clamp(-128, 127) / s).half()
+        y = store(_round_away(y * s).clamp(-128, 127) / s)
         w = sd[key + ".weight"]
         t = 1.0 / w.abs().mean().clamp(min=1e-5)
         return F.linear(y, (w * t).round().clamp(-1, 1) / t)
@@ -175,20 +136,21 @@ def reference_logits_half(directory, ids):
         x = sd["model.embeddings.weight"][[token]]
         for l in range(n_layers):
             pre = f"model.layers.{l}."
-            a = norm32(x, sd[pre + "attn_norm.weight"], eps).half()
+            a = store(norm(x, sd[pre + "attn_norm.weight"], eps))
             f = bitlinear(a, pre + "attn.f_proj").sigmoid()
             if l > 0:
                 f = lower[l] + (1 - lower[l]) * f
             i = swiglu(bitlinear(a, pre + "attn.i_proj"), 1 - f)
             state[l] = f.float() * state[l] + i.float()
-            h = state[l].half().float()
-            g = norm32(bitlinear(a, pre + "attn.g_proj"), sd[pre + "attn.g_norm.weight"], eps)
-            o = bitlinear((g * h * torch.sigmoid(h)).half(), pre + "attn.o_proj")
-            r = x.float() + o.float()
-            m = norm32(r, sd[pre + "mlp_norm.weight"], eps).half()
-            gate, y = bitlinear(m, pre + "mlp.gate_proj").chunk(2, -1)
-            x = r.half() + bitlinear(swiglu(gate, y), pre + "mlp.down_proj")
-        out.append(bitlinear(norm32(x, sd["model.norm.weight"], eps).half(), "lm_head")[0])
+            h = store(state[l]).float()
+            g = bitlinear(a, pre + "attn.g_proj").reshape(gnorm_heads, -1)
+            w = sd[pre + "attn.g_norm.weight"].reshape(gnorm_heads, -1)
+            gated = norm(g, w, eps).reshape(1, -1) * h * torch.sigmoid(h)
+            r = x.float() + bitlinear(store(gated), pre + "attn.o_proj").float()
+            gate, y = bitlinear(store(norm(r, sd[pre + "mlp_norm.weight"], eps)),
+                                pre + "mlp.gate_proj").chunk(2, -1)
+            x = store(r) + bitlinear(swiglu(gate, y), pre + "mlp.down_proj")
+        out.append(bitlinear(store(norm(x, sd["model.norm.weight"], eps)), "lm_head")[0])
     return torch.stack(out).float()
 
 
@@ -232,7 +194,7 @@ def test_float_golden_is_the_released_model(checkpoints, case):
                          ids=[_name(c) for c in CASES if c[2] == 1])
 def test_float16_golden_is_the_released_model_run_in_half(checkpoints, case):
     ids = _ids(case[1])
-    ref = reference_logits_half(checkpoints[case], ids.tolist())
+    ref = reference_logits(checkpoints[case], ids.tolist(), half=True)
     got = HGRNBitForCausalLM.from_pretrained(checkpoints[case], dtype=torch.float16).logits(ids)
     assert _rel(got, ref) <= RTOL
     assert torch.equal(got.argmax(-1), ref.argmax(-1))
