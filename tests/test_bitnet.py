@@ -22,14 +22,10 @@ IDS = [5, 17, 63, 0, 2, 2, 40, 11]
 
 
 @pytest.fixture(scope="module")
-def bitnet_dir(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("bitnet") / "ck", "bitnet", hidden=64,
-                            layers=2, vocab=64, seed=3)
-
-
-@pytest.fixture(scope="module")
-def model(bitnet_dir):
-    return BitNetForCausalLM.from_pretrained(bitnet_dir)
+def model(tmp_path_factory):
+    ckpt = tmp_path_factory.mktemp("bitnet") / "ck"
+    return BitNetForCausalLM.from_pretrained(write_checkpoint(ckpt, "bitnet", hidden=64,
+                                                              layers=2, vocab=64, seed=3))
 
 
 def test_the_kv_cache_is_causal(model):
@@ -55,10 +51,10 @@ def test_trace_holds_every_bitlinear_with_exact_accumulators(model):
         assert np.array_equal(acc, lin.weights.astype(np.int64) @ x.astype(np.int64))
 
 
-def test_a_bare_weight_file_does_not_say_the_head_count(bitnet_dir):
+def test_a_bare_weight_file_does_not_say_the_head_count(model):
     from tritium.host.checkpoint import UnsupportedConfigError
     with pytest.raises(UnsupportedConfigError, match="num_attention_heads"):
-        BitNetForCausalLM.from_pretrained(bitnet_dir / "model.safetensors")
+        BitNetForCausalLM.from_pretrained(model.desc.source / "model.safetensors")
 
 
 def test_bad_token_ids_and_other_architectures(model, tmp_path):
