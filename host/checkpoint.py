@@ -222,8 +222,8 @@ class Expected:
     "ternary" (a pre-quantised weight stored unpacked as floats in {-1, 0, +1}),
     "scale" (a pre-quantised weight's weight_scale), "float" (any other float tensor) or
     "tied" (the lm_head of a tied model: the embeddings replace it, so it must equal
-    them).  ``logical`` is the [out, in] shape of a
-    ternary weight.  ``optional`` tensors may be absent.
+    them).  ``logical`` is the [out, in] shape of a ternary weight.  ``optional`` tensors
+    may be absent.
     """
 
     key: str
@@ -313,9 +313,8 @@ def hgrn_spec(cfg: dict) -> Spec:
     if cfg.get("use_short_conv"):
         raise UnsupportedConfigError(
             "config.json field use_short_conv=true: tritium does not implement HGRN-bit's "
-            "short convolutions (the released model code cannot run them either, and the "
-            "released MMfreeLM checkpoints do not use them); set use_short_conv to false "
-            "only if the checkpoint was trained without them")
+            "short convolutions, and the released model code cannot run them either (the "
+            "released MMfreeLM checkpoints do not use them); use a checkpoint without them")
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab = _cfg_int(cfg, "vocab_size")
     expand = cfg.get("expand_ratio")
