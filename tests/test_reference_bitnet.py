@@ -16,6 +16,7 @@ Formulas (transformers BitNetForCausalLM, AutoBitLinear, BitNetRMSNorm):
 * ActQuant(x) = clamp(round_even(x * s), -128, 127) / s, s = 127 / max(max|x|, 1e-5);
   online: y = ActQuant(x) @ WQ(W).T with WQ(W) = clamp(round_even(W t), -1, 1) / t,
   t = 1 / max(mean|W|, 1e-5); offline: y = (ActQuant(x) @ W_ternary.T) * weight_scale;
+  linear_class "bitlinear": y = (x_q @ W_ternary.T) / (weight_scale * s), weight_scale = t;
 * attention: q, k, v projections, RoPE on q and k (inv_freq = 1 / theta^(2i/d), angles
   pos * inv_freq repeated twice, x cos + rotate_half(x) sin), keys/values repeated to the
   query heads (repeat_kv), softmax(q k^T * d^-0.5) v, attn_sub_norm, o_proj;
@@ -58,7 +59,8 @@ def _pack(values):
 
 def write_bitnet(directory, hidden, heads, kv_heads, init, layout, seed):
     """``layout``: "latent", "latent-tied" (tied config, lm_head.weight still stored),
-    "packed" or "unpacked" (offline)."""
+    "packed" or "unpacked" (offline, linear_class "autobitlinear": weight_scale = 1/s_w),
+    or "bitlinear" (offline packed, linear_class "bitlinear": weight_scale = s_w)."""
     g = torch.Generator().manual_seed(seed)
     inter, head_dim = _intermediate(hidden), hidden // heads
     kv = kv_heads * head_dim
@@ -80,16 +82,17 @@ def write_bitnet(directory, hidden, heads, kv_heads, init, layout, seed):
         for name, (out, inp) in shapes.items():
             sd[p + name + ".weight"] = weight(out, inp)
     sd = {k: v.to(torch.bfloat16) for k, v in sd.items()}
-    if layout in ("packed", "unpacked"):
+    if layout in ("packed", "unpacked", "bitlinear"):
         for l in range(LAYERS):
             for name in PROJ:
                 key = f"model.layers.{l}.{name}.weight"
                 w = sd[key].float()
                 t = 1.0 / w.abs().mean().clamp(min=1e-5)
                 values = (w * t).round().clamp(-1, 1)
-                sd[key] = _pack(values.to(torch.int8)) if layout == "packed" \
-                    else values.to(torch.bfloat16)
-                sd[key + "_scale"] = (1.0 / t).reshape(1).to(torch.bfloat16)
+                sd[key] = values.to(torch.bfloat16) if layout == "unpacked" \
+                    else _pack(values.to(torch.int8))
+                stored = t if layout == "bitlinear" else 1.0 / t
+                sd[key + "_scale"] = stored.reshape(1).to(torch.bfloat16)
     tied = layout != "latent"
     if layout in ("latent", "latent-tied"):
         sd["lm_head.weight"] = sd["model.embed_tokens.weight"].clone() if tied \
@@ -103,7 +106,9 @@ def write_bitnet(directory, hidden, heads, kv_heads, init, layout, seed):
            "hidden_act": "relu2", "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
            "max_position_embeddings": 4096, "tie_word_embeddings": tied,
            "initializer_range": 0.02, "torch_dtype": "bfloat16",
-           "quantization_config": {"quant_method": "bitnet", "linear_class": "autobitlinear",
+           "quantization_config": {"quant_method": "bitnet",
+                                   "linear_class": "bitlinear" if layout == "bitlinear"
+                                   else "autobitlinear",
                                    "quantization_mode": "online" if "latent" in layout
                                    else "offline"}}
     (directory / "config.json").write_text(json.dumps(cfg))
@@ -124,6 +129,7 @@ def reference_logits(directory, ids, eps=None):
     heads, kv_heads = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     d = cfg["hidden_size"] // heads
     offline = cfg["quantization_config"]["quantization_mode"] == "offline"
+    divides = cfg["quantization_config"]["linear_class"] == "bitlinear"
 
     def norm(x, w):
         return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
@@ -138,6 +144,9 @@ def reference_logits(directory, ids, eps=None):
             t = 1.0 / w.abs().mean().clamp(min=1e-5)
             return F.linear(act_quant(x), (w * t).round().clamp(-1, 1) / t)
         w = _unpack(w) if w.dtype == torch.uint8 else w
+        if divides:  # BitLinear: int8 codes times ternary, over (weight_scale * s)
+            s = 127 / x.abs().amax(-1, keepdim=True).clamp(min=1e-5)
+            return F.linear((x * s).round().clamp(-128, 127), w) / (sd[key + ".weight_scale"] * s)
         return F.linear(act_quant(x), w) * sd[key + ".weight_scale"]
 
     inv_freq = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, d, 2).float() / d))
@@ -180,7 +189,7 @@ def reference_logits(directory, ids, eps=None):
 GRID = [(init, h, heads, kv, "latent") for init in ("upstream", "unit") for h in (64, 128)
         for heads, kv in ((2, 1), (4, 2))]
 LAYOUTS = [("upstream", h, 4, 2, layout) for h in (64, 128)
-           for layout in ("latent-tied", "packed", "unpacked")]
+           for layout in ("latent-tied", "packed", "unpacked", "bitlinear")]
 CASES = GRID + LAYOUTS
 
 
