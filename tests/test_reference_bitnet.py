@@ -225,8 +225,6 @@ def test_float_golden_is_transformers_bitnet(checkpoints, case):
     # the KV cache matters: the last position differs from the same token seen first
     alone = reference_logits(checkpoints[case], ids[-1:].tolist())
     assert _rel(ref[-1], alone[0]) > 1e-3
-    # the integer path (TMV arithmetic) is the same model up to float rounding
-    assert _rel(model.logits(ids, integer=True), ref) < 1e-2
 
 
 def test_the_reference_tells_the_config_eps_apart(checkpoints):
