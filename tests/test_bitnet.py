@@ -1,7 +1,7 @@
 """The BitNet golden's interface, and `tritium run matvec` tracing a BitNet on the device.
 
 The numbers themselves are checked against an independent reference in
-test_reference_bitnet.py; here: causality through the KV cache, batching, greedy decoding,
+test_reference_bitnet.py (whose checkpoint writer, at unit scale, this file reuses); here: causality through the KV cache, batching, greedy decoding,
 the two paths, bad input (batching and greedy decoding: test_hgrn.py runs them on both
 goldens), and every BitLinear of a BitNet run on the simulated TMV engine.
 """
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from test_reference_bitnet import write_bitnet
 from tritium.config import SocConfig
 from tritium.errors import ShapeError
 from tritium.golden.bitnet import BitNetForCausalLM
@@ -24,8 +25,8 @@ IDS = [5, 17, 63, 0, 2, 2, 40, 11]
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     ckpt = tmp_path_factory.mktemp("bitnet") / "ck"
-    return BitNetForCausalLM.from_pretrained(write_checkpoint(ckpt, "bitnet", hidden=64,
-                                                              layers=2, vocab=64, seed=3))
+    return BitNetForCausalLM.from_pretrained(write_bitnet(ckpt, 64, 4, 2, "unit", "latent",
+                                                          seed=3, vocab=64))
 
 
 def test_the_kv_cache_is_causal(model):

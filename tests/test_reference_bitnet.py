@@ -57,7 +57,7 @@ def _pack(values):
     return packed
 
 
-def write_bitnet(directory, hidden, heads, kv_heads, init, layout, seed):
+def write_bitnet(directory, hidden, heads, kv_heads, init, layout, seed, vocab=VOCAB):
     """``layout``: "latent", "latent-tied" (tied config, lm_head.weight still stored),
     "packed" or "unpacked" (offline, linear_class "autobitlinear": weight_scale = 1/s_w),
     or "bitlinear" (offline packed, linear_class "bitlinear": weight_scale = s_w)."""
@@ -71,7 +71,7 @@ def write_bitnet(directory, hidden, heads, kv_heads, init, layout, seed):
     def gain(n):
         return torch.ones(n) if init == "upstream" else 1 + 0.1 * torch.randn(n, generator=g)
 
-    sd = {"model.embed_tokens.weight": weight(VOCAB, hidden), "model.norm.weight": gain(hidden)}
+    sd = {"model.embed_tokens.weight": weight(vocab, hidden), "model.norm.weight": gain(hidden)}
     shapes = dict(zip(PROJ, ((hidden, hidden), (kv, hidden), (kv, hidden), (hidden, hidden),
                              (inter, hidden), (inter, hidden), (hidden, inter))))
     for l in range(LAYERS):
@@ -96,13 +96,13 @@ def write_bitnet(directory, hidden, heads, kv_heads, init, layout, seed):
     tied = layout != "latent"
     if layout in ("latent", "latent-tied"):
         sd["lm_head.weight"] = sd["model.embed_tokens.weight"].clone() if tied \
-            else weight(VOCAB, hidden).to(torch.bfloat16)
+            else weight(vocab, hidden).to(torch.bfloat16)
     directory.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in sd.items()}, str(directory / "model.safetensors"),
               metadata={"format": "pt"})
     cfg = {"architectures": ["BitNetForCausalLM"], "model_type": "bitnet",
            "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": LAYERS,
-           "num_attention_heads": heads, "num_key_value_heads": kv_heads, "vocab_size": VOCAB,
+           "num_attention_heads": heads, "num_key_value_heads": kv_heads, "vocab_size": vocab,
            "hidden_act": "relu2", "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
            "max_position_embeddings": 4096, "tie_word_embeddings": tied,
            "initializer_range": 0.02, "torch_dtype": "bfloat16",

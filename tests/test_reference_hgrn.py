@@ -44,8 +44,9 @@ def _intermediate(h):
     return 256 * math.ceil(int(h * 4 * 2 / 3) / 256)
 
 
-def write_hgrn(directory, hidden, heads, init, seed):
-    """A checkpoint in the released key layout; ``init`` "upstream" or "unit"."""
+def write_hgrn(directory, hidden, heads, init, seed, vocab=VOCAB, layers=LAYERS):
+    """A checkpoint in the released key layout; ``init`` "upstream" (normal std 0.02, norm
+    gains 1, lower bounds 0) or "unit" (normal std 1, gains 1 + 0.1 N(0, 1))."""
     g = torch.Generator().manual_seed(seed)
     inter = _intermediate(hidden)
 
@@ -56,14 +57,14 @@ def write_hgrn(directory, hidden, heads, init, seed):
     def gain(n):
         return torch.ones(n) if init == "upstream" else 1 + 0.1 * torch.randn(n, generator=g)
 
-    sd = {"model.embeddings.weight": weight(VOCAB, hidden),
-          "model.lower_bounds": torch.zeros(LAYERS, hidden) if init == "upstream"
-          else torch.randn(LAYERS, hidden, generator=g),
+    sd = {"model.embeddings.weight": weight(vocab, hidden),
+          "model.lower_bounds": torch.zeros(layers, hidden) if init == "upstream"
+          else torch.randn(layers, hidden, generator=g),
           "model.norm.weight": gain(hidden)}
     shapes = {"attn.i_proj": (hidden, hidden), "attn.f_proj": (hidden, hidden),
               "attn.g_proj": (hidden, hidden), "attn.o_proj": (hidden, hidden),
               "mlp.gate_proj": (2 * inter, hidden), "mlp.down_proj": (hidden, inter)}
-    for l in range(LAYERS):
+    for l in range(layers):
         p = f"model.layers.{l}."
         sd[p + "attn_norm.weight"] = gain(hidden)
         sd[p + "mlp_norm.weight"] = gain(hidden)
@@ -71,14 +72,14 @@ def write_hgrn(directory, hidden, heads, init, seed):
         for name, (out, inp) in shapes.items():
             sd[p + name + ".weight"] = weight(out, inp)
             sd[p + name + ".norm.weight"] = gain(inp)
-    sd["lm_head.weight"] = weight(VOCAB, hidden)
+    sd["lm_head.weight"] = weight(vocab, hidden)
     sd["lm_head.norm.weight"] = gain(hidden)
     directory.mkdir(parents=True)
     save_file({k: v.to(torch.bfloat16).contiguous() for k, v in sd.items()},
               str(directory / "model.safetensors"), metadata={"format": "pt"})
     cfg = {"architectures": ["HGRNBitForCausalLM"], "model_type": "hgrn_bit",
            "attn_mode": "fused_recurrent", "hidden_size": hidden, "num_heads": heads,
-           "num_hidden_layers": LAYERS, "vocab_size": VOCAB, "expand_ratio": 1,
+           "num_hidden_layers": layers, "vocab_size": vocab, "expand_ratio": 1,
            "hidden_ratio": 4, "intermediate_size": None, "hidden_act": "swish",
            "rms_norm_eps": 1e-6, "use_lower_bound": True, "use_short_conv": False,
            "conv_size": 4, "share_conv_kernel": True, "tie_word_embeddings": False,
