@@ -47,8 +47,9 @@ import numpy as np
 import torch
 
 from tritium.errors import TritiumError
-from tritium.golden.ternary import CODE_INVALID, CODE_ZERO, decode, packed_length
-from tritium.host.quantize import pack_hf_bitnet, quantize_weights, unpack_hf_bitnet
+from tritium.golden.ternary import CODE_INVALID, CODE_ZERO, decode, encode, packed_length
+from tritium.host.quantize import (HF_BITNET_PER_BYTE, pack_hf_bitnet, quantize_weights,
+                                   unpack_hf_bitnet)
 
 ARCH_HGRN = "hgrn-bit"
 ARCH_BITNET = "bitnet"
@@ -61,6 +62,11 @@ DEVICE_BYTES_PER_PARAM = 2
 DEVICE_BYTES_PER_SCALE = 4
 
 _FLOAT_DTYPES = ("bfloat16", "float16", "float32")
+#: set (True) in the config of a checkpoint read without config.json, whose config fields
+#: were inferred from the tensor shapes (a BitNet's head count cannot be)
+INFERRED_CONFIG_FIELD = "_inferred_from_tensors"
+#: roles of the tensors that hold a BitLinear's ternary weight (see Expected)
+_TERNARY_ROLES = ("latent", "packed", "ternary")
 _TORCH_SUFFIXES = (".bin", ".pt", ".pth")
 # what a torch file starts with: a zip archive (torch >= 1.6) or a pickle (protocol 2-5)
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -109,6 +115,11 @@ class CheckpointShapeError(CheckpointError):
 
 class UnknownArchitectureError(CheckpointError):
     """config.json or the tensor names name a model tritium does not implement."""
+
+
+class UnsupportedConfigError(UnknownArchitectureError):
+    """config.json asks for a variant of a known architecture that tritium does not run
+    (and the released model code cannot run either); the message names the field."""
 
 
 class UnsafeCheckpointError(CheckpointError):
@@ -232,14 +243,18 @@ class Expected:
     """One tensor an architecture stores.
 
     ``role``: "latent" (float ternary weight), "packed" (uint8 HF BitNet weight),
-    "scale" (its weight_scale) or "float" (any other float tensor).  ``logical`` is the
-    unpacked [out, in] shape of a ternary weight.
+    "ternary" (a pre-quantised weight stored unpacked as floats in {-1, 0, +1}),
+    "scale" (a pre-quantised weight's weight_scale), "float" (any other float tensor) or
+    "tied" (the lm_head of a tied model: the embeddings replace it, so it must equal
+    them).  ``logical`` is the [out, in] shape of a ternary weight.  ``optional`` tensors
+    may be absent.
     """
 
     key: str
     shape: tuple[int, ...]
     role: str
     logical: tuple[int, ...] = ()
+    optional: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +286,7 @@ class Spec(ModelSize):
         """Device footprint: packed ternary rows, one scale per BitLinear, 16-bit others."""
         total = 0
         for e in self.tensors:
-            if e.role in ("latent", "packed"):
+            if e.role in _TERNARY_ROLES:
                 out, inp = e.logical
                 total += out * packed_length(inp, fmt) + DEVICE_BYTES_PER_SCALE
             elif e.role == "float":
@@ -298,30 +313,45 @@ def _cfg_int(cfg: dict, name: str, default: int | None = None) -> int:
 
 
 def _linear(tensors: list, linears: list, layer, name, module, norm_key, out, inp,
-            packed: bool, owns_norm: bool) -> None:
-    if packed:
-        tensors.append(Expected(f"{module}.weight", (out // 4, inp), "packed", (out, inp)))
+            role: str, owns_norm: bool) -> None:
+    shape = (out // HF_BITNET_PER_BYTE, inp) if role == "packed" else (out, inp)
+    tensors.append(Expected(f"{module}.weight", shape, role, (out, inp)))
+    if role != "latent":
         tensors.append(Expected(f"{module}.weight_scale", (1,), "scale"))
-    else:
-        tensors.append(Expected(f"{module}.weight", (out, inp), "latent", (out, inp)))
     if owns_norm:
         tensors.append(Expected(norm_key, (inp,), "float"))
     linears.append(LinearSpec(layer, name, module, norm_key, out, inp))
 
 
 def hgrn_spec(cfg: dict) -> Spec:
-    """Tensors of HGRNBitForCausalLM (ridger/MMfreeLM-*) for this config.json."""
+    """Tensors of HGRNBitForCausalLM (ridger/MMfreeLM-*) for this config.json.
+
+    ``num_heads`` only has to divide ``hidden_size`` (as the released model code asserts):
+    the recurrence is element-wise and ``g_norm`` normalises the whole width with one
+    weight of shape [hidden_size], so heads have no numerical effect and no tensor depends
+    on them.  ``use_short_conv=true`` and ``expand_ratio != 1`` raise
+    :class:`UnsupportedConfigError` naming the field: the released code cannot run either
+    (an argument mismatch in the short convolution; lower bounds of width hidden_size
+    against gates of width hidden_size * expand_ratio) and no released checkpoint uses them.
+    """
     if cfg.get("use_short_conv"):
-        raise UnknownArchitectureError(
-            "this HGRN-bit checkpoint uses short convolutions (use_short_conv=true), which "
-            "tritium does not implement; the released MMfreeLM checkpoints do not use them")
+        raise UnsupportedConfigError(
+            "config.json field use_short_conv=true: tritium does not implement HGRN-bit's "
+            "short convolutions, and the released model code cannot run them either (the "
+            "released MMfreeLM checkpoints do not use them); use a checkpoint without them")
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab = _cfg_int(cfg, "vocab_size")
-    d = int(h * (cfg.get("expand_ratio") or 1))
+    expand = cfg.get("expand_ratio")
+    if expand is not None and expand != 1:
+        raise UnsupportedConfigError(
+            f"config.json field expand_ratio={expand!r}: tritium runs HGRN-bit with "
+            "expand_ratio 1 only (the released model code cannot run other values with "
+            "lower bounds, and the released MMfreeLM checkpoints use 1)")
     heads = _cfg_int(cfg, "num_heads", 1)
-    if d % heads:
-        raise CheckpointShapeError(f"config.json: {d} channels do not split into "
-                                   f"num_heads={heads} heads; fix config.json")
+    if h % heads:
+        raise CheckpointShapeError(f"config.json field num_heads={heads} does not divide "
+                                   f"hidden_size={h}; fix config.json")
+    d = h
     inter = cfg.get("intermediate_size") or hgrn_intermediate_size(
         h, cfg.get("hidden_ratio") or 4)
     tensors: list[Expected] = [Expected("model.embeddings.weight", (vocab, h), "float")]
@@ -333,22 +363,23 @@ def hgrn_spec(cfg: dict) -> Spec:
         tensors.append(Expected(p + "attn_norm.weight", (h,), "float"))
         for proj in ("i_proj", "f_proj", "g_proj"):
             _linear(tensors, linears, l, f"attn.{proj}", p + f"attn.{proj}",
-                    p + f"attn.{proj}.norm.weight", d, h, False, True)
-        tensors.append(Expected(p + "attn.g_norm.weight", (d // heads,), "float"))
+                    p + f"attn.{proj}.norm.weight", d, h, "latent", True)
+        tensors.append(Expected(p + "attn.g_norm.weight", (d,), "float"))
         _linear(tensors, linears, l, "attn.o_proj", p + "attn.o_proj",
-                p + "attn.o_proj.norm.weight", h, d, False, True)
+                p + "attn.o_proj.norm.weight", h, d, "latent", True)
         tensors.append(Expected(p + "mlp_norm.weight", (h,), "float"))
         _linear(tensors, linears, l, "mlp.gate_proj", p + "mlp.gate_proj",
-                p + "mlp.gate_proj.norm.weight", 2 * inter, h, False, True)
+                p + "mlp.gate_proj.norm.weight", 2 * inter, h, "latent", True)
         _linear(tensors, linears, l, "mlp.down_proj", p + "mlp.down_proj",
-                p + "mlp.down_proj.norm.weight", h, inter, False, True)
+                p + "mlp.down_proj.norm.weight", h, inter, "latent", True)
     tensors.append(Expected("model.norm.weight", (h,), "float"))
     if cfg.get("tie_word_embeddings"):
-        raise UnknownArchitectureError(
-            "HGRN-bit with tie_word_embeddings=true is not supported (its lm_head is a "
-            "BitLinear); the released MMfreeLM checkpoints are untied")
+        raise UnsupportedConfigError(
+            "config.json field tie_word_embeddings=true: HGRN-bit's lm_head is a BitLinear "
+            "of its own, so tritium runs it untied only (the released MMfreeLM checkpoints "
+            "are untied)")
     _linear(tensors, linears, None, "lm_head", "lm_head", "lm_head.norm.weight",
-            vocab, h, False, True)
+            vocab, h, "latent", True)
     return Spec(ARCH_HGRN, cfg, h, n_layers, vocab, inter,
                 float(cfg.get("rms_norm_eps", 1e-6)), tuple(tensors), tuple(linears))
 
@@ -357,11 +388,17 @@ def hgrn_spec(cfg: dict) -> Spec:
 _BITNET_SUBNORMS = {"attn_sub_norm": "ffn_sub_norm", "inner_attn_ln": "ffn_layernorm"}
 
 
-def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm") -> Spec:
+def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
+                unpacked: bool = False) -> Spec:
     """Tensors of BitNet b1.58 (BitNetForCausalLM / BitnetForCausalLM) for this config.json.
 
     BitLinears: q/k/v (input: input_layernorm), o (input: the attention sub-norm),
     gate/up (input: post_attention_layernorm), down (input: the MLP sub-norm).
+    ``packed``: pre-quantised ("offline") weights with a weight_scale each, stored as
+    uint8 with 4 codes per byte, or with ``unpacked`` as floats [out, in] in {-1, 0, +1}
+    (the other layout transformers' offline AutoBitLinear loads).  A tied config
+    (tie_word_embeddings) may still store ``lm_head.weight``: the tie makes the embeddings
+    the output matrix, so it must equal them (else CorruptCheckpointError).
     """
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab, inter = _cfg_int(cfg, "vocab_size"), _cfg_int(cfg, "intermediate_size")
@@ -370,8 +407,20 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm") ->
     if h % heads:
         raise CheckpointShapeError(f"config.json: hidden_size={h} is not a multiple of "
                                    f"num_attention_heads={heads}; fix config.json")
+    if heads % kv_heads:
+        raise CheckpointShapeError(
+            f"config.json field num_key_value_heads={kv_heads} does not divide "
+            f"num_attention_heads={heads} (grouped-query attention needs it to); fix config.json")
     kv = h // heads * kv_heads
-    if packed and any(n % 4 for n in (h, kv, inter)):
+    qc = cfg.get("quantization_config") or {}
+    scale_divides = qc.get("linear_class") == "bitlinear"
+    if unpacked and scale_divides:
+        raise CheckpointDtypeError(
+            "quantization_config linear_class \"bitlinear\" holds packed uint8 weights, but "
+            "this checkpoint stores them unpacked as floats; repack them or use linear_class "
+            "\"autobitlinear\"")
+    role = "latent" if not packed else "ternary" if unpacked else "packed"
+    if role == "packed" and any(n % HF_BITNET_PER_BYTE for n in (h, kv, inter)):
         raise CheckpointShapeError(
             "pre-packed BitNet needs every out_features to be a multiple of 4 "
             f"(hidden {h}, kv {kv}, intermediate {inter}); fix config.json")
@@ -393,15 +442,15 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm") ->
                 ("mlp.up_proj", inter, h, "post_attention_layernorm"),
                 ("mlp.down_proj", h, inter, f"mlp.{ffn_subnorm}")):
             _linear(tensors, linears, l, name, p + name, p + f"{norm}.weight", out, inp,
-                    packed, False)
+                    role, False)
     tensors.append(Expected("model.norm.weight", (h,), "float"))
-    if not cfg.get("tie_word_embeddings", False):
-        # BitNet keeps its lm_head in full precision
-        tensors.append(Expected("lm_head.weight", (vocab, h), "float"))
-    qc = cfg.get("quantization_config") or {}
+    # BitNet keeps its lm_head in full precision
+    tied = bool(cfg.get("tie_word_embeddings", False))
+    tensors.append(Expected("lm_head.weight", (vocab, h), "tied" if tied else "float",
+                            optional=tied))
     return Spec(ARCH_BITNET_PACKED if packed else ARCH_BITNET, cfg, h, n_layers, vocab, inter,
                 float(cfg.get("rms_norm_eps", 1e-5)), tuple(tensors), tuple(linears),
-                scale_divides=qc.get("linear_class") == "bitlinear")
+                scale_divides=scale_divides)
 
 
 # --- reading files -----------------------------------------------------------------------------
@@ -786,12 +835,19 @@ def _detect(config: dict | None, infos: dict[str, TensorInfo]) -> Spec:
         if any(a in ("BitNetForCausalLM", "BitnetForCausalLM") for a in archs) \
                 or model_type == "bitnet":
             qc = config.get("quantization_config") or {}
-            return bitnet_spec(config, qc.get("quantization_mode") == "offline",
-                               _bitnet_subnorm(infos))
+            offline = qc.get("quantization_mode") == "offline"
+            return bitnet_spec(config, offline, _bitnet_subnorm(infos),
+                               offline and _offline_unpacked(infos))
         raise UnknownArchitectureError(
             f"unknown architecture {archs or model_type!r} in config.json; tritium reads "
             "HGRNBitForCausalLM (MatMul-free LM) and BitNetForCausalLM (BitNet b1.58)")
     return _detect_from_keys(infos)
+
+
+def _offline_unpacked(infos: dict[str, TensorInfo]) -> bool:
+    """A pre-quantised BitNet stores its ternary weights as floats [out, in], not uint8."""
+    q = infos.get("model.layers.0.self_attn.q_proj.weight")
+    return q is not None and q.dtype in _FLOAT_DTYPES
 
 
 def _bitnet_subnorm(infos: dict[str, TensorInfo]) -> str:
@@ -832,10 +888,10 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
     if "model.embeddings.weight" in keys and n_layers:
         vocab, h = _shape(infos, "model.embeddings.weight")
         d = _shape(infos, "model.layers.0.attn.i_proj.weight")[0]
-        head_dim = _shape(infos, "model.layers.0.attn.g_norm.weight")[0]
+        # num_heads leaves no trace in the tensors (and has no numerical effect): 1
         cfg = {"architectures": ["HGRNBitForCausalLM"], "model_type": "hgrn_bit",
                "hidden_size": h, "num_hidden_layers": n_layers, "vocab_size": vocab,
-               "expand_ratio": d / h if d % h else d // h, "num_heads": max(1, d // head_dim),
+               "expand_ratio": d / h if d % h else d // h, "num_heads": 1,
                "intermediate_size": _shape(infos, "model.layers.0.mlp.down_proj.weight")[1],
                "use_lower_bound": "model.lower_bounds" in keys, "use_short_conv": False,
                "tie_word_embeddings": False}
@@ -843,8 +899,10 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
     if "model.embed_tokens.weight" in keys and n_layers:
         vocab, h = _shape(infos, "model.embed_tokens.weight")
         packed = "model.layers.0.self_attn.q_proj.weight_scale" in keys
-        k_out = _shape(infos, "model.layers.0.self_attn.k_proj.weight")[0] * (4 if packed else 1)
-        q_out = _shape(infos, "model.layers.0.self_attn.q_proj.weight")[0] * (4 if packed else 1)
+        unpacked = packed and _offline_unpacked(infos)
+        rows = HF_BITNET_PER_BYTE if packed and not unpacked else 1
+        k_out = _shape(infos, "model.layers.0.self_attn.k_proj.weight")[0] * rows
+        q_out = _shape(infos, "model.layers.0.self_attn.q_proj.weight")[0] * rows
         if q_out != h or h % k_out:
             raise CheckpointShapeError(
                 f"q_proj has {q_out} outputs and k_proj {k_out} for hidden size {h}; "
@@ -853,12 +911,12 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
                "hidden_size": h, "num_hidden_layers": n_layers, "vocab_size": vocab,
                "num_attention_heads": h // k_out, "num_key_value_heads": 1,
                "intermediate_size": _shape(infos, "model.layers.0.mlp.down_proj.weight")[1],
-               "tie_word_embeddings": "lm_head.weight" not in keys}
+               "tie_word_embeddings": "lm_head.weight" not in keys, INFERRED_CONFIG_FIELD: True}
         if packed:
             cfg["quantization_config"] = {"quant_method": "bitnet",
                                           "linear_class": "autobitlinear",
                                           "quantization_mode": "offline"}
-        return dataclasses.replace(bitnet_spec(cfg, packed, _bitnet_subnorm(infos)),
+        return dataclasses.replace(bitnet_spec(cfg, packed, _bitnet_subnorm(infos), unpacked),
                                    inferred=True)
     raise UnknownArchitectureError(
         "the tensor names match no known architecture (looked for HGRN-bit's "
@@ -868,7 +926,7 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
 
 def _check_against_spec(spec: Spec, infos: dict[str, TensorInfo]) -> None:
     expected = spec.by_key()
-    missing = [k for k in expected if k not in infos]
+    missing = [k for k, e in expected.items() if k not in infos and not e.optional]
     extra = sorted(k for k in infos if k not in expected)
     if missing or extra:
         parts = []
@@ -880,6 +938,8 @@ def _check_against_spec(spec: Spec, infos: dict[str, TensorInfo]) -> None:
             f"tensor names do not match a {spec.arch} model of this config: "
             f"{'; '.join(parts)}; the file is incomplete or belongs to another model")
     for key, e in expected.items():
+        if key not in infos:
+            continue
         info = infos[key]
         allowed = ("uint8",) if e.role == "packed" else _FLOAT_DTYPES
         if info.dtype not in allowed:
@@ -993,6 +1053,8 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
     floats: dict[str, np.ndarray] = {}
     raw: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "load", len(spec.tensors)):
+        if e.key not in source.infos:  # an optional tensor the file does not hold
+            continue
         t = source.get(e.key)
         if e.role != "packed":
             bad = int((~torch.isfinite(t)).sum())
@@ -1002,6 +1064,8 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
                     "corrupt or was saved after training diverged")
         if e.role == "float":
             floats[e.key] = t.float().numpy()
+        elif e.role == "tied":
+            _check_tied(e.key, t, source.get(_TIED_TO[e.key]))
         else:
             raw[e.key] = t
     by_layer: list[dict[str, BitLinear]] = [{} for _ in range(spec.num_layers)]
@@ -1026,14 +1090,35 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
                             lm_head=lm_head)
 
 
+#: the tensor a tied model's output matrix is tied to
+_TIED_TO = {"lm_head.weight": "model.embed_tokens.weight"}
+
+
+def _check_tied(key: str, stored: torch.Tensor, tied_to: torch.Tensor) -> None:
+    if not torch.equal(stored.float(), tied_to.float()):
+        raise CorruptCheckpointError(
+            f"config.json ties the word embeddings (tie_word_embeddings=true) but {key} "
+            f"differs from {_TIED_TO[key]}; set tie_word_embeddings to false if the "
+            "checkpoint's lm_head is its own matrix")
+
+
 def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear:
     weight = raw[f"{ls.module}.weight"]
     if spec.arch == ARCH_BITNET_PACKED:
-        codes = unpack_hf_bitnet(weight)
-        if (codes == CODE_INVALID).any():
-            raise CorruptCheckpointError(
-                f"{ls.module}.weight holds the 2-bit value 3, which is no ternary weight; "
-                "the packed checkpoint is corrupt")
+        if weight.dtype == torch.uint8:
+            codes = unpack_hf_bitnet(weight)
+            if (codes == CODE_INVALID).any():
+                raise CorruptCheckpointError(
+                    f"{ls.module}.weight holds the 2-bit value 3, which is no ternary weight; "
+                    "the packed checkpoint is corrupt")
+        else:
+            values = weight.float()
+            if not ((values == -1) | (values == 0) | (values == 1)).all():
+                raise CorruptCheckpointError(
+                    f"{ls.module}.weight is a pre-quantised (offline) weight but holds values "
+                    "other than -1, 0 and +1; store the ternary weights, or the latent "
+                    "weights with quantization_mode \"online\"")
+            codes = encode(values.to(torch.int8).numpy())
         stored = float(raw[f"{ls.module}.weight_scale"].float().reshape(()))
         if stored <= 0:
             raise CorruptCheckpointError(
@@ -1106,7 +1191,7 @@ def synthetic_state_dict(config: dict, seed: int = 0, progress=None) -> dict[str
     spec = _spec_for(config)
     state: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "generate", len(spec.tensors)):
-        if e.role == "scale":
+        if e.role in ("scale", "tied"):
             continue
         latent = _synthetic_tensor(e, seed).to(torch.bfloat16)
         if e.role == "packed":
