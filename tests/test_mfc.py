@@ -65,7 +65,8 @@ def test_estimate_cycles_equals_the_interpreter():
     P = [encode(Op.SETVL, a=9), encode(Op.TMV, d=24, a=48, b=0, c=0),
          encode(Op.VADD, d=100, a=0, b=20), encode(Op.SMUL, d=1, a=0, b=0),
          encode(Op.TMV, d=5, a=5, b=0, c=2), encode(Op.SSQRT, d=1, a=0),
-         encode(Op.TWAIT), encode(Op.VSUMSQ, a=0, c=1), encode(Op.HALT)]
+         encode(Op.TWAIT), encode(Op.VNORM, d=0, a=0, c=1), encode(Op.SADD, d=2, a=1, b=1),
+         encode(Op.HALT)]
     m = Machine(CFG)
     m.load_program(P)
     out = m.run()
