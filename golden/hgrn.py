@@ -1,10 +1,11 @@
 """Pure-PyTorch reference of HGRNBitForCausalLM (the MatMul-free LM), float and integer paths.
 
-No Triton and no transformers: the model runs token by token on the CPU in float32 from a
+No Triton and no transformers: the model runs token by token on the CPU from a
 :class:`~tritium.host.checkpoint.ModelDescription`, carrying the MLGRU hidden state from
-one token to the next exactly as generation does.
+one token to the next exactly as generation does.  It computes what the released model's
+code computes (its fused kernels included), in float32 by default or in float16.
 
-Forward pass (see ANCHORS.md for the formulas)::
+Forward pass::
 
     x = embeddings[token]
     for each layer l:
@@ -12,20 +13,23 @@ Forward pass (see ANCHORS.md for the formulas)::
         x = r + mlp(RMSNorm(r))                      # GLU MLP
     logits = lm_head(RMSNorm(x))                     # lm_head is a BitLinear too
 
-    attn:  f = sigmoid(f_proj(x));  f = lb_l + (1 - lb_l) * f   (l > 0, lb from lower_bounds)
+    attn:  f = sigmoid(f_proj(x));  f = lb_l + (1 - lb_l) * f   (l > 0)
            i = SiLU(i_proj(x)) * (1 - f);  h = f * h + i
-           o_proj(RMSNorm(g_proj(x)) * w_g * SiLU(h))            (RMSNorm per head)
+           o_proj(RMSNorm(g_proj(x)) * w_g * SiLU(h))
     mlp:   gate, y = split(gate_proj(x));  down_proj(SiLU(gate) * y)
 
-Every BitLinear is ``RMSNorm_1e-6(x)*g`` (the fused kernel's eps) -> per-token int8 absmax -> ternary weights.  The
-float path multiplies the dequantised activations by the dequantised weights, as the
-reference does; the integer ("hardware") path computes the exact integer product of the
-int8 activations and the ternary weights (what the TMV engine computes) and rescales it
-once by ``1 / (s_x * s_w)``.  The two differ only by float rounding; :meth:`compare`
-reports by how much.
+    lb = cumsum(softmax(lower_bounds, dim 0)) - softmax(lower_bounds, dim 0)[0]; lb_0 = 0
 
-Assumption: the gate norm (``g_norm``) uses config.json's ``rms_norm_eps`` like every
-other block norm.
+Every RMSNorm outside the BitLinears (block norms, final norm and ``g_norm``) uses
+config.json's ``rms_norm_eps``.  ``g_norm`` normalises the whole width with one weight of
+shape [hidden_size]: ``num_heads`` has no numerical effect.  Every BitLinear is
+``RMSNorm(x)*g`` with eps ``BITLINEAR_NORM_EPS`` (1e-6, the fused kernel's default) ->
+per-token int8 absmax, halves rounded away from zero (the kernel's round) -> ternary
+weights (round half to even, torch's round).  The float path multiplies the dequantised
+activations by the dequantised weights, as the reference does; the integer ("hardware")
+path computes the exact integer product of the int8 activations and the ternary weights
+(what the TMV engine computes) and rescales it once by ``1 / (s_x * s_w)``.  The two
+differ only by float rounding; :meth:`compare` reports by how much.
 """
 
 from __future__ import annotations
@@ -37,26 +41,54 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tritium.errors import ShapeError
+from tritium.errors import ConfigError, ShapeError
 from tritium.host.checkpoint import (ARCH_HGRN, BitLinear, ModelDescription,
-                                     UnknownArchitectureError, load_checkpoint)
-from tritium.host.quantize import BITLINEAR_NORM_EPS, quantize_activations, rms_norm
+                                     UnknownArchitectureError, check_device_memory, describe,
+                                     load_checkpoint, scan_checkpoint)
+from tritium.host.quantize import (BITLINEAR_NORM_EPS, HGRN_ACT_ROUNDING, dequantize_weights_as,
+                                   quantize_activations, rms_norm)
+
+#: precisions the float path runs in; float32 is the default (and the only one the integer
+#: path takes), float16 reproduces the released model run in half precision
+DTYPES = (torch.float32, torch.float16)
+
+
+def _swiglu(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a * b / (1 + exp(-a))`` in float32: SiLU(a) * b as the released activation kernel
+    writes it (the association matters at the last ulp, see rms_norm)."""
+    a = a.float()
+    return a * b.float() / (1 + torch.exp(-a))
 
 
 class _Projection:
-    """A BitLinear prepared for both paths."""
+    """A BitLinear prepared for both paths.
 
-    def __init__(self, lin: BitLinear):
+    In float16 (``latent`` given) it computes as the released kernel does on half inputs:
+    norm and activation quantisation in float32 on the half input and gain, the dequantised
+    activations stored as half, the weights quantised in half from the latent weights, and
+    a half matmul.
+    """
+
+    def __init__(self, lin: BitLinear, dtype: torch.dtype = torch.float32,
+                 latent: torch.Tensor | None = None):
         self.name = lin.name
+        self.dtype = dtype
         self.record = None  # callable(name, x_q, acc) while HGRNBitForCausalLM.trace runs
         weights = torch.from_numpy(lin.weights)
         self.scale = torch.tensor(lin.scale, dtype=torch.float32)
-        self.w_float = weights.float() / self.scale          # W_q / s_w, as the reference
+        if latent is None:
+            self.w_float = weights.float() / self.scale      # W_q / s_w, as the reference
+        else:
+            self.w_float = dequantize_weights_as(latent, dtype)
         self.w_int_t = weights.to(torch.int32).t().contiguous()
-        self.norm = None if lin.norm_weight is None else torch.from_numpy(lin.norm_weight)
+        self.norm = None if lin.norm_weight is None else \
+            torch.from_numpy(lin.norm_weight).to(dtype)
 
     def __call__(self, x: torch.Tensor, integer: bool) -> torch.Tensor:
-        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS))
+        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS, kernel=True),
+                                        HGRN_ACT_ROUNDING)
+        if self.dtype != torch.float32:
+            return (x_q.float() / s_x).to(self.dtype) @ self.w_float.t()
         if integer:
             # exact: |sum| <= 128 * in_features, far inside int32
             acc = x_q.to(torch.int32) @ self.w_int_t
@@ -81,16 +113,27 @@ class IntegerPathReport:
 class HGRNBitForCausalLM:
     """HGRN-bit causal LM from a model description (see the module docstring)."""
 
-    def __init__(self, desc: ModelDescription):
+    def __init__(self, desc: ModelDescription, dtype: torch.dtype = torch.float32,
+                 latent: dict[str, torch.Tensor] | None = None):
+        """``dtype``: float32 (default) or float16, the precision of every float tensor and
+        operation as in the released model run at that precision; float16 needs ``latent``,
+        the latent weight of every BitLinear by module name (:meth:`from_pretrained` reads
+        them), because the weights are then quantised in half precision."""
         if desc.arch != ARCH_HGRN:
             raise UnknownArchitectureError(
                 f"{desc.source} is a {desc.arch} checkpoint; HGRNBitForCausalLM needs an "
                 "HGRN-bit (MatMul-free LM) checkpoint")
+        if dtype not in DTYPES:
+            raise ConfigError(f"dtype {dtype} is not supported; use one of "
+                              f"{', '.join(map(str, DTYPES))}")
+        if dtype != torch.float32 and latent is None:
+            raise ConfigError(f"dtype {dtype} needs the latent weights; load the model with "
+                              "HGRNBitForCausalLM.from_pretrained(path, dtype=...)")
+        self.dtype = dtype
         self.desc = desc
         self.eps = desc.rms_norm_eps
         self.vocab_size = desc.vocab_size
-        self.num_heads = int(desc.config.get("num_heads") or 1)
-        t = {k: torch.from_numpy(v) for k, v in desc.tensors.items()}
+        t = {k: torch.from_numpy(v).to(dtype) for k, v in desc.tensors.items()}
         self.embeddings = t["model.embeddings.weight"]
         self.final_norm = t["model.norm.weight"]
         lower = t.get("model.lower_bounds")
@@ -100,16 +143,28 @@ class HGRNBitForCausalLM:
         self.lower_bounds = lower
         self.layers = []
         for layer in desc.layers:
-            proj = {name: _Projection(lin) for name, lin in layer.linears.items()}
-            norms = {k: torch.from_numpy(v) for k, v in layer.tensors.items()}
+            proj = {name: self._projection(lin, latent) for name, lin in layer.linears.items()}
+            norms = {k: torch.from_numpy(v).to(dtype) for k, v in layer.tensors.items()}
             self.layers.append((layer.index, proj, norms))
-        self.lm_head = _Projection(desc.lm_head)
+        self.lm_head = self._projection(desc.lm_head, latent)
         self.state_size = self.layers[0][1]["attn.i_proj"].w_float.shape[0] if self.layers else 0
 
+    def _projection(self, lin: BitLinear, latent) -> _Projection:
+        return _Projection(lin, self.dtype, None if latent is None else latent[lin.name])
+
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **load_kwargs) -> "HGRNBitForCausalLM":
-        """Load an HGRN-bit checkpoint (directory or weight file) with :func:`load_checkpoint`."""
-        return cls(load_checkpoint(path, **load_kwargs))
+    def from_pretrained(cls, path: str | os.PathLike, dtype: torch.dtype = torch.float32,
+                        *, device_mem: int | None = None, fmt: str = "t2",
+                        progress=None) -> "HGRNBitForCausalLM":
+        """Load an HGRN-bit checkpoint (directory or weight file) with :func:`load_checkpoint`
+        (same keyword arguments); ``dtype`` as in the constructor."""
+        if dtype == torch.float32:
+            return cls(load_checkpoint(path, device_mem=device_mem, fmt=fmt, progress=progress))
+        spec, source = scan_checkpoint(path)
+        check_device_memory(spec, device_mem, fmt)
+        desc = describe(spec, source, progress)
+        latent = {ls.module: source.get(f"{ls.module}.weight") for ls in spec.linears}
+        return cls(desc, dtype, latent)
 
     # --- one token -----------------------------------------------------------------------
 
@@ -119,30 +174,48 @@ class HGRNBitForCausalLM:
 
     def step(self, tokens: torch.Tensor, state: list[torch.Tensor],
              integer: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Advance by one token per sequence: tokens [B] -> (logits [B, V], new state)."""
+        """Advance by one token per sequence: tokens [B] -> (logits [B, V] float32, new state).
+
+        The state stays float32 in either dtype: the released recurrence kernel keeps it in
+        float32 registers across a sequence.  In float16 every norm and gate computes in
+        float32 on half operands and rounds its result to half, as the fused kernels do;
+        element-wise torch ops (sigmoid, lower bound, residual add) run in half.
+        """
+        if integer and self.dtype != torch.float32:
+            raise ConfigError("the integer path runs in float32 only; load the model with "
+                              "dtype=torch.float32 to use it")
         x = self.embeddings[tokens]
         new_state = []
         for (l, proj, norms), h in zip(self.layers, state):
-            a, h = self._mlgru(l, proj, norms, rms_norm(x, norms["attn_norm.weight"], self.eps),
+            a, h = self._mlgru(l, proj, norms, self._norm(x, norms["attn_norm.weight"]),
                                h, integer)
             new_state.append(h)
-            r = x + a
-            m = rms_norm(r, norms["mlp_norm.weight"], self.eps)
+            # the fused pre-norm adds the residual in float32 and normalises that sum
+            r = x.float() + a.float()
+            m = self._norm(r, norms["mlp_norm.weight"])
+            r = r.to(self.dtype)
             gate, y = proj["mlp.gate_proj"](m, integer).chunk(2, dim=-1)
-            x = r + proj["mlp.down_proj"](F.silu(gate) * y, integer)
-        return self.lm_head(rms_norm(x, self.final_norm, self.eps), integer), new_state
+            x = r + proj["mlp.down_proj"](self._cast(_swiglu(gate, y)), integer)
+        return self.lm_head(self._norm(x, self.final_norm), integer).float(), new_state
+
+    def _cast(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.dtype)
+
+    def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self._cast(rms_norm(x, weight, self.eps, kernel=True))
 
     def _mlgru(self, l, proj, norms, x, h, integer):
         f = torch.sigmoid(proj["attn.f_proj"](x, integer))
         if self.lower_bounds is not None and l > 0:
             lb = self.lower_bounds[l]
             f = lb + (1 - lb) * f
-        i = F.silu(proj["attn.i_proj"](x, integer)) * (1 - f)
-        h = f * h + i
-        g = proj["attn.g_proj"](x, integer)
-        heads = g.reshape(*g.shape[:-1], self.num_heads, -1)
-        gated = rms_norm(heads, norms["attn.g_norm.weight"], self.eps).reshape(g.shape)
-        return proj["attn.o_proj"](gated * F.silu(h), integer), h
+        i = _swiglu(proj["attn.i_proj"](x, integer), 1 - f)
+        h = f.float() * h + i
+        # g_norm normalises the whole width whatever num_heads is, then gates by swish(h)
+        gated = rms_norm(proj["attn.g_proj"](x, integer), norms["attn.g_norm.weight"], self.eps,
+                         kernel=True)
+        o = self._cast(h).float()  # the recurrence kernel stores its output in the model dtype
+        return proj["attn.o_proj"](self._cast(gated * o * torch.sigmoid(o)), integer), h
 
     # --- sequences -----------------------------------------------------------------------
 

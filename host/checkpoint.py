@@ -41,8 +41,9 @@ import numpy as np
 import torch
 
 from tritium.errors import TritiumError
-from tritium.golden.ternary import CODE_INVALID, CODE_ZERO, decode, packed_length
-from tritium.host.quantize import pack_hf_bitnet, quantize_weights, unpack_hf_bitnet
+from tritium.golden.ternary import CODE_INVALID, CODE_ZERO, decode, encode, packed_length
+from tritium.host.quantize import (HF_BITNET_PER_BYTE, pack_hf_bitnet, quantize_weights,
+                                   unpack_hf_bitnet)
 
 ARCH_HGRN = "hgrn-bit"
 ARCH_BITNET = "bitnet"
@@ -55,6 +56,8 @@ DEVICE_BYTES_PER_PARAM = 2
 DEVICE_BYTES_PER_SCALE = 4
 
 _FLOAT_DTYPES = ("bfloat16", "float16", "float32")
+#: roles of the tensors that hold a BitLinear's ternary weight (see Expected)
+_TERNARY_ROLES = ("latent", "packed", "ternary")
 _TORCH_SUFFIXES = (".bin", ".pt", ".pth")
 # safetensors dtype tags -> torch dtype names, so both file kinds report dtypes alike
 _ST_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64",
@@ -97,6 +100,11 @@ class CheckpointShapeError(CheckpointError):
 
 class UnknownArchitectureError(CheckpointError):
     """config.json or the tensor names name a model tritium does not implement."""
+
+
+class UnsupportedConfigError(UnknownArchitectureError):
+    """config.json asks for a variant of a known architecture that tritium does not run
+    (and the released model code cannot run either); the message names the field."""
 
 
 class UnsafeCheckpointError(CheckpointError):
@@ -208,14 +216,18 @@ class Expected:
     """One tensor an architecture stores.
 
     ``role``: "latent" (float ternary weight), "packed" (uint8 HF BitNet weight),
-    "scale" (its weight_scale) or "float" (any other float tensor).  ``logical`` is the
-    unpacked [out, in] shape of a ternary weight.
+    "ternary" (a pre-quantised weight stored unpacked as floats in {-1, 0, +1}),
+    "scale" (a pre-quantised weight's weight_scale), "float" (any other float tensor) or
+    "unused" (a tensor the model loads but does not compute with, e.g. the lm_head of a
+    tied model, which the embeddings replace).  ``logical`` is the [out, in] shape of a
+    ternary weight.  ``optional`` tensors may be absent.
     """
 
     key: str
     shape: tuple[int, ...]
     role: str
     logical: tuple[int, ...] = ()
+    optional: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,7 +259,7 @@ class Spec(ModelSize):
         """Device footprint: packed ternary rows, one scale per BitLinear, 16-bit others."""
         total = 0
         for e in self.tensors:
-            if e.role in ("latent", "packed"):
+            if e.role in _TERNARY_ROLES:
                 out, inp = e.logical
                 total += out * packed_length(inp, fmt) + DEVICE_BYTES_PER_SCALE
             elif e.role == "float":
@@ -274,30 +286,46 @@ def _cfg_int(cfg: dict, name: str, default: int | None = None) -> int:
 
 
 def _linear(tensors: list, linears: list, layer, name, module, norm_key, out, inp,
-            packed: bool, owns_norm: bool) -> None:
-    if packed:
-        tensors.append(Expected(f"{module}.weight", (out // 4, inp), "packed", (out, inp)))
+            role: str, owns_norm: bool) -> None:
+    shape = (out // HF_BITNET_PER_BYTE, inp) if role == "packed" else (out, inp)
+    tensors.append(Expected(f"{module}.weight", shape, role, (out, inp)))
+    if role != "latent":
         tensors.append(Expected(f"{module}.weight_scale", (1,), "scale"))
-    else:
-        tensors.append(Expected(f"{module}.weight", (out, inp), "latent", (out, inp)))
     if owns_norm:
         tensors.append(Expected(norm_key, (inp,), "float"))
     linears.append(LinearSpec(layer, name, module, norm_key, out, inp))
 
 
 def hgrn_spec(cfg: dict) -> Spec:
-    """Tensors of HGRNBitForCausalLM (ridger/MMfreeLM-*) for this config.json."""
+    """Tensors of HGRNBitForCausalLM (ridger/MMfreeLM-*) for this config.json.
+
+    ``num_heads`` only has to divide ``hidden_size`` (as the released model code asserts):
+    the recurrence is element-wise and ``g_norm`` normalises the whole width with one
+    weight of shape [hidden_size], so heads have no numerical effect and no tensor depends
+    on them.  ``use_short_conv=true`` and ``expand_ratio != 1`` raise
+    :class:`UnsupportedConfigError` naming the field: the released code cannot run either
+    (an argument mismatch in the short convolution; lower bounds of width hidden_size
+    against gates of width hidden_size * expand_ratio) and no released checkpoint uses them.
+    """
     if cfg.get("use_short_conv"):
-        raise UnknownArchitectureError(
-            "this HGRN-bit checkpoint uses short convolutions (use_short_conv=true), which "
-            "tritium does not implement; the released MMfreeLM checkpoints do not use them")
+        raise UnsupportedConfigError(
+            "config.json field use_short_conv=true: tritium does not implement HGRN-bit's "
+            "short convolutions (the released model code cannot run them either, and the "
+            "released MMfreeLM checkpoints do not use them); set use_short_conv to false "
+            "only if the checkpoint was trained without them")
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab = _cfg_int(cfg, "vocab_size")
-    d = int(h * (cfg.get("expand_ratio") or 1))
+    expand = cfg.get("expand_ratio")
+    if expand is not None and expand != 1:
+        raise UnsupportedConfigError(
+            f"config.json field expand_ratio={expand!r}: tritium runs HGRN-bit with "
+            "expand_ratio 1 only (the released model code cannot run other values with "
+            "lower bounds, and the released MMfreeLM checkpoints use 1)")
     heads = _cfg_int(cfg, "num_heads", 1)
-    if d % heads:
-        raise CheckpointShapeError(f"config.json: {d} channels do not split into "
-                                   f"num_heads={heads} heads; fix config.json")
+    if h % heads:
+        raise CheckpointShapeError(f"config.json field num_heads={heads} does not divide "
+                                   f"hidden_size={h}; fix config.json")
+    d = h
     inter = cfg.get("intermediate_size") or hgrn_intermediate_size(
         h, cfg.get("hidden_ratio") or 4)
     tensors: list[Expected] = [Expected("model.embeddings.weight", (vocab, h), "float")]
@@ -309,22 +337,22 @@ def hgrn_spec(cfg: dict) -> Spec:
         tensors.append(Expected(p + "attn_norm.weight", (h,), "float"))
         for proj in ("i_proj", "f_proj", "g_proj"):
             _linear(tensors, linears, l, f"attn.{proj}", p + f"attn.{proj}",
-                    p + f"attn.{proj}.norm.weight", d, h, False, True)
-        tensors.append(Expected(p + "attn.g_norm.weight", (d // heads,), "float"))
+                    p + f"attn.{proj}.norm.weight", d, h, "latent", True)
+        tensors.append(Expected(p + "attn.g_norm.weight", (d,), "float"))
         _linear(tensors, linears, l, "attn.o_proj", p + "attn.o_proj",
-                p + "attn.o_proj.norm.weight", h, d, False, True)
+                p + "attn.o_proj.norm.weight", h, d, "latent", True)
         tensors.append(Expected(p + "mlp_norm.weight", (h,), "float"))
         _linear(tensors, linears, l, "mlp.gate_proj", p + "mlp.gate_proj",
-                p + "mlp.gate_proj.norm.weight", 2 * inter, h, False, True)
+                p + "mlp.gate_proj.norm.weight", 2 * inter, h, "latent", True)
         _linear(tensors, linears, l, "mlp.down_proj", p + "mlp.down_proj",
-                p + "mlp.down_proj.norm.weight", h, inter, False, True)
+                p + "mlp.down_proj.norm.weight", h, inter, "latent", True)
     tensors.append(Expected("model.norm.weight", (h,), "float"))
     if cfg.get("tie_word_embeddings"):
         raise UnknownArchitectureError(
             "HGRN-bit with tie_word_embeddings=true is not supported (its lm_head is a "
             "BitLinear); the released MMfreeLM checkpoints are untied")
     _linear(tensors, linears, None, "lm_head", "lm_head", "lm_head.norm.weight",
-            vocab, h, False, True)
+            vocab, h, "latent", True)
     return Spec(ARCH_HGRN, cfg, h, n_layers, vocab, inter,
                 float(cfg.get("rms_norm_eps", 1e-6)), tuple(tensors), tuple(linears))
 
@@ -333,11 +361,17 @@ def hgrn_spec(cfg: dict) -> Spec:
 _BITNET_SUBNORMS = {"attn_sub_norm": "ffn_sub_norm", "inner_attn_ln": "ffn_layernorm"}
 
 
-def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm") -> Spec:
+def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
+                unpacked: bool = False) -> Spec:
     """Tensors of BitNet b1.58 (BitNetForCausalLM / BitnetForCausalLM) for this config.json.
 
     BitLinears: q/k/v (input: input_layernorm), o (input: the attention sub-norm),
     gate/up (input: post_attention_layernorm), down (input: the MLP sub-norm).
+    ``packed``: pre-quantised ("offline") weights with a weight_scale each, stored as
+    uint8 with 4 codes per byte, or with ``unpacked`` as floats [out, in] in {-1, 0, +1}
+    (the other layout transformers' offline AutoBitLinear loads).  A tied config
+    (tie_word_embeddings) may still store ``lm_head.weight``; it is accepted and unused,
+    since the tie makes the embeddings the output matrix.
     """
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab, inter = _cfg_int(cfg, "vocab_size"), _cfg_int(cfg, "intermediate_size")
@@ -347,7 +381,15 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm") ->
         raise CheckpointShapeError(f"config.json: hidden_size={h} is not a multiple of "
                                    f"num_attention_heads={heads}; fix config.json")
     kv = h // heads * kv_heads
-    if packed and any(n % 4 for n in (h, kv, inter)):
+    qc = cfg.get("quantization_config") or {}
+    scale_divides = qc.get("linear_class") == "bitlinear"
+    if unpacked and scale_divides:
+        raise CheckpointDtypeError(
+            "quantization_config linear_class \"bitlinear\" holds packed uint8 weights, but "
+            "this checkpoint stores them unpacked as floats; repack them or use linear_class "
+            "\"autobitlinear\"")
+    role = "latent" if not packed else "ternary" if unpacked else "packed"
+    if role == "packed" and any(n % HF_BITNET_PER_BYTE for n in (h, kv, inter)):
         raise CheckpointShapeError(
             "pre-packed BitNet needs every out_features to be a multiple of 4 "
             f"(hidden {h}, kv {kv}, intermediate {inter}); fix config.json")
@@ -369,15 +411,15 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm") ->
                 ("mlp.up_proj", inter, h, "post_attention_layernorm"),
                 ("mlp.down_proj", h, inter, f"mlp.{ffn_subnorm}")):
             _linear(tensors, linears, l, name, p + name, p + f"{norm}.weight", out, inp,
-                    packed, False)
+                    role, False)
     tensors.append(Expected("model.norm.weight", (h,), "float"))
-    if not cfg.get("tie_word_embeddings", False):
-        # BitNet keeps its lm_head in full precision
-        tensors.append(Expected("lm_head.weight", (vocab, h), "float"))
-    qc = cfg.get("quantization_config") or {}
+    # BitNet keeps its lm_head in full precision
+    tied = bool(cfg.get("tie_word_embeddings", False))
+    tensors.append(Expected("lm_head.weight", (vocab, h), "unused" if tied else "float",
+                            optional=tied))
     return Spec(ARCH_BITNET_PACKED if packed else ARCH_BITNET, cfg, h, n_layers, vocab, inter,
                 float(cfg.get("rms_norm_eps", 1e-5)), tuple(tensors), tuple(linears),
-                scale_divides=qc.get("linear_class") == "bitlinear")
+                scale_divides=scale_divides)
 
 
 # --- reading files -----------------------------------------------------------------------------
@@ -537,12 +579,19 @@ def _detect(config: dict | None, infos: dict[str, TensorInfo]) -> Spec:
         if any(a in ("BitNetForCausalLM", "BitnetForCausalLM") for a in archs) \
                 or model_type == "bitnet":
             qc = config.get("quantization_config") or {}
-            return bitnet_spec(config, qc.get("quantization_mode") == "offline",
-                               _bitnet_subnorm(infos))
+            offline = qc.get("quantization_mode") == "offline"
+            return bitnet_spec(config, offline, _bitnet_subnorm(infos),
+                               offline and _offline_unpacked(infos))
         raise UnknownArchitectureError(
             f"unknown architecture {archs or model_type!r} in config.json; tritium reads "
             "HGRNBitForCausalLM (MatMul-free LM) and BitNetForCausalLM (BitNet b1.58)")
     return _detect_from_keys(infos)
+
+
+def _offline_unpacked(infos: dict[str, TensorInfo]) -> bool:
+    """A pre-quantised BitNet stores its ternary weights as floats [out, in], not uint8."""
+    q = infos.get("model.layers.0.self_attn.q_proj.weight")
+    return q is not None and q.dtype in _FLOAT_DTYPES
 
 
 def _bitnet_subnorm(infos: dict[str, TensorInfo]) -> str:
@@ -570,10 +619,10 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
     if "model.embeddings.weight" in keys and n_layers:
         vocab, h = _shape(infos, "model.embeddings.weight")
         d = _shape(infos, "model.layers.0.attn.i_proj.weight")[0]
-        head_dim = _shape(infos, "model.layers.0.attn.g_norm.weight")[0]
+        # num_heads leaves no trace in the tensors (and has no numerical effect): 1
         cfg = {"architectures": ["HGRNBitForCausalLM"], "model_type": "hgrn_bit",
                "hidden_size": h, "num_hidden_layers": n_layers, "vocab_size": vocab,
-               "expand_ratio": d / h if d % h else d // h, "num_heads": max(1, d // head_dim),
+               "expand_ratio": d / h if d % h else d // h, "num_heads": 1,
                "intermediate_size": _shape(infos, "model.layers.0.mlp.down_proj.weight")[1],
                "use_lower_bound": "model.lower_bounds" in keys, "use_short_conv": False,
                "tie_word_embeddings": False}
@@ -581,8 +630,10 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
     if "model.embed_tokens.weight" in keys and n_layers:
         vocab, h = _shape(infos, "model.embed_tokens.weight")
         packed = "model.layers.0.self_attn.q_proj.weight_scale" in keys
-        k_out = _shape(infos, "model.layers.0.self_attn.k_proj.weight")[0] * (4 if packed else 1)
-        q_out = _shape(infos, "model.layers.0.self_attn.q_proj.weight")[0] * (4 if packed else 1)
+        unpacked = packed and _offline_unpacked(infos)
+        rows = HF_BITNET_PER_BYTE if packed and not unpacked else 1
+        k_out = _shape(infos, "model.layers.0.self_attn.k_proj.weight")[0] * rows
+        q_out = _shape(infos, "model.layers.0.self_attn.q_proj.weight")[0] * rows
         if q_out != h or h % k_out:
             raise CheckpointShapeError(
                 f"q_proj has {q_out} outputs and k_proj {k_out} for hidden size {h}; "
@@ -596,7 +647,7 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
             cfg["quantization_config"] = {"quant_method": "bitnet",
                                           "linear_class": "autobitlinear",
                                           "quantization_mode": "offline"}
-        return dataclasses.replace(bitnet_spec(cfg, packed, _bitnet_subnorm(infos)),
+        return dataclasses.replace(bitnet_spec(cfg, packed, _bitnet_subnorm(infos), unpacked),
                                    inferred=True)
     raise UnknownArchitectureError(
         "the tensor names match no known architecture (looked for HGRN-bit's "
@@ -606,7 +657,7 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
 
 def _check_against_spec(spec: Spec, infos: dict[str, TensorInfo]) -> None:
     expected = spec.by_key()
-    missing = [k for k in expected if k not in infos]
+    missing = [k for k, e in expected.items() if k not in infos and not e.optional]
     extra = sorted(k for k in infos if k not in expected)
     if missing or extra:
         parts = []
@@ -618,6 +669,8 @@ def _check_against_spec(spec: Spec, infos: dict[str, TensorInfo]) -> None:
             f"tensor names do not match a {spec.arch} model of this config: "
             f"{'; '.join(parts)}; the file is incomplete or belongs to another model")
     for key, e in expected.items():
+        if key not in infos:
+            continue
         info = infos[key]
         allowed = ("uint8",) if e.role == "packed" else _FLOAT_DTYPES
         if info.dtype not in allowed:
@@ -691,6 +744,8 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
     floats: dict[str, np.ndarray] = {}
     raw: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "load", len(spec.tensors)):
+        if e.role == "unused" or e.key not in source.infos:
+            continue
         t = source.get(e.key)
         if e.role != "packed":
             bad = int((~torch.isfinite(t)).sum())
@@ -727,11 +782,20 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
 def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear:
     weight = raw[f"{ls.module}.weight"]
     if spec.arch == ARCH_BITNET_PACKED:
-        codes = unpack_hf_bitnet(weight)
-        if (codes == CODE_INVALID).any():
-            raise CorruptCheckpointError(
-                f"{ls.module}.weight holds the 2-bit value 3, which is no ternary weight; "
-                "the packed checkpoint is corrupt")
+        if weight.dtype == torch.uint8:
+            codes = unpack_hf_bitnet(weight)
+            if (codes == CODE_INVALID).any():
+                raise CorruptCheckpointError(
+                    f"{ls.module}.weight holds the 2-bit value 3, which is no ternary weight; "
+                    "the packed checkpoint is corrupt")
+        else:
+            values = weight.float()
+            if not ((values == -1) | (values == 0) | (values == 1)).all():
+                raise CorruptCheckpointError(
+                    f"{ls.module}.weight is a pre-quantised (offline) weight but holds values "
+                    "other than -1, 0 and +1; store the ternary weights, or the latent "
+                    "weights with quantization_mode \"online\"")
+            codes = encode(values.to(torch.int8).numpy())
         stored = float(raw[f"{ls.module}.weight_scale"].float().reshape(()))
         if stored <= 0:
             raise CorruptCheckpointError(
@@ -821,7 +885,7 @@ def synthetic_state_dict(config: dict, seed: int = 0, progress=None,
     spec = _spec_for(config)
     state: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "generate", len(spec.tensors)):
-        if e.role == "scale":
+        if e.role in ("scale", "unused"):
             continue
         latent = _synthetic_tensor(e, seed, unit_scale,
                                    float(config.get("initializer_range", 0.02)))

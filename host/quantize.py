@@ -8,9 +8,13 @@ BitNet ``WeightQuant``/``ActQuant``) computes, in float32:
   ``x_q = clamp(round(x*s_x), -128, 127)``;
 * so ``y = (x_q @ W_q.T) / (s_x * s_w)``: one exact integer ternary matvec and one rescale.
 
-``round`` is round-half-to-even (torch's), and every product is taken in float32 so that
-the codes here are bit-identical to what the reference feeds its matmul.  Weight codes
-follow :mod:`tritium.golden.ternary` (``code = weight + 1``).
+Every product is taken in float32 so that the codes here are bit-identical to what the
+reference feeds its matmul.  ``round`` of the weights is round-half-to-even (torch's) in
+both architectures.  The activations round per architecture: BitNet's ``ActQuant`` uses
+torch's round (half to even); the released HGRN-bit model quantises its activations
+inside the fused norm-and-quantise Triton kernel, whose round takes halves away from zero
+(:data:`HGRN_ACT_ROUNDING`).  Weight codes follow :mod:`tritium.golden.ternary`
+(``code = weight + 1``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ ACT_QMIN, ACT_QMAX = -128, 127
 #: and so uses its own default of 1e-6; the 1e-8 of the RMSNorm module is used only by the
 #: non-fused ``BitLinear``, which the model never instantiates.
 BITLINEAR_NORM_EPS = 1e-6
+#: rounding modes of :func:`round_half`
+ROUND_HALF_EVEN, ROUND_HALF_AWAY = "half-even", "half-away"
+#: how the released HGRN-bit model rounds activations (its Triton kernel's round)
+HGRN_ACT_ROUNDING = ROUND_HALF_AWAY
+#: how BitNet (transformers' ActQuant, torch.round) rounds activations
+BITNET_ACT_ROUNDING = ROUND_HALF_EVEN
 #: codes per byte of Hugging Face's pre-packed BitNet weights
 HF_BITNET_PER_BYTE = 4
 
@@ -54,6 +64,15 @@ def quantize_weights(w: torch.Tensor) -> tuple[np.ndarray, float]:
     return codes.numpy(), float(s)
 
 
+def dequantize_weights_as(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``clamp(round(W*s_w), -1, 1) / s_w`` with every step in ``dtype``, as the reference
+    computes it when the model runs in that precision (float32: the same as decoding
+    :func:`quantize_weights`' codes and dividing by its scale)."""
+    w = w.to(dtype)
+    s = 1.0 / w.abs().mean().clamp(min=WEIGHT_MEAN_FLOOR)
+    return (w * s).round().clamp(-1, 1) / s
+
+
 def quantize_weights_simple(w: torch.Tensor) -> tuple[np.ndarray, float]:
     """Baseline for :func:`quantize_weights` (same contract): the reference formula verbatim."""
     s = weight_scale(w)
@@ -61,18 +80,41 @@ def quantize_weights_simple(w: torch.Tensor) -> tuple[np.ndarray, float]:
     return encode(q.to(torch.int8).numpy()), float(s)
 
 
-def quantize_activations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token absmax int8: x [..., n] -> (x_q int8 [..., n], s_x float32 [..., 1])."""
+def round_half(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """Round to the nearest integer, halves to even (:data:`ROUND_HALF_EVEN`) or away from
+    zero (:data:`ROUND_HALF_AWAY`); any other mode raises ValueError."""
+    if mode == ROUND_HALF_EVEN:
+        return x.round()
+    if mode != ROUND_HALF_AWAY:
+        raise ValueError(f"rounding mode {mode!r} is not one of "
+                         f"{ROUND_HALF_EVEN!r}, {ROUND_HALF_AWAY!r}")
+    whole = x.trunc()
+    # x - trunc(x) is exact in binary floating point, so a tie is detected exactly
+    return torch.where((x - whole).abs() == 0.5, whole + x.sign(), x.round())
+
+
+def quantize_activations(x: torch.Tensor, rounding: str = ROUND_HALF_EVEN
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token absmax int8: x [..., n] -> (x_q int8 [..., n], s_x float32 [..., 1]),
+    halves rounded as ``rounding`` says (see :func:`round_half`)."""
     x = x.float()
     s = ACT_QMAX / x.abs().amax(dim=-1, keepdim=True).clamp(min=ACT_MAX_FLOOR)
-    q = (x * s).round().clamp(ACT_QMIN, ACT_QMAX)
+    q = round_half(x * s, rounding).clamp(ACT_QMIN, ACT_QMAX)
     return q.to(torch.int8), s
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
-    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis, in float32."""
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float,
+             kernel: bool = False) -> torch.Tensor:
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis, in float32.
+
+    ``kernel=False`` multiplies by ``rsqrt(mean + eps)`` (transformers' BitNetRMSNorm);
+    ``kernel=True`` by ``1 / sqrt(mean + eps)``, the form of the released HGRN-bit's Triton
+    norm kernels.  They differ by an ulp at times, which the ternary rounding downstream
+    can turn into visibly different logits, so each model uses its own form.
+    """
     x = x.float()
-    y = x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
+    ms = x.pow(2).mean(dim=-1, keepdim=True) + eps
+    y = x * (1.0 / torch.sqrt(ms) if kernel else torch.rsqrt(ms))
     return y if weight is None else y * weight
 
 

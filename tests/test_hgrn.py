@@ -121,3 +121,56 @@ def test_refuses_other_architectures(tmp_path):
     write_checkpoint(tmp_path / "b", "bitnet", hidden=16, layers=1, vocab=16)
     with pytest.raises(UnknownArchitectureError, match="HGRN"):
         HGRNBitForCausalLM.from_pretrained(tmp_path / "b")
+
+
+def test_float16_runs_the_whole_model_in_half_precision(hgrn_dir, model):
+    half = HGRNBitForCausalLM.from_pretrained(hgrn_dir, dtype=torch.float16)
+    assert half.embeddings.dtype == torch.float16
+    assert half.lm_head.w_float.dtype == torch.float16
+    full, low = model.logits(IDS), half.logits(IDS)
+    assert low.dtype == torch.float32 and low.shape == full.shape
+    rel = float((low - full).abs().max() / full.abs().max())
+    # half precision moves the logits, but stays the same model
+    assert 0 < rel < 0.2
+    assert (low.argmax(-1) == full.argmax(-1)).float().mean() >= 0.75
+    # the default is float32 and unchanged by the option's existence
+    assert model.dtype == torch.float32
+    assert torch.equal(HGRNBitForCausalLM.from_pretrained(hgrn_dir).logits(IDS), full)
+
+
+def test_float16_refuses_the_integer_path_and_other_dtypes(hgrn_dir, model):
+    from tritium.errors import ConfigError
+    half = HGRNBitForCausalLM.from_pretrained(hgrn_dir, dtype=torch.float16)
+    with pytest.raises(ConfigError, match="float32"):
+        half.logits(IDS, integer=True)
+    with pytest.raises(ConfigError, match="not supported"):
+        HGRNBitForCausalLM.from_pretrained(hgrn_dir, dtype=torch.float64)
+    with pytest.raises(ConfigError, match="latent"):
+        HGRNBitForCausalLM(model.desc, dtype=torch.float16)
+
+
+def _with_config(src, dst, **fields):
+    import shutil
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg.update(fields)
+    (dst / "config.json").write_text(json.dumps(cfg))
+    return dst
+
+
+@pytest.mark.parametrize("field, value", [("use_short_conv", True), ("expand_ratio", 2)])
+def test_variants_the_released_code_cannot_run_are_refused_by_name(hgrn_dir, tmp_path,
+                                                                     field, value):
+    from tritium.host.checkpoint import UnsupportedConfigError
+    bad = _with_config(hgrn_dir, tmp_path / "bad", **{field: value})
+    with pytest.raises(UnsupportedConfigError, match=field):
+        HGRNBitForCausalLM.from_pretrained(bad)
+
+
+def test_num_heads_has_no_numerical_effect_and_must_divide_hidden(hgrn_dir, model, tmp_path):
+    from tritium.host.checkpoint import CheckpointShapeError
+    four = _with_config(hgrn_dir, tmp_path / "four", num_heads=4)
+    assert torch.equal(HGRNBitForCausalLM.from_pretrained(four).logits(IDS), model.logits(IDS))
+    with pytest.raises(CheckpointShapeError, match="num_heads=3"):
+        HGRNBitForCausalLM.from_pretrained(_with_config(hgrn_dir, tmp_path / "three",
+                                                        num_heads=3))
