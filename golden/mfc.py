@@ -311,6 +311,9 @@ class Machine:
         self.vl = 0
         self.error = False
         self._inflight = (0, 0)   # (act bank, result bank) of the last TMV command
+        # VRESCALE results (projections) so far and how many were all zero: a collapsed
+        # rescale shows here (not architectural state; the device has no such counter)
+        self.rescales = self.zero_rescales = 0
         self._table = sigmoid_table(cfg)
 
     # -- loading
@@ -466,6 +469,8 @@ class Machine:
         elif op == Op.VRESCALE:
             r = self.res[a:a + n]
             V[d:d + n] = _wrap_arr((r * s32(S[c])) >> (cfg.rescale_frac - cfg.frac_bits), 32)
+            self.rescales += 1
+            self.zero_rescales += bool(n) and not V[d:d + n].any()
 
 
 def estimate_cycles(cfg: MfcConfig, program, vl: int = 0) -> dict[str, int]:

@@ -444,23 +444,34 @@ class GoldenCore:
 
 @dataclasses.dataclass(frozen=True)
 class Agreement:
-    """The fixed-point core against the float reference, teacher-forced."""
+    """The fixed-point core against the float reference, teacher-forced: top-1 agreement,
+    max |Δlogit| (and the reference's max |logit|, so ``rel_max_dlogit`` is their
+    ratio), and the projections (VRESCALE results) the core computed, how many all zero."""
 
     tokens: int
     top1_agreement: float
     max_abs_dlogit: float
+    max_abs_logit: float
     sigmoid_max_error: float
+    projections: int
+    zero_projections: int
+
+    @property
+    def rel_max_dlogit(self) -> float:
+        return self.max_abs_dlogit / max(self.max_abs_logit, 1e-30)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rel_max_dlogit": self.rel_max_dlogit}
 
 
 def agreement(compiled: Compiled, reference, ids) -> Agreement:
     """Compare :class:`GoldenCore` with ``reference`` (an HGRNBitForCausalLM) on ``ids``."""
     from tritium.golden.mfc import sigmoid_max_error
 
-    fixed = GoldenCore(compiled).logits(ids)
-    ref = reference.logits(list(ids)).numpy()
+    core = GoldenCore(compiled)
+    fixed = core.logits(ids)
+    ref = reference.logits(list(ids)).float().numpy()
     agree = float((fixed.argmax(-1) == ref.argmax(-1)).mean())
     return Agreement(len(ids), agree, float(np.abs(fixed - ref).max()),
-                     sigmoid_max_error(compiled.cfg))
+                     float(np.abs(ref).max()), sigmoid_max_error(compiled.cfg),
+                     core.m.rescales, core.m.zero_rescales)
