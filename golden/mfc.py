@@ -26,20 +26,23 @@ TMV      d=rows a=cols b=base c=flags  engine: RES[rb] = W[base: rows×cols] · 
 TWAIT                                  wait until the TMV is idle
 VADD     d, a, b                       V[d+i] = wrap32(V[a+i] + V[b+i])
 VSUB     d, a, b                       V[d+i] = wrap32(V[a+i] - V[b+i])
-VMUL     d, a, b                       V[d+i] = wrap32((V[a+i]·V[b+i]) >> F)
-VAFF     d, a, c                       V[d+i] = wrap32(((V[a+i]·s32(S[c])) >> F) + s32(S[c+1]))
+VMUL     d, a, b                       V[d+i] = wrap32((V[a+i]·V[b+i] + 2^(F-1)) >> F)
+VAFF     d, a, c                       V[d+i] = wrap32(((V[a+i]·s32(S[c]) + 2^(F-1)) >> F)
+                                                       + s32(S[c+1]))
 VSIG     d, a                          V[d+i] = sig(V[a+i])
-VSILU    d, a                          V[d+i] = wrap32((V[a+i]·sig(V[a+i])) >> F)
+VSILU    d, a                          V[d+i] = wrap32((V[a+i]·sig(V[a+i]) + 2^(F-1)) >> F)
 VNORM    d, a, c                       q_i = clamp((V[a+i]·u32(S[c]) + 2^(N-1)) >> N, int32)
                                        V[d+i] = q_i;  S[c+1] = wrap64(Σ q_i²)
 VMAXABS  a, c                          S[c] = max |V[a+i]|   (0 if VL = 0)
 VARGMAX  a, c                          S[c] = first i of max V[a+i]   (0 if VL = 0)
 VQUANT   d, a, c                       ACT[d+i] = clamp((V[a+i]·s32(S[c]) + 2^(Q-1)) >> Q,
                                                         -128, 127)
-VRESCALE d, a, c                       V[d+i] = wrap32((RES[a+i]·s32(S[c])) >> (R - F))
+VRESCALE d, a, c                       V[d+i] = wrap32((RES[a+i]·s32(S[c]) + h) >> (R - F))
+                                       (h = 2^(R-F-1), 0 if R = F)
 ======== ============================= ====================================================
 
-``>>`` is the arithmetic (flooring) shift; ``s32(x)`` the low 32 bits of x as signed,
+``>>`` is the arithmetic (flooring) shift, so the products round half up (an unbiased
+residual stream and MLGRU state: a floor would drift them by -1/2 LSB per operation); ``s32(x)`` the low 32 bits of x as signed,
 ``u32(x)`` as unsigned;
 ``u64(x)`` x modulo 2**64; ``wrap32/64`` two's-complement wrap-around. ``ACT`` and ``RES``
 addresses are flat over both banks (bank b starts at ``b·act_elems`` / ``b·res_elems``).
@@ -440,18 +443,19 @@ class Machine:
         cfg, V, S = self.cfg, self.vmem, self.sregs
         d, a, b, c = ins.d, ins.a, ins.b, ins.c
         x = V[a:a + n].copy() if VECTOR_OPS[op].get("a") == "v" else None
+        half = 1 << (F - 1)
         if op == Op.VADD:
             V[d:d + n] = _wrap_arr(x + V[b:b + n], 32)
         elif op == Op.VSUB:
             V[d:d + n] = _wrap_arr(x - V[b:b + n], 32)
         elif op == Op.VMUL:
-            V[d:d + n] = _wrap_arr((x * V[b:b + n]) >> F, 32)
+            V[d:d + n] = _wrap_arr((x * V[b:b + n] + half) >> F, 32)
         elif op == Op.VAFF:
-            V[d:d + n] = _wrap_arr(((x * s32(S[c])) >> F) + s32(S[c + 1]), 32)
+            V[d:d + n] = _wrap_arr(((x * s32(S[c]) + half) >> F) + s32(S[c + 1]), 32)
         elif op == Op.VSIG:
             V[d:d + n] = _wrap_arr(sig_fixed(cfg, x, self._table), 32)
         elif op == Op.VSILU:
-            V[d:d + n] = _wrap_arr((x * sig_fixed(cfg, x, self._table)) >> F, 32)
+            V[d:d + n] = _wrap_arr((x * sig_fixed(cfg, x, self._table) + half) >> F, 32)
         elif op == Op.VNORM:
             N = cfg.norm_shift
             # |x·k| < 2**63 for int32 x and u32 k: int64 holds the product exactly
@@ -467,8 +471,8 @@ class Machine:
             q = (x * s32(S[c]) + (1 << (Q - 1))) >> Q
             self.act[d:d + n] = np.clip(q, -128, 127)
         elif op == Op.VRESCALE:
-            r = self.res[a:a + n]
-            V[d:d + n] = _wrap_arr((r * s32(S[c])) >> (cfg.rescale_frac - cfg.frac_bits), 32)
+            r, sh = self.res[a:a + n], cfg.rescale_frac - cfg.frac_bits
+            V[d:d + n] = _wrap_arr((r * s32(S[c]) + (1 << sh >> 1)) >> sh, 32)
             self.rescales += 1
             self.zero_rescales += bool(n) and not V[d:d + n].any()
 

@@ -238,14 +238,18 @@ class _Compiler:
         self.e.setvl(rows)
         self.e(Op.VRESCALE, d=dst, a=bank * self.cfg.res_elems, c=reg)
 
+    def constants(self) -> None:
+        """The constant registers every program starts by loading."""
+        F = self.F
+        for reg, value in ((R_127, 127), (R_NEG1, -(1 << F)), (R_ONE, 1 << F),
+                           (R_ID, 1 << self.cfg.norm_shift)):
+            self.e(Op.SLI, d=reg, imm=value)
+
     # --- the model ------------------------------------------------------------------------
     def compile(self) -> Compiled:
         desc, e, cfg, H, I = self.desc, self.e, self.cfg, self.H, self.I
-        F = self.F
         eps = float(desc.rms_norm_eps)
-        for reg, value in ((R_127, 127), (R_NEG1, -(1 << F)), (R_ONE, 1 << F),
-                           (R_ID, 1 << cfg.norm_shift)):
-            e(Op.SLI, d=reg, imm=value)
+        self.constants()
         lower = desc.tensors.get("model.lower_bounds")
         if lower is not None:
             p = np.exp(lower - lower.max(0))
@@ -440,6 +444,12 @@ class GoldenCore:
     def reset_state(self) -> None:
         for addr, n in self.c.state:
             self.m.vmem[addr:addr + n] = 0
+
+
+class AgreementError(TritiumError):
+    """The core's logits disagree with the float reference beyond the set minimum."""
+
+    exit_code = 1
 
 
 @dataclasses.dataclass(frozen=True)

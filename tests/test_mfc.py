@@ -35,7 +35,7 @@ def test_encode_decode_round_trip():
 
 
 #: max |sig - sigma| over [-2L, 2L] per (sig_range_log2, sig_segments_log2) at F = 16:
-#: the documented accuracy of each setting (the default is range 3, 32 segments)
+#: the documented accuracy of each setting (the default is range 3, 256 segments)
 SIGMOID_ERROR = {
     (2, 0): 0.14127, (2, 2): 0.04088, (2, 3): 0.01769, (2, 5): 0.01769,
     (3, 0): 0.26852, (3, 3): 0.04088, (3, 4): 0.01168, (3, 5): 0.00299, (3, 6): 0.00076,

@@ -537,7 +537,7 @@ class MfcConfig(Config):
     frac_bits: int = _field(16, 8, 24, "F: fraction bits of the int32 vector elements")
     quant_shift: int = _field(24, 8, 24, "Q: fraction bits of the quantisation factor k")
     rescale_frac: int = _field(28, 16, 40, "R: fraction bits of the rescale factor c")
-    sig_segments_log2: int = _field(5, 0, 8, "log2 of the sigmoid's linear segments")
+    sig_segments_log2: int = _field(8, 0, 8, "log2 of the sigmoid's linear segments")
     sig_range_log2: int = _field(3, 1, 5, "sigmoid input range is ±2**this")
     vmem_depth: int = _field(4096, 16, 1 << 16, "vector memory, int32 elements")
     imem_depth: int = _field(1024, 16, 1 << 16, "instruction memory, 64-bit words")

@@ -114,11 +114,14 @@ class MfcVector(wiring.Component):
         q, qn = Signal(signed(66)), Signal(signed(66))
         m.d.comb += [q.eq((P1 + (1 << (Q - 1))) >> Q), qn.eq((P1 + (1 << (N - 1))) >> N)]
         lo32, hi32 = -(1 << 31), (1 << 31) - 1
+        # products round half up: add half an LSB of the result before taking its bits
+        Pr, Prr = Signal(signed(66)), Signal(signed(66))
+        m.d.comb += [Pr.eq(P1 + (1 << (F - 1))), Prr.eq(P1 + (1 << (R - F) >> 1))]
         with m.Switch(op2):
             with m.Case(Op.VMUL):
-                m.d.comb += value.eq(P1[F:F + 32])
+                m.d.comb += value.eq(Pr[F:F + 32])
             with m.Case(Op.VAFF):
-                m.d.comb += value.eq(P1[F:F + 32] + s2["s1"])
+                m.d.comb += value.eq(Pr[F:F + 32] + s2["s1"])
             with m.Case(Op.VSIG, Op.VSILU):
                 m.d.comb += value.eq(P1[F:F + 32] + s2["b"])
             with m.Case(Op.VQUANT):
@@ -126,7 +129,7 @@ class MfcVector(wiring.Component):
             with m.Case(Op.VNORM):
                 m.d.comb += value.eq(Mux(qn < lo32, lo32, Mux(qn > hi32, hi32, qn)))
             with m.Case(Op.VRESCALE):
-                m.d.comb += value.eq(P1[R - F:R - F + 32])
+                m.d.comb += value.eq(Prr[R - F:R - F + 32])
             with m.Case(Op.VADD, Op.VSUB):
                 m.d.comb += value.eq(s2["addsub"])
             with m.Default():
@@ -135,8 +138,9 @@ class MfcVector(wiring.Component):
                     absx=s2["absx"], first=s2["first"], last=s2["last"])
 
         # ---- stage 4: the second multiplier (VSILU: x·sig, VNORM: q·q) ----------------------
-        prod2 = Signal(signed(64))
-        m.d.comb += prod2.eq(Mux(s3["op"] == Op.VNORM, s3["v"], s3["x"]) * s3["v"])
+        prod2 = Signal(signed(65))
+        m.d.comb += prod2.eq(Mux(s3["op"] == Op.VNORM, s3["v"], s3["x"]) * s3["v"] +
+                             Mux(s3["op"] == Op.VSILU, 1 << (F - 1), 0))
         s4 = _stage(m, en, "s4", **s3, p=prod2)
         m.d.comb += self.o.valid.eq(s4["valid"])
 
@@ -151,7 +155,7 @@ class MfcVector(wiring.Component):
         sum_n = Signal(64)
         max_n = Signal(32)
         better = first | (s4["x"] > best_x)
-        m.d.comb += [sum_n.eq(Mux(first, 0, acc_sum) + s4["p"]),
+        m.d.comb += [sum_n.eq(Mux(first, 0, acc_sum) + s4["p"][:64]),
                      max_n.eq(Mux(first | (s4["absx"] > acc_max), s4["absx"], acc_max))]
         bi_n = Mux(better, cur_i, best_i)
         with m.Switch(s4["op"]):
