@@ -117,13 +117,6 @@ def test_norm_quantise_rescale_hold_from_rms_1e_4_to_1e3(h64_checkpoint, kind, r
     assert np.all(np.abs(np.abs(v[off]) % 1 - 0.5) < 0.05), v[off]
 
 
-def test_a_sum_of_floored_squares_would_underflow_here():
-    """Why VNORM: at RMS 1e-4 a Q.16 element is ~6 LSB and (v·v) >> 16 is 0 for every one
-    of them, the RMS the old VSUMSQ gave; the chain above holds there."""
-    v = to_fixed(np.random.default_rng(1).standard_normal(64) * 1e-4, 16)
-    assert np.all((v * v) >> 16 == 0) and np.any(v != 0)
-
-
 def _fp16_and_core(ckpt, tokens=128):
     desc = load_checkpoint(ckpt)
     ids = list(np.random.default_rng(0).integers(0, desc.vocab_size, tokens))
@@ -155,7 +148,7 @@ def test_whole_model_at_scaled_activations(h64_checkpoint, what, factor):
     o_proj and down_proj inputs move by decades: the core never computes an all-zero
     projection and stays near the float reference. (At a residual RMS of 1e-4 a Q.16
     element holds ~6 LSB: that representation error, not the norm, sets the looser
-    bound there; the old VSUMSQ core gave rms 0 and all-zero projections.)"""
+    bound there; the old core's sum of (v·v) >> 16 gave RMS 0 and all-zero projections.)"""
     desc = load_checkpoint(h64_checkpoint(0))
     if what in desc.tensors:
         desc.tensors[what] = desc.tensors[what] * factor
