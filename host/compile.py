@@ -168,8 +168,11 @@ class _Compiler:
 
     # --- one norm, then BitLinears on its output, split around the TMV ---------------------
     def _scaled(self, dst: int, src: int, value: int, eps: float, n: int) -> None:
-        """S[dst] = S[src]·value·eps·n·2^(4F-62), in two SMULs (``value``: a register).
-        The constant is loaded with the largest shift (<= 63) that keeps it < CONST_LIMIT."""
+        """S[dst] = S[src]·S[value]·n·eps·2^(4F-62) in two SMULs: with src = value = R_KN
+        (k) that is n·eps·κ²·2^(2F), κ = k/2^N. The constant is loaded with the largest
+        shift (<= 63) that keeps it below CONST_LIMIT. At F = 16 the result stays below
+        n·eps·2^64 (k <= 2^31), < 2^56 for n <= 4096 and eps <= 1e-6; a larger F can
+        overflow it for inputs of a few LSB."""
         e = self.e
         base = n * eps * 2.0 ** (4 * self.F - 2 * 31)
         shift = min(63, int(np.floor(np.log2(CONST_LIMIT / base))))
