@@ -34,19 +34,19 @@ differ only by float rounding; :meth:`compare` reports by how much.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from tritium.errors import ConfigError, ShapeError
+from tritium.errors import ConfigError
+from tritium.golden.lm import CausalLM, IntegerPathReport, TernaryProjection
 from tritium.host.checkpoint import (ARCH_HGRN, BitLinear, ModelDescription,
                                      UnknownArchitectureError, check_device_memory, describe,
                                      load_checkpoint, scan_checkpoint)
 from tritium.host.quantize import (BITLINEAR_NORM_EPS, HGRN_ACT_ROUNDING, dequantize_weights_as,
-                                   quantize_activations, rms_norm)
+                                   rms_norm)
+
+__all__ = ["DTYPES", "HGRNBitForCausalLM", "IntegerPathReport"]
 
 #: precisions the float path runs in; float32 is the default (and the only one the integer
 #: path takes), float16 reproduces the released model run in half precision
@@ -60,8 +60,9 @@ def _swiglu(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a * b.float() / (1 + torch.exp(-a))
 
 
-class _Projection:
-    """A BitLinear prepared for both paths.
+class _Projection(TernaryProjection):
+    """An HGRN-bit BitLinear: its own RMSNorm (eps ``BITLINEAR_NORM_EPS``) then the
+    ternary projection, activations rounded as the released kernel rounds.
 
     In float16 (``latent`` given) it computes as the released kernel does on half inputs:
     norm and activation quantisation in float32 on the half input and gain, the dequantised
@@ -71,46 +72,24 @@ class _Projection:
 
     def __init__(self, lin: BitLinear, dtype: torch.dtype = torch.float32,
                  latent: torch.Tensor | None = None):
-        self.name = lin.name
+        super().__init__(lin, HGRN_ACT_ROUNDING)
         self.dtype = dtype
-        self.record = None  # callable(name, x_q, acc) while HGRNBitForCausalLM.trace runs
-        weights = torch.from_numpy(lin.weights)
-        self.scale = torch.tensor(lin.scale, dtype=torch.float32)
-        if latent is None:
-            self.w_float = weights.float() / self.scale      # W_q / s_w, as the reference
-        else:
+        if latent is not None:
             self.w_float = dequantize_weights_as(latent, dtype)
-        self.w_int_t = weights.to(torch.int32).t().contiguous()
         self.norm = None if lin.norm_weight is None else \
             torch.from_numpy(lin.norm_weight).to(dtype)
 
+    def quantise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return super().quantise(rms_norm(x, self.norm, BITLINEAR_NORM_EPS, kernel=True))
+
     def __call__(self, x: torch.Tensor, integer: bool) -> torch.Tensor:
-        x_q, s_x = quantize_activations(rms_norm(x, self.norm, BITLINEAR_NORM_EPS, kernel=True),
-                                        HGRN_ACT_ROUNDING)
         if self.dtype != torch.float32:
+            x_q, s_x = self.quantise(x)
             return (x_q.float() / s_x).to(self.dtype) @ self.w_float.t()
-        if integer:
-            # exact: |sum| <= 128 * in_features, far inside int32
-            acc = x_q.to(torch.int32) @ self.w_int_t
-            if self.record is not None:
-                self.record(self.name, x_q, acc)
-            return acc.float() / (s_x * self.scale)
-        return (x_q.float() / s_x) @ self.w_float.t()
+        return super().__call__(x, integer)
 
 
-@dataclasses.dataclass(frozen=True)
-class IntegerPathReport:
-    """How far the integer path's logits are from the float path's."""
-
-    tokens: int
-    max_abs_dlogit: float
-    top1_agreement: float   # fraction of positions whose argmax agrees
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-class HGRNBitForCausalLM:
+class HGRNBitForCausalLM(CausalLM):
     """HGRN-bit causal LM from a model description (see the module docstring)."""
 
     def __init__(self, desc: ModelDescription, dtype: torch.dtype = torch.float32,
@@ -209,84 +188,14 @@ class HGRNBitForCausalLM:
         if self.lower_bounds is not None and l > 0:
             lb = self.lower_bounds[l]
             f = lb + (1 - lb) * f
-        i = _swiglu(proj["attn.i_proj"](x, integer), 1 - f)
-        h = f.float() * h + i
+        # the activation kernel stores its result in the model dtype
+        i = self._cast(_swiglu(proj["attn.i_proj"](x, integer), 1 - f))
+        h = f.float() * h + i.float()
         # g_norm normalises the whole width whatever num_heads is, then gates by swish(h)
         gated = rms_norm(proj["attn.g_proj"](x, integer), norms["attn.g_norm.weight"], self.eps,
                          kernel=True)
         o = self._cast(h).float()  # the recurrence kernel stores its output in the model dtype
         return proj["attn.o_proj"](self._cast(gated * o * torch.sigmoid(o)), integer), h
 
-    # --- sequences -----------------------------------------------------------------------
-
-    def _ids(self, input_ids) -> tuple[torch.Tensor, bool]:
-        ids = torch.as_tensor(input_ids, dtype=torch.long)
-        single = ids.dim() == 1
-        if single:
-            ids = ids.unsqueeze(0)
-        if ids.dim() != 2 or ids.shape[1] == 0:
-            raise ShapeError(f"input_ids must be [T] or [B, T] with T >= 1, got {tuple(ids.shape)}")
-        if ids.min() < 0 or ids.max() >= self.vocab_size:
-            raise ShapeError(f"token ids must lie in [0, {self.vocab_size - 1}]")
-        return ids, single
-
-    @torch.no_grad()
-    def logits(self, input_ids, integer: bool = False) -> torch.Tensor:
-        """Teacher-forced logits: [T] -> [T, V] or [B, T] -> [B, T, V]; position t sees
-        tokens 0..t through the recurrent state."""
-        ids, single = self._ids(input_ids)
-        state = self.init_state(ids.shape[0])
-        out = []
-        for t in range(ids.shape[1]):
-            step_logits, state = self.step(ids[:, t], state, integer)
-            out.append(step_logits)
-        result = torch.stack(out, dim=1)
-        return result[0] if single else result
-
-    @torch.no_grad()
-    def generate(self, input_ids, n: int, integer: bool = False) -> torch.Tensor:
-        """Greedy decoding: the prompt followed by ``n`` argmax tokens ([T+n] or [B, T+n])."""
-        ids, single = self._ids(input_ids)
-        state = self.init_state(ids.shape[0])
-        for t in range(ids.shape[1]):
-            step_logits, state = self.step(ids[:, t], state, integer)
-        tokens = [ids]
-        for _ in range(n):
-            nxt = step_logits.argmax(dim=-1)
-            tokens.append(nxt.unsqueeze(1))
-            step_logits, state = self.step(nxt, state, integer)
-        result = torch.cat(tokens, dim=1)
-        return result[0] if single else result
-
-    @torch.no_grad()
-    def trace_integer_matvecs(self, input_ids) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """Every BitLinear's integer matvec at the last position of ``input_ids`` (state
-        carried through the earlier tokens): ``[(name, x_q int8 [in], acc int [out])]`` in
-        execution order. These are the exact operands a ternary engine must reproduce."""
-        ids, _ = self._ids(input_ids)
-        if ids.shape[0] != 1:
-            raise ShapeError("trace_integer_matvecs takes one sequence")
-        projections = [p for _, proj, _ in self.layers for p in proj.values()] + [self.lm_head]
-        state, seen = self.init_state(1), []
-
-        def record(name, x_q, acc):
-            seen.append((name, x_q[0].to(torch.int8).numpy(), acc[0].to(torch.int64).numpy()))
-
-        try:
-            for t in range(ids.shape[1]):
-                seen.clear()
-                for p in projections:
-                    p.record = record if t == ids.shape[1] - 1 else None
-                _, state = self.step(ids[:, t], state, integer=True)
-        finally:
-            for p in projections:
-                p.record = None
-        return list(seen)
-
-    def compare(self, input_ids) -> IntegerPathReport:
-        """Run both paths teacher-forced on ``input_ids`` and report their distance."""
-        a = self.logits(input_ids, integer=False)
-        b = self.logits(input_ids, integer=True)
-        agree = (a.argmax(-1) == b.argmax(-1)).float().mean()
-        return IntegerPathReport(int(np.prod(a.shape[:-1])), float((a - b).abs().max()),
-                                 float(agree))
+    def projections(self) -> list[TernaryProjection]:
+        return [p for _, proj, _ in self.layers for p in proj.values()] + [self.lm_head]

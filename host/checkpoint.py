@@ -56,6 +56,9 @@ DEVICE_BYTES_PER_PARAM = 2
 DEVICE_BYTES_PER_SCALE = 4
 
 _FLOAT_DTYPES = ("bfloat16", "float16", "float32")
+#: set (True) in the config of a checkpoint read without config.json, whose config fields
+#: were inferred from the tensor shapes (a BitNet's head count cannot be)
+INFERRED_CONFIG_FIELD = "_inferred_from_tensors"
 #: roles of the tensors that hold a BitLinear's ternary weight (see Expected)
 _TERNARY_ROLES = ("latent", "packed", "ternary")
 _TORCH_SUFFIXES = (".bin", ".pt", ".pth")
@@ -218,9 +221,9 @@ class Expected:
     ``role``: "latent" (float ternary weight), "packed" (uint8 HF BitNet weight),
     "ternary" (a pre-quantised weight stored unpacked as floats in {-1, 0, +1}),
     "scale" (a pre-quantised weight's weight_scale), "float" (any other float tensor) or
-    "unused" (a tensor the model loads but does not compute with, e.g. the lm_head of a
-    tied model, which the embeddings replace).  ``logical`` is the [out, in] shape of a
-    ternary weight.  ``optional`` tensors may be absent.
+    "tied" (the lm_head of a tied model: the embeddings replace it, so it must equal
+    them).  ``logical`` is the [out, in] shape of a ternary weight.  ``optional`` tensors
+    may be absent.
     """
 
     key: str
@@ -310,9 +313,8 @@ def hgrn_spec(cfg: dict) -> Spec:
     if cfg.get("use_short_conv"):
         raise UnsupportedConfigError(
             "config.json field use_short_conv=true: tritium does not implement HGRN-bit's "
-            "short convolutions (the released model code cannot run them either, and the "
-            "released MMfreeLM checkpoints do not use them); set use_short_conv to false "
-            "only if the checkpoint was trained without them")
+            "short convolutions, and the released model code cannot run them either (the "
+            "released MMfreeLM checkpoints do not use them); use a checkpoint without them")
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab = _cfg_int(cfg, "vocab_size")
     expand = cfg.get("expand_ratio")
@@ -348,9 +350,10 @@ def hgrn_spec(cfg: dict) -> Spec:
                 p + "mlp.down_proj.norm.weight", h, inter, "latent", True)
     tensors.append(Expected("model.norm.weight", (h,), "float"))
     if cfg.get("tie_word_embeddings"):
-        raise UnknownArchitectureError(
-            "HGRN-bit with tie_word_embeddings=true is not supported (its lm_head is a "
-            "BitLinear); the released MMfreeLM checkpoints are untied")
+        raise UnsupportedConfigError(
+            "config.json field tie_word_embeddings=true: HGRN-bit's lm_head is a BitLinear "
+            "of its own, so tritium runs it untied only (the released MMfreeLM checkpoints "
+            "are untied)")
     _linear(tensors, linears, None, "lm_head", "lm_head", "lm_head.norm.weight",
             vocab, h, "latent", True)
     return Spec(ARCH_HGRN, cfg, h, n_layers, vocab, inter,
@@ -370,8 +373,8 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
     ``packed``: pre-quantised ("offline") weights with a weight_scale each, stored as
     uint8 with 4 codes per byte, or with ``unpacked`` as floats [out, in] in {-1, 0, +1}
     (the other layout transformers' offline AutoBitLinear loads).  A tied config
-    (tie_word_embeddings) may still store ``lm_head.weight``; it is accepted and unused,
-    since the tie makes the embeddings the output matrix.
+    (tie_word_embeddings) may still store ``lm_head.weight``: the tie makes the embeddings
+    the output matrix, so it must equal them (else CorruptCheckpointError).
     """
     h, n_layers = _cfg_int(cfg, "hidden_size"), _cfg_int(cfg, "num_hidden_layers")
     vocab, inter = _cfg_int(cfg, "vocab_size"), _cfg_int(cfg, "intermediate_size")
@@ -380,6 +383,10 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
     if h % heads:
         raise CheckpointShapeError(f"config.json: hidden_size={h} is not a multiple of "
                                    f"num_attention_heads={heads}; fix config.json")
+    if heads % kv_heads:
+        raise CheckpointShapeError(
+            f"config.json field num_key_value_heads={kv_heads} does not divide "
+            f"num_attention_heads={heads} (grouped-query attention needs it to); fix config.json")
     kv = h // heads * kv_heads
     qc = cfg.get("quantization_config") or {}
     scale_divides = qc.get("linear_class") == "bitlinear"
@@ -415,7 +422,7 @@ def bitnet_spec(cfg: dict, packed: bool, attn_subnorm: str = "attn_sub_norm",
     tensors.append(Expected("model.norm.weight", (h,), "float"))
     # BitNet keeps its lm_head in full precision
     tied = bool(cfg.get("tie_word_embeddings", False))
-    tensors.append(Expected("lm_head.weight", (vocab, h), "unused" if tied else "float",
+    tensors.append(Expected("lm_head.weight", (vocab, h), "tied" if tied else "float",
                             optional=tied))
     return Spec(ARCH_BITNET_PACKED if packed else ARCH_BITNET, cfg, h, n_layers, vocab, inter,
                 float(cfg.get("rms_norm_eps", 1e-5)), tuple(tensors), tuple(linears),
@@ -642,7 +649,7 @@ def _detect_from_keys(infos: dict[str, TensorInfo]) -> Spec:
                "hidden_size": h, "num_hidden_layers": n_layers, "vocab_size": vocab,
                "num_attention_heads": h // k_out, "num_key_value_heads": 1,
                "intermediate_size": _shape(infos, "model.layers.0.mlp.down_proj.weight")[1],
-               "tie_word_embeddings": "lm_head.weight" not in keys}
+               "tie_word_embeddings": "lm_head.weight" not in keys, INFERRED_CONFIG_FIELD: True}
         if packed:
             cfg["quantization_config"] = {"quant_method": "bitnet",
                                           "linear_class": "autobitlinear",
@@ -744,7 +751,7 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
     floats: dict[str, np.ndarray] = {}
     raw: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "load", len(spec.tensors)):
-        if e.role == "unused" or e.key not in source.infos:
+        if e.key not in source.infos:  # an optional tensor the file does not hold
             continue
         t = source.get(e.key)
         if e.role != "packed":
@@ -755,6 +762,8 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
                     "corrupt or was saved after training diverged")
         if e.role == "float":
             floats[e.key] = t.float().numpy()
+        elif e.role == "tied":
+            _check_tied(e.key, t, source.get(_TIED_TO[e.key]))
         else:
             raw[e.key] = t
     by_layer: list[dict[str, BitLinear]] = [{} for _ in range(spec.num_layers)]
@@ -777,6 +786,18 @@ def describe(spec: Spec, source: "TensorSource", progress=None) -> ModelDescript
     size = {f.name: getattr(spec, f.name) for f in dataclasses.fields(ModelSize)}
     return ModelDescription(**size, source=source.path, layers=layers, tensors=model_tensors,
                             lm_head=lm_head)
+
+
+#: the tensor a tied model's output matrix is tied to
+_TIED_TO = {"lm_head.weight": "model.embed_tokens.weight"}
+
+
+def _check_tied(key: str, stored: torch.Tensor, tied_to: torch.Tensor) -> None:
+    if not torch.equal(stored.float(), tied_to.float()):
+        raise CorruptCheckpointError(
+            f"config.json ties the word embeddings (tie_word_embeddings=true) but {key} "
+            f"differs from {_TIED_TO[key]}; set tie_word_embeddings to false if the "
+            "checkpoint's lm_head is its own matrix")
 
 
 def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear:
@@ -885,7 +906,7 @@ def synthetic_state_dict(config: dict, seed: int = 0, progress=None,
     spec = _spec_for(config)
     state: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "generate", len(spec.tensors)):
-        if e.role in ("scale", "unused"):
+        if e.role in ("scale", "tied"):
             continue
         latent = _synthetic_tensor(e, seed, unit_scale,
                                    float(config.get("initializer_range", 0.02)))

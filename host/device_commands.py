@@ -111,10 +111,22 @@ def _run_table(dev, trace, title: str):
     return table, ok, total_cycles, total_macs
 
 
+def float_golden(desc):
+    """The float golden model of a checkpoint's architecture (HGRN-bit or BitNet)."""
+    from tritium.golden.bitnet import BitNetForCausalLM
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.host.checkpoint import ARCH_HGRN
+
+    return (HGRNBitForCausalLM if desc.arch == ARCH_HGRN else BitNetForCausalLM)(desc)
+
+
 def cmd_run(args) -> int:
+    """``run matvec``: one BitLinear (``--layer``) or, without it, every BitLinear of the
+    checkpoint in execution order, each with the activations of the golden model's integer
+    path at the prompt's last token and checked against that path's exact accumulators
+    (``--random``: random int8 activations, checked against the engine's golden matvec)."""
     from rich.console import Console
 
-    from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.golden.ternary import ternary_matvec
     from tritium.host.checkpoint import load_checkpoint
 
@@ -123,18 +135,23 @@ def cmd_run(args) -> int:
     desc = load_checkpoint(args.checkpoint)
     with Device(args.device) as dev:
         dev.attach(desc, args.format)
-        if args.layer not in dev.placements:
+        if args.layer is not None and args.layer not in dev.placements:
             raise TritiumError(f"no BitLinear {args.layer!r} in {args.checkpoint}; one of: "
                                f"{', '.join(list(dev.placements)[:6])} …")
         if args.random:
             rng = np.random.default_rng(args.seed)
-            x = rng.integers(-128, 128, dev.placements[args.layer].cols)
+            names = [args.layer] if args.layer else list(dev.placements)
+            trace = []
+            for name in names:
+                x = rng.integers(-128, 128, dev.placements[name].cols)
+                trace.append((name, x, ternary_matvec(dev.cfg.tmv, dev.placements[name].codes,
+                                                      x)[0]))
         else:
-            trace = dict((n, x) for n, x, _ in
-                         HGRNBitForCausalLM(desc).trace_integer_matvecs(_ids(args.prompt_ids)))
-            x = trace[args.layer]
-        golden, _ = ternary_matvec(dev.cfg.tmv, dev.placements[args.layer].codes, x)
-        table, ok, _, _ = _run_table(dev, [(args.layer, x, golden)], f"matvec {args.layer}")
+            trace = float_golden(desc).trace_integer_matvecs(_ids(args.prompt_ids))
+            if args.layer is not None:
+                trace = [t for t in trace if t[0] == args.layer]
+        what = args.layer or f"all {len(trace)} BitLinears"
+        table, ok, _, _ = _run_table(dev, trace, f"matvec {what} ({desc.arch})")
     Console().print(table)
     return 0 if ok else 1
 
@@ -345,11 +362,14 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="run an engine on a device and check it against the golden",
                        description="Run work on a device holding a loaded checkpoint.")
     rsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
-    q = rsub.add_parser("matvec", help="one BitLinear on the TMV engine",
-                        description="Run one BitLinear of a loaded checkpoint on the device's "
-                        "TMV engine, compare with the golden integer matvec, print cycles.")
+    q = rsub.add_parser("matvec", help="BitLinears on the TMV engine",
+                        description="Run one BitLinear (--layer) or every BitLinear of a "
+                        "loaded HGRN-bit or BitNet checkpoint on the device's TMV engine, "
+                        "each with the golden model's int8 activations at the prompt's last "
+                        "token, compare with the golden's exact integer accumulators, print "
+                        "cycles.")
     q.add_argument("checkpoint")
-    q.add_argument("--layer", required=True, help="BitLinear name, e.g. lm_head")
+    q.add_argument("--layer", help="BitLinear name, e.g. lm_head (default: every BitLinear)")
     q.add_argument("--device", required=True, metavar="URL")
     q.add_argument("--format", choices=("t2", "t3"), default="t2")
     q.add_argument("--prompt-ids", default=",".join(map(str, DEMO_PROMPT)),

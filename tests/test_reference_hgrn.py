@@ -44,8 +44,9 @@ def _intermediate(h):
     return 256 * math.ceil(int(h * 4 * 2 / 3) / 256)
 
 
-def write_hgrn(directory, hidden, heads, init, seed):
-    """A checkpoint in the released key layout; ``init`` "upstream" or "unit"."""
+def write_hgrn(directory, hidden, heads, init, seed, vocab=VOCAB, layers=LAYERS):
+    """A checkpoint in the released key layout; ``init`` "upstream" (normal std 0.02, norm
+    gains 1, lower bounds 0) or "unit" (normal std 1, gains 1 + 0.1 N(0, 1))."""
     g = torch.Generator().manual_seed(seed)
     inter = _intermediate(hidden)
 
@@ -56,14 +57,14 @@ def write_hgrn(directory, hidden, heads, init, seed):
     def gain(n):
         return torch.ones(n) if init == "upstream" else 1 + 0.1 * torch.randn(n, generator=g)
 
-    sd = {"model.embeddings.weight": weight(VOCAB, hidden),
-          "model.lower_bounds": torch.zeros(LAYERS, hidden) if init == "upstream"
-          else torch.randn(LAYERS, hidden, generator=g),
+    sd = {"model.embeddings.weight": weight(vocab, hidden),
+          "model.lower_bounds": torch.zeros(layers, hidden) if init == "upstream"
+          else torch.randn(layers, hidden, generator=g),
           "model.norm.weight": gain(hidden)}
     shapes = {"attn.i_proj": (hidden, hidden), "attn.f_proj": (hidden, hidden),
               "attn.g_proj": (hidden, hidden), "attn.o_proj": (hidden, hidden),
               "mlp.gate_proj": (2 * inter, hidden), "mlp.down_proj": (hidden, inter)}
-    for l in range(LAYERS):
+    for l in range(layers):
         p = f"model.layers.{l}."
         sd[p + "attn_norm.weight"] = gain(hidden)
         sd[p + "mlp_norm.weight"] = gain(hidden)
@@ -71,14 +72,14 @@ def write_hgrn(directory, hidden, heads, init, seed):
         for name, (out, inp) in shapes.items():
             sd[p + name + ".weight"] = weight(out, inp)
             sd[p + name + ".norm.weight"] = gain(inp)
-    sd["lm_head.weight"] = weight(VOCAB, hidden)
+    sd["lm_head.weight"] = weight(vocab, hidden)
     sd["lm_head.norm.weight"] = gain(hidden)
     directory.mkdir(parents=True)
     save_file({k: v.to(torch.bfloat16).contiguous() for k, v in sd.items()},
               str(directory / "model.safetensors"), metadata={"format": "pt"})
     cfg = {"architectures": ["HGRNBitForCausalLM"], "model_type": "hgrn_bit",
            "attn_mode": "fused_recurrent", "hidden_size": hidden, "num_heads": heads,
-           "num_hidden_layers": LAYERS, "vocab_size": VOCAB, "expand_ratio": 1,
+           "num_hidden_layers": layers, "vocab_size": vocab, "expand_ratio": 1,
            "hidden_ratio": 4, "intermediate_size": None, "hidden_act": "swish",
            "rms_norm_eps": 1e-6, "use_lower_bound": True, "use_short_conv": False,
            "conv_size": 4, "share_conv_kernel": True, "tie_word_embeddings": False,
@@ -93,24 +94,37 @@ def _round_away(v):
     return (torch.sign(d) * torch.floor(d.abs() + 0.5)).to(v.dtype)
 
 
-def reference_logits(directory, ids, bitlinear_eps=1e-6, gnorm_heads=1):
+def reference_logits(directory, ids, half=False, bitlinear_eps=1e-6, gnorm_heads=1):
     """Teacher-forced logits [T, V] of the released model, from the formulas above, one
     token per step as cached generation runs it (see the module docstring for why).
-    ``bitlinear_eps`` and ``gnorm_heads`` exist only to show the test can tell them apart."""
+
+    ``half``: as the released code runs after ``model.half()``: every tensor and module
+    output is half; each fused kernel (RMSNorm, norm and quantise, swish gate, swiglu,
+    recurrence) computes in float32 on its half operands and stores half; the weights are
+    quantised by torch code in half; the recurrent state stays float32 along the sequence
+    (the kernel's register).  ``bitlinear_eps`` and ``gnorm_heads`` exist only to show the
+    test can tell them apart.
+    """
+    dtype = torch.float16 if half else torch.float32
     cfg = json.loads((directory / "config.json").read_text())
-    sd = {k: v.float() for k, v in load_file(str(directory / "model.safetensors")).items()}
+    sd = {k: v.to(dtype) for k, v in load_file(str(directory / "model.safetensors")).items()}
     eps, n_layers = cfg["rms_norm_eps"], cfg["num_hidden_layers"]
 
+    def store(t):
+        return t.to(dtype)
+
     def norm(x, w, e):
-        return x * (1.0 / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + e)) * w
+        x = x.float()
+        return x * (1.0 / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + e)) * w.float()
 
     def swiglu(a, b):
-        return a * b / (1 + torch.exp(-a))
+        a = a.float()
+        return store(a * b.float() / (1 + torch.exp(-a)))
 
     def bitlinear(x, key):
         y = norm(x, sd[key + ".norm.weight"], bitlinear_eps)
         s = 127.0 / y.abs().amax(-1, keepdim=True).clamp(min=1e-5)
-        y = _round_away(y * s).clamp(-128, 127) / s
+        y = store(_round_away(y * s).clamp(-128, 127) / s)
         w = sd[key + ".weight"]
         t = 1.0 / w.abs().mean().clamp(min=1e-5)
         return F.linear(y, (w * t).round().clamp(-1, 1) / t)
@@ -123,22 +137,22 @@ def reference_logits(directory, ids, bitlinear_eps=1e-6, gnorm_heads=1):
         x = sd["model.embeddings.weight"][[token]]
         for l in range(n_layers):
             pre = f"model.layers.{l}."
-            a = norm(x, sd[pre + "attn_norm.weight"], eps)
+            a = store(norm(x, sd[pre + "attn_norm.weight"], eps))
             f = bitlinear(a, pre + "attn.f_proj").sigmoid()
             if l > 0:
                 f = lower[l] + (1 - lower[l]) * f
             i = swiglu(bitlinear(a, pre + "attn.i_proj"), 1 - f)
-            state[l] = f * state[l] + i
+            state[l] = f.float() * state[l] + i.float()
+            h = store(state[l]).float()
             g = bitlinear(a, pre + "attn.g_proj").reshape(gnorm_heads, -1)
             w = sd[pre + "attn.g_norm.weight"].reshape(gnorm_heads, -1)
-            h = state[l]
-            o = norm(g, w, eps).reshape(1, -1) * h * torch.sigmoid(h)
-            x = x + bitlinear(o, pre + "attn.o_proj")
-            gate, y = bitlinear(norm(x, sd[pre + "mlp_norm.weight"], eps),
+            gated = norm(g, w, eps).reshape(1, -1) * h * torch.sigmoid(h)
+            r = x.float() + bitlinear(store(gated), pre + "attn.o_proj").float()
+            gate, y = bitlinear(store(norm(r, sd[pre + "mlp_norm.weight"], eps)),
                                 pre + "mlp.gate_proj").chunk(2, -1)
-            x = x + bitlinear(swiglu(gate, y), pre + "mlp.down_proj")
-        out.append(bitlinear(norm(x, sd["model.norm.weight"], eps), "lm_head")[0])
-    return torch.stack(out)
+            x = store(r) + bitlinear(swiglu(gate, y), pre + "mlp.down_proj")
+        out.append(bitlinear(store(norm(x, sd["model.norm.weight"], eps)), "lm_head")[0])
+    return torch.stack(out).float()
 
 
 CASES = [(init, h, heads) for init in ("upstream", "unit") for h in (64, 128)
@@ -148,7 +162,7 @@ CASES = [(init, h, heads) for init in ("upstream", "unit") for h in (64, 128)
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("ref-hgrn")
-    return {case: write_hgrn(root / "-".join(map(str, case)), case[1], case[2], case[0],
+    return {case: write_hgrn(root / _name(case), case[1], case[2], case[0],
                              seed=17 + i) for i, case in enumerate(CASES)}
 
 
@@ -160,7 +174,11 @@ def _rel(a, b):
     return float((a - b).abs().max() / b.abs().max())
 
 
-@pytest.mark.parametrize("case", CASES, ids=["-".join(map(str, c)) for c in CASES])
+def _name(case):
+    return "-".join(map(str, case))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_name(c) for c in CASES])
 def test_float_golden_is_the_released_model(checkpoints, case):
     ids = _ids(case[1] + case[2])
     ref = reference_logits(checkpoints[case], ids.tolist())
@@ -171,6 +189,18 @@ def test_float_golden_is_the_released_model(checkpoints, case):
     # the state matters: the last position differs from the same token seen first
     alone = reference_logits(checkpoints[case], ids[-1:].tolist())
     assert _rel(ref[-1], alone[0]) > 1e-3
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[2] == 1],
+                         ids=[_name(c) for c in CASES if c[2] == 1])
+def test_float16_golden_is_the_released_model_run_in_half(checkpoints, case):
+    ids = _ids(case[1])
+    ref = reference_logits(checkpoints[case], ids.tolist(), half=True)
+    got = HGRNBitForCausalLM.from_pretrained(checkpoints[case], dtype=torch.float16).logits(ids)
+    assert _rel(got, ref) <= RTOL
+    assert torch.equal(got.argmax(-1), ref.argmax(-1))
+    # and half precision is a different run from float32 (the noise floor is not zero)
+    assert _rel(got, reference_logits(checkpoints[case], ids.tolist())) > 100 * RTOL
 
 
 def test_the_reference_tells_the_released_eps_and_g_norm_apart(checkpoints):
