@@ -24,7 +24,7 @@ both eps terms are kept (scaled by κ²). ``g_norm`` before ``o_proj`` is the sa
 ``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``; it normalises the whole width, so
 ``num_heads`` has no numerical effect. ``down_proj`` has no block norm: ``t̃ = x̃`` and
 ``D² = mean(t̃²) + el·κ²``. Per norm the program computes ``n·D²·2^(2F)`` from VNORM's
-exact sums of squares (two SMULs per eps term, SADD), its square root once, and per
+exact sums of squares (SMULs for the eps terms, SADD), its square root once, and per
 BitLinear the max-abs, ``k = 127·2^Q/m``, the quantisation, the TMV and the rescale factor
 ``c = max|ũ|·Kp/isqrt(n·D²·2^(2F+8))`` with the compile-time ``Kp = 2^(R+4)·sqrt(n)/(127·s_w)``.
 
@@ -198,7 +198,7 @@ class _Compiler:
             for w in mults:
                 e(Op.VMUL, d=self.t, a=self.t, b=w)
             e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
-            shift = 50
+            shift = 50                                       # el·2^50: 30 bits of el
             e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** shift + 0.5)))
             e(Op.SMUL, d=R_T, a=R_AX, b=R_E, c=shift)        # el·Σ x̃²
             e(Op.SADD, d=R_N, a=R_AT, b=R_T)
