@@ -20,26 +20,39 @@ SLI      d, imm                        S[d] = imm
 SMUL     d, a, b, c = shift            S[d] = wrap64((S[a]·S[b]) >> c)
 SDIV     d, a, b, c = shift            S[d] = u64(S[a] << c) // u64(S[b])  (0 if S[b] = 0)
 SSQRT    d, a, c = shift               S[d] = isqrt(u64(S[a] << c))
+SADD     d, a, b                       S[d] = wrap64(S[a] + S[b])
 TMV      d=rows a=cols b=base c=flags  engine: RES[rb] = W[base: rows×cols] · ACT[ab]
                                        (flags: bit 0 fmt, bit 1 act bank, bit 2 res bank)
 TWAIT                                  wait until the TMV is idle
 VADD     d, a, b                       V[d+i] = wrap32(V[a+i] + V[b+i])
 VSUB     d, a, b                       V[d+i] = wrap32(V[a+i] - V[b+i])
-VMUL     d, a, b                       V[d+i] = wrap32((V[a+i]·V[b+i]) >> F)
-VAFF     d, a, c                       V[d+i] = wrap32(((V[a+i]·s32(S[c])) >> F) + s32(S[c+1]))
+VMUL     d, a, b                       V[d+i] = wrap32((V[a+i]·V[b+i] + 2^(F-1)) >> F)
+VAFF     d, a, c                       V[d+i] = wrap32(((V[a+i]·s32(S[c]) + 2^(F-1)) >> F)
+                                                       + s32(S[c+1]))
 VSIG     d, a                          V[d+i] = sig(V[a+i])
-VSILU    d, a                          V[d+i] = wrap32((V[a+i]·sig(V[a+i])) >> F)
-VSUMSQ   a, c                          S[c] = wrap64(Σ (V[a+i]² >> F))
+VSILU    d, a                          V[d+i] = wrap32((V[a+i]·sig(V[a+i]) + 2^(F-1)) >> F)
+VNORM    d, a, c                       q_i = clamp((V[a+i]·u32(S[c]) + 2^(N-1)) >> N, int32)
+                                       V[d+i] = q_i;  S[c+1] = wrap64(Σ q_i²)
 VMAXABS  a, c                          S[c] = max |V[a+i]|   (0 if VL = 0)
 VARGMAX  a, c                          S[c] = first i of max V[a+i]   (0 if VL = 0)
 VQUANT   d, a, c                       ACT[d+i] = clamp((V[a+i]·s32(S[c]) + 2^(Q-1)) >> Q,
                                                         -128, 127)
-VRESCALE d, a, c                       V[d+i] = wrap32((RES[a+i]·s32(S[c])) >> (R - F))
+VRESCALE d, a, c                       V[d+i] = wrap32((RES[a+i]·s32(S[c]) + h) >> (R - F))
+                                       (h = 2^(R-F-1), 0 if R = F)
 ======== ============================= ====================================================
 
-``>>`` is the arithmetic (flooring) shift; ``s32(x)`` the low 32 bits of x as signed;
+``>>`` is the arithmetic (flooring) shift, so the products round half up (an unbiased
+residual stream and MLGRU state: a floor would drift them by -1/2 LSB per operation); ``s32(x)`` the low 32 bits of x as signed,
+``u32(x)`` as unsigned;
 ``u64(x)`` x modulo 2**64; ``wrap32/64`` two's-complement wrap-around. ``ACT`` and ``RES``
 addresses are flat over both banks (bank b starts at ``b·act_elems`` / ``b·res_elems``).
+
+``VNORM`` with ``k = 2^31 // max|V[a+i]|`` (SDIV) rescales a vector of any magnitude to
+max-abs in (2^(F-1), 2^F], i.e. about 1.0 in Q.F, and sums the squares of the rescaled
+elements exactly (N = 31 - F, :attr:`~tritium.config.MfcConfig.norm_shift`): the RMS of
+a vector then comes out with ~F bits of relative precision whatever its scale, where a
+sum of ``(v·v) >> F`` underflows to 0 below RMS 2^(-F/2). With ``k = 2^N`` it is the
+identity on V and S[c+1] the exact sum of squares.
 
 ``sig(x)``: x clamped to [-L, L) with L = 2**sig_range_log2 (in Q.F), segment
 ``k = (x + L) >> (F + sig_range_log2 + 1 - G)`` of 2**G, ``sig = ((A[k]·x) >> F) + B[k]``
@@ -93,15 +106,17 @@ class Op(enum.IntEnum):
     VAFF = 11
     VSIG = 12
     VSILU = 13
-    VSUMSQ = 14
+    VNORM = 14
     VMAXABS = 15
     VARGMAX = 16
     VQUANT = 17
     VRESCALE = 18
+    SADD = 19
 
 
 #: per vector op: which of d, a, b address which memory ("v", "act", "res"), and whether
-#: c names a scalar register read ("sr"), a pair of them ("sr2") or written ("sw")
+#: c names a scalar register read ("sr"), a pair of them ("sr2"), written ("sw"), or one
+#: read and the next written ("sk": S[c] in, S[c+1] out)
 VECTOR_OPS: dict[Op, dict[str, str]] = {
     Op.VADD: {"d": "v", "a": "v", "b": "v"},
     Op.VSUB: {"d": "v", "a": "v", "b": "v"},
@@ -109,7 +124,7 @@ VECTOR_OPS: dict[Op, dict[str, str]] = {
     Op.VAFF: {"d": "v", "a": "v", "c": "sr2"},
     Op.VSIG: {"d": "v", "a": "v"},
     Op.VSILU: {"d": "v", "a": "v"},
-    Op.VSUMSQ: {"a": "v", "c": "sw"},
+    Op.VNORM: {"d": "v", "a": "v", "c": "sk"},
     Op.VMAXABS: {"a": "v", "c": "sw"},
     Op.VARGMAX: {"a": "v", "c": "sw"},
     Op.VQUANT: {"d": "act", "a": "v", "c": "sr"},
@@ -185,6 +200,8 @@ def disassemble(word: int) -> str:
                 f"act{(i.c >> 1) & 1} res{(i.c >> 2) & 1}")
     if op in SCALAR_OPS:
         return f"{op.name} s{i.d}, s{i.a}, s{i.b}, <<{i.c}"
+    if op == Op.SADD:
+        return f"SADD s{i.d}, s{i.a}, s{i.b}"
     spec = VECTOR_OPS[op]
     parts = [f"{spec[k]}[{getattr(i, k)}]" for k in ("d", "a", "b") if k in spec]
     if "c" in spec:
@@ -297,6 +314,9 @@ class Machine:
         self.vl = 0
         self.error = False
         self._inflight = (0, 0)   # (act bank, result bank) of the last TMV command
+        # VRESCALE results (projections) so far and how many were all zero: a collapsed
+        # rescale shows here (not architectural state; the device has no such counter)
+        self.rescales = self.zero_rescales = 0
         self._table = sigmoid_table(cfg)
 
     # -- loading
@@ -329,6 +349,8 @@ class Machine:
             return max(ins.d, ins.a, ins.b) >= cfg.sregs or ins.c > 63
         if op == Op.SLI:
             return ins.d >= cfg.sregs
+        if op == Op.SADD:
+            return max(ins.d, ins.a, ins.b) >= cfg.sregs
         if op == Op.TMV:
             fmt = ins.c & 1
             return not (1 <= ins.d <= t.max_out and 1 <= ins.a <= t.max_in and
@@ -341,7 +363,7 @@ class Machine:
                 if k in spec and getattr(ins, k) + self.vl > size[spec[k]]:
                     return True
             if "c" in spec:
-                return ins.c + (spec["c"] == "sr2") >= cfg.sregs
+                return ins.c + (spec["c"] in ("sr2", "sk")) >= cfg.sregs
         return False
 
     def run(self, entry: int = 0, max_instructions: int = 1 << 24,
@@ -383,6 +405,8 @@ class Machine:
                 S[d] = wrap((((S[a] << c) & M64) // den) if den else 0, 64)
             elif op == Op.SSQRT:
                 S[d] = math.isqrt((S[a] << c) & M64)
+            elif op == Op.SADD:
+                S[d] = wrap(S[a] + S[b], 64)
             elif op == Op.TMV:
                 fmt, abank, rbank = TMV_FORMATS[c & 1], (c >> 1) & 1, (c >> 2) & 1
                 self.res[rbank * cfg.res_elems:][:d] = self._matvec(d, a, b, fmt, abank)
@@ -419,20 +443,25 @@ class Machine:
         cfg, V, S = self.cfg, self.vmem, self.sregs
         d, a, b, c = ins.d, ins.a, ins.b, ins.c
         x = V[a:a + n].copy() if VECTOR_OPS[op].get("a") == "v" else None
+        half = 1 << (F - 1)
         if op == Op.VADD:
             V[d:d + n] = _wrap_arr(x + V[b:b + n], 32)
         elif op == Op.VSUB:
             V[d:d + n] = _wrap_arr(x - V[b:b + n], 32)
         elif op == Op.VMUL:
-            V[d:d + n] = _wrap_arr((x * V[b:b + n]) >> F, 32)
+            V[d:d + n] = _wrap_arr((x * V[b:b + n] + half) >> F, 32)
         elif op == Op.VAFF:
-            V[d:d + n] = _wrap_arr(((x * s32(S[c])) >> F) + s32(S[c + 1]), 32)
+            V[d:d + n] = _wrap_arr(((x * s32(S[c]) + half) >> F) + s32(S[c + 1]), 32)
         elif op == Op.VSIG:
             V[d:d + n] = _wrap_arr(sig_fixed(cfg, x, self._table), 32)
         elif op == Op.VSILU:
-            V[d:d + n] = _wrap_arr((x * sig_fixed(cfg, x, self._table)) >> F, 32)
-        elif op == Op.VSUMSQ:
-            S[c] = wrap(int(sum(int(v) for v in ((x * x) >> F))), 64)
+            V[d:d + n] = _wrap_arr((x * sig_fixed(cfg, x, self._table) + half) >> F, 32)
+        elif op == Op.VNORM:
+            N = cfg.norm_shift
+            # |x·k| < 2**63 for int32 x and u32 k: int64 holds the product exactly
+            q = np.clip((x * (S[c] & M32) + (1 << (N - 1))) >> N, -(1 << 31), (1 << 31) - 1)
+            V[d:d + n] = q
+            S[c + 1] = wrap(sum(int(v) * int(v) for v in q), 64)
         elif op == Op.VMAXABS:
             S[c] = int(np.abs(x).max()) if n else 0
         elif op == Op.VARGMAX:
@@ -442,8 +471,10 @@ class Machine:
             q = (x * s32(S[c]) + (1 << (Q - 1))) >> Q
             self.act[d:d + n] = np.clip(q, -128, 127)
         elif op == Op.VRESCALE:
-            r = self.res[a:a + n]
-            V[d:d + n] = _wrap_arr((r * s32(S[c])) >> (cfg.rescale_frac - cfg.frac_bits), 32)
+            r, sh = self.res[a:a + n], cfg.rescale_frac - cfg.frac_bits
+            V[d:d + n] = _wrap_arr((r * s32(S[c]) + (1 << sh >> 1)) >> sh, 32)
+            self.rescales += 1
+            self.zero_rescales += bool(n) and not V[d:d + n].any()
 
 
 def estimate_cycles(cfg: MfcConfig, program, vl: int = 0) -> dict[str, int]:

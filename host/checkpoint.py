@@ -1169,11 +1169,21 @@ def _spec_for(config: dict) -> Spec:
     return _detect(config, {})
 
 
-def _synthetic_tensor(e: Expected, seed: int) -> torch.Tensor:
+def _synthetic_tensor(e: Expected, seed: int, unit_scale: bool = False,
+                      std: float = 0.02) -> torch.Tensor:
     # One generator per tensor, seeded by its key: the latent and the pre-packed BitNet of
     # one seed then hold the same latent weights, and the order of writing does not matter.
     g = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(e.key.encode()))
     shape = e.logical or e.shape
+    if not unit_scale:
+        # as upstream initialises a model: every linear and embedding normal(0, std), the
+        # norm gains 1, the HGRN lower bounds 0 (released models are trained from there)
+        if e.key.endswith("lower_bounds"):
+            return torch.zeros(shape)
+        if e.role in ("latent", "packed") or e.key.endswith("embeddings.weight") \
+                or e.key.endswith("embed_tokens.weight") or e.key == "lm_head.weight":
+            return torch.randn(shape, generator=g) * std
+        return torch.ones(shape)
     if e.role in ("latent", "packed"):
         # unit-variance outputs, so the logits of a random model are O(1), not O(0.01)
         return torch.randn(shape, generator=g) * shape[1] ** -0.5
@@ -1185,15 +1195,24 @@ def _synthetic_tensor(e: Expected, seed: int) -> torch.Tensor:
     return 1.0 + 0.1 * torch.randn(shape, generator=g)  # norm gains
 
 
-def synthetic_state_dict(config: dict, seed: int = 0, progress=None) -> dict[str, torch.Tensor]:
+def synthetic_state_dict(config: dict, seed: int = 0, progress=None,
+                         unit_scale: bool = False) -> dict[str, torch.Tensor]:
     """Deterministic tensors for ``config``: bf16 latent weights, or uint8 packed weights
-    with a bf16 weight_scale (1/s_w, as "autobitlinear" multiplies by it) for BitNet."""
+    with a bf16 weight_scale (1/s_w, as "autobitlinear" multiplies by it) for BitNet.
+
+    By default initialised as upstream initialises a model (normal with std
+    ``config["initializer_range"]`` for linears and embeddings, norm gains 1, lower bounds
+    0): activations as small as a real model's. ``unit_scale``: the toy scale (linears
+    normal(0, 1/in_features) for O(1) activations, unit-normal embeddings, gains
+    1 ± 0.1, unit-normal lower bounds), which hides small-activation failures."""
     spec = _spec_for(config)
     state: dict[str, torch.Tensor] = {}
     for e in track(progress, spec.tensors, "generate", len(spec.tensors)):
         if e.role in ("scale", "tied"):
             continue
-        latent = _synthetic_tensor(e, seed).to(torch.bfloat16)
+        latent = _synthetic_tensor(e, seed, unit_scale,
+                                   float(config.get("initializer_range", 0.02)))
+        latent = latent.to(torch.bfloat16)
         if e.role == "packed":
             codes, s_w = quantize_weights(latent)
             state[e.key] = torch.from_numpy(pack_hf_bitnet(codes))
@@ -1204,8 +1223,12 @@ def synthetic_state_dict(config: dict, seed: int = 0, progress=None) -> dict[str
 
 
 def write_checkpoint(out_dir: str | os.PathLike, arch: str, hidden: int, layers: int,
-                     vocab: int, seed: int = 0, shards: int = 1, progress=None) -> Path:
+                     vocab: int, seed: int = 0, shards: int = 1, progress=None,
+                     unit_scale: bool = False) -> Path:
     """Write a small deterministic checkpoint in the Hugging Face layout to ``out_dir``.
+
+    Weights are initialised as upstream initialises a model (std 0.02, norm gains 1,
+    lower bounds 0) unless ``unit_scale`` (the toy scale of :func:`synthetic_state_dict`).
 
     Files are written into a temporary sibling directory that is renamed to ``out_dir``
     only when complete, so a failure leaves nothing half-written.  ``out_dir`` must not
@@ -1220,7 +1243,7 @@ def write_checkpoint(out_dir: str | os.PathLike, arch: str, hidden: int, layers:
     if shards < 1:
         raise CheckpointError(f"shards must be >= 1, got {shards}")
     config = synthetic_config(arch, hidden, layers, vocab)
-    state = synthetic_state_dict(config, seed, progress)
+    state = synthetic_state_dict(config, seed, progress, unit_scale)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

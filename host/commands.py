@@ -50,10 +50,12 @@ def cmd_make_checkpoint(args) -> int:
                       f"writing a checkpoint of {params:,} parameters")
     with make_progress(not args.quiet) as progress:
         out = write_checkpoint(args.output, args.arch, args.hidden, args.layers, args.vocab,
-                               seed=args.seed, shards=args.shards, progress=progress)
+                               seed=args.seed, shards=args.shards, progress=progress,
+                               unit_scale=args.unit_scale)
     if not args.quiet:
+        init = "unit-scale toy init" if args.unit_scale else "upstream init (std 0.02)"
         print(f"wrote {out}: {args.arch}, hidden {args.hidden}, {args.layers} layer(s), "
-              f"vocab {args.vocab}, seed {args.seed}", file=sys.stderr)
+              f"vocab {args.vocab}, seed {args.seed}, {init}", file=sys.stderr)
     return 0
 
 
@@ -110,6 +112,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, help="random seed (0)")
     p.add_argument("--shards", type=int_range(1), default=1,
                    help="split the weights over N safetensors shards with an index (1)")
+    p.add_argument("--unit-scale", action="store_true",
+                   help="toy weights with O(1) activations instead of the default upstream "
+                        "initialisation (normal std 0.02, norm gains 1, lower bounds 0), "
+                        "whose small activations are what real models see")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="output directory (must not exist, or be empty)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")

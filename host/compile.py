@@ -9,17 +9,24 @@ carries over from one run to the next, so nothing but the embedding crosses the 
 per token.
 
 Arithmetic (fixed point, see :mod:`tritium.golden.mfc`). A BitLinear after a block norm
-computes ``BitLinear(RMSNorm(x)·w)``; both norms scale by positive scalars, which the
-per-token absmax quantisation removes again, so with ``t = x⊙w`` and ``u = t⊙g`` (g the
-BitLinear's own norm)::
+computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(·)·g``
+(``eb`` = config ``rms_norm_eps``, ``el`` = :data:`~tritium.host.quantize.BITLINEAR_NORM_EPS`).
+Both norms scale by positive scalars, which the per-token absmax quantisation removes
+again. The core first rescales the norm's input to max-abs 1 (``x̃ = x·κ``, VNORM with
+``k = 2^31 // max|x|``, ``κ = k/2^N``), so nothing below depends on the activations'
+scale; with ``t̃ = x̃⊙w`` and ``ũ = t̃⊙g``::
 
-    x_q = round(u · 127 / max|u|)       y = acc · max|u| / (127 · s_w · rms(t))
+    x_q = round(ũ · 127 / max|ũ|)       y = acc · max|ũ| / (127 · s_w · D)
+    D² = mean(t̃²) + el · (mean(x̃²) + κ²·eb)
 
-exactly as the reference up to the norms' eps (1e-6 both; what remains is rounding).
-The core therefore needs per BitLinear: one VMUL, a max-abs, a divide (k = 127·2^Q/m),
-the quantisation, the TMV, and a rescale by ``c = m·Kp/rms(t)`` with the compile-time
-``Kp = 1/(127·s_w)``. The per-head ``g_norm`` before ``o_proj`` cancels the same way when
-``num_heads == 1`` (the released MMfreeLM checkpoints); other head counts are refused.
+which is the reference's ``y = acc · max|x̂| / (127 · s_w)`` with ``x̂ = ũ / D`` exactly:
+both eps terms are kept (scaled by κ²). ``g_norm`` before ``o_proj`` is the same with
+``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``; it normalises the whole width, so
+``num_heads`` has no numerical effect. ``down_proj`` has no block norm: ``t̃ = x̃`` and
+``D² = mean(t̃²) + el·κ²``. Per norm the program computes ``n·D²·2^(2F)`` from VNORM's
+exact sums of squares (SMULs for the eps terms, SADD), its square root once, and per
+BitLinear the max-abs, ``k = 127·2^Q/m``, the quantisation, the TMV and the rescale factor
+``c = max|ũ|·Kp/isqrt(n·D²·2^(2F+8))`` with the compile-time ``Kp = 2^(R+4)·sqrt(n)/(127·s_w)``.
 
 Schedule: the TMV runs while the vector unit prepares the next projection's input
 (i/f/g share one normalised input; each quantises into the other activation bank) and
@@ -37,17 +44,25 @@ from tritium.errors import TritiumError
 from tritium.golden.mfc import Machine, Op, encode, estimate_cycles
 from tritium.golden.ternary import tmv_lines
 from tritium.host.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
+from tritium.host.quantize import BITLINEAR_NORM_EPS
 
 
 class CompileError(TritiumError):
     """The checkpoint cannot run on this core configuration (the message says what to change)."""
 
 
-# scalar registers: constants first, then working registers
-R_127, R_NEG1, R_ONE, R_NH, R_NI = 0, 1, 2, 3, 4   # R_NEG1/R_ONE: the pair (−1, +1) of VAFF
-R_RMS, R_MAX, R_K, R_KP, R_TMP, R_ARGMAX = 5, 6, 7, 8, 9, 10
-R_C = (11, 12)                                      # rescale factors, one per result bank
-N_REGS = 13
+# scalar registers: constants first, then working registers. VNORM reads its factor from
+# S[c] and writes the sum of squares to S[c+1]: R_ID/R_AT and R_KN/R_AX are such pairs.
+R_127, R_NEG1, R_ONE = 0, 1, 2                      # R_NEG1/R_ONE: the pair (−1, +1) of VAFF
+R_ID, R_AT = 3, 4                                   # identity factor 2^N; Σ t̃²
+R_KN, R_AX = 5, 6                                   # k = 2^31 // max|x|; Σ x̃²
+R_MAX, R_K, R_T, R_N, R_ROOT, R_ARGMAX, R_E = 7, 8, 9, 10, 11, 12, 13
+R_C = (14, 15)                                      # rescale factors, one per result bank
+N_REGS = 16
+#: the left shift of n·D²·2^(2F) under SSQRT: 4 more bits of root; holds n·D²·2^(2F) < 2^56
+ROOT_SHIFT = 8
+#: constants loaded by SLI stay below this (the immediate has 42 signed bits)
+CONST_LIMIT = 1 << 40
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,18 +166,50 @@ class _Compiler:
         self.mlp = e.alloc(2 * I, what="the MLP")
         self.logits = e.alloc(self.V, what="the logits")
 
-    # --- one BitLinear, split around its TMV so the schedule can overlap -----------------
-    def rms(self, src: int, n: int, n_reg: int) -> None:
-        """R_RMS = rms(V[src:src+n]) in Q.F."""
+    # --- one norm, then BitLinears on its output, split around the TMV ---------------------
+    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int) -> None:
+        """S[dst] = S[src]·S[value]·n·eps·2^(4F-62) in two SMULs: with src = value = R_KN
+        (k) that is n·eps·κ²·2^(2F), κ = k/2^N. The constant is loaded with the largest
+        shift (<= 63) that keeps it below CONST_LIMIT. At F = 16 the result stays below
+        n·eps·2^64 (k <= 2^31), < 2^56 for n <= 4096 and eps <= 1e-6; a larger F can
+        overflow it for inputs of a few LSB."""
         e = self.e
+        base = n * eps * 2.0 ** (4 * self.F - 2 * 31)
+        shift = min(63, int(np.floor(np.log2(CONST_LIMIT / base))))
+        e(Op.SLI, d=R_E, imm=int(np.floor(base * 2.0 ** shift + 0.5)))
+        e(Op.SMUL, d=dst, a=src, b=value, c=0)
+        e(Op.SMUL, d=dst, a=dst, b=R_E, c=shift)
+
+    def norm(self, x: int, n: int, mults=(), eps_block: float | None = None) -> None:
+        """t̃ = (V[x:x+n]·κ) ⊙ mults[0] ⊙ ... into V[self.t:], the norm's input rescaled
+        to max-abs 1 (κ = k/2^N), and R_ROOT = isqrt(n·D²·2^(2F+ROOT_SHIFT)) with
+        ``D² = mean(t̃²) + el·(mean(x̃²) + κ²·eps_block)`` (module docstring); without a
+        block norm (``eps_block`` None, no mults) ``D² = mean(x̃²) + el·κ²``."""
+        e, el = self.e, BITLINEAR_NORM_EPS
         e.setvl(n)
-        e(Op.VSUMSQ, a=src, c=R_RMS)
-        e(Op.SDIV, d=R_RMS, a=R_RMS, b=n_reg, c=0)
-        e(Op.SSQRT, d=R_RMS, a=R_RMS, c=self.F)
+        e(Op.VMAXABS, a=x, c=R_MAX)
+        # R_ONE << N = 2^(F+N) = 2^31
+        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=self.cfg.norm_shift)
+        e(Op.VNORM, d=self.t, a=x, c=R_KN)                   # x̃; R_AX = Σ x̃²
+        if eps_block is None:
+            self._scaled(R_T, R_KN, R_KN, el, n)             # n·el·κ²·2^(2F)
+            e(Op.SADD, d=R_N, a=R_AX, b=R_T)
+        else:
+            for w in mults:
+                e(Op.VMUL, d=self.t, a=self.t, b=w)
+            e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
+            shift = 50                                       # el·2^50: 30 bits of el
+            e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** shift + 0.5)))
+            e(Op.SMUL, d=R_T, a=R_AX, b=R_E, c=shift)        # el·Σ x̃²
+            e(Op.SADD, d=R_N, a=R_AT, b=R_T)
+            self._scaled(R_T, R_KN, R_KN, el * eps_block, n)  # n·el·eb·κ²·2^(2F)
+            e(Op.SADD, d=R_N, a=R_N, b=R_T)
+        e(Op.SSQRT, d=R_ROOT, a=R_N, c=ROOT_SHIFT)
 
     def issue(self, lin, src: int, n: int) -> tuple[int, int]:
         """Quantise V[src:src+n]·g into a free act bank, compute its rescale factor and
-        start the TMV; returns (result bank, rescale register). R_RMS must hold rms(src)."""
+        start the TMV; returns (result bank, rescale register). R_ROOT must hold the
+        norm's root (:meth:`norm`) for ``src``."""
         e, cfg = self.e, self.cfg
         p = self.plan[lin.name]
         e.setvl(n)
@@ -176,10 +223,15 @@ class _Compiler:
         e(Op.VMAXABS, a=u, c=R_MAX)
         e(Op.SDIV, d=R_K, a=R_127, b=R_MAX, c=cfg.quant_shift)
         e(Op.VQUANT, d=bank * cfg.act_elems, a=u, c=R_K)
-        kp = int(np.floor((1 << cfg.rescale_frac) / (127.0 * lin.scale) + 0.5))
-        e(Op.SLI, d=R_KP, imm=kp)
-        e(Op.SMUL, d=R_TMP, a=R_MAX, b=R_KP, c=0)
-        e(Op.SDIV, d=R_C[bank], a=R_TMP, b=R_RMS, c=0)
+        kp = int(np.floor(2.0 ** (cfg.rescale_frac + ROOT_SHIFT / 2) * np.sqrt(n) /
+                          (127.0 * lin.scale) + 0.5))
+        if not 0 < kp < CONST_LIMIT:
+            raise CompileError(f"{lin.name}: the rescale constant {kp} does not fit the "
+                               "42-bit immediate (weight scale out of range); lower "
+                               "mfc.rescale_frac")
+        e(Op.SLI, d=R_E, imm=kp)
+        e(Op.SMUL, d=R_T, a=R_MAX, b=R_E, c=0)
+        e(Op.SDIV, d=R_C[bank], a=R_T, b=R_ROOT, c=0)
         e(Op.TMV, d=p.rows, a=p.cols, b=p.base,
           c=TMV_FORMATS.index(self.fmt) | bank << 1 | bank << 2)
         return bank, R_C[bank]
@@ -189,13 +241,18 @@ class _Compiler:
         self.e.setvl(rows)
         self.e(Op.VRESCALE, d=dst, a=bank * self.cfg.res_elems, c=reg)
 
+    def constants(self) -> None:
+        """The constant registers every program starts by loading."""
+        F = self.F
+        for reg, value in ((R_127, 127), (R_NEG1, -(1 << F)), (R_ONE, 1 << F),
+                           (R_ID, 1 << self.cfg.norm_shift)):
+            self.e(Op.SLI, d=reg, imm=value)
+
     # --- the model ------------------------------------------------------------------------
     def compile(self) -> Compiled:
         desc, e, cfg, H, I = self.desc, self.e, self.cfg, self.H, self.I
-        F = self.F
-        for reg, value in ((R_127, 127), (R_NEG1, -(1 << F)), (R_ONE, 1 << F), (R_NH, H),
-                           (R_NI, I)):
-            e(Op.SLI, d=reg, imm=value)
+        eps = float(desc.rms_norm_eps)
+        self.constants()
         lower = desc.tensors.get("model.lower_bounds")
         if lower is not None:
             p = np.exp(lower - lower.max(0))
@@ -208,10 +265,8 @@ class _Compiler:
             h = e.alloc(H, np.zeros(H), "the MLGRU state")
             state.append((h, H))
             # ---- MLGRU: f, i, g share t = x ⊙ w_attn
-            e.setvl(H)
             w_attn = e.alloc(H, tens["attn_norm.weight"])
-            e(Op.VMUL, d=self.t, a=self.x, b=w_attn)
-            self.rms(self.t, H, R_NH)
+            self.norm(self.x, H, [w_attn], eps)
             ti = self.issue(lin["attn.i_proj"], self.t, H)
             tf = self.issue(lin["attn.f_proj"], self.t, H)     # waits for i's TMV to finish
             self.result(ti, self.iv, H)
@@ -233,24 +288,21 @@ class _Compiler:
             e(Op.TWAIT)
             self.result(tg, self.gv, H)
             w_g = e.alloc(H, tens["attn.g_norm.weight"])
-            e(Op.VMUL, d=self.gv, a=self.gv, b=w_g)
-            e(Op.VMUL, d=self.t, a=self.gv, b=self.tmp)            # o_proj's input
-            self.rms(self.t, H, R_NH)
+            self.norm(self.gv, H, [w_g, self.tmp], eps)            # g_norm(g) ⊙ SiLU(h)
             to = self.issue(lin["attn.o_proj"], self.t, H)
             e(Op.TWAIT)
             self.result(to, self.tmp, H)
             e(Op.VADD, d=self.x, a=self.x, b=self.tmp)             # r = x + o
             # ---- GLU MLP
             w_mlp = e.alloc(H, tens["mlp_norm.weight"])
-            e(Op.VMUL, d=self.t, a=self.x, b=w_mlp)
-            self.rms(self.t, H, R_NH)
+            self.norm(self.x, H, [w_mlp], eps)
             tgate = self.issue(lin["mlp.gate_proj"], self.t, H)
             e(Op.TWAIT)
             self.result(tgate, self.mlp, 2 * I)
             e.setvl(I)
             e(Op.VSILU, d=self.mlp, a=self.mlp)
             e(Op.VMUL, d=self.t, a=self.mlp, b=self.mlp + I)       # SiLU(gate) ⊙ y
-            self.rms(self.t, I, R_NI)
+            self.norm(self.t, I)
             tdown = self.issue(lin["mlp.down_proj"], self.t, I)
             e(Op.TWAIT)
             self.result(tdown, self.tmp, H)
@@ -258,8 +310,7 @@ class _Compiler:
         # ---- head
         e.setvl(H)
         w_f = e.alloc(H, desc.tensors["model.norm.weight"])
-        e(Op.VMUL, d=self.t, a=self.x, b=w_f)
-        self.rms(self.t, H, R_NH)
+        self.norm(self.x, H, [w_f], eps)
         thead = self.issue(desc.lm_head, self.t, H)
         e(Op.TWAIT)
         self.result(thead, self.logits, self.V)
@@ -282,16 +333,21 @@ def compile_model(model, cfg: MfcConfig | None = None, fmt: str = "t2") -> Compi
     """Compile an HGRN-bit model (a ModelDescription or a checkpoint path) for ``cfg``.
 
     Raises CompileError when the model does not fit the configuration or uses what the
-    core does not implement (another architecture, several g_norm heads)."""
+    core does not implement (another architecture, ``expand_ratio`` ≠ 1,
+    ``use_short_conv``). ``num_heads`` may be anything upstream accepts: g_norm
+    normalises the whole width, so heads have no numerical effect."""
     cfg = cfg or MfcConfig()
     desc = model if isinstance(model, ModelDescription) else load_checkpoint(model)
     if desc.arch != ARCH_HGRN:
         raise CompileError(f"{desc.source} is a {desc.arch} checkpoint; the token core runs "
                            "HGRN-bit (MatMul-free LM) models")
-    heads = int(desc.config.get("num_heads") or 1)
-    if heads != 1:
-        raise CompileError(f"num_heads={heads}: the core folds g_norm into o_proj's "
-                           "quantisation, which holds for one head only")
+    expand = desc.config.get("expand_ratio")
+    if expand not in (None, 1):
+        raise CompileError(f"expand_ratio={expand}: the core implements expand_ratio 1 (the "
+                           "released MMfreeLM checkpoints); this checkpoint cannot run on it")
+    if desc.config.get("use_short_conv"):
+        raise CompileError("use_short_conv=true: the core has no short convolution (nor can "
+                           "upstream run one); use a checkpoint with use_short_conv false")
     if cfg.sregs < N_REGS:
         raise CompileError(f"the program uses {N_REGS} scalar registers; raise mfc.sregs")
     if fmt not in cfg.tmv.formats:
@@ -324,7 +380,7 @@ def shape_program(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
     head = lin("lm_head", vocab, H)
     desc = types.SimpleNamespace(
         hidden_size=H, intermediate_size=I, vocab_size=vocab, layers=layer_list,
-        lm_head=head, tensors={"model.norm.weight": ones,
+        lm_head=head, rms_norm_eps=1e-6, tensors={"model.norm.weight": ones,
                                "model.lower_bounds": np.zeros((layers, H), np.float32)},
         bitlinears=lambda: [*(x for la in layer_list for x in la.linears.values()), head])
     return _Compiler(desc, cfg, fmt, dry=True).compile()
@@ -393,25 +449,42 @@ class GoldenCore:
             self.m.vmem[addr:addr + n] = 0
 
 
+class AgreementError(TritiumError):
+    """The core's logits disagree with the float reference beyond the set minimum."""
+
+    exit_code = 1
+
+
 @dataclasses.dataclass(frozen=True)
 class Agreement:
-    """The fixed-point core against the float reference, teacher-forced."""
+    """The fixed-point core against the float reference, teacher-forced: top-1 agreement,
+    max |Δlogit| (and the reference's max |logit|, so ``rel_max_dlogit`` is their
+    ratio), and the projections (VRESCALE results) the core computed, how many all zero."""
 
     tokens: int
     top1_agreement: float
     max_abs_dlogit: float
+    max_abs_logit: float
     sigmoid_max_error: float
+    projections: int
+    zero_projections: int
+
+    @property
+    def rel_max_dlogit(self) -> float:
+        return self.max_abs_dlogit / max(self.max_abs_logit, 1e-30)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rel_max_dlogit": self.rel_max_dlogit}
 
 
 def agreement(compiled: Compiled, reference, ids) -> Agreement:
     """Compare :class:`GoldenCore` with ``reference`` (an HGRNBitForCausalLM) on ``ids``."""
     from tritium.golden.mfc import sigmoid_max_error
 
-    fixed = GoldenCore(compiled).logits(ids)
-    ref = reference.logits(list(ids)).numpy()
+    core = GoldenCore(compiled)
+    fixed = core.logits(ids)
+    ref = reference.logits(list(ids)).float().numpy()
     agree = float((fixed.argmax(-1) == ref.argmax(-1)).mean())
     return Agreement(len(ids), agree, float(np.abs(fixed - ref).max()),
-                     sigmoid_max_error(compiled.cfg))
+                     float(np.abs(ref).max()), sigmoid_max_error(compiled.cfg),
+                     core.m.rescales, core.m.zero_rescales)

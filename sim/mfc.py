@@ -142,6 +142,10 @@ def vector_jobs_expected(cfg: MfcConfig, jobs) -> list[tuple[int, int | None]]:
         spec = VECTOR_OPS[Op(op)]
         if spec.get("c") == "sw":
             expected += [(None, None)] * (n - 1) + [(None, mach.sregs[0] & ((1 << 64) - 1))]
+        elif spec.get("c") == "sk":   # VNORM: elements and the reduction in S[c+1]
+            data = [int(v) for v in mach.vmem[2 * n:3 * n]]
+            expected += [(v, None) for v in data[:-1]] + \
+                [(data[-1], mach.sregs[1] & ((1 << 64) - 1))]
         elif op == Op.VQUANT:
             expected += [(int(v), None) for v in mach.act[2 * n:3 * n]]
         else:

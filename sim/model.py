@@ -398,7 +398,7 @@ MFC_FIELD_LIMIT = 1 << 16
 #: int8 writes to ACT); energy accounting of :func:`estimate_mfc`
 _MFC_VECTOR_TRAFFIC = {"VADD": (2, 1, 0), "VSUB": (2, 1, 0), "VMUL": (2, 1, 0),
                        "VAFF": (1, 1, 0), "VSIG": (1, 1, 0), "VSILU": (1, 1, 0),
-                       "VSUMSQ": (1, 0, 0), "VMAXABS": (1, 0, 0), "VARGMAX": (1, 0, 0),
+                       "VNORM": (1, 1, 0), "VMAXABS": (1, 0, 0), "VARGMAX": (1, 0, 0),
                        "VQUANT": (1, 0, 1), "VRESCALE": (1, 1, 0)}
 
 

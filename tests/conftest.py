@@ -9,18 +9,20 @@ import pytest
 
 @pytest.fixture(scope="session")
 def h64_checkpoint(tmp_path_factory):
-    """``h64_checkpoint(seed)``: the demo's HGRN-bit shape (hidden 64, 2 layers, vocab
-    256) written once per seed and session."""
+    """``h64_checkpoint(seed, unit_scale=False)``: the demo's HGRN-bit shape (hidden 64,
+    2 layers, vocab 256), initialised as upstream initialises a model (std 0.02) or at the
+    toy unit scale, written once per (seed, unit_scale) and session."""
     from tritium.host.checkpoint import write_checkpoint
 
     made = {}
 
-    def make(seed: int = 0):
-        if seed not in made:
-            made[seed] = write_checkpoint(tmp_path_factory.mktemp("ck") / f"h64-s{seed}",
-                                          "hgrn-bit", hidden=64, layers=2, vocab=256,
-                                          seed=seed)
-        return made[seed]
+    def make(seed: int = 0, unit_scale: bool = False):
+        if (seed, unit_scale) not in made:
+            name = f"h64-s{seed}" + ("-unit" if unit_scale else "")
+            made[seed, unit_scale] = write_checkpoint(
+                tmp_path_factory.mktemp("ck") / name, "hgrn-bit", hidden=64, layers=2,
+                vocab=256, seed=seed, unit_scale=unit_scale)
+        return made[seed, unit_scale]
 
     return make
 

@@ -35,7 +35,7 @@ def test_encode_decode_round_trip():
 
 
 #: max |sig - sigma| over [-2L, 2L] per (sig_range_log2, sig_segments_log2) at F = 16:
-#: the documented accuracy of each setting (the default is range 3, 32 segments)
+#: the documented accuracy of each setting (the default is range 3, 256 segments)
 SIGMOID_ERROR = {
     (2, 0): 0.14127, (2, 2): 0.04088, (2, 3): 0.01769, (2, 5): 0.01769,
     (3, 0): 0.26852, (3, 3): 0.04088, (3, 4): 0.01168, (3, 5): 0.00299, (3, 6): 0.00076,
@@ -65,7 +65,8 @@ def test_estimate_cycles_equals_the_interpreter():
     P = [encode(Op.SETVL, a=9), encode(Op.TMV, d=24, a=48, b=0, c=0),
          encode(Op.VADD, d=100, a=0, b=20), encode(Op.SMUL, d=1, a=0, b=0),
          encode(Op.TMV, d=5, a=5, b=0, c=2), encode(Op.SSQRT, d=1, a=0),
-         encode(Op.TWAIT), encode(Op.VSUMSQ, a=0, c=1), encode(Op.HALT)]
+         encode(Op.TWAIT), encode(Op.VNORM, d=0, a=0, c=1), encode(Op.SADD, d=2, a=1, b=1),
+         encode(Op.HALT)]
     m = Machine(CFG)
     m.load_program(P)
     out = m.run()

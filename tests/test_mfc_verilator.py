@@ -67,8 +67,8 @@ class ProgramMaker:
 
     def scalar(self, op):
         s = self.cfg.sregs
-        self.emit(op, d=self.r(0, s - 1), a=self.r(0, s - 1), b=self.r(0, s - 1),
-                  c=int(self.rng.choice([0, 1, 63, self.r(0, 63)])))
+        c = 0 if op == Op.SADD else int(self.rng.choice([0, 1, 63, self.r(0, 63)]))
+        self.emit(op, d=self.r(0, s - 1), a=self.r(0, s - 1), b=self.r(0, s - 1), c=c)
 
     def tmv(self):
         t = self.cfg.tmv
@@ -121,24 +121,24 @@ class ProgramMaker:
         if op == Op.VRESCALE:
             f["a"] = self.bank_range(cfg.res_elems)
         if "c" in spec:
-            f["c"] = self.r(0, cfg.sregs - 1 - (spec["c"] == "sr2"))
+            f["c"] = self.r(0, cfg.sregs - 1 - (spec["c"] in ("sr2", "sk")))
         self.emit(op, **f)
 
     def make(self, n: int) -> list[int]:
-        kinds = [Op.SETVL, Op.SLI, Op.SMUL, Op.SDIV, Op.SSQRT, Op.TMV, Op.TWAIT,
+        kinds = [Op.SETVL, Op.SLI, Op.SMUL, Op.SDIV, Op.SSQRT, Op.SADD, Op.TMV, Op.TWAIT,
                  *VECTOR_OPS, *VECTOR_OPS]
         for k in range(self.cfg.sregs):
             self.emit(Op.SLI, d=k, imm=random_imm(self.rng))
         self.setvl()
         # every opcode at least once, then random ones
-        order = kinds[:7 + len(VECTOR_OPS)] + [kinds[self.r(0, len(kinds) - 1)]
+        order = kinds[:8 + len(VECTOR_OPS)] + [kinds[self.r(0, len(kinds) - 1)]
                                                for _ in range(n)]
         for op in order:
             if op == Op.SETVL:
                 self.setvl()
             elif op == Op.SLI:
                 self.emit(Op.SLI, d=self.r(0, self.cfg.sregs - 1), imm=random_imm(self.rng))
-            elif op in (Op.SMUL, Op.SDIV, Op.SSQRT):
+            elif op in (Op.SMUL, Op.SDIV, Op.SSQRT, Op.SADD):
                 self.scalar(op)
             elif op == Op.TMV:
                 self.tmv()
@@ -196,8 +196,11 @@ def test_tmv_overlapped_with_vector_work_on_both_banks(cfg, tmp_path):
          encode(Op.TMV, d=rows, a=cols, b=base_b, c=fmt_b | 2 | 4),   # waits; act 1 -> res 1
          encode(Op.SETVL, a=rows), encode(Op.VRESCALE, d=100, a=0, c=1),  # res 0, free
          encode(Op.VSILU, d=140, a=100), encode(Op.TWAIT),
-         encode(Op.VRESCALE, d=180, a=re_, c=1), encode(Op.VSUMSQ, a=180, c=2),
-         encode(Op.HALT)]
+         encode(Op.VRESCALE, d=180, a=re_, c=1),
+         # an RMS as the compiler takes it: max|v|, k = 2^31 // max, normalise and sum
+         encode(Op.VMAXABS, a=180, c=5), encode(Op.SLI, d=6, imm=1 << cfg.frac_bits),
+         encode(Op.SDIV, d=2, a=6, b=5, c=cfg.norm_shift), encode(Op.VNORM, d=180, a=180, c=2),
+         encode(Op.SADD, d=7, a=3, b=3), encode(Op.HALT)]
     second = len(P)
     P += [encode(Op.VMAXABS, a=100, c=3), encode(Op.TMV, d=1, a=1, b=0, c=0), encode(Op.HALT)]
     third = len(P)
@@ -219,7 +222,8 @@ def test_edge_cases_vl_and_scalars(tmp_path):
          encode(Op.SMUL, d=6, a=4, b=0, c=0), encode(Op.SDIV, d=7, a=1, b=2, c=5),  # / 0
          encode(Op.SDIV, d=2, a=3, b=1, c=63), encode(Op.SDIV, d=5, a=5, b=3, c=0),
          encode(Op.SSQRT, d=6, a=3, c=0), encode(Op.SSQRT, d=7, a=1, c=63),
-         encode(Op.SSQRT, d=3, a=6, c=0)]
+         encode(Op.SSQRT, d=3, a=6, c=0), encode(Op.SADD, d=4, a=1, b=1),
+         encode(Op.SADD, d=5, a=0, b=0), encode(Op.SADD, d=6, a=0, b=3)]
     for vl in (0, 1):
         P.append(encode(Op.SETVL, a=vl))
         for op in VECTOR_OPS:
@@ -229,7 +233,7 @@ def test_edge_cases_vl_and_scalars(tmp_path):
             if op == Op.VRESCALE:
                 kw = {"d": 20, "a": 2 * cfg.res_elems - vl}
             if "c" in VECTOR_OPS[op]:
-                kw["c"] = 6 if VECTOR_OPS[op]["c"] == "sr2" else 7
+                kw["c"] = 6 if VECTOR_OPS[op]["c"] in ("sr2", "sk") else 7
             P.append(encode(op, **kw))
     P.append(encode(Op.HALT))
     check(cfg, P, tmp_path, vmem=[I32[0], I32[1]] * 4, sregs=[0] * 8)
@@ -241,6 +245,8 @@ BAD = {
     "act-past-end": encode(Op.VQUANT, d=2 * SMALL.act_elems - 3, a=0, c=0),
     "sreg-pair": encode(Op.VAFF, d=0, a=0, c=SMALL.sregs - 1),
     "scalar-reg": encode(Op.SMUL, d=SMALL.sregs, a=0, b=0),
+    "sadd-reg": encode(Op.SADD, d=0, a=SMALL.sregs, b=0),
+    "vnorm-pair": encode(Op.VNORM, d=0, a=0, c=SMALL.sregs - 1),
     "tmv-rows-0": encode(Op.TMV, d=0, a=4, b=0, c=0),
     "tmv-flags": encode(Op.TMV, d=4, a=4, b=0, c=8),
 }
@@ -257,7 +263,7 @@ def test_bad_programs_set_error_and_halt(tmp_path):
     for k, word in enumerate(BAD.values()):
         entries.append(len(P))
         P += [encode(Op.SETVL, a=4), encode(Op.TMV, d=24, a=48, b=0, c=0),
-              encode(Op.VADD, d=8 + 4 * k, a=0, b=4), word, encode(Op.VSUB, d=40, a=0, b=4),
+              encode(Op.VADD, d=48 + 4 * k, a=0, b=4), word, encode(Op.VSUB, d=40, a=0, b=4),
               encode(Op.HALT)]
     entries.append(len(P))
     P += [encode(Op.SLI, d=0, imm=9), encode(Op.VSUB, d=44, a=0, b=4), encode(Op.HALT)]

@@ -521,11 +521,16 @@ class MfcConfig(Config):
       with ``k = (127 << Q) // max|u|``, Q = ``quant_shift``;
     - matvec rescale: ``y = (acc·c) >> (R - F)`` with ``c`` a factor holding R =
       ``rescale_frac`` fraction bits;
+    - max-abs normalisation (VNORM): ``q = clamp((v·k + 2**(N-1)) >> N, int32)`` with
+      ``k = 2**31 // max|v|`` (unsigned 32-bit) and N = :attr:`norm_shift` = 31 - F, so
+      that ``max|q|`` lies in (2**(F-1), 2**F]: the vector rescaled to max-abs ≈ 1.0 in
+      Q.F, whatever its scale;
     - sigmoid: ``2**sig_segments_log2`` chords over [-2**sig_range_log2, 2**sig_range_log2),
       the input clamped into that range.
 
     Timing (the contract the RTL meets cycle for cycle; :func:`tritium.golden.mfc.run`
-    adds it up): every instruction spends ``issue_cycles`` in fetch and decode; a vector
+    adds it up): every instruction spends ``issue_cycles`` in fetch and decode (SETVL,
+    SLI and SADD retire there); a vector
     op of length n then ``n + vpu_latency``; a scalar op ``scalar_cycles[op]``; ``TMV``
     hands its command to the engine (waiting while the engine is busy) and the sequencer
     goes on, the engine busy for ``tmv_cycles(rows, cols, fmt)``; ``TWAIT`` and ``HALT``
@@ -539,7 +544,7 @@ class MfcConfig(Config):
     frac_bits: int = _field(16, 8, 24, "F: fraction bits of the int32 vector elements")
     quant_shift: int = _field(24, 8, 24, "Q: fraction bits of the quantisation factor k")
     rescale_frac: int = _field(28, 16, 40, "R: fraction bits of the rescale factor c")
-    sig_segments_log2: int = _field(5, 0, 8, "log2 of the sigmoid's linear segments")
+    sig_segments_log2: int = _field(8, 0, 8, "log2 of the sigmoid's linear segments")
     sig_range_log2: int = _field(3, 1, 5, "sigmoid input range is ±2**this")
     vmem_depth: int = _field(4096, 16, 1 << 16, "vector memory, int32 elements")
     imem_depth: int = _field(1024, 16, 1 << 16, "instruction memory, 64-bit words")
@@ -566,6 +571,12 @@ class MfcConfig(Config):
         d = super().to_dict()
         d["tmv"] = self.tmv.to_dict()
         return d
+
+    @property
+    def norm_shift(self) -> int:
+        """N: the shift of VNORM, 31 - F: with ``k = 2**31 // m`` (``m`` = max|v|,
+        1 <= m < 2**31) the normalised maximum ``m·k >> N`` is in (2**(F-1), 2**F]."""
+        return 31 - self.frac_bits
 
     # --- memories ------------------------------------------------------------------------
     @property

@@ -154,6 +154,9 @@ class MfcCore(wiring.Component):
                                            (w_b >= cfg.sregs) | (w_c > 63))
                     elif op == Op.SLI:
                         m.d.comb += bad.eq(w_d >= cfg.sregs)
+                    elif op == Op.SADD:
+                        m.d.comb += bad.eq((w_d >= cfg.sregs) | (w_a >= cfg.sregs) |
+                                           (w_b >= cfg.sregs))
                     elif op == Op.TMV:
                         fmt_ok = Mux(w_c[0], int("t3" in t.formats), int("t2" in t.formats))
                         m.d.comb += bad.eq(~((w_d >= 1) & (w_d <= t.max_out) & (w_a >= 1) &
@@ -164,7 +167,7 @@ class MfcCore(wiring.Component):
                         checks = [fields[k] + vl > sizes[spec[k]]
                                   for k in ("d", "a", "b") if k in spec]
                         if "c" in spec:
-                            checks.append(w_c + (spec["c"] == "sr2") >= cfg.sregs)
+                            checks.append(w_c + (spec["c"] in ("sr2", "sk")) >= cfg.sregs)
                         m.d.comb += bad.eq(_any(checks))
             with m.Default():
                 m.d.comb += bad.eq(1)
@@ -236,7 +239,11 @@ class MfcCore(wiring.Component):
                      vp.last.eq(e_last), vec.o.ready.eq(1)]
         dest = d_r + j
         writes_v = _any([op_r == op for op, spec in VECTOR_OPS.items() if spec.get("d") == "v"])
-        reduces = _any([op_r == op for op, spec in VECTOR_OPS.items() if spec.get("c") == "sw"])
+        reduces = _any([op_r == op for op, spec in VECTOR_OPS.items()
+                        if spec.get("c") in ("sw", "sk")])
+        # "sk" ops (VNORM) read S[c] and write their reduction to S[c+1]
+        red_reg = c_r + _any([op_r == op for op, spec in VECTOR_OPS.items()
+                              if spec.get("c") == "sk"])
         a_word, a_lane = _divmod(dest, S)
         m.d.comb += [aw.addr.eq(a_word), aw.data.eq(vec.o.payload.data[:8].replicate(S)),
                      aw.en.eq(Mux(vec.o.valid & (op_r == Op.VQUANT),
@@ -244,7 +251,7 @@ class MfcCore(wiring.Component):
         with m.If(vec.o.valid):
             m.d.sync += j.eq(j + 1)
             with m.If(reduces & vec.o.payload.last):
-                m.d.sync += sregs[c_r].eq(vec.o.payload.acc)
+                m.d.sync += sregs[red_reg].eq(vec.o.payload.acc)
         busy = Signal()
         m.d.comb += [
             vw.addr.eq(Mux(busy, dest, self.host_addr)),
@@ -321,6 +328,9 @@ class MfcCore(wiring.Component):
                         with m.Case(Op.SLI):
                             m.d.sync += sregs[w_d].eq(imm)
                             go_on()
+                        with m.Case(Op.SADD):
+                            m.d.sync += sregs[w_d].eq(sregs[w_a] + sregs[w_b])
+                            go_on()
                         with m.Case(*SCALAR_OPS):
                             m.d.sync += scal_pending.eq(1)
                             m.next = "SCALAR"
@@ -328,6 +338,9 @@ class MfcCore(wiring.Component):
                             with m.If(_any([w_op == op for op, spec in VECTOR_OPS.items()
                                             if spec.get("c") == "sw"]) & (vl == 0)):
                                 m.d.sync += sregs[w_c].eq(0)
+                            with m.If(_any([w_op == op for op, spec in VECTOR_OPS.items()
+                                            if spec.get("c") == "sk"]) & (vl == 0)):
+                                m.d.sync += sregs[w_c + 1].eq(0)
                             m.next = "VECTOR"
             with m.State("WAIT"):
                 m.d.comb += in_wait.eq(1)

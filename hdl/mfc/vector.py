@@ -5,18 +5,19 @@ Ports (``cfg = MfcConfig``; F, Q, R its ``frac_bits``, ``quant_shift``, ``rescal
 - ``i``: stream of elements ``{op, x, y, s0, s1, first, last}``: ``op`` a vector
   :class:`~tritium.golden.mfc.Op`, ``x``/``y`` the operands (``y`` for VADD/VSUB/VMUL;
   VRESCALE's result element in ``x``), ``s0``/``s1`` the scalar operands ``s32(S[c])`` /
-  ``s32(S[c+1])``, ``first``/``last`` mark a vector's ends (reductions restart at
-  ``first``);
+  ``s32(S[c+1])`` (VNORM takes ``s0``'s bits as unsigned), ``first``/``last`` mark a
+  vector's ends (reductions restart at ``first``);
 - ``o``: stream ``{data, acc, last}`` per element: ``data`` the element result of
   :mod:`tritium.golden.mfc` (VQUANT: the int8 value, sign-extended), ``acc`` the
-  reduction over the vector so far, this element included (VSUMSQ: the wrapped sum,
-  VMAXABS: max |x|, VARGMAX: the first index of the maximum), ``last`` as it came in.
+  reduction over the vector so far, this element included (VNORM: the wrapped sum of the
+  squared results, VMAXABS: max |x|, VARGMAX: the first index of the maximum), ``last`` as
+  it came in.
 
 Stages: (1) operand select, the sigmoid's clamp, segment and chord-table look-up (a ROM
 of :func:`~tritium.golden.mfc.sigmoid_table`), add/sub, |x|; (2) the first multiplier
-(x·y, x·s0, x·x or the chord slope times the clamped x); (3) shift, round, offset and
-clamp; (4) the second multiplier (VSILU: x·sig(x)); then ``o`` is formed from the stage-4
-registers. An element taken in cycle t is on ``o`` in cycle t + 4 (``LATENCY``);
+(x·y, x·s0 or the chord slope times the clamped x); (3) shift, round, offset and
+clamp; (4) the second multiplier (VSILU: x·sig(x), VNORM: q·q); then ``o`` is formed from
+the stage-4 registers. An element taken in cycle t is on ``o`` in cycle t + 4 (``LATENCY``);
 throughput one element per cycle. Back pressure on ``o`` stalls every stage together.
 """
 
@@ -63,7 +64,7 @@ class MfcVector(wiring.Component):
 
     def elaborate(self, platform):
         cfg, m = self.cfg, Module()
-        F, Q, R = cfg.frac_bits, cfg.quant_shift, cfg.rescale_frac
+        F, Q, R, N = cfg.frac_bits, cfg.quant_shift, cfg.rescale_frac, cfg.norm_shift
         G, lr = cfg.sig_segments_log2, cfg.sig_range_log2
         A, B = sigmoid_table(cfg)
         lim = 1 << (F + lr)
@@ -89,9 +90,10 @@ class MfcVector(wiring.Component):
         ra, rb = rom("sig_a", A), rom("sig_b", B)
         m.d.comb += [ra.addr.eq(k), rb.addr.eq(k)]
         is_sig = (p.op == Op.VSIG) | (p.op == Op.VSILU)
-        ma, mb = Signal(signed(32)), Signal(signed(32))
+        # mb is 33 bits: VNORM's factor is the unsigned 32-bit u32(S[c])
+        ma, mb = Signal(signed(32)), Signal(signed(33))
         m.d.comb += [ma.eq(Mux(is_sig, ra.data, p.x)),
-                     mb.eq(Mux(p.op == Op.VMUL, p.y, Mux(p.op == Op.VSUMSQ, p.x,
+                     mb.eq(Mux(p.op == Op.VMUL, p.y, Mux(p.op == Op.VNORM, p.s0.as_unsigned(),
                                                           Mux(is_sig, xc, p.s0))))]
         addsub, absx = Signal(signed(32)), Signal(32)
         m.d.comb += [addsub.eq(Mux(p.op == Op.VSUB, p.x - p.y, p.x + p.y)),
@@ -101,7 +103,7 @@ class MfcVector(wiring.Component):
                     last=p.last)
 
         # ---- stage 2: the first multiplier ----------------------------------------------
-        prod1 = Signal(signed(64))
+        prod1 = Signal(signed(65))
         m.d.comb += prod1.eq(s1["ma"] * s1["mb"])
         s2 = _stage(m, en, "s2", **{k_: v for k_, v in s1.items() if k_ not in ("ma", "mb")},
                     p=prod1)
@@ -109,31 +111,36 @@ class MfcVector(wiring.Component):
         # ---- stage 3: shifts, offsets, rounding, clamping -----------------------------------
         P1, op2 = s2["p"], s2["op"]
         value = Signal(signed(32))
-        q = Signal(signed(65))
-        m.d.comb += q.eq((P1 + (1 << (Q - 1))) >> Q)
+        q, qn = Signal(signed(66)), Signal(signed(66))
+        m.d.comb += [q.eq((P1 + (1 << (Q - 1))) >> Q), qn.eq((P1 + (1 << (N - 1))) >> N)]
+        lo32, hi32 = -(1 << 31), (1 << 31) - 1
+        # products round half up: add half an LSB of the result before taking its bits
+        Pr, Prr = Signal(signed(66)), Signal(signed(66))
+        m.d.comb += [Pr.eq(P1 + (1 << (F - 1))), Prr.eq(P1 + (1 << (R - F) >> 1))]
         with m.Switch(op2):
             with m.Case(Op.VMUL):
-                m.d.comb += value.eq(P1[F:F + 32])
+                m.d.comb += value.eq(Pr[F:F + 32])
             with m.Case(Op.VAFF):
-                m.d.comb += value.eq(P1[F:F + 32] + s2["s1"])
+                m.d.comb += value.eq(Pr[F:F + 32] + s2["s1"])
             with m.Case(Op.VSIG, Op.VSILU):
                 m.d.comb += value.eq(P1[F:F + 32] + s2["b"])
             with m.Case(Op.VQUANT):
                 m.d.comb += value.eq(Mux(q < -128, -128, Mux(q > 127, 127, q)))
+            with m.Case(Op.VNORM):
+                m.d.comb += value.eq(Mux(qn < lo32, lo32, Mux(qn > hi32, hi32, qn)))
             with m.Case(Op.VRESCALE):
-                m.d.comb += value.eq(P1[R - F:R - F + 32])
+                m.d.comb += value.eq(Prr[R - F:R - F + 32])
             with m.Case(Op.VADD, Op.VSUB):
                 m.d.comb += value.eq(s2["addsub"])
             with m.Default():
                 m.d.comb += value.eq(s2["x"])
-        term = Signal(64)
-        m.d.comb += term.eq(P1 >> F)
-        s3 = _stage(m, en, "s3", valid=s2["valid"], op=op2, v=value, term=term, x=s2["x"],
+        s3 = _stage(m, en, "s3", valid=s2["valid"], op=op2, v=value, x=s2["x"],
                     absx=s2["absx"], first=s2["first"], last=s2["last"])
 
-        # ---- stage 4: the second multiplier (VSILU) -----------------------------------------
-        prod2 = Signal(signed(64))
-        m.d.comb += prod2.eq(s3["x"] * s3["v"])
+        # ---- stage 4: the second multiplier (VSILU: x·sig, VNORM: q·q) ----------------------
+        prod2 = Signal(signed(65))
+        m.d.comb += prod2.eq(Mux(s3["op"] == Op.VNORM, s3["v"], s3["x"]) * s3["v"] +
+                             Mux(s3["op"] == Op.VSILU, 1 << (F - 1), 0))
         s4 = _stage(m, en, "s4", **s3, p=prod2)
         m.d.comb += self.o.valid.eq(s4["valid"])
 
@@ -148,11 +155,11 @@ class MfcVector(wiring.Component):
         sum_n = Signal(64)
         max_n = Signal(32)
         better = first | (s4["x"] > best_x)
-        m.d.comb += [sum_n.eq(Mux(first, 0, acc_sum) + s4["term"]),
+        m.d.comb += [sum_n.eq(Mux(first, 0, acc_sum) + s4["p"][:64]),
                      max_n.eq(Mux(first | (s4["absx"] > acc_max), s4["absx"], acc_max))]
         bi_n = Mux(better, cur_i, best_i)
         with m.Switch(s4["op"]):
-            with m.Case(Op.VSUMSQ):
+            with m.Case(Op.VNORM):
                 m.d.comb += o.acc.eq(sum_n)
             with m.Case(Op.VMAXABS):
                 m.d.comb += o.acc.eq(max_n)
