@@ -24,13 +24,13 @@ from amaranth import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import SPGEMM_SEMIRINGS, TernaryConfig, SpgemmConfig
+from tritium.config import SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError
 from tritium.golden import spgemm as gs
 from tritium.golden.ternary import ternary_matvec
 from tritium.hdl import COMPONENTS, resolve
 from tritium.sim import toolchain
-from tritium.sim.build import LINT_WAIVERS, build, design_of, to_verilog
+from tritium.sim.build import LINT_WAIVERS, to_verilog
 
 ENGINES = ("ternary-dot", "ternary-matvec", "spgemm")
 

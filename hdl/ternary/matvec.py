@@ -183,7 +183,6 @@ class TernaryMatVec(wiring.Component):
         addr = Signal(_bits(cfg.weight_depth) + 1 + _bits(cfg.words(cfg.max_out, cfg.max_in)))
         last_col = Signal()
         last_row = Signal()
-        # constants as wide as the counters: keeps the emitted adders lint-clean
         m.d.comb += [last_col.eq(col + Const(S, len(col)) >= c_cols),
                      last_row.eq(row + Const(P, len(row)) >= c_rows)]
         last_word = last_col & last_row
@@ -327,7 +326,7 @@ class TernaryMatVec(wiring.Component):
         for p in range(P):
             acc = Signal(acc_shape, name=f"acc{p}")
             nxt = Signal(acc_shape, name=f"acc{p}_next")
-            # the count zero-extended to the accumulator's width (lint-clean add)
+            # the count of -1 lanes, as a non-negative signed term
             count = Cat(counts[p], Const(0, cfg.acc_bits - len(counts[p]))).as_signed()
             m.d.comb += nxt.eq(acc + sums[p] + count)
             with m.If(en & v):
