@@ -15,7 +15,8 @@ An engine reads its weights through :func:`port_signature`, whatever stores them
 configurable latency and bandwidth, for the cycle model and SoC work; :class:`BlockRAM`
 is its latency-1, full-bandwidth case, which elaborates to a bare block-RAM read port.
 Both store data the same way, so results are identical and only timing differs. A read
-at an address >= depth returns unspecified data (the requester flags it as an error).
+at an address >= depth returns unspecified data; a requester must not use it (the TMV
+flags such a read as an error).
 
 Every memory and index here is at least one bit wide (:func:`memory_depth`,
 :func:`index_shape`): Amaranth gives a one-entry memory or a one-value index a zero-width
