@@ -14,20 +14,38 @@ An engine reads its weights through :func:`port_signature`, whatever stores them
 :class:`ExternalMemoryModel` stores the data in ``amaranth.lib.memory`` and adds a
 configurable latency and bandwidth, for the cycle model and SoC work; :class:`BlockRAM`
 is its latency-1, full-bandwidth case, which elaborates to a bare block-RAM read port.
-Both store data the same way, so results are identical and only timing differs. Reads at an address >= depth wrap (the requester flags them as errors).
+Both store data the same way, so results are identical and only timing differs. A read
+at an address >= depth returns unspecified data; a requester must not use it (the TMV
+flags such a read as an error).
+
+Every memory and index here is at least one bit wide (:func:`memory_depth`,
+:func:`index_shape`): Amaranth gives a one-entry memory or a one-value index a zero-width
+signal, which yosys writes as ``wire [-1:0]`` and Verilator rejects (ASCRANGE).
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 
+def memory_depth(depth: int) -> int:
+    """Entries to build for a memory of ``depth`` (>= 1) usable entries: at least two, so
+    its address is at least one bit wide; the spare entry of a one-entry memory is never
+    addressed by a valid request."""
+    return max(2, depth)
+
+
+def index_shape(n: int):
+    """Unsigned shape of an index 0..n-1 (n >= 1), at least one bit wide."""
+    return unsigned(max(1, ceil_log2(n)))
+
+
 def port_signature(*, depth: int, width: int, tag_shape, max_size: int) -> wiring.Signature:
     """The memory's side of a port (the requester uses ``.flip()``)."""
-    abits = max(1, ceil_log2(depth))
+    abits = index_shape(depth)
     return wiring.Signature({
         "w": In(stream.Signature(data.StructLayout({"addr": abits, "data": width}),
                                  always_ready=True)),
@@ -55,7 +73,8 @@ class ExternalMemoryModel(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.store = store = memory.Memory(shape=self.width, depth=self.depth, init=[])
+        m.submodules.store = store = memory.Memory(
+            shape=self.width, depth=memory_depth(self.depth), init=[])
         wr, rd = store.write_port(), store.read_port()
         m.d.comb += [wr.addr.eq(self.w.payload.addr), wr.data.eq(self.w.payload.data),
                      wr.en.eq(self.w.valid)]

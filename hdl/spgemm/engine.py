@@ -63,7 +63,7 @@ from amaranth.lib.wiring import In, Out
 
 from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
 
-from ..mem import BlockRAM, ExternalMemoryModel, port_signature
+from ..mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth, port_signature
 from .accumulator import EVENTS, OP, SEMIRING_BITS, HashAccumulator
 
 MEMORIES = ("a_ext", "a_ent", "b_ext", "b_ent")
@@ -574,13 +574,14 @@ class SpgemmEngine(wiring.Component):
         # ---- C writer: each PE appends its rows' entries to its own bank; the row
         # extents share one memory, an end beat per cycle (lowest PE index first) ------
         ext, ent = c_extent_layout(cfg), entry_layout(cfg)
-        m.submodules.c_ext = c_ext = memory.Memory(shape=unsigned(ext.size), depth=cfg.max_dim,
-                                                   init=[])
+        m.submodules.c_ext = c_ext = memory.Memory(shape=unsigned(ext.size),
+                                                   depth=memory_depth(cfg.max_dim), init=[])
         ext_w = c_ext.write_port()
         banks, c_words = [], []
         ended = Signal()  # a lower-index PE writes its end beat this cycle
         for k, pe in enumerate(pes):
-            bank = memory.Memory(shape=unsigned(ent.size), depth=cfg.max_c_nnz, init=[])
+            bank = memory.Memory(shape=unsigned(ent.size), depth=memory_depth(cfg.max_c_nnz),
+                                 init=[])
             m.submodules[f"c_ent{k}"] = bank
             banks.append(bank)
             w = bank.write_port()
@@ -614,7 +615,7 @@ class SpgemmEngine(wiring.Component):
         # ---- read-back of C (while idle): one request in flight --------------------------
         ext_r = c_ext.read_port()
         ent_r = [bank.read_port() for bank in banks]
-        pending, which, bank_of = Signal(), Signal(), Signal(range(cfg.pes))
+        pending, which, bank_of = Signal(), Signal(), Signal(index_shape(cfg.pes))
         addr = self.rd.payload.addr
         m.d.comb += [self.rd.ready.eq(~running & ~pending & ~self.rdata.valid),
                      ext_r.addr.eq(addr), *[r.addr.eq(addr[:cfg.c_bank_bits]) for r in ent_r]]
@@ -625,10 +626,14 @@ class SpgemmEngine(wiring.Component):
                          bank_of.eq(addr[cfg.c_bank_bits:] if cfg.pes > 1 else 0)]
         with m.If(pending):
             ent_data = Signal(ent.size)
+            # the last bank as the default: every bank_of pattern is covered (CASEINCOMPLETE
+            # when pes is not a power of two, or is 1)
             with m.Switch(bank_of):
-                for k, r in enumerate(ent_r):
+                for k, r in enumerate(ent_r[:-1]):
                     with m.Case(k):
                         m.d.comb += ent_data.eq(r.data)
+                with m.Default():
+                    m.d.comb += ent_data.eq(ent_r[-1].data)
             m.d.sync += [self.rdata.valid.eq(1),
                          self.rdata.payload.data.eq(Mux(which, ent_data, ext_r.data))]
         with m.Elif(self.rdata.ready):

@@ -52,12 +52,11 @@ from __future__ import annotations
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from tritium.config import TernaryConfig
 from tritium.golden.ternary import CODE_INVALID, TMV_FORMAT_CODES, T3_PER_BYTE
 
-from ..mem import BlockRAM, ExternalMemoryModel
+from ..mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth
 from .dot import adder_tree
 
 COUNTER_BITS = 48
@@ -77,7 +76,7 @@ def cmd_layout(cfg: TernaryConfig) -> data.StructLayout:
 
 
 def wload_layout(cfg: TernaryConfig) -> data.StructLayout:
-    return data.StructLayout({"addr": max(1, ceil_log2(cfg.weight_depth)),
+    return data.StructLayout({"addr": index_shape(cfg.weight_depth),
                               "data": cfg.line_bits})
 
 
@@ -92,7 +91,7 @@ def result_layout(cfg: TernaryConfig) -> data.StructLayout:
 def tag_layout(cfg: TernaryConfig) -> data.StructLayout:
     """What travels with each weight word: its activation block, whether it closes a row
     block (emit) and the command (end), whether it takes its block from ``act``."""
-    return data.StructLayout({"cb": range(cfg.act_depth), "last_col": 1, "end": 1,
+    return data.StructLayout({"cb": index_shape(cfg.act_depth), "last_col": 1, "end": 1,
                               "from_stream": 1, "fmt": 1})
 
 
@@ -179,12 +178,11 @@ class TernaryMatVec(wiring.Component):
         c_fmt, c_load = Signal(), Signal()
         row = Signal(range(cfg.max_out + 1))  # first row of the current row block
         col = Signal(range(cfg.max_in + 1))   # first column of the current column block
-        cb = Signal(range(cfg.act_depth))
+        cb = Signal(index_shape(cfg.act_depth))
         first_rb = Signal()  # in the first row block (row == 0)
         addr = Signal(_bits(cfg.weight_depth) + 1 + _bits(cfg.words(cfg.max_out, cfg.max_in)))
         last_col = Signal()
         last_row = Signal()
-        # constants as wide as the counters: keeps the emitted adders lint-clean
         m.d.comb += [last_col.eq(col + Const(S, len(col)) >= c_cols),
                      last_row.eq(row + Const(P, len(row)) >= c_rows)]
         last_word = last_col & last_row
@@ -245,18 +243,17 @@ class TernaryMatVec(wiring.Component):
                                  _reg(m, raw, f"draw{s}"))
                 if codes2 is not None:
                     codes2 = [_reg(m, c, f"d{s}c{k}") for k, c in enumerate(codes2)]
-            bad3 = Const(0)
-            for b in range(nbytes):
-                bad3 = bad3 | (raw[8 * b:8 * b + 8] > 3 ** T3_PER_BYTE - 1)
+            # Cat(...).any(), not an `|` chain: a chain of simd·pe terms nests one Python
+            # expression per term and overflows the recursion limit at wide builds
+            bad3 = Cat(*[raw[8 * b:8 * b + 8] > 3 ** T3_PER_BYTE - 1
+                         for b in range(nbytes)]).any()
             codes = codes3 if codes2 is None else [Mux(rtag.fmt == t3, c3, c2)
                                                    for c2, c3 in zip(codes2, codes3)]
             bad = bad | (rtag.fmt == t3) & bad3
         else:
             codes = codes2
         if cfg.has_t2:
-            inv2 = Const(0)
-            for c in codes2:
-                inv2 = inv2 | (c == CODE_INVALID)
+            inv2 = Cat(*[c == CODE_INVALID for c in codes2]).any()
             bad = bad | (rtag.fmt != t3) & inv2
         errors.append(rv & bad)
         assert 1 + 2 * cfg.has_t3 == cfg.decode_stages, "config decode_stages out of step"
@@ -274,7 +271,7 @@ class TernaryMatVec(wiring.Component):
                      self.act.ready.eq(en & wfifo.r_rdy & need_act), wfifo.r_en.eq(pop)]
 
         m.submodules.xbuf = xbuf = memory.Memory(shape=act_layout(cfg).size,
-                                                 depth=cfg.act_depth, init=[])
+                                                 depth=memory_depth(cfg.act_depth), init=[])
         xw, xr = xbuf.write_port(), xbuf.read_port()
         m.d.comb += [xw.addr.eq(f_tag.cb), xw.data.eq(self.act.payload),
                      xw.en.eq(pop & need_act), xr.addr.eq(f_tag.cb), xr.en.eq(en)]
@@ -329,7 +326,7 @@ class TernaryMatVec(wiring.Component):
         for p in range(P):
             acc = Signal(acc_shape, name=f"acc{p}")
             nxt = Signal(acc_shape, name=f"acc{p}_next")
-            # the count zero-extended to the accumulator's width (lint-clean add)
+            # the count of -1 lanes, as a non-negative signed term
             count = Cat(counts[p], Const(0, cfg.acc_bits - len(counts[p]))).as_signed()
             m.d.comb += nxt.eq(acc + sums[p] + count)
             with m.If(en & v):
@@ -339,9 +336,7 @@ class TernaryMatVec(wiring.Component):
                     m.d.sync += acc.eq(nxt)
 
         # ---- error flag and counters --------------------------------------------------------
-        err = errors[0]
-        for e in errors[1:]:
-            err = err | e
+        err = Cat(*errors).any()
         with m.If(err):
             m.d.sync += self.error.eq(1)
         busy = Signal()
