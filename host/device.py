@@ -277,13 +277,13 @@ class Link:
             now = time.monotonic()
             if now >= deadline:
                 break
+            data, failed = b"", None
             try:
                 data = self.t.read(1)  # blocks up to the transport's timeout
                 if data:
                     data += self.t.read(self.t.in_waiting)
-            except Exception as e:
-                raise LinkError(f"link read failed ({e}); the device went away — restart "
-                                "it (`tritium serve`) and retry") from None
+            except Exception as e:  # the bytes before it still count (a last answer)
+                failed = e
             if data:
                 self.wire_bytes += len(data)
                 got, last = got + len(data), time.monotonic()
@@ -303,6 +303,9 @@ class Link:
                                     f"with protocol version {P.VERSION}?")
                 # a CRC NAK may carry a garbled seq: ours or not, nothing of it ran
                 nak_crc |= fr.is_nak and code == P.NAK_CRC
+            if failed is not None:
+                raise LinkError(f"link read failed ({failed}); the device went away — "
+                                "restart it (`tritium serve`) and retry")
             if nak_crc:
                 return "crc", None
             if self.decoder.crc_errors > crc_before:
@@ -478,14 +481,19 @@ class Device(_TokenCore):
                  retries: int = 8, expect: SocConfig | None = None):
         self.link = Link(transport or open_transport(url, min(timeout, POLL_S)),
                          retries=retries, timeout=timeout)
-        self.info = self._info()
-        self.cfg: SocConfig = SocConfig.from_dict(self.info["config"])
-        self.map = self.info["map"]
-        self.link.set_max_payload(self.cfg.max_payload)
-        if expect is not None and expect != self.cfg:
-            raise DeviceConfigError(
-                f"device config differs from the expected one: device {self.cfg.to_dict()}, "
-                f"expected {expect.to_dict()}; rebuild the device or drop --config")
+        try:
+            self.info = self._info()
+            self.cfg: SocConfig = SocConfig.from_dict(self.info["config"])
+            self.map = self.info["map"]
+            self.link.set_max_payload(self.cfg.max_payload)
+            if expect is not None and expect != self.cfg:
+                raise DeviceConfigError(
+                    f"device config differs from the expected one: device "
+                    f"{self.cfg.to_dict()}, expected {expect.to_dict()}; rebuild the device "
+                    "or drop --config")
+        except BaseException:
+            self.link.close()  # hang up at once: a served device is then free for others
+            raise
         self.placements: dict[str, LayerPlacement] = {}
 
     # ---- raw commands -----------------------------------------------------------------

@@ -171,17 +171,40 @@ int main(int argc, char** argv) {
     auto tick = [&]() { top.clk = 0; top.eval(); top.clk = 1; top.eval(); ++cycles; };
     tick(); tick();
 
-    // A second host while one is connected: answer at once with the "another host is
-    // connected" frame and close, so nothing it sends is queued to run later.
-    auto refuse_waiting = [&]() {
+    // A second host while one is connected gets the "another host is connected" frame
+    // as the answer to its first bytes (a host may discard what arrives before it has
+    // sent anything), then the connection ends; its bytes are read and dropped, so nothing
+    // it sends is queued to run later. The socket is closed when the host hangs up, or
+    // after a second: closing one with unread bytes would reset the connection and could
+    // destroy the answer before the host reads it.
+    struct Refused { int fd; bool told; std::chrono::steady_clock::time_point until; };
+    std::vector<Refused> refused;
+    auto tell = [&](Refused& r) {
+        if (!r.told && !busy.empty()) send(r.fd, busy.data(), busy.size(), MSG_NOSIGNAL);
+        if (!r.told) shutdown(r.fd, SHUT_WR);
+        r.told = true;
+    };
+    auto refuse_waiting = [&](int current) {
+        unsigned char sink[4096];
+        for (size_t k = 0; k < refused.size();) {
+            ssize_t r = recv(refused[k].fd, sink, sizeof sink, MSG_DONTWAIT);
+            bool open = r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+            if (r > 0) tell(refused[k]);
+            if (open && std::chrono::steady_clock::now() < refused[k].until) { ++k; continue; }
+            tell(refused[k]);
+            close(refused[k].fd);
+            refused.erase(refused.begin() + k);
+        }
+        // a host that has already hung up is not in the way of the next one
+        unsigned char peek;
+        if (recv(current, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return;
         for (;;) {
             pollfd ap{lfd, POLLIN, 0};
             if (poll(&ap, 1, 0) <= 0) return;
             int other = accept(lfd, nullptr, nullptr);
             if (other < 0) return;
-            if (!busy.empty()) send(other, busy.data(), busy.size(), MSG_NOSIGNAL);
-            shutdown(other, SHUT_RDWR);
-            close(other);
+            refused.push_back({other, false,
+                               std::chrono::steady_clock::now() + std::chrono::seconds(1)});
         }
     };
 
@@ -233,10 +256,11 @@ int main(int argc, char** argv) {
                 if (w <= 0) connected = false; else off += w;
             }
             txbuf.clear();
-            refuse_waiting();
+            refuse_waiting(fd);
             if (connected && rxpos == rxq.size() && top.idle) {
-                pollfd p[2] = {{fd, POLLIN, 0}, {lfd, POLLIN, 0}};
-                poll(p, 2, 100);
+                std::vector<pollfd> p = {{fd, POLLIN, 0}, {lfd, POLLIN, 0}};
+                for (auto& r : refused) p.push_back({r.fd, POLLIN, 0});
+                poll(p.data(), p.size(), 100);
             }
         }
         close(fd);
