@@ -88,14 +88,18 @@ class Link:
       in [``MIN_WAIT_S``, ``timeout``] (``timeout`` until the first measurement). After
       ``GROW_AFTER`` requests in a row answered at the first send, ``limit`` (the payload
       a request is cut to) doubles, up to ``max_payload``.
-    - *NAK for bad CRC* or *garbled answer* (a frame failing its CRC, or as many bytes as
-      the answer should have and no valid frame within ``GARBLED_GAP_S``): ``limit``
-      halves, not below ``MIN_PAYLOAD``, and the frame is resent at once; once frames are
-      at ``MIN_PAYLOAD`` and the request has failed ``BACKOFF_AFTER`` times, each resend
-      first pauses ``BACKOFF_S`` x 1.5^k (k-th further failure), at most ``BACKOFF_CAP_S``.
-    - *unanswered* within the wait: ``limit`` halves; from the second silence in a row
-      the wait doubles each time (up to 8 x ``timeout``), which leaves the line quiet long
-      enough for the device to drop a partial frame and gives a slow device time.
+    - *NAK for bad CRC* or *garbled answer* for every copy sent (a frame failing its CRC,
+      or as many bytes as the answer should have and no valid frame within
+      ``GARBLED_GAP_S``): ``limit`` halves, not below ``MIN_PAYLOAD``, ``copies`` (the
+      frame's copies sent back to back per attempt: the device runs the first intact one
+      and acknowledges the rest as repeats) doubles, up to ``MAX_COPIES``, and the frame
+      is resent at once; once frames are at ``MIN_PAYLOAD`` and the request has failed
+      ``BACKOFF_AFTER`` times, each resend first pauses ``BACKOFF_S`` x 1.5^k (k-th
+      further failure), at most ``BACKOFF_CAP_S``. ``copies`` halves again after
+      ``GROW_AFTER`` clean requests once ``limit`` is back at ``max_payload``.
+    - *unanswered* within the wait: as above; from the second silence in a row the wait
+      doubles each time (up to 8 x ``timeout``), which leaves the line quiet long enough
+      for the device to drop a partial frame and gives a slow device time.
 
     It gives up with :class:`LinkError` after ``retries`` unanswered attempts in a row (the
     device is not there) or ``NOISE_ATTEMPTS`` x ``retries`` attempts in all; the message
@@ -113,6 +117,7 @@ class Link:
     BACKOFF_S = 0.0005
     BACKOFF_CAP_S = 0.02
     NOISE_ATTEMPTS = 8
+    MAX_COPIES = 4
     #: after this many answer bytes beyond a complete answer's worth, a silence this long
     #: means the answer was garbled
     GARBLED_GAP_S = 0.001
@@ -136,6 +141,7 @@ class Link:
         self.s_per_byte: float | None = None
         self._streak = 0
         self._resync = True            # number on from the device's last_seq at first
+        self.copies = 1                # copies of a frame sent back to back per attempt
 
     def set_max_payload(self, n: int) -> None:
         """The device's ``max_payload``; frames start at it unless the line was noisy."""
@@ -174,16 +180,18 @@ class Link:
             frame = P.encode(seq, cmd, payload)
             want = expect(payload)
             t0 = time.monotonic()
-            self._write(frame)
-            wait = self._wait(len(frame) + P.OVERHEAD + (want or 0))
+            copies = self.copies
+            self._write(frame * copies)
+            wait = self._wait(copies * (len(frame) + P.OVERHEAD + (want or 0)))
             # back off after the second silence in a row: a device that is slow, not
             # gone, gets longer and longer to answer
             kind, reply = self._await(
-                seq, cmd, min(wait * 2 ** max(0, silent_run - 1), 8 * self.timeout), want)
+                seq, cmd, min(wait * 2 ** max(0, silent_run - 1), 8 * self.timeout), want,
+                copies)
             if kind == "answer":
                 if not reply.is_nak:
                     self._answered(attempt == 0, time.monotonic() - t0,
-                                   len(frame) + len(reply.payload) + P.OVERHEAD)
+                                   copies * len(frame) + len(reply.payload) + P.OVERHEAD)
                     return reply.payload, payload
                 code = reply.payload[0] if reply.payload else 0
                 if code != P.NAK_BUSY:
@@ -207,6 +215,7 @@ class Link:
                 time.sleep(min(self.BACKOFF_CAP_S,
                                self.BACKOFF_S * 1.5 ** (fail_run - self.BACKOFF_AFTER)))
             self.limit = max(self.MIN_PAYLOAD, self.limit // 2)
+            self.copies = min(self.MAX_COPIES, 2 * self.copies)
             smaller = build(self.limit)
             if smaller != payload:
                 if state and self._executed(seq):
@@ -256,7 +265,12 @@ class Link:
                 0.875 * self.s_per_byte + 0.125 * rate
             self._streak += 1
             if self._streak >= self.GROW_AFTER:
-                self.limit, self._streak = min(self.max_payload, self.limit * 2), 0
+                # frames grow back first; copies go only once frames are whole again
+                if self.limit < self.max_payload:
+                    self.limit = min(self.max_payload, self.limit * 2)
+                else:
+                    self.copies = max(1, self.copies // 2)
+                self._streak = 0
         else:
             self._streak = 0
 
@@ -268,11 +282,13 @@ class Link:
                             "(`tritium serve`) and retry") from None
         self.wire_bytes += len(data)
 
-    def _await(self, seq: int, cmd: int, timeout: float, expect: int | None):
+    def _await(self, seq: int, cmd: int, timeout: float, expect: int | None,
+               copies: int = 1):
         """("answer", frame) for the answer to ``seq`` (an ACK of ``cmd`` or a NAK), else
-        ("crc" | "garbled" | "silent", None)."""
+        ("crc" | "garbled" | "silent", None): once every one of the ``copies`` sent has
+        failed, or bytes came and went without the answer, or nothing came in time."""
         deadline = time.monotonic() + timeout
-        crc_before, got, last = self.decoder.crc_errors, 0, 0.0
+        crc_before, got, last, naks = self.decoder.crc_errors, 0, 0.0, 0
         while True:
             now = time.monotonic()
             if now >= deadline:
@@ -287,9 +303,8 @@ class Link:
             if data:
                 self.wire_bytes += len(data)
                 got, last = got + len(data), time.monotonic()
-            nak_crc = False
             for fr in self.decoder.feed(data):
-                got -= P.OVERHEAD + len(fr.payload)  # a whole frame, not a garbled one
+                got -= P.OVERHEAD + len(fr.payload)  # whole frames (stale ones) don't count
                 code = fr.payload[0] if fr.is_nak and fr.payload else 0
                 if fr.is_nak and code == P.NAK_HOST_BUSY:
                     raise LinkError("the device is busy: another host is connected to it; "
@@ -302,20 +317,20 @@ class Link:
                                     f"with command {fr.cmd:#x}; is this a tritium device "
                                     f"with protocol version {P.VERSION}?")
                 # a CRC NAK may carry a garbled seq: ours or not, nothing of it ran
-                nak_crc |= fr.is_nak and code == P.NAK_CRC
+                naks += fr.is_nak and code == P.NAK_CRC
             if failed is not None:
                 raise LinkError(f"link read failed ({failed}); the device went away — "
                                 "restart it (`tritium serve`) and retry")
-            if nak_crc:
-                return "crc", None
-            if self.decoder.crc_errors > crc_before:
-                return "garbled", None
+            noise = naks + self.decoder.crc_errors - crc_before
+            kind = "crc" if naks else "garbled"
+            if noise >= copies:
+                return kind, None
             quiet = time.monotonic() - last
-            if got > 0 and (quiet >= self.UNKNOWN_GAP_S or expect is not None and
-                        got >= P.OVERHEAD + expect and quiet >= self.GARBLED_GAP_S):
-                # bytes came and went without a valid frame: a header hit by noise
+            if got > 0 and (quiet >= self.UNKNOWN_GAP_S or quiet >= self.GARBLED_GAP_S and (
+                    noise or expect is not None and got >= P.OVERHEAD + expect)):
+                # bytes came and went without the answer: headers hit by noise
                 self.decoder.buf.clear()
-                return "garbled", None
+                return kind, None
         # nothing complete arrived: a partial frame left in the decoder (say, one whose
         # length field was corrupted) is stale now and must not swallow the next answers
         self.decoder.buf.clear()
@@ -504,11 +519,15 @@ class Device(_TokenCore):
         while True:
             chunk, _ = self.link.exchange(P.INFO, lambda limit: P.pack_fields(
                 P.INFO_CHUNK_FIELDS, {"offset": len(raw), "length": limit}))
+            if len(chunk) > self.link.max_payload:  # more than any chunk asked for
+                raw = chunk  # a version-1 device answers all of it: the check below says so
+                break
             if not chunk:
                 break
             raw += chunk
             if len(raw) > 1 << 16:
-                raise LinkError("INFO answer does not end; this is not a tritium device")
+                raise LinkError("INFO answer does not end; this is not a tritium device "
+                                f"with protocol version {P.VERSION}")
         try:
             info = json.loads(raw)
         except ValueError:

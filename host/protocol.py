@@ -1,4 +1,4 @@
-"""The tritium link protocol, version 1: frames, commands, and their Python codec.
+"""The tritium link protocol, version 2: frames, commands, and their Python codec.
 
 One definition for both ends: the hardware (``tritium.hdl.link``) takes its constants
 from here, the host driver encodes and decodes with the functions below. The normative
@@ -19,7 +19,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-VERSION = 1
+VERSION = 2
 SOF = 0xA5
 HEADER_BYTES = 4          # seq, cmd, len (2)
 CRC_BYTES = 4

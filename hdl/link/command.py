@@ -20,7 +20,8 @@ payload bytes), and talks to the rest of the device through:
 
 Commands (docs/protocol.md): INFO returns the ``info`` bytes given at construction (the
 device's JSON description), all of them or, with ``INFO_CHUNK_FIELDS`` as payload, the
-chunk of at most ``min(length, max_payload)`` bytes from ``offset`` (empty past the end); WRITE/READ move bytes over the bus (WRITE runs at one byte
+chunk of at most ``min(length, max_payload)`` bytes from ``offset`` (empty past the end);
+WRITE/READ move bytes over the bus (WRITE runs at one byte
 per cycle, after the whole frame's CRC has been checked, so a corrupted frame can never
 write anything); START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
 reason and execute nothing. A repeated sequence number of WRITE/START/RESET is
@@ -94,7 +95,8 @@ class CommandProcessor(wiring.Component):
             self.start_args.eq(Cat(*[args[j] for j in range(1, ARG_BYTES)])),
             self.hdr.payload.seq.eq(seq), self.hdr.payload.cmd.eq(resp_cmd),
             self.hdr.payload.length.eq(resp_len), self.payload.payload.eq(out),
-            info_rd.addr.eq(addr + k), self.bus_addr.eq(addr + k), self.bus_wdata.eq(self.buf_rdata),
+            info_rd.addr.eq(addr + k), self.bus_addr.eq(addr + k),
+            self.bus_wdata.eq(self.buf_rdata),
         ]
 
         def respond(code, length, source=SRC_REASON):
