@@ -133,6 +133,7 @@ class Link:
         self.limit = max_payload
         self.decoder = P.Decoder()
         self.seq = 0                   # the last state-changing number used
+        self.last_run = 0              # the number the device holds as last_seq
         self.tag = 255                 # the last idempotent tag used
         self.resends = 0
         self.wire_bytes = 0
@@ -162,9 +163,13 @@ class Link:
             if self._resync:
                 # the last state-changing request was given up on: it may or may not have
                 # run, so number on from what the device says it ran
-                self.seq = self._last_seq()
+                self.seq = self.last_run = self._last_seq()
                 self._resync = False
-            before, self.seq = self.seq, P.next_seq(self.seq)
+            self.seq = P.next_seq(self.seq)
+            if self.seq == self.last_run:
+                # refused requests (NAK) ran nothing: after 127 of them the count comes
+                # round to the number the device holds, which is never used again
+                self.seq = P.next_seq(self.seq)
             seq = self.seq
         else:
             self.tag = P.next_tag(self.tag)
@@ -192,11 +197,11 @@ class Link:
                 if not reply.is_nak:
                     self._answered(attempt == 0, time.monotonic() - t0,
                                    copies * len(frame) + len(reply.payload) + P.OVERHEAD)
+                    if state:
+                        self.last_run = seq
                     return reply.payload, payload
                 code = reply.payload[0] if reply.payload else 0
                 if code != P.NAK_BUSY:
-                    if state:
-                        self.seq = before  # refused: nothing ran, the number is unused
                     raise DeviceError(f"device refused {name}: {reply.nak_reason}")
                 kind = "busy"
                 time.sleep(0.01)
@@ -220,6 +225,7 @@ class Link:
             if smaller != payload:
                 if state and self._executed(seq):
                     # an earlier send ran and its answer was lost: that one counts
+                    self.last_run = seq
                     return b"", payload
                 payload = smaller
         self._resync = state
