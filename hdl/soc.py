@@ -20,7 +20,8 @@ Byte address map (``cfg.address_map()``; the device reports it in INFO):
 
 START (engine 1 = TMV, ``TMV_START_FIELDS``): runs ``rows × cols`` from weight line
 ``base`` in format ``fmt`` on the activations; arguments outside the build's limits are
-refused (NAK) before the engine sees them. RESET clears the engine, its counters, the
+refused (NAK 6) before the engine sees them, a command whose weight words would run
+past the end of the weight memory included. RESET clears the engine, its counters, the
 weight CRC and the status, not the memories.
 
 With ``cfg.mfc`` set the device is the token core instead (engine 2 = MFC,
@@ -43,7 +44,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.hdl import ResetInserter
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import exact_log2
+from amaranth.utils import bits_for, exact_log2
 
 from tritium.config import TMV_FORMATS, SocConfig, pow2_ceil
 from tritium.host import protocol as P
@@ -111,7 +112,7 @@ class Soc(wiring.Component):
         m.d.comb += [fw.addr.eq(dfr.buf_addr), fw.data.eq(dfr.buf_data), fw.en.eq(dfr.buf_we),
                      fr.addr.eq(proc.buf_raddr), proc.buf_rdata.eq(fr.data),
                      proc.frame.eq(dfr.frame), proc.frame_valid.eq(dfr.frame_valid),
-                     dfr.release.eq(proc.release)]
+                     dfr.release.eq(proc.release), dfr.clear.eq(soft)]
 
         # ---- address decode -----------------------------------------------------------
         def span(r):
@@ -225,11 +226,16 @@ class Soc(wiring.Component):
             fields[name] = proc.start_args[8 * pos:8 * (pos + size)]
             pos += size
         fmt_ok = _any([fields["fmt"] == k for k, f in enumerate(TMV_FORMATS) if f in t.formats])
+        # the command's words (TernaryConfig.words) must end inside the weight memory;
+        # rows/cols are range-checked beside it, so their low bits suffice here
+        row_bits, col_bits = bits_for(t.max_out), bits_for(t.max_in)
+        words = ((fields["rows"][:row_bits] + t.pe - 1) >> exact_log2(t.pe)) * \
+            ((fields["cols"][:col_bits] + t.simd - 1) >> s_bits)
         m.d.comb += proc.start_args_ok.eq(
             (proc.start_engine == P.ENGINE_TMV) &
             (fields["rows"] >= 1) & (fields["rows"] <= t.max_out) &
             (fields["cols"] >= 1) & (fields["cols"] <= t.max_in) &
-            (fields["base"] < t.weight_depth) & fmt_ok)
+            (fields["base"] + words <= t.weight_depth) & fmt_ok)
         busy, done = Signal(), Signal()
         cmd_pending = Signal()
         blocks_left = Signal(range(t.act_depth + 1))

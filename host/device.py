@@ -4,10 +4,12 @@
 reaches the simulated FPGA (``tritium serve``), ``/dev/ttyUSB0`` a board's UART. Both
 speak the same framed protocol (:mod:`tritium.host.protocol`, docs/protocol.md).
 
-Reliability: every request waits for its response (stop and wait). A NAK for bad CRC,
-a lost or corrupted response, or a timeout resends the same frame with the same
-sequence number, waiting twice as long each time (up to 8x the timeout); the device executes a repeated WRITE/START/RESET once only, so a resend
-is always safe. After ``retries`` failed attempts a :class:`LinkError` says what to check.
+Reliability (:class:`Link`, docs/protocol.md): every request waits for its answer (stop
+and wait) and is resent, byte for byte, on a NAK for bad CRC, a garbled answer or a
+timeout; the device runs a repeated WRITE/START/RESET once only, so a resend is always
+safe, and idempotent requests do not use up the state-changing sequence numbers, so that
+stays true however many of them there are. On a noisy line frames shrink and waits back
+off; when even that fails, a :class:`LinkError` says what was seen and what to check.
 
 Before anything is sent, :meth:`Device.load` checks the checkpoint against the device's
 config (shapes, weight memory) and :meth:`Device.__init__` checks the device against an
@@ -66,9 +68,61 @@ class LoadReport:
 
 
 class Link:
-    """Frames over a byte transport with resend on NAK/timeout. ``transport`` is anything
-    with ``write(bytes)``, ``read(n)`` (returning what arrived within its timeout),
-    ``close()`` -- a pyserial object, or a test wrapper around one."""
+    """Frames over a byte transport, exactly once, adapting to a noisy line.
+
+    ``transport`` is anything with ``write(bytes)``, ``read(n)`` (returning what arrived
+    within its timeout), ``in_waiting`` and ``close()`` -- a pyserial object, or a test
+    wrapper around one.
+
+    Delivery (docs/protocol.md, "Delivery guarantee"): one request in flight at a time;
+    state-changing requests are numbered with :func:`protocol.next_seq`, idempotent ones
+    tagged with :func:`protocol.next_tag`, so the device's memory of the last executed
+    number always tells a resend from a new request. A resend repeats the frame byte for
+    byte. Before a state-changing request is re-cut smaller, STATUS ``last_seq`` says
+    whether one of its sends already ran (then it is done), so no byte runs twice.
+
+    Adaptation, per attempt outcome:
+
+    - *answered*: the round trip (first sends only) updates the line's seconds per byte;
+      the wait for an answer is ``RTO_FACTOR`` times the round trip that predicts, kept
+      in [``MIN_WAIT_S``, ``timeout``] (``timeout`` until the first measurement). After
+      ``GROW_AFTER`` requests in a row answered at the first send, ``limit`` (the payload
+      a request is cut to) doubles, up to ``max_payload``.
+    - *NAK for bad CRC* or *garbled answer* for every copy sent (a frame failing its CRC,
+      or as many bytes as the answer should have and no valid frame within
+      ``GARBLED_GAP_S``): ``limit`` halves, not below ``MIN_PAYLOAD``, ``copies`` (the
+      frame's copies sent back to back per attempt: the device runs the first intact one
+      and acknowledges the rest as repeats) doubles, up to ``MAX_COPIES``, and the frame
+      is resent at once; once frames are at ``MIN_PAYLOAD`` and the request has failed
+      ``BACKOFF_AFTER`` times, each resend first pauses ``BACKOFF_S`` x 1.5^k (k-th
+      further failure), at most ``BACKOFF_CAP_S``. ``copies`` halves again after
+      ``GROW_AFTER`` clean requests once ``limit`` is back at ``max_payload``.
+    - *unanswered* within the wait: as above; from the second silence in a row the wait
+      doubles each time (up to 8 x ``timeout``), which leaves the line quiet long enough
+      for the device to drop a partial frame and gives a slow device time.
+
+    It gives up with :class:`LinkError` after ``retries`` unanswered attempts in a row (the
+    device is not there) or ``NOISE_ATTEMPTS`` x ``retries`` attempts in all; the message
+    counts what was seen ("N of M attempts NAKed for CRC, ...: the line is noisy"). A NAK
+    other than bad CRC or engine busy raises DeviceError at once (the device refused;
+    nothing ran). ``NAK_HOST_BUSY`` (another host holds the simulated device) raises
+    LinkError at once.
+    """
+
+    MIN_PAYLOAD = 64
+    GROW_AFTER = 8
+    RTO_FACTOR = 4.0
+    MIN_WAIT_S = 0.005
+    BACKOFF_AFTER = 4
+    BACKOFF_S = 0.0005
+    BACKOFF_CAP_S = 0.02
+    NOISE_ATTEMPTS = 8
+    MAX_COPIES = 4
+    #: after this many answer bytes beyond a complete answer's worth, a silence this long
+    #: means the answer was garbled
+    GARBLED_GAP_S = 0.001
+    #: the same when the answer's length is not known in advance
+    UNKNOWN_GAP_S = 0.02
 
     def __init__(self, transport, *, retries: int = 8, max_payload: int = 256,
                  timeout: float = 0.5):
@@ -76,41 +130,155 @@ class Link:
         self.retries = retries
         self.timeout = timeout
         self.max_payload = max_payload
+        self.limit = max_payload
         self.decoder = P.Decoder()
-        self.seq = 0
+        self.seq = 0                   # the last state-changing number used
+        self.last_run = 0              # the number the device holds as last_seq
+        self.tag = 255                 # the last idempotent tag used
         self.resends = 0
         self.wire_bytes = 0
         self.last_attempts = 0
+        self.noise = 0                 # attempts that failed, over the link's life
+        self.s_per_byte: float | None = None
+        self._streak = 0
+        self._resync = True            # number on from the device's last_seq at first
+        self.copies = 1                # copies of a frame sent back to back per attempt
 
-    def request(self, cmd: int, payload: bytes = b"") -> bytes:
-        self.seq = (self.seq + 1) & 0xFF
-        frame = P.encode(self.seq, cmd, payload)
+    def set_max_payload(self, n: int) -> None:
+        """The device's ``max_payload``; frames start at it unless the line was noisy."""
+        self.max_payload = self.decoder.max_payload = n
+        self.limit = n if self.noise == 0 else min(self.limit, n)
+
+    def request(self, cmd: int, payload: bytes = b"", expect: int | None = None) -> bytes:
+        """One request with a fixed ``payload``; returns the answer's payload. ``expect``
+        is the answer's payload length when known (a garbled answer is then seen at once)."""
+        return self.exchange(cmd, lambda limit: payload, lambda p: expect)[0]
+
+    def exchange(self, cmd: int, build, expect=lambda payload: None) -> tuple[bytes, bytes]:
+        """One request whose payload ``build(limit)`` cuts to at most ``limit`` bytes;
+        ``expect(payload)`` is the answer length or None. Returns (answer, the payload
+        that was answered): callers that split data advance by what was sent."""
+        state = cmd in P.NOT_IDEMPOTENT
+        if state:
+            if self._resync:
+                # the last state-changing request was given up on: it may or may not have
+                # run, so number on from what the device says it ran
+                self.seq = self.last_run = self._last_seq()
+                self._resync = False
+            self.seq = P.next_seq(self.seq)
+            if self.seq == self.last_run:
+                # refused requests (NAK) ran nothing: after 127 of them the count comes
+                # round to the number the device holds, which is never used again
+                self.seq = P.next_seq(self.seq)
+            seq = self.seq
+        else:
+            self.tag = P.next_tag(self.tag)
+            seq = self.tag
         name = P.COMMAND_NAMES.get(cmd, hex(cmd))
-        for attempt in range(self.retries):
+        payload = build(self.limit)
+        seen = {"crc": 0, "garbled": 0, "silent": 0, "busy": 0}
+        silent_run = fail_run = 0
+        for attempt in range(self.NOISE_ATTEMPTS * self.retries):
             self.last_attempts = attempt + 1
             if attempt:
                 self.resends += 1
-            self._write(frame)
-            # back off: a device drops a partial frame (one whose length byte was hit,
-            # say) only after a silence on the line, which quick resends would prevent
-            reply = self._await(self.seq, min(self.timeout * 2 ** attempt, 8 * self.timeout))
-            if reply is None:
-                continue
-            if reply.is_nak:
+            frame = P.encode(seq, cmd, payload)
+            want = expect(payload)
+            t0 = time.monotonic()
+            copies = self.copies
+            self._write(frame * copies)
+            wait = self._wait(copies * (len(frame) + P.OVERHEAD + (want or 0)))
+            # back off after the second silence in a row: a device that is slow, not
+            # gone, gets longer and longer to answer
+            kind, reply = self._await(
+                seq, cmd, min(wait * 2 ** max(0, silent_run - 1), 8 * self.timeout), want,
+                copies)
+            if kind == "answer":
+                if not reply.is_nak:
+                    self._answered(attempt == 0, time.monotonic() - t0,
+                                   copies * len(frame) + len(reply.payload) + P.OVERHEAD)
+                    if state:
+                        self.last_run = seq
+                    return reply.payload, payload
                 code = reply.payload[0] if reply.payload else 0
-                if code == P.NAK_CRC:
-                    continue
-                if code == P.NAK_BUSY:
-                    time.sleep(0.01)
-                    continue
-                raise DeviceError(f"device refused {name}: {reply.nak_reason}")
-            if reply.cmd != cmd | P.ACK_BIT:
-                raise LinkError(f"device answered {name} with command {reply.cmd:#x}; "
-                                "is this a tritium device with protocol "
-                                f"version {P.VERSION}?")
-            return reply.payload
-        raise LinkError(f"no valid answer to {name} after {self.retries} attempts; check that "
-                        "the device is running (`tritium serve`) and the URL is right")
+                if code != P.NAK_BUSY:
+                    raise DeviceError(f"device refused {name}: {reply.nak_reason}")
+                kind = "busy"
+                time.sleep(0.01)
+            seen[kind] += 1
+            if kind == "busy":
+                continue
+            self.noise += 1
+            self._streak = 0
+            silent_run = silent_run + 1 if kind == "silent" else 0
+            if silent_run >= self.retries:
+                break
+            fail_run += 1
+            if kind != "silent" and fail_run >= self.BACKOFF_AFTER and \
+                    self.limit == self.MIN_PAYLOAD:
+                # frames as small as they go and still failing: give the line a pause
+                time.sleep(min(self.BACKOFF_CAP_S,
+                               self.BACKOFF_S * 1.5 ** (fail_run - self.BACKOFF_AFTER)))
+            self.limit = max(self.MIN_PAYLOAD, self.limit // 2)
+            self.copies = min(self.MAX_COPIES, 2 * self.copies)
+            smaller = build(self.limit)
+            if smaller != payload:
+                if state and self._executed(seq):
+                    # an earlier send ran and its answer was lost: that one counts
+                    self.last_run = seq
+                    return b"", payload
+                payload = smaller
+        self._resync = state
+        raise LinkError(self._give_up(name, seen))
+
+    def _give_up(self, name: str, seen: dict[str, int]) -> str:
+        n = sum(seen.values())
+        if seen["silent"] == n:
+            return (f"no answer to {name} after {n} attempts; check that the device is "
+                    "running (`tritium serve`) and the URL is right")
+        parts = [f"{seen['crc']} of {n} attempts NAKed for CRC",
+                 f"{seen['garbled']} answered garbled", f"{seen['silent']} unanswered"]
+        if seen["busy"]:
+            parts.append(f"{seen['busy']} refused as engine busy")
+        return (f"no valid answer to {name}: {', '.join(parts)}, at {self.limit}-byte "
+                "frames: the line is noisy; check the cable, the baud rate and the ground, "
+                "then retry")
+
+    def status(self) -> dict[str, int]:
+        """The STATUS fields."""
+        return P.unpack_fields(P.STATUS_FIELDS, self.request(P.STATUS, expect=STATUS_BYTES))
+
+    def _last_seq(self) -> int:
+        """The device's ``last_seq``: STATUS is answered only after every byte sent before
+        it was taken, so it is final for every request sent so far."""
+        return self.status()["last_seq"]
+
+    def _executed(self, seq: int) -> bool:
+        """Whether the device ran state-changing request ``seq`` (see :meth:`_last_seq`)."""
+        st = self.status()
+        return bool(st["have_last"]) and st["last_seq"] == seq
+
+    def _wait(self, round_trip_bytes: int) -> float:
+        if self.s_per_byte is None:
+            return self.timeout
+        return min(self.timeout, max(self.MIN_WAIT_S,
+                                     self.RTO_FACTOR * self.s_per_byte * round_trip_bytes))
+
+    def _answered(self, first: bool, seconds: float, nbytes: int) -> None:
+        if first:  # a resend's round trip is ambiguous: measure first sends only
+            rate = seconds / nbytes
+            self.s_per_byte = rate if self.s_per_byte is None else \
+                0.875 * self.s_per_byte + 0.125 * rate
+            self._streak += 1
+            if self._streak >= self.GROW_AFTER:
+                # frames grow back first; copies go only once frames are whole again
+                if self.limit < self.max_payload:
+                    self.limit = min(self.max_payload, self.limit * 2)
+                else:
+                    self.copies = max(1, self.copies // 2)
+                self._streak = 0
+        else:
+            self._streak = 0
 
     def _write(self, data: bytes) -> None:
         try:
@@ -120,31 +288,67 @@ class Link:
                             "(`tritium serve`) and retry") from None
         self.wire_bytes += len(data)
 
-    def _await(self, seq: int, timeout: float):
-        """The response with this seq, or None on timeout or a NAK for a garbled frame."""
+    def _await(self, seq: int, cmd: int, timeout: float, expect: int | None,
+               copies: int = 1):
+        """("answer", frame) for the answer to ``seq`` (an ACK of ``cmd`` or a NAK), else
+        ("crc" | "garbled" | "silent", None): once every one of the ``copies`` sent has
+        failed, or bytes came and went without the answer, or nothing came in time."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        crc_before, got, last, naks = self.decoder.crc_errors, 0, 0.0, 0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            data, failed = b"", None
             try:
                 data = self.t.read(1)  # blocks up to the transport's timeout
                 if data:
                     data += self.t.read(self.t.in_waiting)
-            except Exception as e:
-                raise LinkError(f"link read failed ({e}); the device went away — restart "
-                                "it (`tritium serve`) and retry") from None
-            if not data:
-                continue
-            self.wire_bytes += len(data)
+            except Exception as e:  # the bytes before it still count (a last answer)
+                failed = e
+            if data:
+                self.wire_bytes += len(data)
+                got, last = got + len(data), time.monotonic()
             for fr in self.decoder.feed(data):
-                if fr.seq == seq or (fr.is_nak and fr.payload[:1] == bytes([P.NAK_CRC])):
-                    # a CRC NAK may carry a garbled seq: resend ours at once either way
-                    return fr if fr.seq == seq else None
+                got -= P.OVERHEAD + len(fr.payload)  # whole frames (stale ones) don't count
+                code = fr.payload[0] if fr.is_nak and fr.payload else 0
+                if fr.is_nak and code == P.NAK_HOST_BUSY:
+                    raise LinkError("the device is busy: another host is connected to it; "
+                                    "close that one (or wait for it) and retry")
+                if fr.seq == seq and (fr.is_nak and code != P.NAK_CRC or
+                                      fr.cmd == cmd | P.ACK_BIT):
+                    return "answer", fr
+                if fr.seq == seq and not fr.is_nak:
+                    raise LinkError(f"device answered {P.COMMAND_NAMES.get(cmd, hex(cmd))} "
+                                    f"with command {fr.cmd:#x}; is this a tritium device "
+                                    f"with protocol version {P.VERSION}?")
+                # a CRC NAK may carry a garbled seq: ours or not, nothing of it ran
+                naks += fr.is_nak and code == P.NAK_CRC
+            if failed is not None:
+                raise LinkError(f"link read failed ({failed}); the device went away — "
+                                "restart it (`tritium serve`) and retry")
+            noise = naks + self.decoder.crc_errors - crc_before
+            kind = "crc" if naks else "garbled"
+            if noise >= copies:
+                return kind, None
+            quiet = time.monotonic() - last
+            if got > 0 and (quiet >= self.UNKNOWN_GAP_S or quiet >= self.GARBLED_GAP_S and (
+                    noise or expect is not None and got >= P.OVERHEAD + expect)):
+                # bytes came and went without the answer: headers hit by noise
+                self.decoder.buf.clear()
+                return kind, None
         # nothing complete arrived: a partial frame left in the decoder (say, one whose
         # length field was corrupted) is stale now and must not swallow the next answers
         self.decoder.buf.clear()
-        return None
+        return ("garbled" if got > 0 else "silent"), None
 
     def close(self) -> None:
         self.t.close()
+
+
+STATUS_BYTES = P.fields_size(P.STATUS_FIELDS)
+#: how long one transport read blocks: short, so a garbled answer is seen within ~1 ms
+POLL_S = 0.001
 
 
 def open_transport(url: str, timeout: float):
@@ -174,6 +378,15 @@ def plan_weights(t, linears, fmt: str = "t2") -> dict[str, LayerPlacement]:
                                        fmt, lin.codes)
         base += t.words(rows, cols)
     return out
+
+
+def check_prompt(prompt_ids, vocab: int) -> list[int]:
+    """The prompt as ints; DeviceError unless it is non-empty and inside [0, vocab)."""
+    ids = [int(t) for t in prompt_ids]
+    if not ids or min(ids) < 0 or max(ids) >= vocab:
+        raise DeviceError(f"prompt ids must be a non-empty list in [0, {vocab - 1}] (the "
+                          f"checkpoint's vocabulary), got {ids[:8]}")
+    return ids
 
 
 @dataclasses.dataclass
@@ -270,9 +483,7 @@ class _TokenCore:
         """Greedy decoding on the device from a fresh state: the prompt, then ``n`` tokens.
         Returns (all token ids, one TokenRun per run); ``on_token(run)`` after each run."""
         c = self._need_core()
-        ids = [int(t) for t in prompt_ids]
-        if not ids or min(ids) < 0 or max(ids) >= c.vocab:
-            raise DeviceError(f"prompt ids must be a non-empty list in [0, {c.vocab - 1}]")
+        ids = check_prompt(prompt_ids, c.vocab)
         from tritium.host.compile import greedy
 
         self.reset_state()
@@ -289,26 +500,40 @@ class Device(_TokenCore):
 
     def __init__(self, url: str | None = None, *, transport=None, timeout: float = 0.5,
                  retries: int = 8, expect: SocConfig | None = None):
-        self.link = Link(transport or open_transport(url, min(timeout, 0.05)),
+        self.link = Link(transport or open_transport(url, min(timeout, POLL_S)),
                          retries=retries, timeout=timeout)
-        self.info = self._info()
-        self.cfg: SocConfig = SocConfig.from_dict(self.info["config"])
-        self.map = self.info["map"]
-        self.link.max_payload = self.cfg.max_payload
-        self.link.decoder.max_payload = self.cfg.max_payload
-        if expect is not None and expect != self.cfg:
-            raise DeviceConfigError(
-                f"device config differs from the expected one: device {self.cfg.to_dict()}, "
-                f"expected {expect.to_dict()}; rebuild the device or drop --config")
-        # continue after the device's last executed sequence number, so a fresh host
-        # never has its first write taken for a repeat
-        st = self.status()
-        self.link.seq = st["last_seq"]
+        try:
+            self.info = self._info()
+            self.cfg: SocConfig = SocConfig.from_dict(self.info["config"])
+            self.map = self.info["map"]
+            self.link.set_max_payload(self.cfg.max_payload)
+            if expect is not None and expect != self.cfg:
+                raise DeviceConfigError(
+                    f"device config differs from the expected one: device "
+                    f"{self.cfg.to_dict()}, expected {expect.to_dict()}; rebuild the device "
+                    "or drop --config")
+        except BaseException:
+            self.link.close()  # hang up at once: a served device is then free for others
+            raise
         self.placements: dict[str, LayerPlacement] = {}
 
     # ---- raw commands -----------------------------------------------------------------
     def _info(self) -> dict[str, Any]:
-        raw = self.link.request(P.INFO)
+        """INFO in chunks of the link's current frame size, until an empty one: one long
+        answer would rarely cross a noisy line intact."""
+        raw = bytearray()
+        while True:
+            chunk, _ = self.link.exchange(P.INFO, lambda limit: P.pack_fields(
+                P.INFO_CHUNK_FIELDS, {"offset": len(raw), "length": limit}))
+            if len(chunk) > self.link.max_payload:  # more than any chunk asked for
+                raw = chunk  # a version-1 device answers all of it: the check below says so
+                break
+            if not chunk:
+                break
+            raw += chunk
+            if len(raw) > 1 << 16:
+                raise LinkError("INFO answer does not end; this is not a tritium device "
+                                f"with protocol version {P.VERSION}")
         try:
             info = json.loads(raw)
         except ValueError:
@@ -319,39 +544,37 @@ class Device(_TokenCore):
         return info
 
     def write(self, addr: int, data: bytes, progress=None) -> None:
-        """Write ``data`` at ``addr`` in frames of up to ``max_payload`` bytes. On a noisy
-        link (a frame needing several sends) the frame size halves, down to 64 bytes, and
-        grows back after a run of clean frames: long frames rarely arrive intact there."""
-        full = self.cfg.max_payload - P.ADDR_BYTES
-        step, clean, off = full, 0, 0
+        """Write ``data`` at ``addr``, in frames the link cuts to its current size (it
+        shrinks them on a noisy line and grows them back: :class:`Link`). Every byte is
+        written exactly once; ``progress(n)`` after each frame."""
+        off = 0
         while off < len(data):
-            chunk = data[off:off + step]
-            self.link.request(P.WRITE, (addr + off).to_bytes(4, "little") + chunk)
-            off += len(chunk)
+            def build(limit, off=off):
+                return (addr + off).to_bytes(P.ADDR_BYTES, "little") + \
+                    data[off:off + limit - P.ADDR_BYTES]
+            _, sent = self.link.exchange(P.WRITE, build, lambda p: 0)
+            n = len(sent) - P.ADDR_BYTES
+            off += n
             if progress:
-                progress(len(chunk))
-            if self.link.last_attempts > 2:
-                step, clean = max(64, step // 2), 0
-            else:
-                clean += 1
-                if clean >= 16:
-                    step, clean = min(full, step * 2), 0
+                progress(n)
 
     def read(self, addr: int, n: int) -> bytes:
+        """``n`` bytes from ``addr``, in answers the link cuts to its current size."""
         out = bytearray()
-        step = self.cfg.max_payload
-        for off in range(0, n, step):
-            k = min(step, n - off)
-            out += self.link.request(P.READ, (addr + off).to_bytes(4, "little") +
-                                     k.to_bytes(2, "little"))
+        while len(out) < n:
+            def build(limit, off=len(out)):
+                return (addr + off).to_bytes(P.ADDR_BYTES, "little") + \
+                    min(limit, n - off).to_bytes(2, "little")
+            out += self.link.exchange(P.READ, build,
+                                      lambda p: int.from_bytes(p[P.ADDR_BYTES:], "little"))[0]
         return bytes(out)
 
     def status(self) -> dict[str, int]:
-        return P.unpack_fields(P.STATUS_FIELDS, self.link.request(P.STATUS))
+        return self.link.status()
 
     def counters(self) -> dict[str, int]:
-        raw = self.link.request(P.COUNTERS)
         names = self.info["counters"]
+        raw = self.link.request(P.COUNTERS, expect=8 * len(names))
         return {n: int.from_bytes(raw[8 * k:8 * k + 8], "little") for k, n in enumerate(names)}
 
     def reset(self) -> None:
@@ -400,9 +623,18 @@ class Device(_TokenCore):
         self.placements = plan
         return LoadReport(plan, len(image), seconds, True, crc)
 
+    def _need_bare_tmv(self) -> None:
+        if self.cfg.engine != "tmv":
+            raise DeviceConfigError(f"this device is the {self.cfg.engine} token core, which "
+                                    "runs whole programs, not single matvecs; serve a bare "
+                                    "TMV device (`tritium serve` without --engine mfc) or "
+                                    "use `tritium generate`")
+
     def attach(self, model, fmt: str = "t2") -> dict[str, LayerPlacement]:
         """Use weights loaded earlier (e.g. by `tritium load` in another process): checks
-        that the device's weight CRC is that of ``model`` packed as ``fmt``."""
+        that the device's weight CRC is that of ``model`` packed as ``fmt``. A token-core
+        device raises DeviceConfigError (it has no activation or result region)."""
+        self._need_bare_tmv()
         plan, image = self._image(model, fmt)
         self._verify(image, hint="load the checkpoint first (`tritium load CKPT --device URL`)")
         self.placements = plan
@@ -421,6 +653,7 @@ class Device(_TokenCore):
     def matvec(self, layer: str, x, timeout: float = 30.0) -> tuple[np.ndarray, dict[str, int]]:
         """y = W_layer · x on the device (x int8, ``cols`` long); returns (y int64 array,
         counter deltas of this run)."""
+        self._need_bare_tmv()
         if layer not in self.placements:
             raise DeviceError(f"layer {layer!r} is not loaded; load the checkpoint first "
                               f"(loaded: {sorted(self.placements)[:5]}...)")

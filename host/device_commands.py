@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tritium.config import MfcConfig, SocConfig, load_config
-from tritium.errors import ConfigError, TritiumError
+from tritium.errors import ConfigError, SimulationError, TritiumError
 
 DEMO_PROMPT = (1, 2, 3)
 #: default ``--min-agreement`` of ``generate`` and ``demo``: teacher-forced top-1 agreement of
@@ -55,8 +55,9 @@ def cmd_serve(args) -> int:
 
     console = Console(stderr=True)
     cfg = _soc_config(args.config, args.engine)
+    dev = SimulatedDevice(cfg, port=args.port)  # checks the port before building
     with console.status("building the simulated FPGA (Verilator; cached after the first time)"):
-        dev = SimulatedDevice(cfg, port=args.port).start()
+        dev.start()
     print(dev.url, flush=True)
     console.print(f"simulated FPGA serving on {dev.url} (Ctrl-C to stop)")
     stop = []
@@ -67,7 +68,11 @@ def cmd_serve(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        died = dev.died()
         dev.stop()
+    if died:
+        raise SimulationError(f"the simulated FPGA on {dev.url} ended ({died}); hosts "
+                              "connected to it lost it: restart `tritium serve`")
     return 0
 
 
@@ -208,7 +213,7 @@ def cmd_generate(args) -> int:
 
     from tritium.host.checkpoint import load_checkpoint
 
-    from .device import Device
+    from .device import Device, check_prompt
 
     console = Console()
     prompt = _ids(args.prompt_ids)
@@ -217,6 +222,7 @@ def cmd_generate(args) -> int:
     desc = load_checkpoint(args.checkpoint)
     with Device(args.device) as dev:
         compiled = dev.compile(desc, args.format)
+        check_prompt(prompt, compiled.vocab)  # before any byte goes to the device
         rep = dev.load_core(compiled, progress=not args.quiet)
         console.print(f"loaded {rep.bytes_sent:,} weight bytes (CRC {rep.device_crc:#010x} "
                       f"matches), {len(compiled.program)} instructions, "
@@ -234,19 +240,24 @@ def cmd_generate(args) -> int:
 def cmd_demo(args) -> int:
     from rich.console import Console
 
+    console = Console()
+    t0 = time.monotonic()
+    # the checkpoint lives as long as the demo: removed on every way out
+    with tempfile.TemporaryDirectory(prefix="tritium-demo-") as work:
+        return _demo(console, Path(work), args.seed, t0)
+
+
+def _demo(console, work: Path, seed: int, t0: float) -> int:
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.host.checkpoint import load_checkpoint, write_checkpoint
     from tritium.sim.serve import SimulatedDevice
 
     from .device import Device
 
-    console = Console()
-    t0 = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="tritium-demo-"))
     ckpt = write_checkpoint(work / "hgrn-bit-h64", "hgrn-bit", hidden=64, layers=2, vocab=256,
-                            seed=args.seed)
+                            seed=seed)
     desc = load_checkpoint(ckpt)
-    console.print(f"checkpoint: {ckpt} (HGRN-bit, hidden 64, 2 layers, vocab 256, "
+    console.print(f"checkpoint: {ckpt} (temporary; HGRN-bit, hidden 64, 2 layers, vocab 256, "
                   f"{sum(l.parameters for l in desc.bitlinears()):,} ternary weights)")
     with console.status("building the simulated FPGA (Verilator; cached after the first time)"):
         sim = SimulatedDevice(SocConfig()).start()

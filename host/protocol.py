@@ -1,4 +1,4 @@
-"""The tritium link protocol, version 1: frames, commands, and their Python codec.
+"""The tritium link protocol, version 2: frames, commands, and their Python codec.
 
 One definition for both ends: the hardware (``tritium.hdl.link``) takes its constants
 from here, the host driver encodes and decodes with the functions below. The normative
@@ -19,7 +19,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-VERSION = 1
+VERSION = 2
 SOF = 0xA5
 HEADER_BYTES = 4          # seq, cmd, len (2)
 CRC_BYTES = 4
@@ -34,11 +34,32 @@ COMMAND_NAMES = {INFO: "INFO", WRITE: "WRITE", READ: "READ", START: "START", STA
 #: commands that change device state: a repeated sequence number is acknowledged, not re-run
 NOT_IDEMPOTENT = (WRITE, START, RESET)
 
+#: The seq byte is split in two. State-changing requests (NOT_IDEMPOTENT) are numbered
+#: 0..SEQ_SPAN-1, one after another; only they move the device's ``last_seq``. Idempotent
+#: requests carry a tag SEQ_SPAN..255 of their own, which matches answers to requests and
+#: does not advance the state-changing numbers, so no number of STATUS polls between two
+#: WRITEs can make the second one look like a repeat of the first (docs/protocol.md).
+SEQ_SPAN = 128
+
+
+def next_seq(seq: int) -> int:
+    """The state-changing number after ``seq`` (any byte): never equal to ``seq``."""
+    return (seq + 1) % SEQ_SPAN
+
+
+def next_tag(tag: int) -> int:
+    """The idempotent tag after ``tag``, in SEQ_SPAN..255."""
+    return SEQ_SPAN + (tag + 1 - SEQ_SPAN) % (256 - SEQ_SPAN)
+
 # NAK reasons
 NAK_CRC, NAK_COMMAND, NAK_LENGTH, NAK_ADDRESS, NAK_BUSY, NAK_ARGUMENT = 1, 2, 3, 4, 5, 6
+#: not from the RTL: the simulated device's server sends it (seq 0) to a second host
+#: before disconnecting it
+NAK_HOST_BUSY = 7
 NAK_NAMES = {NAK_CRC: "bad CRC", NAK_COMMAND: "unknown command", NAK_LENGTH: "bad length",
              NAK_ADDRESS: "address out of range", NAK_BUSY: "engine busy",
-             NAK_ARGUMENT: "engine argument out of range"}
+             NAK_ARGUMENT: "engine argument out of range",
+             NAK_HOST_BUSY: "another host is connected"}
 
 # START engines
 ENGINE_TMV, ENGINE_MFC = 1, 2
@@ -49,6 +70,8 @@ STATUS_BUSY, STATUS_DONE, STATUS_ENGINE_ERROR = 0x01, 0x02, 0x04
 #: STATUS payload: (field, bytes), little-endian, in order
 STATUS_FIELDS = (("flags", 1), ("result_beats", 4), ("weight_crc", 4), ("weight_lines", 4),
                  ("last_seq", 1), ("have_last", 1))
+#: INFO request payload for one chunk of the answer (no payload: the whole answer)
+INFO_CHUNK_FIELDS = (("offset", 2), ("length", 2))
 #: START payload of the TMV engine after the engine byte: (field, bytes)
 TMV_START_FIELDS = (("rows", 4), ("cols", 4), ("base", 4), ("fmt", 1))
 #: START payload of the token core: the program's first instruction

@@ -4,8 +4,20 @@ A small generated C++ program wraps the Verilated SoC: it listens on 127.0.0.1, 
 bytes between the socket and the SoC's ``rx``/``tx`` streams, and clocks the model in
 batches with no Python anywhere in the loop. While the device is ``idle`` and no byte is
 waiting, it sleeps in ``poll`` (simulated time stands still; nothing could happen).
-One client at a time; when a client disconnects the device keeps its state and the
-next client finds it as it was (like a board on a serial port).
+
+It behaves like a board on a serial port:
+
+- **One host at a time.** A second host that connects while one is served gets one frame
+  at once, ``NAK`` with reason ``NAK_HOST_BUSY`` (docs/protocol.md), and is disconnected;
+  nothing it sends is queued. The driver turns that frame into a "device busy" error.
+- **A host that goes away leaves nothing behind.** Bytes it sent that the device has not
+  taken are dropped, and the clock runs until a partial frame has timed out, so the next
+  host's first frame is never taken into it. The device keeps its state (memories,
+  weights, ``last_seq``) for the next host.
+- **It dies with its server.** The bridge asks the kernel for SIGTERM when the process that
+  started it exits, killed or not, so it never outlives ``tritium serve`` and keeps no
+  port. (The kernel ties this to the starting *thread*: start it from a thread that lives
+  as long as the device should.)
 
 The host reaches it exactly like a board: ``serial.serial_for_url("socket://127.0.0.1:PORT")``.
 
@@ -17,6 +29,7 @@ spent clocking a busy device (``stats``), which bench/link.py turns into cycles/
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import threading
@@ -24,7 +37,8 @@ import time
 from pathlib import Path
 
 from tritium.config import SocConfig
-from tritium.errors import SimulationError
+from tritium.errors import ConfigError, SimulationError
+from tritium.host import protocol as P
 
 from .build import Design, build_standalone, design_of
 
@@ -50,6 +64,7 @@ BRIDGE = r"""
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -67,14 +82,28 @@ BRIDGE = r"""
 static volatile std::sig_atomic_t stop_flag = 0;
 static void on_signal(int) { stop_flag = 1; }
 
+static std::vector<unsigned char> from_hex(const char* h) {
+    std::vector<unsigned char> out;
+    for (; h[0] && h[1]; h += 2) {
+        char b[3] = {h[0], h[1], 0};
+        out.push_back((unsigned char)std::strtoul(b, nullptr, 16));
+    }
+    return out;
+}
+
 int main(int argc, char** argv) {
     int port = 0;
     const char* selftest = nullptr;  // hex bytes to feed again and again, no socket
     unsigned long long selftest_cycles = 0;
     const int batch = BATCH_CYCLES;
     const int SHORT_BATCH = 256;
+    const unsigned long long DRAIN_CYCLES = DRAIN_LIMIT;
+    long parent = 0;
+    std::vector<unsigned char> busy;  // the frame a second host gets
     for (int i = 1; i + 1 < argc; ++i)
         if (!std::strcmp(argv[i], "--port")) port = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--parent")) parent = std::atol(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--busy")) busy = from_hex(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--selftest") && i + 2 < argc) {
             selftest = argv[i + 1];
             selftest_cycles = std::strtoull(argv[i + 2], nullptr, 10);
@@ -86,11 +115,7 @@ int main(int argc, char** argv) {
     if (selftest) {
         // The ceiling: the same model and the same per-cycle port handling, no socket.
         // The given frames are fed again whenever the device is idle; responses dropped.
-        std::vector<unsigned char> bytes;
-        for (const char* h = selftest; h[0] && h[1]; h += 2) {
-            char b[3] = {h[0], h[1], 0};
-            bytes.push_back((unsigned char)std::strtoul(b, nullptr, 16));
-        }
+        std::vector<unsigned char> bytes = from_hex(selftest);
         VerilatedContext ctx;
         Vtop top{&ctx};
         size_t pos = bytes.size();
@@ -113,6 +138,12 @@ int main(int argc, char** argv) {
         return 0;
     }
 
+    if (parent > 0) {
+        // die with the server that started us, even if it is killed without a chance to
+        // clean up: otherwise this process would keep the port and run on, orphaned
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) return 3;
+    }
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -120,7 +151,11 @@ int main(int argc, char** argv) {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(port);
-    if (bind(lfd, (sockaddr*)&addr, sizeof addr) || listen(lfd, 1)) {
+    if (port < 0 || port > 65535) {
+        std::fprintf(stderr, "error: port %d is outside 0..65535\n", port);
+        return 2;
+    }
+    if (bind(lfd, (sockaddr*)&addr, sizeof addr) || listen(lfd, 4)) {
         std::fprintf(stderr, "error: cannot listen on 127.0.0.1:%d: %s\n", port, std::strerror(errno));
         return 2;
     }
@@ -136,6 +171,43 @@ int main(int argc, char** argv) {
     auto tick = [&]() { top.clk = 0; top.eval(); top.clk = 1; top.eval(); ++cycles; };
     tick(); tick();
 
+    // A second host while one is connected gets the "another host is connected" frame
+    // as the answer to its first bytes (a host may discard what arrives before it has
+    // sent anything), then the connection ends; its bytes are read and dropped, so nothing
+    // it sends is queued to run later. The socket is closed when the host hangs up, or
+    // after a second: closing one with unread bytes would reset the connection and could
+    // destroy the answer before the host reads it.
+    struct Refused { int fd; bool told; std::chrono::steady_clock::time_point until; };
+    std::vector<Refused> refused;
+    auto tell = [&](Refused& r) {
+        if (!r.told && !busy.empty()) send(r.fd, busy.data(), busy.size(), MSG_NOSIGNAL);
+        if (!r.told) shutdown(r.fd, SHUT_WR);
+        r.told = true;
+    };
+    auto refuse_waiting = [&](int current) {
+        unsigned char sink[4096];
+        for (size_t k = 0; k < refused.size();) {
+            ssize_t r = recv(refused[k].fd, sink, sizeof sink, MSG_DONTWAIT);
+            bool open = r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+            if (r > 0) tell(refused[k]);
+            if (open && std::chrono::steady_clock::now() < refused[k].until) { ++k; continue; }
+            tell(refused[k]);
+            close(refused[k].fd);
+            refused.erase(refused.begin() + k);
+        }
+        // a host that has already hung up is not in the way of the next one
+        unsigned char peek;
+        if (recv(current, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return;
+        for (;;) {
+            pollfd ap{lfd, POLLIN, 0};
+            if (poll(&ap, 1, 0) <= 0) return;
+            int other = accept(lfd, nullptr, nullptr);
+            if (other < 0) return;
+            refused.push_back({other, false,
+                               std::chrono::steady_clock::now() + std::chrono::seconds(1)});
+        }
+    };
+
     std::vector<unsigned char> rxq, txbuf;
     unsigned char buf[65536];
     while (!stop_flag) {
@@ -150,6 +222,7 @@ int main(int argc, char** argv) {
             ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
             if (n > 0) rxq.insert(rxq.end(), buf, buf + n);
             else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) connected = false;
+            if (!connected) break;  // the host is gone: what it left unread is dropped below
             bool was_busy = rxpos < rxq.size() || !top.idle;
             bool had_rx = rxpos < rxq.size();
             // waiting for the rest of a frame: short batches, so bytes are picked up soon
@@ -179,17 +252,28 @@ int main(int argc, char** argv) {
             if (rxpos == rxq.size()) { rxq.clear(); rxpos = 0; }
             size_t off = 0;
             while (connected && off < txbuf.size()) {
-                ssize_t w = send(fd, txbuf.data() + off, txbuf.size() - off, 0);
+                ssize_t w = send(fd, txbuf.data() + off, txbuf.size() - off, MSG_NOSIGNAL);
                 if (w <= 0) connected = false; else off += w;
             }
             txbuf.clear();
+            refuse_waiting(fd);
             if (connected && rxpos == rxq.size() && top.idle) {
-                pollfd p{fd, POLLIN, 0};
-                poll(&p, 1, 100);
+                std::vector<pollfd> p = {{fd, POLLIN, 0}, {lfd, POLLIN, 0}};
+                for (auto& r : refused) p.push_back({r.fd, POLLIN, 0});
+                poll(p.data(), p.size(), 100);
             }
         }
         close(fd);
+        // A host that went away leaves nothing behind: its unread bytes are dropped, and
+        // the clock runs (answers discarded) until a partial frame has timed out and the
+        // device is idle, so the next host's first frame is not taken into it. A frame
+        // already received completes, as it would on a board.
         rxq.clear();
+        for (unsigned long long k = 0; k < DRAIN_CYCLES && !(top.idle && !top.rx_partial); ++k) {
+            top.RX_VALID = 0;
+            top.TX_READY = 1;
+            tick();
+        }
         std::fprintf(stderr, "stats cycles=%llu busy_cycles=%llu busy_seconds=%.6f\n",
                      cycles, busy_cycles, busy_seconds);
         std::fflush(stderr);
@@ -239,8 +323,25 @@ def soc_design(cfg: SocConfig) -> Design:
 
 def build_server(cfg: SocConfig) -> Path:
     """Build (once per design, cached by content) the served simulation; returns the exe."""
-    return build_standalone(soc_design(cfg), BRIDGE.replace("BATCH_CYCLES", str(BATCH_CYCLES)),
-                            kind="serve", args=BUILD_ARGS + ("--output-split", "0") + SPEED_ARGS)
+    # after a host leaves, a partial frame needs frame_timeout cycles to drop; twice that
+    # bounds the drain even if an answer is still being sent
+    bridge = BRIDGE.replace("BATCH_CYCLES", str(BATCH_CYCLES)).replace(
+        "DRAIN_LIMIT", f"{2 * cfg.frame_timeout + BATCH_CYCLES}ULL")
+    return build_standalone(soc_design(cfg), bridge, kind="serve",
+                            args=BUILD_ARGS + ("--output-split", "0") + SPEED_ARGS)
+
+
+#: the one frame a second host gets before it is disconnected
+BUSY_FRAME = P.encode(0, P.NAK, bytes([P.NAK_HOST_BUSY]))
+PORTS = range(0, 65536)
+
+
+def check_port(port) -> int:
+    """``port`` as an int in 0..65535 (0: any free port); ConfigError otherwise."""
+    if isinstance(port, bool) or not isinstance(port, int) or port not in PORTS:
+        raise ConfigError(f"port {port!r} is not a TCP port; give one in {PORTS.start}.."
+                          f"{PORTS.stop - 1} (0: any free port)")
+    return port
 
 
 def selftest(cfg: SocConfig, frames: bytes, cycles: int) -> dict[str, float]:
@@ -252,24 +353,31 @@ def selftest(cfg: SocConfig, frames: bytes, cycles: int) -> dict[str, float]:
 
 
 class SimulatedDevice:
-    """A running simulated FPGA. ``url`` is what :class:`tritium.host.Device` takes."""
+    """A running simulated FPGA. ``url`` is what :class:`tritium.host.Device` takes.
+
+    ``port`` must lie in 0..65535 (ConfigError otherwise, before anything is built).
+    :meth:`died` says whether the server process ended without being stopped, and why.
+    """
 
     def __init__(self, cfg: SocConfig | None = None, *, port: int = 0):
         self.cfg = cfg or SocConfig()
-        self.port = port
+        self.port = check_port(port)
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.stats: dict[str, float] = {}
         self._stderr: list[str] = []
+        self._stopping = False
 
     def start(self) -> "SimulatedDevice":
         exe = build_server(self.cfg)
-        self.proc = subprocess.Popen([str(exe), "--port", str(self.port)], text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen([str(exe), "--port", str(self.port),
+                                      "--parent", str(os.getpid()), "--busy", BUSY_FRAME.hex()],
+                                     text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening "):
             err = self.proc.stderr.read().strip()
             self.proc.kill()
+            self.proc.wait()
             raise SimulationError(f"the simulated FPGA did not start: {err or line}")
         self.url = line.split()[1]
         threading.Thread(target=self._drain, daemon=True).start()
@@ -281,6 +389,16 @@ class SimulatedDevice:
             if line.startswith("stats "):
                 self.stats = {k: float(v) for k, v in
                               (kv.split("=") for kv in line.split()[1:])}
+
+    def died(self) -> str | None:
+        """None while the server runs or after :meth:`stop`; else what ended it."""
+        if self.proc is None or self._stopping or self.proc.poll() is None:
+            return None
+        code = self.proc.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        last = next((ln.strip() for ln in reversed(self._stderr)
+                     if not ln.startswith("stats ")), "")
+        return how + (f": {last}" if last else "")
 
     def wait_stats(self, timeout: float = 5.0) -> dict[str, float]:
         """Stats line the server prints when a client disconnects."""
@@ -297,6 +415,7 @@ class SimulatedDevice:
             self.proc.wait()
 
     def stop(self) -> None:
+        self._stopping = True
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

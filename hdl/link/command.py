@@ -13,12 +13,15 @@ payload bytes), and talks to the rest of the device through:
   answers ``start_ready`` (idle engine) and ``start_args_ok`` (arguments in range);
 - ``status``: the STATUS payload bytes; ``counters``: the COUNTERS payload (8 bytes per
   counter, little-endian), both wired by the device;
-- ``soft_reset``: one-cycle pulse for RESET (engines, counters, CRCs; not the link);
+- ``soft_reset``: one-cycle pulse for RESET (engines, counters, CRCs, the link's
+  counters; not ``last_seq``, which must survive for a repeated RESET to be recognised);
 - ``last_seq``/``have_last``: the last executed sequence number (reported in STATUS, so
   a host that connects anew can start from a fresh one).
 
 Commands (docs/protocol.md): INFO returns the ``info`` bytes given at construction (the
-device's JSON description); WRITE/READ move bytes over the bus (WRITE runs at one byte
+device's JSON description), all of them or, with ``INFO_CHUNK_FIELDS`` as payload, the
+chunk of at most ``min(length, max_payload)`` bytes from ``offset`` (empty past the end);
+WRITE/READ move bytes over the bus (WRITE runs at one byte
 per cycle, after the whole frame's CRC has been checked, so a corrupted frame can never
 write anything); START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
 reason and execute nothing. A repeated sequence number of WRITE/START/RESET is
@@ -92,7 +95,8 @@ class CommandProcessor(wiring.Component):
             self.start_args.eq(Cat(*[args[j] for j in range(1, ARG_BYTES)])),
             self.hdr.payload.seq.eq(seq), self.hdr.payload.cmd.eq(resp_cmd),
             self.hdr.payload.length.eq(resp_len), self.payload.payload.eq(out),
-            info_rd.addr.eq(k), self.bus_addr.eq(addr + k), self.bus_wdata.eq(self.buf_rdata),
+            info_rd.addr.eq(addr + k), self.bus_addr.eq(addr + k),
+            self.bus_wdata.eq(self.buf_rdata),
         ]
 
         def respond(code, length, source=SRC_REASON):
@@ -132,7 +136,22 @@ class CommandProcessor(wiring.Component):
                              self.chk_write.eq(cmd == P.WRITE)]
                 with m.Switch(cmd):
                     with m.Case(P.INFO):
-                        respond(P.INFO | P.ACK_BIT, len(self.info), SRC_INFO)
+                        total = len(self.info)
+                        with m.If(length == 0):
+                            m.d.sync += addr.eq(0)
+                            respond(P.INFO | P.ACK_BIT, total, SRC_INFO)
+                        with m.Elif(length == P.fields_size(P.INFO_CHUNK_FIELDS)):
+                            # a chunk, so a noisy line need not carry the whole answer in
+                            # one frame: the bytes from `offset` that exist, at most `length`
+                            # and at most max_payload (a host that does not know it yet
+                            # reads on until an empty chunk)
+                            off, want = Cat(args[0], args[1]), Cat(args[2], args[3])
+                            left = Mux(off < total, total - off, 0)
+                            want = Mux(want < self.max_payload, want, self.max_payload)
+                            m.d.sync += addr.eq(off)
+                            respond(P.INFO | P.ACK_BIT, Mux(want < left, want, left), SRC_INFO)
+                        with m.Else():
+                            nak(P.NAK_LENGTH)
                     with m.Case(P.WRITE):
                         with m.If(length < P.ADDR_BYTES):
                             nak(P.NAK_LENGTH)
@@ -175,7 +194,9 @@ class CommandProcessor(wiring.Component):
                         with m.If(duplicate):
                             m.d.sync += self.duplicates.eq(self.duplicates + 1)
                         with m.Else():
+                            # the link counters restart with everything else
                             m.d.comb += self.soft_reset.eq(1)
+                            m.d.sync += [self.naks.eq(0), self.duplicates.eq(0)]
                         ack()
                     with m.Default():
                         nak(P.NAK_COMMAND)

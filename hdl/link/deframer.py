@@ -13,6 +13,8 @@ Ports:
 - counters: ``frames`` (complete frames, CRC good or bad), ``crc_errors``, ``timeouts``
   (partial frames dropped), ``oversize`` (headers whose length exceeds ``max_payload``:
   dropped at once, since a real sender never sends them -- typically a false SOF).
+  ``clear`` (one-cycle pulse, the device's RESET) sets all four to zero; it does not
+  touch the frame being received or held.
 
 Behaviour: bytes outside a frame are skipped until SOF. A partial frame with no byte
 for ``timeout`` cycles is dropped and hunting restarts, so a truncated frame can never
@@ -49,6 +51,7 @@ class Deframer(wiring.Component):
             "frame": Out(frame_layout()),
             "frame_valid": Out(1),
             "release": In(1),
+            "clear": In(1),
             "busy": Out(1),
             "receiving": Out(1),
             "frames": Out(COUNTER_BITS),
@@ -143,4 +146,7 @@ class Deframer(wiring.Component):
         m.d.comb += expired_early.eq(expired)
         with m.If(expired):
             m.d.sync += [idle.eq(0), self.timeouts.eq(self.timeouts + 1)]
+        with m.If(self.clear):  # last, so it wins over this cycle's increments
+            m.d.sync += [c.eq(0) for c in (self.frames, self.crc_errors, self.timeouts,
+                                           self.oversize)]
         return m
