@@ -228,7 +228,7 @@ class Link:
                     self.last_run = seq
                     return b"", payload
                 payload = smaller
-        self._resync = state
+        self._resync |= state  # its fate is unknown: ask the device before the next one
         raise LinkError(self._give_up(name, seen))
 
     def _give_up(self, name: str, seen: dict[str, int]) -> str:
