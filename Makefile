@@ -13,8 +13,8 @@ JOBS   ?= auto
 all: help
 
 help:
-	@echo "make demo   build and simulate the first component, checked against its golden model"
-	@echo "make test   the whole test suite (cocotb + Verilator, Amaranth sim, fpga flow)"
+	@echo "make demo   a generated checkpoint through the host driver into the simulated FPGA: every BitLinear checked, then 16 tokens on the token core"
+	@echo "make test   the whole test suite (cocotb + Verilator, Amaranth sim, link, checkpoints, fpga flow)"
 	@echo "make bench  benchmarks -> bench/results/*.json"
 	@echo "make venv   only create/refresh $(VENV)"
 

@@ -244,10 +244,10 @@ def cmd_demo(args) -> int:
     t0 = time.monotonic()
     # the checkpoint lives as long as the demo: removed on every way out
     with tempfile.TemporaryDirectory(prefix="tritium-demo-") as work:
-        return _demo(console, Path(work), args.seed, t0)
+        return _demo(console, Path(work), args.seed, t0, args.min_agreement)
 
 
-def _demo(console, work: Path, seed: int, t0: float) -> int:
+def _demo(console, work: Path, seed: int, t0: float, min_agreement: float) -> int:
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.host.checkpoint import load_checkpoint, write_checkpoint
     from tritium.sim.serve import SimulatedDevice
@@ -296,7 +296,7 @@ def _demo(console, work: Path, seed: int, t0: float) -> int:
                           f"generating {n} tokens after the prompt {list(DEMO_PROMPT)}")
             tokens, runs = dev.generate(DEMO_PROMPT, n)
             ok &= _generation_report(console, desc, compiled, list(DEMO_PROMPT), n, tokens,
-                                     runs, dev.cfg.clock_hz, args.min_agreement)
+                                     runs, dev.cfg.clock_hz, min_agreement)
     finally:
         sim.stop()
     console.print(f"demo took {time.monotonic() - t0:.0f} s")
