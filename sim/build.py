@@ -5,7 +5,8 @@
 attributes, so the text depends only on the design, not on where tritium is installed.
 
 :func:`build` compiles that text with Verilator through cocotb's runner. The cache key
-is a hash of (Verilog text, Verilator version, cocotb version, build arguments); the
+is a hash of (Verilog text, Verilator version, cocotb version and install path, build
+arguments); the
 model lives in ``$TRITIUM_CACHE_DIR`` (default ``~/.cache/tritium``)
 ``/verilator/<top>-<key>/``. A file lock makes concurrent builders (pytest-xdist workers,
 two terminals) build each design once: the others wait and then reuse it. A finished
@@ -125,8 +126,12 @@ def cache_key(design: Design, build_args: tuple[str, ...], waves: bool) -> str:
 
     v = setup_verilator()
     h = hashlib.sha256()
+    # The model binary finds cocotb's VPI library through an rpath into this environment's
+    # cocotb install, so a model built from another venv (a deleted fresh clone, say) must
+    # not be reused: the install path is part of the key.
+    cocotb_dir = os.path.realpath(os.path.dirname(cocotb.__file__))
     for part in (str(CACHE_FORMAT), design.top, design.verilog, v.version, v.banner, cocotb.__version__,
-                 repr(build_args), repr(waves)):
+                 cocotb_dir, repr(build_args), repr(waves)):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]

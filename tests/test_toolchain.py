@@ -76,3 +76,18 @@ def test_build_cache_one_build_under_concurrency(tmp_path):
                            capture_output=True, check=True)
     assert third.stdout.startswith("CACHED")
     assert len(list((tmp_path / "verilator").glob("cache_probe-*/BUILT"))) == 1
+
+
+def test_cache_key_depends_on_the_cocotb_install(monkeypatch):
+    """A model binary loads cocotb's VPI library from the venv that built it; CI once reused
+    a model built from a deleted clone's venv and every run failed to load the library. The
+    key must change with the cocotb install path."""
+    import cocotb
+
+    from tritium.sim.build import Design, cache_key
+
+    d = Design(top="probe", verilog="module probe; endmodule\n")
+    here = cache_key(d, (), False)
+    assert cache_key(d, (), False) == here
+    monkeypatch.setattr(cocotb, "__file__", "/elsewhere/.venv/lib/cocotb/__init__.py")
+    assert cache_key(d, (), False) != here
