@@ -840,7 +840,8 @@ def _detect(config: dict | None, infos: dict[str, TensorInfo]) -> Spec:
                                offline and _offline_unpacked(infos))
         raise UnknownArchitectureError(
             f"unknown architecture {archs or model_type!r} in config.json; tritium reads "
-            "HGRNBitForCausalLM (MatMul-free LM) and BitNetForCausalLM (BitNet b1.58)")
+            "HGRNBitForCausalLM (MatMul-free LM) and BitNetForCausalLM (BitNet b1.58): set "
+            "\"architectures\" in config.json to the model's class")
     return _detect_from_keys(infos)
 
 
@@ -1122,7 +1123,8 @@ def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear
         stored = float(raw[f"{ls.module}.weight_scale"].float().reshape(()))
         if stored <= 0:
             raise CorruptCheckpointError(
-                f"{ls.module}.weight_scale is {stored}; a scale must be positive")
+                f"{ls.module}.weight_scale is {stored}; a scale must be positive: the file is "
+                "damaged or was written wrongly, re-export the checkpoint")
         scale = stored if spec.scale_divides else 1.0 / stored
     else:
         codes, scale = quantize_weights(weight)
