@@ -10,15 +10,11 @@ import argparse
 import math
 import sys
 
-from tritium.golden.ternary import pack_t2, pack_t3
+from tritium.cliargs import int_range
+from tritium.config import TMV_FORMATS
+# sizes only at import time: tritium.golden.checkpoint (torch) is imported by the commands
+from tritium.golden.shapes import ARCHITECTURES, MAX_DIM, MAX_LAYERS, MAX_VOCAB
 
-from tritium.cli import int_range
-
-from .checkpoint import (ARCHITECTURES, MAX_DIM, MAX_LAYERS, MAX_VOCAB, _spec_for,
-                         check_device_memory, check_host_memory, describe, make_progress,
-                         scan_checkpoint, synthetic_config, track, write_checkpoint)
-
-FORMATS = ("t2", "t3")
 #: peak host bytes per parameter while make-checkpoint runs: the float32 draw, its bf16
 #: copy kept in the state dict, and the serialised file buffer
 GENERATE_BYTES_PER_PARAM = 8
@@ -44,6 +40,9 @@ def _byte_count(text: str) -> int:
 # ---- make-checkpoint ------------------------------------------------------------------------
 
 def cmd_make_checkpoint(args) -> int:
+    from tritium.golden.checkpoint import (_spec_for, check_host_memory, make_progress,
+                                           synthetic_config, write_checkpoint)
+
     spec = _spec_for(synthetic_config(args.arch, args.hidden, args.layers, args.vocab))
     params = sum(math.prod(e.logical or e.shape) for e in spec.tensors)
     check_host_memory(params * GENERATE_BYTES_PER_PARAM,
@@ -62,6 +61,10 @@ def cmd_make_checkpoint(args) -> int:
 # ---- inspect ----------------------------------------------------------------------------------
 
 def cmd_inspect(args) -> int:
+    from tritium.golden.checkpoint import (check_device_memory, describe, make_progress,
+                                           scan_checkpoint, track)
+    from tritium.golden.ternary import pack_t2, pack_t3
+
     # The memory check needs only the tensor shapes, so it runs before any weight is read.
     spec, source = scan_checkpoint(args.checkpoint)
     need = check_device_memory(spec, args.device_mem, args.format)
@@ -130,7 +133,7 @@ def register(sub) -> None:
     p.add_argument("--device-mem", type=_byte_count, metavar="BYTES",
                    help="device memory (e.g. 65536, 512K, 64M); a model that does not fit "
                         "is an error, reported before any weight is read")
-    p.add_argument("--format", choices=FORMATS, default="t2",
+    p.add_argument("--format", choices=TMV_FORMATS, default=TMV_FORMATS[0],
                    help="weight format assumed for --device-mem (t2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_inspect)

@@ -79,7 +79,7 @@ def cmd_serve(args) -> int:
 # ---- load / run -------------------------------------------------------------------------
 
 def cmd_load(args) -> int:
-    from tritium.host.checkpoint import load_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device
 
@@ -120,7 +120,7 @@ def float_golden(desc):
     """The float golden model of a checkpoint's architecture (HGRN-bit or BitNet)."""
     from tritium.golden.bitnet import BitNetForCausalLM
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.checkpoint import ARCH_HGRN
+    from tritium.golden.checkpoint import ARCH_HGRN
 
     return (HGRNBitForCausalLM if desc.arch == ARCH_HGRN else BitNetForCausalLM)(desc)
 
@@ -133,7 +133,7 @@ def cmd_run(args) -> int:
     from rich.console import Console
 
     from tritium.golden.ternary import ternary_matvec
-    from tritium.host.checkpoint import load_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device
 
@@ -211,7 +211,7 @@ def cmd_generate(args) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from tritium.host.checkpoint import load_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device, check_prompt
 
@@ -249,7 +249,7 @@ def cmd_demo(args) -> int:
 
 def _demo(console, work: Path, seed: int, t0: float, min_agreement: float) -> int:
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
     from tritium.sim.serve import SimulatedDevice
 
     from .device import Device

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tritium.cli import int_range
+from tritium.cliargs import int_range
 from tritium.config import Config, load_config
 from tritium.errors import ConfigError, TritiumError, UsageError
 

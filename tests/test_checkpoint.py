@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from tritium import cli
-from tritium.host import checkpoint as ck
+from tritium.golden import checkpoint as ck
 
 SMALL = dict(hidden=16, layers=2, vocab=32)
 

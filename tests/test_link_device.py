@@ -12,8 +12,8 @@ import serial
 from tritium.config import SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.ternary import ternary_matvec
-from tritium.host import protocol as P
-from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+from tritium import protocol as P
+from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
 from tritium.host.device import Device, DeviceConfigError, DeviceError, LinkError
 from tritium.sim.serve import SimulatedDevice
 

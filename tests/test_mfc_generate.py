@@ -13,7 +13,7 @@ import pytest
 from tritium.config import MfcConfig, SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.mfc import ProgramError, estimate_cycles
-from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
 from tritium.host.compile import (CompileError, GoldenCore, agreement, compile_model,
                                   shape_program)
 from tritium.host.device import Device, DeviceConfigError, DeviceError

@@ -18,8 +18,8 @@ from tritium.config import MfcConfig, SocConfig
 from tritium.errors import ConfigError
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.hdl.soc import counter_names
-from tritium.host import protocol as P
-from tritium.host.checkpoint import load_checkpoint
+from tritium import protocol as P
+from tritium.golden.checkpoint import load_checkpoint
 from tritium.host.device import Device, DeviceError, LinkError
 from tritium.sim.noise import BitFlipProxy
 from tritium.sim.serve import SimulatedDevice

@@ -35,23 +35,6 @@ class OneLineParser(argparse.ArgumentParser):
                   f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
-def int_range(lo: int, hi: int | None = None):
-    """An argparse ``type``: an integer in [lo, hi] (no upper bound when hi is None)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < lo or (hi is not None and value > hi):
-            bounds = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
-            raise argparse.ArgumentTypeError(f"{value} is out of range: give an integer "
-                                             f"{bounds}")
-        return value
-
-    parse.__name__ = "integer"  # argparse names the type in its messages
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="tritium",
