@@ -57,6 +57,7 @@ from tritium.golden.shapes import (  # noqa: F401
     UnknownArchitectureError, UnsupportedConfigError, bitnet_spec, hgrn_intermediate_size,
     hgrn_spec, one_line, read_config, read_json)
 from tritium.golden.ternary import CODE_INVALID, encode
+from tritium.progress import track
 
 
 _FLOAT_DTYPES = ("bfloat16", "float16", "float32")
@@ -490,23 +491,6 @@ def check_device_memory(spec: Spec, device_mem: int | None, fmt: str = "t2") -> 
 
 # --- loading ---------------------------------------------------------------------------------
 
-def make_progress(enabled: bool):
-    """A rich progress display on stderr (disabled: draws nothing)."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-                    disable=not enabled)
-
-
-def track(progress, items: Iterable, description: str, total: int | None = None):
-    """Iterate ``items``, advancing a task of ``progress`` (None: plain iteration)."""
-    if progress is None:
-        return items
-    return progress.track(items, total=total, description=description)
-
-
 def host_memory_available() -> int | None:
     """Bytes of memory this process can still take: the smaller of /proc/meminfo's
     MemAvailable and the room left under a cgroup v2 memory limit; None where the system
@@ -561,7 +545,7 @@ def load_checkpoint(path: str | os.PathLike, *, device_mem: int | None = None,
 
     ``device_mem``: bytes of device memory; a model that does not fit (format ``fmt``)
     raises DeviceMemoryError before any weight data is read.  ``progress``: an optional
-    :func:`make_progress` display for the load and quantise steps.
+    :func:`tritium.progress.make_progress` display for the load and quantise steps.
     """
     spec, source = scan_checkpoint(path)
     check_device_memory(spec, device_mem, fmt)

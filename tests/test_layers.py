@@ -22,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = ("spec", "golden", "hdl", "host", "sim", "boards", "cli")
-SPEC_MODULES = {"tritium", "tritium.config", "tritium.errors", "tritium.protocol"}
+SPEC_MODULES = {"tritium", "tritium.config", "tritium.errors", "tritium.progress",
+                "tritium.protocol"}
 CLI_MODULES = {"tritium.cli", "tritium.cliargs"}
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from tritium.golden.shapes import MAX_DIM, MAX_LAYERS, MAX_VOCAB
+
 
 def int_range(lo: int, hi: int | None = None):
     """An argparse ``type``: an integer in [lo, hi] (no upper bound when hi is None)."""
@@ -30,3 +32,15 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """``--json``: the command prints its result as one JSON document instead of a table."""
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON (machine-readable) instead of a table")
+
+
+def add_model_size_options(parser: argparse.ArgumentParser, *, hidden: int = 64,
+                           layers: int = 2, vocab: int = 256) -> None:
+    """``--hidden``, ``--layers``, ``--vocab`` of a generated checkpoint, bounded as a
+    config.json is (:mod:`tritium.golden.shapes`); these are their defaults."""
+    parser.add_argument("--hidden", type=int_range(1, MAX_DIM), default=hidden,
+                        help=f"hidden size, multiple of 4 ({hidden})")
+    parser.add_argument("--layers", type=int_range(1, MAX_LAYERS), default=layers,
+                        help=f"number of layers ({layers})")
+    parser.add_argument("--vocab", type=int_range(1, MAX_VOCAB), default=vocab,
+                        help=f"vocabulary size ({vocab})")
