@@ -26,7 +26,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tritium import cli
-from tritium.golden.checkpoint import MAX_DIM, MAX_LAYERS, MAX_RATIO, write_checkpoint
+from tritium.golden.checkpoint import write_checkpoint
+from tritium.golden.shapes import MAX_DIM, MAX_LAYERS, MAX_RATIO
 
 HIDDEN, LAYERS, VOCAB = 16, 2, 32
 # nothing listens on the discard port: if a case's checkpoint were accepted, `load`
