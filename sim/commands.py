@@ -382,10 +382,11 @@ def register(sub) -> None:
         _add_config_options(cp, resolve(_components()[name][0]))
         cp.set_defaults(func=cmd_verilog)
 
-    p = sub.add_parser("sim", help="simulate a component in Verilator on random data",
-                       description="Run random vectors through a component in Verilator "
-                       "with random valid/ready stalls, checked beat by beat against "
-                       "the golden model.")
+    p = sub.add_parser("sim", help="simulate a component in Verilator against its golden",
+                       description="Run a component in Verilator and check it against the "
+                       "golden model: ternary-dot and tmv on random vectors and shapes under "
+                       "random valid/ready stalls, spgemm on a matrix, mfc on a generated "
+                       "model token by token.")
     csub = p.add_subparsers(dest="component", metavar="COMPONENT", required=True)
 
     def common(cp, name):
