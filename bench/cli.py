@@ -9,6 +9,7 @@ goal is ``estimate_s <= 0.5``; ``estimate_imports_torch`` says whether torch was
 """
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -44,6 +45,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args(argv)
     res = {
+        # the machine may be shared: its load when the run began, beside its cores
+        "load_average_1min": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
         "python_pass_s": median_wall_s([sys.executable, "-c", "pass"], args.repeats),
         "help_s": median_wall_s([str(TRITIUM), "--help"], args.repeats),
         "estimate_s": median_wall_s(ESTIMATE, args.repeats),

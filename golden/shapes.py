@@ -1,8 +1,8 @@
 """Model families without torch: what HGRN-bit and BitNet b1.58 checkpoints hold.
 
 The torch-free half of checkpoint ingest, so that sizing a model (``tritium estimate``,
-the device-memory check) reads one definition of each architecture and never imports
-torch:
+the device-memory check) reads one definition of each architecture and imports neither
+torch nor numpy:
 
 * :func:`hgrn_spec` / :func:`bitnet_spec`: every tensor (key, shape, role) and every
   BitLinear (out, in, the norm it applies) an architecture stores for a config.json;
@@ -21,12 +21,15 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterator
 
 from tritium.errors import TritiumError
-from tritium.golden.ternary import CODE_ZERO, decode, packed_length
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and tritium.golden.ternary are imported where a loaded model's codes are used, not
+# here: sizing a model (tritium estimate) stays free of numpy as well as of torch
 
 ARCH_HGRN = "hgrn-bit"
 ARCH_BITNET = "bitnet"
@@ -106,12 +109,14 @@ class BitLinear:
     @property
     def weights(self) -> np.ndarray:
         """The ternary weights as int8 {-1, 0, +1}."""
+        from tritium.golden.ternary import decode
         return decode(self.codes)
 
     @property
     def sparsity(self) -> float:
         """Fraction of zero weights."""
-        return float(np.count_nonzero(self.codes == CODE_ZERO)) / max(1, self.codes.size)
+        from tritium.golden.ternary import CODE_ZERO
+        return float((self.codes == CODE_ZERO).sum()) / max(1, self.codes.size)
 
     @property
     def parameters(self) -> int:
@@ -225,6 +230,7 @@ class Spec(ModelSize):
 
     def device_bytes(self, fmt: str) -> int:
         """Device footprint: packed ternary rows, one scale per BitLinear, 16-bit others."""
+        from tritium.golden.ternary import packed_length
         total = 0
         for e in self.tensors:
             if e.role in _TERNARY_ROLES:

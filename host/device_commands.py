@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from tritium.cliargs import add_json_flag
 from tritium.config import MfcConfig, SocConfig, load_config
@@ -96,6 +95,8 @@ def cmd_load(args) -> int:
 def _run_rows(dev, trace) -> tuple[list[dict], bool]:
     """Run each (name, x_q, golden acc) on the device: one row per BitLinear (cycles beside
     the engine's formula, MAC utilisation, match with the golden) and whether all match."""
+    import numpy as np
+
     t = dev.cfg.tmv
     rows, ok = [], True
     for name, x, golden in trace:
@@ -144,6 +145,7 @@ def cmd_run(args) -> int:
     checkpoint in execution order, each with the activations of the golden model's integer
     path at the prompt's last token and checked against that path's exact accumulators
     (``--random``: random int8 activations, checked against the engine's golden matvec)."""
+    import numpy as np
     from rich.console import Console
 
     from tritium.golden.ternary import ternary_matvec

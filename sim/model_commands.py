@@ -18,7 +18,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from tritium.cliargs import add_json_flag
 from tritium.config import SpgemmConfig, TernaryConfig
@@ -44,6 +43,8 @@ SPGEMM_CONFIGS = {
 
 def spgemm_workload(name: str):
     """A named operand A (the product is A·A): a pyamg example or a fixture."""
+    import numpy as np
+
     from tritium.golden import spgemm as g
 
     fixtures = {
@@ -132,6 +133,8 @@ def compare(quick: bool = True, out_dir: str | Path = "compare-report",
     """Run the grid on the RTL; return the report (also written to ``out_dir``).
     ``progress``: a :func:`tritium.progress.make_progress` display, advanced once per
     workload simulated."""
+    import numpy as np
+
     from tritium.sim import run_spgemm, run_tmv, run_tmv_commands
 
     rng = np.random.default_rng(7)
@@ -193,6 +196,7 @@ def _row(engine, config, workload, estimate, measured, **extra) -> dict:
 
 def plots(rows: list[dict], out: Path) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -2,9 +2,9 @@
 
 Each subcommand lives beside the code it drives, in a module that exposes
 ``register(subparsers)``; this file only collects them and owns error handling.
-Registering is cheap by rule: a command module imports the spec, numpy and the model
-shapes at most, and everything heavy (torch, cocotb, Amaranth, the simulators) inside
-the command's function, so ``tritium estimate`` loads neither torch nor cocotb
+Registering is cheap by rule: at import time a command module imports the spec and the
+model shapes at most, and everything heavy (numpy, torch, cocotb, Amaranth, the
+simulators) inside the command's function, so ``tritium estimate`` loads none of them
 (tests/test_cli.py; bench/cli.py times it). Errors:
 a :class:`~tritium.errors.TritiumError` prints one line and exits non-zero, no traceback,
 and so does a command line argparse refuses (``tritium X: error: ...; see tritium X --help``,
