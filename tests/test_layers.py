@@ -19,6 +19,8 @@ import dataclasses
 import textwrap
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = ("spec", "golden", "hdl", "host", "sim", "boards", "cli")
@@ -82,18 +84,35 @@ def _literal_import_module(node: ast.Call) -> str | None:
     return None
 
 
-def imports_of(mod: Module, known: dict[str, Module]) -> list[tuple[int, str]]:
+def _import_time_nodes(tree: ast.AST):
+    """The nodes that run when the module is imported: all but function bodies and
+    ``if TYPE_CHECKING:`` blocks."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and \
+                child.test.id == "TYPE_CHECKING":
+            continue
+        yield child
+        yield from _import_time_nodes(child)
+
+
+def imports_of(mod: Module, known: dict[str, Module], *, import_time: bool = False,
+               everything: bool = False) -> list[tuple[int, str]]:
     """(line, imported module) for every import of a tritium module in ``mod``, at any
-    depth.  ``from X import y`` imports ``X.y`` when that is a module, else ``X``; a name
-    under ``tritium`` that is no module is returned as it is (the test reports it)."""
+    depth (``import_time``: only those that run when ``mod`` is imported; ``everything``:
+    other packages too).  ``from X import y`` imports ``X.y`` when that is a module, else
+    ``X``; a name under ``tritium`` that is no module is returned as it is (the test
+    reports it)."""
     package = mod.name if mod.is_package else mod.name.rpartition(".")[0]
     out = []
 
     def add(line: int, name: str) -> None:
-        if name == "tritium" or name.startswith("tritium."):
+        if everything or name == "tritium" or name.startswith("tritium."):
             out.append((line, name))
 
-    for node in ast.walk(ast.parse(mod.path.read_text(), str(mod.path))):
+    tree = ast.parse(mod.path.read_text(), str(mod.path))
+    for node in _import_time_nodes(tree) if import_time else ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(node.lineno, alias.name)
@@ -198,6 +217,39 @@ def test_the_walk_sees_the_package():
     assert "tritium.hdl.link.command" in {t for _, t in graph["tritium.hdl.soc"]}
 
 
+#: modules that must import only the standard library and tritium when imported: the spec,
+#: and the model shapes `tritium estimate` reads (its start-up is bench/results/cli.json)
+LIGHT_MODULES = sorted(SPEC_MODULES) + ["tritium.golden.shapes"]
+
+
+def import_time_packages(name: str, known: dict[str, Module]) -> set[str]:
+    """Packages other than tritium that importing ``name`` imports, through the tritium
+    modules it imports on the way (imports inside functions and ``if TYPE_CHECKING:``
+    blocks do not run then)."""
+    found, seen, todo = set(), set(), [name]
+    while todo:
+        mod = known[todo.pop()]
+        for _, target in imports_of(mod, known, import_time=True, everything=True):
+            top = target.split(".")[0]
+            if top != "tritium":
+                found.add(top)
+            elif target in known and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return found - {"__future__"}
+
+
+@pytest.mark.parametrize("name", LIGHT_MODULES)
+def test_the_spec_and_the_shapes_import_only_the_standard_library(name):
+    import sys
+
+    heavy = sorted(p for p in import_time_packages(name, discover(REPO))
+                   if p not in sys.stdlib_module_names)
+    assert not heavy, f"importing {name} imports {heavy}"
+
+
+
+
 # ---- the checker, on small packages it must refuse ------------------------------------------------
 
 def _tree(base: Path, files: dict[str, str]) -> Path:
@@ -260,3 +312,19 @@ def test_checker_refuses_a_module_outside_every_layer(tmp_path):
     problems = layer_violations(base)
     assert [p.split(" (")[0] for p in problems] == ["tritium.engines", "tritium.engines.add"]
     assert "belongs to no layer" in problems[0]
+
+
+def test_import_time_walk_follows_tritium_modules_and_skips_functions(tmp_path):
+    base = _tree(tmp_path, {**BASE, "golden/ternary.py": "import numpy.linalg\n",
+                            "golden/shapes.py": "from . import ternary\n",
+                            "golden/lazy.py": """\
+                                from typing import TYPE_CHECKING
+                                if TYPE_CHECKING:
+                                    import torch
+
+                                def codes():
+                                    from . import ternary
+                                """})
+    known = discover(base)
+    assert import_time_packages("tritium.golden.shapes", known) == {"numpy"}
+    assert import_time_packages("tritium.golden.lazy", known) == {"typing"}
