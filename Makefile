@@ -9,14 +9,16 @@ STAMP  := $(VENV)/.tritium-installed
 # pytest-xdist workers: one per core
 JOBS   ?= auto
 
-.PHONY: all venv demo test test-fast bench lint clean help
+.PHONY: all venv demo test test-fast bench clean help
 all: help
 
 help:
-	@echo "make demo   a generated checkpoint through the host driver into the simulated FPGA: every BitLinear checked, then 16 tokens on the token core"
-	@echo "make test   the whole test suite (cocotb + Verilator, Amaranth sim, link, checkpoints, fpga flow)"
-	@echo "make bench  benchmarks -> bench/results/*.json"
-	@echo "make venv   only create/refresh $(VENV)"
+	@echo "make demo       a generated HGRN-bit checkpoint through the host driver into the simulated FPGA: every BitLinear on the TMV engine checked against the golden, then 16 tokens generated on the token core and checked against the fixed-point golden and the cycle model"
+	@echo "make test       the whole test suite: Verilator + cocotb benches, Amaranth sim, link and device, checkpoints, cycle model, import layers, packaging, the FPGA flow"
+	@echo "make test-fast  the suite without the slow and fpga tests"
+	@echo "make bench      every bench/*.py -> bench/results/<name>.json"
+	@echo "make venv       only create/refresh $(VENV)"
+	@echo "make clean      remove build outputs (build, dist, sim_build, .pytest_cache)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

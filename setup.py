@@ -1,4 +1,5 @@
-"""Map the repository's top-level folders onto ``tritium.*`` (see DESIGN.md, Layout).
+"""Map the repository's top-level folders onto ``tritium.*`` (README.md, Layout; the import
+layers they form: docs/engines.md).
 
 Everything else is in pyproject.toml; this file only computes the package list, so a new
 subpackage (e.g. ``hdl/spgemm/``) ships in wheels without being listed by hand.

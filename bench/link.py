@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from tritium.config import SocConfig
-from tritium.host import protocol as P
-from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+from tritium import protocol as P
+from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
 from tritium.host.device import Device
 from tritium.sim.noise import BitFlipProxy
 from tritium.sim.serve import SimulatedDevice, selftest

@@ -128,7 +128,7 @@ def agree(work: Path, ckpt, res: dict) -> None:
     from tritium.config import MfcConfig
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.golden.mfc import sigmoid_max_error
-    from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
     from tritium.host.compile import agreement, compile_model
 
     # the sigmoid settings, on the RTL's model (upstream init, H=64, seed 0)
@@ -374,7 +374,7 @@ def main(argv=None) -> int:
                     help="stop an unfinished board build after this long and record the "
                          "synthesis/packing figures (default 15)")
     args = ap.parse_args(argv)
-    from tritium.host.checkpoint import write_checkpoint
+    from tritium.golden.checkpoint import write_checkpoint
 
     res: dict = {"machine": f"{platform.machine()} python {sys.version.split()[0]}, "
                             f"{os.cpu_count()} cores"}

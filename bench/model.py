@@ -8,7 +8,7 @@ results table of docs/model.md (between its ``bench:model`` markers):
   over the full ``tritium compare`` grid (hardware busy-cycle counters in Verilator);
 - ``estimate_ms_2p7b``: median wall time of ``estimate_model("mmfreelm-2.7b")`` once
   imported; ``estimate_cold_ms_2p7b``: a fresh interpreter's import + first estimate
-  (``import tritium.host.checkpoint`` pulls in torch);
+  (``import tritium.golden.checkpoint`` pulls in torch);
 - ``<platform>_<model>_tokens_per_s`` / ``_j_per_token`` / ``_power_w`` for the U250 and
   ECP5-85F presets and 370M/1.3B/2.7B, and the published anchors with the model's error.
 """

@@ -21,8 +21,8 @@ import torch
 
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.ternary import pack_t2, pack_t2_simple, pack_t3, pack_t3_simple
-from tritium.host.checkpoint import write_checkpoint
-from tritium.host.quantize import quantize_weights, quantize_weights_simple
+from tritium.golden.checkpoint import write_checkpoint
+from tritium.golden.quantize import quantize_weights, quantize_weights_simple
 from _results import save_results  # bench/_results.py (run as a script)
 
 ROWS, COLS = 2048, 5632

@@ -8,10 +8,12 @@ synthesis, ``--verilog-only`` writes the Verilog and constraints of the board to
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+from tritium.cliargs import add_json_flag
 from tritium.config import SocConfig, load_config
 from tritium.errors import ConfigError, ToolchainError
 
@@ -54,10 +56,14 @@ def cmd_build(args) -> int:
     cfg = _soc_config(args.config)
     out = Path(args.output)
     if args.verilog_only:
-        for f in write_verilog(board, cfg, out):
-            print(f"wrote {f}")
+        files = [str(f) for f in write_verilog(board, cfg, out)]
+        print(json.dumps({"board": board.name, "files": files}, indent=2) if args.json
+              else "\n".join(f"wrote {f}" for f in files))
         return 0
     rep = build(board, cfg, out, pnr=not args.no_pnr, seed=args.seed)
+    if args.json:
+        print(json.dumps({**rep, "report": str(out / "report.json")}, indent=2))
+        return 0
     print("\n".join(summary_lines(rep)))
     if rep.get("bitstream"):
         print(f"  bitstream {out / rep['bitstream']}; report {out / 'report.json'}")
@@ -102,6 +108,9 @@ def cmd_sweep(args) -> int:
                           ) from None
     rows = sweep(get_board(args.board), simds, Path(args.output), pe=args.pe,
                  base=_soc_config(args.config))
+    if args.json:
+        print(json.dumps({"board": args.board, "points": rows}, indent=2))
+        return 0
     print(f"{'simd':>5} {'lut':>7} {'lut/lane':>9} {'ff':>7} {'bram':>5} {'fmax MHz':>9}")
     for r in rows:
         print(f"{r['simd']:5} {r['lut']:7} {r['lut_per_lane']:9.1f} {r['ff']:7} "
@@ -125,6 +134,7 @@ def register(sub) -> None:
     mode.add_argument("--verilog-only", action="store_true",
                       help="only the Verilog of the board top and its constraints")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    add_json_flag(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("program", help="load a bitstream into a board over USB",
@@ -142,4 +152,5 @@ def register(sub) -> None:
     p.add_argument("--pe", type=int, default=1, help="TMV rows per cycle (default 1)")
     p.add_argument("--config", metavar="JSON", help="base SoC config (default: the board's)")
     p.add_argument("-o", "--output", default="build/sweep", metavar="DIR")
+    add_json_flag(p)
     p.set_defaults(func=cmd_sweep)

@@ -1,7 +1,7 @@
 """Pure-PyTorch reference of BitNet b1.58 (transformers' BitNetForCausalLM), float and integer paths.
 
 No transformers: the model runs token by token on the CPU in float32 from a
-:class:`~tritium.host.checkpoint.ModelDescription` (latent, pre-packed or unpacked
+:class:`~tritium.golden.checkpoint.ModelDescription` (latent, pre-packed or unpacked
 pre-quantised weights), keeping a key/value cache per layer exactly as cached generation
 does.  Forward pass, every norm ``RMSNorm(x) = x * rsqrt(mean(x^2) + eps) * w`` with
 ``eps = config.rms_norm_eps`` (input_layernorm, attn_sub_norm, post_attention_layernorm,
@@ -35,10 +35,10 @@ import os
 import torch
 
 from tritium.golden.lm import CausalLM, IntegerPathReport, TernaryProjection
-from tritium.host.checkpoint import (ARCH_BITNET, ARCH_BITNET_PACKED, INFERRED_CONFIG_FIELD,
+from tritium.golden.checkpoint import (ARCH_BITNET, ARCH_BITNET_PACKED, INFERRED_CONFIG_FIELD,
                                      ModelDescription, UnknownArchitectureError,
                                      UnsupportedConfigError, load_checkpoint)
-from tritium.host.quantize import BITNET_ACT_ROUNDING, rms_norm
+from tritium.golden.quantize import BITNET_ACT_ROUNDING, rms_norm
 
 __all__ = ["BitNetForCausalLM", "IntegerPathReport"]
 

@@ -1,7 +1,7 @@
 """Pure-PyTorch reference of HGRNBitForCausalLM (the MatMul-free LM), float and integer paths.
 
 No Triton and no transformers: the model runs token by token on the CPU from a
-:class:`~tritium.host.checkpoint.ModelDescription`, carrying the MLGRU hidden state from
+:class:`~tritium.golden.checkpoint.ModelDescription`, carrying the MLGRU hidden state from
 one token to the next exactly as generation does.  It computes what the released model's
 code computes (its fused kernels included), in float32 by default or in float16.
 
@@ -40,10 +40,10 @@ import torch
 
 from tritium.errors import ConfigError
 from tritium.golden.lm import CausalLM, IntegerPathReport, TernaryProjection
-from tritium.host.checkpoint import (ARCH_HGRN, BitLinear, ModelDescription,
+from tritium.golden.checkpoint import (ARCH_HGRN, BitLinear, ModelDescription,
                                      UnknownArchitectureError, check_device_memory, describe,
                                      load_checkpoint, scan_checkpoint)
-from tritium.host.quantize import (BITLINEAR_NORM_EPS, HGRN_ACT_ROUNDING, dequantize_weights_as,
+from tritium.golden.quantize import (BITLINEAR_NORM_EPS, HGRN_ACT_ROUNDING, dequantize_weights_as,
                                    rms_norm)
 
 __all__ = ["DTYPES", "HGRNBitForCausalLM", "IntegerPathReport"]

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from tritium.errors import ShapeError
-from tritium.host.checkpoint import BitLinear
-from tritium.host.quantize import quantize_activations
+from tritium.golden.checkpoint import BitLinear
+from tritium.golden.quantize import quantize_activations
 
 
 class TernaryProjection:

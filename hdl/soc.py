@@ -47,7 +47,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
 from tritium.config import TMV_FORMATS, SocConfig, pow2_ceil
-from tritium.host import protocol as P
+from tritium import protocol as P
 
 from .link.command import CommandProcessor
 from .link.deframer import CRC32, Deframer

@@ -1,4 +1,8 @@
-"""Host side: checkpoint ingest, quantisation and packing, link protocol, device driver."""
+"""Host side: the token-core compiler, weight placement and the device driver.
+
+Checkpoint ingest and quantisation are in :mod:`tritium.golden`, the wire protocol in
+:mod:`tritium.protocol` (docs/engines.md, Layers).
+"""
 
 
 def __getattr__(name):

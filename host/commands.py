@@ -7,18 +7,15 @@ bars go to stderr and disappear with ``--quiet``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 
-from tritium.golden.ternary import pack_t2, pack_t3
+from tritium.cliargs import add_json_flag, add_model_size_options, int_range
+from tritium.config import TMV_FORMATS
+# torch-free at import time: tritium.golden.checkpoint (torch) is imported by the commands
+from tritium.golden.shapes import ARCHITECTURES
 
-from tritium.cli import int_range
-
-from .checkpoint import (ARCHITECTURES, MAX_DIM, MAX_LAYERS, MAX_VOCAB, _spec_for,
-                         check_device_memory, check_host_memory, describe, make_progress,
-                         scan_checkpoint, synthetic_config, track, write_checkpoint)
-
-FORMATS = ("t2", "t3")
 #: peak host bytes per parameter while make-checkpoint runs: the float32 draw, its bf16
 #: copy kept in the state dict, and the serialised file buffer
 GENERATE_BYTES_PER_PARAM = 8
@@ -44,6 +41,10 @@ def _byte_count(text: str) -> int:
 # ---- make-checkpoint ------------------------------------------------------------------------
 
 def cmd_make_checkpoint(args) -> int:
+    from tritium.golden.checkpoint import (_spec_for, check_host_memory, synthetic_config,
+                                           write_checkpoint)
+    from tritium.progress import make_progress
+
     spec = _spec_for(synthetic_config(args.arch, args.hidden, args.layers, args.vocab))
     params = sum(math.prod(e.logical or e.shape) for e in spec.tensors)
     check_host_memory(params * GENERATE_BYTES_PER_PARAM,
@@ -62,6 +63,10 @@ def cmd_make_checkpoint(args) -> int:
 # ---- inspect ----------------------------------------------------------------------------------
 
 def cmd_inspect(args) -> int:
+    from tritium.golden.checkpoint import check_device_memory, describe, scan_checkpoint
+    from tritium.progress import make_progress, track
+    from tritium.golden.ternary import pack_t2, pack_t3
+
     # The memory check needs only the tensor shapes, so it runs before any weight is read.
     spec, source = scan_checkpoint(args.checkpoint)
     need = check_device_memory(spec, args.device_mem, args.format)
@@ -70,29 +75,44 @@ def cmd_inspect(args) -> int:
         linears = list(desc.bitlinears())
         packed = {lin.name: (pack_t2(lin.codes).nbytes, pack_t3(lin.codes).nbytes)
                   for lin in track(progress, linears, "pack", len(linears))}
-    out = sys.stdout
-    print(f"checkpoint    {args.checkpoint}", file=out)
-    print(f"architecture  {desc.arch} ({', '.join(desc.config.get('architectures') or [])})",
-          file=out)
-    print(f"hidden {desc.hidden_size}, layers {desc.num_layers}, vocab {desc.vocab_size}, "
-          f"intermediate {desc.intermediate_size}", file=out)
-    print(f"parameters    {desc.parameter_count:,} "
-          f"({sum(lin.parameters for lin in linears):,} ternary)", file=out)
-    print(f"\n{'bitlinear':<36} {'out x in':>13} {'zeros':>7} {'t2 bytes':>10} "
-          f"{'t3 bytes':>10}", file=out)
-    for lin in linears:
-        t2, t3 = packed[lin.name]
-        shape = f"{lin.out_features}x{lin.in_features}"
-        print(f"{lin.name:<36} {shape:>13} {lin.sparsity:>7.1%} {t2:>10,} {t3:>10,}", file=out)
-    t2_total = sum(v[0] for v in packed.values())
-    t3_total = sum(v[1] for v in packed.values())
-    zeros = sum(lin.sparsity * lin.parameters for lin in linears)
-    total = sum(lin.parameters for lin in linears)
-    print(f"{'total':<36} {'':>13} {zeros / max(1, total):>7.1%} {t2_total:>10,} "
-          f"{t3_total:>10,}", file=out)
-    limit = f" of {args.device_mem:,}" if args.device_mem else ""
-    print(f"\ndevice memory ({args.format}): {need:,} bytes{limit}", file=out)
+    rows = [{"bitlinear": lin.name, "out_features": lin.out_features,
+             "in_features": lin.in_features, "zeros": lin.sparsity,
+             "t2_bytes": packed[lin.name][0], "t3_bytes": packed[lin.name][1]}
+            for lin in linears]
+    ternary = sum(lin.parameters for lin in linears)
+    report = {"checkpoint": str(args.checkpoint), "arch": desc.arch,
+              "architectures": desc.config.get("architectures") or [],
+              "hidden_size": desc.hidden_size, "num_layers": desc.num_layers,
+              "vocab_size": desc.vocab_size, "intermediate_size": desc.intermediate_size,
+              "parameters": desc.parameter_count, "ternary_parameters": ternary,
+              "zeros": sum(lin.sparsity * lin.parameters for lin in linears) / max(1, ternary),
+              "t2_bytes": sum(r["t2_bytes"] for r in rows),
+              "t3_bytes": sum(r["t3_bytes"] for r in rows),
+              "format": args.format, "device_bytes": need, "device_mem": args.device_mem,
+              "bitlinears": rows}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_inspect(report)
     return 0
+
+
+def _print_inspect(r: dict) -> None:
+    print(f"checkpoint    {r['checkpoint']}")
+    print(f"architecture  {r['arch']} ({', '.join(r['architectures'])})")
+    print(f"hidden {r['hidden_size']}, layers {r['num_layers']}, vocab {r['vocab_size']}, "
+          f"intermediate {r['intermediate_size']}")
+    print(f"parameters    {r['parameters']:,} ({r['ternary_parameters']:,} ternary)")
+    print(f"\n{'bitlinear':<36} {'out x in':>13} {'zeros':>7} {'t2 bytes':>10} "
+          f"{'t3 bytes':>10}")
+    for row in r["bitlinears"]:
+        shape = f"{row['out_features']}x{row['in_features']}"
+        print(f"{row['bitlinear']:<36} {shape:>13} {row['zeros']:>7.1%} "
+              f"{row['t2_bytes']:>10,} {row['t3_bytes']:>10,}")
+    print(f"{'total':<36} {'':>13} {r['zeros']:>7.1%} {r['t2_bytes']:>10,} "
+          f"{r['t3_bytes']:>10,}")
+    limit = f" of {r['device_mem']:,}" if r["device_mem"] else ""
+    print(f"\ndevice memory ({r['format']}): {r['device_bytes']:,} bytes{limit}")
 
 
 def register(sub) -> None:
@@ -103,12 +123,7 @@ def register(sub) -> None:
                     "latent), BitNet b1.58 (bf16 latent) or BitNet b1.58 pre-packed (uint8 "
                     "+ weight_scale). Nothing is downloaded.")
     p.add_argument("--arch", choices=ARCHITECTURES, required=True, help="model family/layout")
-    p.add_argument("--hidden", type=int_range(1, MAX_DIM), default=64,
-                   help="hidden size, multiple of 4 (64)")
-    p.add_argument("--layers", type=int_range(1, MAX_LAYERS), default=2,
-                   help="number of layers (2)")
-    p.add_argument("--vocab", type=int_range(1, MAX_VOCAB), default=256,
-                   help="vocabulary size (256)")
+    add_model_size_options(p)
     p.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, help="random seed (0)")
     p.add_argument("--shards", type=int_range(1), default=1,
                    help="split the weights over N safetensors shards with an index (1)")
@@ -130,7 +145,8 @@ def register(sub) -> None:
     p.add_argument("--device-mem", type=_byte_count, metavar="BYTES",
                    help="device memory (e.g. 65536, 512K, 64M); a model that does not fit "
                         "is an error, reported before any weight is read")
-    p.add_argument("--format", choices=FORMATS, default="t2",
+    p.add_argument("--format", choices=TMV_FORMATS, default=TMV_FORMATS[0],
                    help="weight format assumed for --device-mem (t2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_flag(p)
     p.set_defaults(func=cmd_inspect)

@@ -10,7 +10,7 @@ per token.
 
 Arithmetic (fixed point, see :mod:`tritium.golden.mfc`). A BitLinear after a block norm
 computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(·)·g``
-(``eb`` = config ``rms_norm_eps``, ``el`` = :data:`~tritium.host.quantize.BITLINEAR_NORM_EPS`).
+(``eb`` = config ``rms_norm_eps``, ``el`` = :data:`~tritium.golden.quantize.BITLINEAR_NORM_EPS`).
 Both norms scale by positive scalars, which the per-token absmax quantisation removes
 again. The core first rescales the norm's input to max-abs 1 (``x̃ = x·κ``, VNORM with
 ``k = 2^31 // max|x|``, ``κ = k/2^N``), so nothing below depends on the activations'
@@ -43,8 +43,9 @@ from tritium.config import TMV_FORMATS, MfcConfig
 from tritium.errors import TritiumError
 from tritium.golden.mfc import Machine, Op, encode, estimate_cycles
 from tritium.golden.ternary import tmv_lines
-from tritium.host.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
-from tritium.host.quantize import BITLINEAR_NORM_EPS
+from tritium.golden.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
+from tritium.golden.quantize import BITLINEAR_NORM_EPS
+from tritium.host.placement import LayerPlacement, plan_weights
 
 
 class CompileError(TritiumError):
@@ -143,8 +144,6 @@ class _Emitter:
 
 class _Compiler:
     def __init__(self, desc: ModelDescription, cfg: MfcConfig, fmt: str, dry: bool = False):
-        from tritium.host.device import LayerPlacement, plan_weights
-
         self.desc, self.cfg, self.fmt = desc, cfg, fmt
         self.e = e = _Emitter(cfg, dry)
         self.F = cfg.frac_bits

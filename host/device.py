@@ -2,7 +2,7 @@
 
 ``Device(url)`` opens ``url`` with pyserial's ``serial_for_url``: ``socket://127.0.0.1:PORT``
 reaches the simulated FPGA (``tritium serve``), ``/dev/ttyUSB0`` a board's UART. Both
-speak the same framed protocol (:mod:`tritium.host.protocol`, docs/protocol.md).
+speak the same framed protocol (:mod:`tritium.protocol`, docs/protocol.md).
 
 Reliability (:class:`Link`, docs/protocol.md): every request waits for its answer (stop
 and wait) and is resent, byte for byte, on a NAK for bad CRC, a garbled answer or a
@@ -25,33 +25,19 @@ from typing import Any
 
 import numpy as np
 
+from tritium import protocol as P
 from tritium.config import TMV_FORMATS, SocConfig
 from tritium.errors import TritiumError
 
-from . import protocol as P
+from .placement import DeviceConfigError, LayerPlacement, plan_weights  # noqa: F401
 
 
 class LinkError(TritiumError):
     """The device does not answer, or answers nonsense, on this URL."""
 
 
-class DeviceConfigError(TritiumError):
-    """The device's configuration does not fit what the host wants to do."""
-
-
 class DeviceError(TritiumError):
     """The device refused a request or reported an engine error."""
-
-
-@dataclasses.dataclass
-class LayerPlacement:
-    name: str
-    rows: int
-    cols: int
-    base: int        #: first weight line
-    lines: int
-    fmt: str
-    codes: np.ndarray  # kept for golden checks
 
 
 @dataclasses.dataclass
@@ -361,25 +347,6 @@ def open_transport(url: str, timeout: float):
                         "`tritium serve` and pass the socket:// URL it prints") from None
 
 
-def plan_weights(t, linears, fmt: str = "t2") -> dict[str, LayerPlacement]:
-    """Place BitLinears one after another in the weight memory of TMV config ``t``, in
-    the order given; raises DeviceConfigError (naming the layer) if one does not fit."""
-    from tritium.golden.ternary import check_tmv_command
-
-    base, out = 0, {}
-    for lin in linears:
-        rows, cols = lin.codes.shape
-        try:
-            check_tmv_command(t, rows, cols, fmt, base)
-        except TritiumError as e:
-            raise DeviceConfigError(f"{lin.name} ({rows}x{cols}) does not fit the device: "
-                                    f"{e}") from None
-        out[lin.name] = LayerPlacement(lin.name, rows, cols, base, t.words(rows, cols),
-                                       fmt, lin.codes)
-        base += t.words(rows, cols)
-    return out
-
-
 def check_prompt(prompt_ids, vocab: int) -> list[int]:
     """The prompt as ints; DeviceError unless it is non-empty and inside [0, vocab)."""
     ids = [int(t) for t in prompt_ids]
@@ -597,7 +564,7 @@ class Device(_TokenCore):
     def _image(self, model, fmt: str) -> tuple[dict[str, LayerPlacement], bytes]:
         """Placement and the exact bytes of the weight region for ``model``."""
         from tritium.golden.ternary import tmv_lines
-        from tritium.host.checkpoint import load_checkpoint
+        from tritium.golden.checkpoint import load_checkpoint
 
         if not hasattr(model, "bitlinears"):
             model = load_checkpoint(model)

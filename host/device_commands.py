@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
+from tritium.cliargs import add_json_flag
 from tritium.config import MfcConfig, SocConfig, load_config
 from tritium.errors import ConfigError, SimulationError, TritiumError
 
@@ -79,7 +79,7 @@ def cmd_serve(args) -> int:
 # ---- load / run -------------------------------------------------------------------------
 
 def cmd_load(args) -> int:
-    from tritium.host.checkpoint import load_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device
 
@@ -92,35 +92,50 @@ def cmd_load(args) -> int:
     return 0
 
 
-def _run_table(dev, trace, title: str):
-    """Run each (name, x_q, golden acc) on the device; return (rich table, all_ok, totals)."""
-    from rich.table import Table
+def _run_rows(dev, trace) -> tuple[list[dict], bool]:
+    """Run each (name, x_q, golden acc) on the device: one row per BitLinear (cycles beside
+    the engine's formula, MAC utilisation, match with the golden) and whether all match."""
+    import numpy as np
 
     t = dev.cfg.tmv
-    table = Table(title=title)
-    for col in ("BitLinear", "rows x cols", "cycles", "model", "MAC util.", "match"):
-        table.add_column(col, justify="right" if col != "BitLinear" else "left")
-    ok, total_cycles, total_macs = True, 0, 0
+    rows, ok = [], True
     for name, x, golden in trace:
         p = dev.placements[name]
         y, delta = dev.matvec(name, x)
-        match = np.array_equal(y, np.asarray(golden, dtype=np.int64))
+        match = bool(np.array_equal(y, np.asarray(golden, dtype=np.int64)))
         ok &= match
         cycles = delta["tmv_busy_cycles"]
-        total_cycles += cycles
-        total_macs += p.rows * p.cols
-        util = p.rows * p.cols / max(1, cycles * t.pe * t.simd)
-        table.add_row(name, f"{p.rows} x {p.cols}", f"{cycles:,}",
-                      f"{t.cycles(p.rows, p.cols, p.fmt):,}", f"{util:.1%}",
-                      "[green]yes[/]" if match else "[red]NO[/]")
-    return table, ok, total_cycles, total_macs
+        rows.append({"bitlinear": name, "rows": p.rows, "cols": p.cols, "cycles": cycles,
+                     "model_cycles": t.cycles(p.rows, p.cols, p.fmt), "macs": p.rows * p.cols,
+                     "mac_utilisation": p.rows * p.cols / max(1, cycles * t.pe * t.simd),
+                     "match": match})
+    return rows, ok
+
+
+def _rows_table(title: str, rows: list[dict]):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("BitLinear", "rows x cols", "cycles", "model", "MAC util.", "match"):
+        table.add_column(col, justify="right" if col != "BitLinear" else "left")
+    for r in rows:
+        table.add_row(r["bitlinear"], f"{r['rows']} x {r['cols']}", f"{r['cycles']:,}",
+                      f"{r['model_cycles']:,}", f"{r['mac_utilisation']:.1%}",
+                      "[green]yes[/]" if r["match"] else "[red]NO[/]")
+    return table
+
+
+def _print_json(doc: dict) -> None:
+    import json
+
+    print(json.dumps(doc, indent=2))
 
 
 def float_golden(desc):
     """The float golden model of a checkpoint's architecture (HGRN-bit or BitNet)."""
     from tritium.golden.bitnet import BitNetForCausalLM
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.checkpoint import ARCH_HGRN
+    from tritium.golden.checkpoint import ARCH_HGRN
 
     return (HGRNBitForCausalLM if desc.arch == ARCH_HGRN else BitNetForCausalLM)(desc)
 
@@ -130,10 +145,11 @@ def cmd_run(args) -> int:
     checkpoint in execution order, each with the activations of the golden model's integer
     path at the prompt's last token and checked against that path's exact accumulators
     (``--random``: random int8 activations, checked against the engine's golden matvec)."""
+    import numpy as np
     from rich.console import Console
 
     from tritium.golden.ternary import ternary_matvec
-    from tritium.host.checkpoint import load_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device
 
@@ -156,53 +172,74 @@ def cmd_run(args) -> int:
             if args.layer is not None:
                 trace = [t for t in trace if t[0] == args.layer]
         what = args.layer or f"all {len(trace)} BitLinears"
-        table, ok, _, _ = _run_table(dev, trace, f"matvec {what} ({desc.arch})")
-    Console().print(table)
+        rows, ok = _run_rows(dev, trace)
+    if args.json:
+        _print_json({"checkpoint": str(args.checkpoint), "arch": desc.arch, "ok": ok,
+                     "rows": rows})
+    else:
+        Console().print(_rows_table(f"matvec {what} ({desc.arch})", rows))
     return 0 if ok else 1
 
 
-def _generation_report(console, desc, compiled, prompt, n, tokens, runs, clock,
-                       min_agreement: float) -> bool:
-    """Print the tokens, their check against the golden, cycles by unit beside the model,
-    and the agreement with the float reference; True when the tokens match the golden.
-    Raises AgreementError when the teacher-forced top-1 agreement with the float
-    reference is below ``min_agreement`` (the device may equal the fixed-point golden
-    and still be wrong: a collapsed core)."""
-    from rich.table import Table
+#: the per-unit counters a generation report shows, device beside the cycle model
+GENERATION_UNITS = ("tmv_busy", "vpu_busy", "scalar_busy", "issue", "wait_tmv", "cycles")
 
+
+def _generation(desc, compiled, prompt, n, tokens, runs, clock) -> dict:
+    """The generated tokens against the fixed-point golden, the last token's cycles by
+    unit beside the cycle model, and the agreement with the float reference."""
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.compile import AgreementError, GoldenCore, agreement
+    from tritium.host.compile import GoldenCore, agreement
 
     golden = GoldenCore(compiled).generate(prompt, n)
-    same = tokens == golden
-    console.print("tokens: " + ",".join(map(str, tokens[len(prompt):])))
-    console.print("[green]identical to the fixed-point golden[/]" if same else
-                  f"[red]DIFFERENT from the fixed-point golden[/]: {golden[len(prompt):]}")
-    per = runs[-1].counters
-    est = compiled.estimate()
+    per, est = runs[-1].counters, compiled.estimate()
+    return {"prompt": list(prompt), "tokens": tokens[len(prompt):],
+            "golden_tokens": golden[len(prompt):], "identical": tokens == golden,
+            "clock_hz": clock, "tokens_per_s": clock / max(1, per["cycles"]),
+            "cycles": {u: {"device": per[u], "model": est[u]} for u in GENERATION_UNITS},
+            "agreement": agreement(compiled, HGRNBitForCausalLM(desc), tokens).as_dict()}
+
+
+def _print_generation(console, gen: dict) -> None:
+    from rich.table import Table
+
+    console.print("tokens: " + ",".join(map(str, gen["tokens"])))
+    console.print("[green]identical to the fixed-point golden[/]" if gen["identical"] else
+                  f"[red]DIFFERENT from the fixed-point golden[/]: {gen['golden_tokens']}")
+    cyc, clock = gen["cycles"], gen["clock_hz"]
     table = Table(title=f"cycles per token at {clock / 1e6:g} MHz (device vs cycle model)")
     for col in ("unit", "device", "model", "of cycles"):
         table.add_column(col, justify="left" if col == "unit" else "right")
-    for unit in ("tmv_busy", "vpu_busy", "scalar_busy", "issue", "wait_tmv", "cycles"):
-        table.add_row(unit, f"{per[unit]:,}", f"{est[unit]:,}",
-                      f"{per[unit] / max(1, per['cycles']):.1%}")
+    for unit, c in cyc.items():
+        table.add_row(unit, f"{c['device']:,}", f"{c['model']:,}",
+                      f"{c['device'] / max(1, cyc['cycles']['device']):.1%}")
     console.print(table)
-    console.print(f"{clock / max(1, per['cycles']):,.1f} tokens/s in simulated time "
-                  f"({per['cycles']:,} cycles/token; model {est['cycles']:,}, "
-                  f"{(per['cycles'] - est['cycles']) / max(1, est['cycles']):+.2%})")
-    ag = agreement(compiled, HGRNBitForCausalLM(desc), tokens)
-    console.print(f"fixed point vs float reference, teacher-forced on these {ag.tokens} tokens: "
-                  f"top-1 agreement {ag.top1_agreement:.1%}, max |dlogit| "
-                  f"{ag.max_abs_dlogit:.4f} ({ag.rel_max_dlogit:.1%} of max |logit|; sigmoid "
-                  f"max error {ag.sigmoid_max_error:.4f}), {ag.zero_projections} of "
-                  f"{ag.projections} projections all zero")
-    if ag.top1_agreement < min_agreement:
+    dev, model = cyc["cycles"]["device"], cyc["cycles"]["model"]
+    console.print(f"{gen['tokens_per_s']:,.1f} tokens/s in simulated time "
+                  f"({dev:,} cycles/token; model {model:,}, "
+                  f"{(dev - model) / max(1, model):+.2%})")
+    ag = gen["agreement"]
+    console.print(f"fixed point vs float reference, teacher-forced on these {ag['tokens']} "
+                  f"tokens: top-1 agreement {ag['top1_agreement']:.1%}, max |dlogit| "
+                  f"{ag['max_abs_dlogit']:.4f} "
+                  f"({ag['rel_max_dlogit']:.1%} of max |logit|; sigmoid max error "
+                  f"{ag['sigmoid_max_error']:.4f}), {ag['zero_projections']} of "
+                  f"{ag['projections']} projections all zero")
+
+
+def _check_agreement(gen: dict, min_agreement: float) -> None:
+    """AgreementError when the teacher-forced top-1 agreement with the float reference is
+    below ``min_agreement`` (the device may equal the fixed-point golden and still be
+    wrong: a collapsed core)."""
+    from tritium.host.compile import AgreementError
+
+    ag = gen["agreement"]
+    if ag["top1_agreement"] < min_agreement:
         raise AgreementError(
-            f"top-1 agreement with the float reference is {ag.top1_agreement:.1%}, below "
-            f"--min-agreement {min_agreement:.0%} ({ag.zero_projections} of {ag.projections} "
-            "projections all zero): the core's fixed-point numbers are wrong for this model; "
-            "use the default MfcConfig formats or check the checkpoint")
-    return same
+            f"top-1 agreement with the float reference is {ag['top1_agreement']:.1%}, below "
+            f"--min-agreement {min_agreement:.0%} ({ag['zero_projections']} of "
+            f"{ag['projections']} projections all zero): the core's fixed-point numbers are "
+            "wrong for this model; use the default MfcConfig formats or check the checkpoint")
 
 
 # ---- generate ---------------------------------------------------------------------------
@@ -211,11 +248,11 @@ def cmd_generate(args) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from tritium.host.checkpoint import load_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device, check_prompt
 
-    console = Console()
+    console = Console(quiet=args.json)
     prompt = _ids(args.prompt_ids)
     if args.n < 1:
         raise TritiumError(f"-n must be >= 1, got {args.n}")
@@ -223,16 +260,21 @@ def cmd_generate(args) -> int:
     with Device(args.device) as dev:
         compiled = dev.compile(desc, args.format)
         check_prompt(prompt, compiled.vocab)  # before any byte goes to the device
-        rep = dev.load_core(compiled, progress=not args.quiet)
+        rep = dev.load_core(compiled, progress=not (args.quiet or args.json))
         console.print(f"loaded {rep.bytes_sent:,} weight bytes (CRC {rep.device_crc:#010x} "
                       f"matches), {len(compiled.program)} instructions, "
                       f"{compiled.layout.vmem_used:,} vector-memory elements")
-        with Progress(transient=True, disable=args.quiet) as bar:
+        with Progress(transient=True, disable=args.quiet,
+                      console=Console(stderr=True)) as bar:
             task = bar.add_task("tokens", total=len(prompt) + args.n - 1)
             tokens, runs = dev.generate(prompt, args.n, on_token=lambda r: bar.advance(task))
         clock = dev.cfg.clock_hz
-    return 0 if _generation_report(console, desc, compiled, prompt, args.n, tokens, runs,
-                                   clock, args.min_agreement) else 1
+    gen = _generation(desc, compiled, prompt, args.n, tokens, runs, clock)
+    if args.json:
+        _print_json({"checkpoint": str(args.checkpoint), **gen})
+    _print_generation(console, gen)
+    _check_agreement(gen, args.min_agreement)
+    return 0 if gen["identical"] else 1
 
 
 # ---- demo -------------------------------------------------------------------------------
@@ -240,16 +282,24 @@ def cmd_generate(args) -> int:
 def cmd_demo(args) -> int:
     from rich.console import Console
 
-    console = Console()
+    console = Console(quiet=args.json)
     t0 = time.monotonic()
+    result: dict = {"seed": args.seed}
     # the checkpoint lives as long as the demo: removed on every way out
     with tempfile.TemporaryDirectory(prefix="tritium-demo-") as work:
-        return _demo(console, Path(work), args.seed, t0, args.min_agreement)
+        try:
+            return _demo(console, Path(work), args.seed, t0, args.min_agreement, result)
+        finally:
+            if args.json:
+                _print_json(result)
 
 
-def _demo(console, work: Path, seed: int, t0: float, min_agreement: float) -> int:
+def _demo(console, work: Path, seed: int, t0: float, min_agreement: float,
+          result: dict) -> int:
+    """The demo (module docstring), printed on ``console``; ``result`` collects what it
+    found (``--json``), as far as it got."""
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
     from tritium.sim.serve import SimulatedDevice
 
     from .device import Device
@@ -264,16 +314,19 @@ def _demo(console, work: Path, seed: int, t0: float, min_agreement: float) -> in
     try:
         console.print(f"simulated FPGA on {sim.url}")
         with Device(sim.url) as dev:
-            rep = dev.load(desc, fmt="t2", progress=True)
+            rep = dev.load(desc, fmt="t2", progress=not console.quiet)
             console.print(f"loaded {rep.bytes_sent:,} bytes of t2 weights at "
                           f"{rep.mb_per_s:.2f} MB/s; device CRC {rep.device_crc:#010x} matches "
                           f"the host's")
             trace = HGRNBitForCausalLM(desc).trace_integer_matvecs(list(DEMO_PROMPT))
             t = dev.cfg.tmv
-            table, ok, cycles, macs = _run_table(
-                dev, trace, f"one token (prompt {list(DEMO_PROMPT)}): every BitLinear on the "
-                            f"TMV engine (SIMD {t.simd} x PE {t.pe}) vs the golden integer path")
-            console.print(table)
+            rows, ok = _run_rows(dev, trace)
+            result.update(matvecs=rows, matvecs_identical=ok, load_bytes=rep.bytes_sent,
+                          device_crc=rep.device_crc)
+            console.print(_rows_table(
+                f"one token (prompt {list(DEMO_PROMPT)}): every BitLinear on the TMV engine "
+                f"(SIMD {t.simd} x PE {t.pe}) vs the golden integer path", rows))
+            cycles, macs = sum(r["cycles"] for r in rows), sum(r["macs"] for r in rows)
             clock = dev.cfg.clock_hz
             console.print(f"{len(trace)} BitLinears, {macs:,} MACs in {cycles:,} engine cycles "
                           f"({macs / max(1, cycles * t.pe * t.simd):.1%} MAC utilisation): "
@@ -295,10 +348,15 @@ def _demo(console, work: Path, seed: int, t0: float, min_agreement: float) -> in
             console.print(f"token core on {sim.url}: {len(compiled.program)} instructions; "
                           f"generating {n} tokens after the prompt {list(DEMO_PROMPT)}")
             tokens, runs = dev.generate(DEMO_PROMPT, n)
-            ok &= _generation_report(console, desc, compiled, list(DEMO_PROMPT), n, tokens,
-                                     runs, dev.cfg.clock_hz, min_agreement)
+            gen = _generation(desc, compiled, list(DEMO_PROMPT), n, tokens, runs,
+                              dev.cfg.clock_hz)
+            result["generation"] = gen
+            _print_generation(console, gen)
+            _check_agreement(gen, min_agreement)
+            ok &= gen["identical"]
     finally:
         sim.stop()
+    result.update(ok=ok, seconds=round(time.monotonic() - t0, 1))
     console.print(f"demo took {time.monotonic() - t0:.0f} s")
     return 0 if ok else 1
 
@@ -324,13 +382,19 @@ def _min_agreement_arg(p) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the main job: a checkpoint through the host driver into "
-                       "the simulated FPGA, every layer checked",
+                       "the simulated FPGA, every layer checked, then 16 tokens on the token "
+                       "core",
                        description="Make a small HGRN-bit checkpoint, start the simulated "
                        "FPGA (Verilator), load the checkpoint through the driver, run every "
                        "BitLinear of one token on the TMV engine and compare each result with "
-                       "the golden integer path.")
+                       "the golden integer path; then compile the checkpoint for the token "
+                       "core, generate 16 tokens on a second simulated SoC and check them "
+                       "against the fixed-point golden, the cycles per token against the "
+                       "cycle model, and the core's agreement with the float reference "
+                       "(--min-agreement).")
     p.add_argument("--seed", type=int, default=0, help="checkpoint seed (default 0)")
     _min_agreement_arg(p)
+    add_json_flag(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("serve", help="run the simulated FPGA on a local TCP port",
@@ -357,6 +421,7 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("t2", "t3"), default="t2")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _min_agreement_arg(p)
+    add_json_flag(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("load", help="load a checkpoint's ternary weights into a device",
@@ -387,4 +452,5 @@ def register(sub) -> None:
                    help="activations from the golden model at this prompt's last token")
     q.add_argument("--random", action="store_true", help="random int8 activations instead")
     q.add_argument("--seed", type=int, default=0)
+    add_json_flag(q)
     q.set_defaults(func=cmd_run)

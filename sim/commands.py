@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tritium.cli import int_range
+from tritium.cliargs import add_json_flag, add_model_size_options, int_range
 from tritium.config import Config, load_config
 from tritium.errors import ConfigError, TritiumError, UsageError
 
@@ -23,6 +23,8 @@ from tritium.errors import ConfigError, TritiumError, UsageError
 SEED_MAX = 2 ** 30
 #: most --vectors: all are drawn (up to max_length elements each) before the run starts
 MAX_VECTORS = 1 << 16
+#: most `sim mfc --tokens`: each token is one Verilator run
+MAX_TOKENS = 64
 
 
 def _components():
@@ -139,45 +141,74 @@ def _random_vectors(cfg, count: int, seed: int, length: int | None):
     return out
 
 
-def _run_and_report(cfg, vectors, *, seed, stall, show: int, waves=False, run_dir=None) -> int:
+def _report(args, title: str, columns: list[tuple[str, str]], rows: list[dict],
+            lines: list[str], ok: bool, show: int | None = None, **extra) -> int:
+    """Print ``rows`` as a rich table titled ``title`` (``columns``: header, row key; at
+    most ``show`` rows), then ``lines`` and the verdict against the golden model; or,
+    with ``--json``, one JSON document ``{"ok", "rows" (every row), "summary", **extra}``.
+    Exit status 0 when ``ok``, else 1."""
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
+    if args.json:
+        print(json.dumps({"ok": ok, "rows": rows, "summary": lines, **extra}, indent=2))
+        return 0 if ok else 1
+    console = Console()
+    table = Table(title=title)
+    for header, _ in columns:
+        table.add_column(header, justify="right")
+    for row in rows[:show]:
+        table.add_row(*(("yes" if row[key] else "NO") if isinstance(row[key], bool)
+                        else str(row[key]) for _, key in columns))
+    console.print(table)
+    for line in lines:
+        console.print(line)
+    console.print("[bold green]every result equals the golden model[/]" if ok
+                  else "[bold red]MISMATCH against the golden model[/]")
+    return 0 if ok else 1
+
+
+def _status(args, what: str):
+    """A spinner on stderr while ``what`` runs (none with --json: stdout stays JSON)."""
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=args.json).status(what)
+
+
+def _run_and_report(args, cfg, vectors) -> int:
     from tritium.golden.ternary import ternary_dot
 
     from .ternary_dot import run_ternary_dot
 
-    console = Console(stderr=False)
-    with console.status(f"building + simulating TernaryDot ({cfg.lanes} lanes) in Verilator"):
-        out = run_ternary_dot(cfg, vectors, seed=seed, valid_prob=1 - stall,
-                              ready_prob=1 - stall, waves=waves, run_dir=run_dir)
+    with _status(args, f"building + simulating TernaryDot ({cfg.lanes} lanes) in Verilator"):
+        out = run_ternary_dot(cfg, vectors, seed=args.seed, valid_prob=1 - args.stall,
+                              ready_prob=1 - args.stall, waves=args.waves,
+                              run_dir=args.run_dir)
     golden = [ternary_dot(cfg, c, x)[0] for c, x in vectors]
-    table = Table(title=f"TernaryDot, {cfg.lanes} lanes, acc {cfg.acc_bits} bits, "
-                        f"random valid/ready stalls p={stall}")
-    for col in ("#", "length", "RTL (Verilator)", "golden", "match"):
-        table.add_column(col, justify="right")
-    for k, (v, g, (c, _)) in enumerate(zip(out["results"], golden, vectors)):
-        if k < show:
-            table.add_row(str(k), str(len(c)), str(v), str(g), "yes" if v == g else "NO")
-    console.print(table)
-    ok = out["results"] == golden
+    rows = [{"index": k, "length": len(c), "rtl": v, "golden": g, "match": v == g}
+            for k, (v, g, (c, _)) in enumerate(zip(out["results"], golden, vectors))]
     beats = len(out["in_cycles"])
     span = out["out_cycles"][-1] - out["in_cycles"][0]
-    console.print(f"{len(vectors)} dot products, {beats} beats, {span} cycles "
-                  f"({cfg.lanes * beats / max(span, 1):.1f} lane-MACs/cycle under stalls); "
-                  f"Verilator model {'reused from cache' if out['cached'] else 'built'}")
-    if waves and run_dir:
-        console.print(f"waves: {Path(run_dir) / out['wave_file']}")
-    console.print("[bold green]all results match the golden model[/]" if ok
-                  else "[bold red]MISMATCH against the golden model[/]")
-    return 0 if ok else 1
+    lines = [f"{len(vectors)} dot products, {beats} beats, {span} cycles "
+             f"({cfg.lanes * beats / max(span, 1):.1f} lane-MACs/cycle under stalls); "
+             f"Verilator model {'reused from cache' if out['cached'] else 'built'}"]
+    if args.waves and args.run_dir:
+        lines.append(f"waves: {Path(args.run_dir) / out['wave_file']}")
+    return _report(args, f"TernaryDot, {cfg.lanes} lanes, acc {cfg.acc_bits} bits, "
+                         f"random valid/ready stalls p={args.stall}",
+                   [("#", "index"), ("length", "length"), ("RTL (Verilator)", "rtl"),
+                    ("golden", "golden"), ("match", "match")],
+                   rows, lines, out["results"] == golden, show=args.show,
+                   config=cfg.to_dict(), beats=beats, cycles=span)
 
 
 def _sim_setup(args):
     from tritium.hdl import resolve
 
     cfg = _config_from_args(args, resolve(_components()[args.component][0]))
-    if not 0 <= args.stall < 1:
+    if not 0 <= getattr(args, "stall", 0) < 1:
         raise TritiumError("--stall is a probability in [0, 1)")
     if args.waves and not args.run_dir:
         args.run_dir = tempfile.mkdtemp(prefix="tritium-waves-")
@@ -190,22 +221,13 @@ def cmd_sim(args) -> int:
         raise UsageError(f"--length {args.length} is out of range: give 1 to "
                          f"{cfg.max_length} (--max-length)")
     vectors = _random_vectors(cfg, args.vectors, args.seed, args.length)
-    return _run_and_report(cfg, vectors, seed=args.seed, stall=args.stall, show=args.show,
-                           waves=args.waves, run_dir=args.run_dir)
-
-
-def _verdict(console, ok: bool) -> int:
-    console.print("[bold green]every result equals the golden model[/]" if ok
-                  else "[bold red]MISMATCH against the golden model[/]")
-    return 0 if ok else 1
+    return _run_and_report(args, cfg, vectors)
 
 
 def cmd_sim_tmv(args) -> int:
     """Random shapes (IN/OUT not multiples of SIMD/PE included), every built format,
     random stalls; each result checked against the golden, counters against the formula."""
     import numpy as np
-    from rich.console import Console
-    from rich.table import Table
 
     from tritium.golden.ternary import ternary_matvec
 
@@ -213,32 +235,32 @@ def cmd_sim_tmv(args) -> int:
 
     cfg = _sim_setup(args)
     rng = np.random.default_rng(args.seed)
-    console, ok = Console(), True
-    table = Table(title=f"TMV SIMD {cfg.simd} x PE {cfg.pe}, formats {'+'.join(cfg.formats)}, "
-                        f"stalls p={args.stall}")
-    for col in ("#", "rows x cols", "fmt", "match", "busy", "formula", "stall in/out/mem",
-                "MAC util."):
-        table.add_column(col, justify="right")
-    with console.status("simulating TernaryMatVec in Verilator"):
+    rows, ok, lanes = [], True, cfg.pe * cfg.simd
+    with _status(args, "simulating TernaryMatVec in Verilator"):
         for k in range(args.jobs):
-            rows = int(rng.integers(1, min(cfg.max_out, args.max_shape) + 1))
-            cols = int(rng.integers(1, min(cfg.max_in, args.max_shape) + 1))
+            n_out = int(rng.integers(1, min(cfg.max_out, args.max_shape) + 1))
+            n_in = int(rng.integers(1, min(cfg.max_in, args.max_shape) + 1))
             fmt = cfg.formats[k % len(cfg.formats)]
-            codes = rng.integers(0, 3, (rows, cols))
-            x = rng.integers(cfg.act_min, cfg.act_max + 1, cols)
+            codes = rng.integers(0, 3, (n_out, n_in))
+            x = rng.integers(cfg.act_min, cfg.act_max + 1, n_in)
             y, cnt = run_tmv(cfg, codes, x, fmt, seed=args.seed + k, valid_prob=1 - args.stall,
                              ready_prob=1 - args.stall, waves=args.waves,
                              run_dir=Path(args.run_dir) / f"job{k}" if args.run_dir else None)
             match = list(y) == ternary_matvec(cfg, codes, x)[0]
             # under stalls: busy = unstalled formula + input and output stall cycles
-            formula = cfg.cycles(rows, cols, fmt) + cnt["stall_input"] + cnt["stall_output"]
+            formula = cfg.cycles(n_out, n_in, fmt) + cnt["stall_input"] + cnt["stall_output"]
             ok &= match and cnt["busy_cycles"] == formula
-            table.add_row(str(k), f"{rows} x {cols}", fmt, "yes" if match else "NO",
-                          str(cnt["busy_cycles"]), str(formula),
-                          f"{cnt['stall_input']}/{cnt['stall_output']}/{cnt['stall_memory']}",
-                          f"{rows * cols / max(1, cnt['busy_cycles'] * cfg.pe * cfg.simd):.1%}")
-    console.print(table)
-    return _verdict(console, ok)
+            rows.append({"index": k, "shape": f"{n_out} x {n_in}", "fmt": fmt, "match": match,
+                         "busy_cycles": cnt["busy_cycles"], "formula_cycles": formula,
+                         "stalls": f"{cnt['stall_input']}/{cnt['stall_output']}/"
+                                   f"{cnt['stall_memory']}",
+                         "mac_utilisation": f"{n_out * n_in / max(1, cnt['busy_cycles'] * lanes):.1%}"})
+    return _report(args, f"TMV SIMD {cfg.simd} x PE {cfg.pe}, formats {'+'.join(cfg.formats)}, "
+                         f"stalls p={args.stall}",
+                   [("#", "index"), ("rows x cols", "shape"), ("fmt", "fmt"), ("match", "match"),
+                    ("busy", "busy_cycles"), ("formula", "formula_cycles"),
+                    ("stall in/out/mem", "stalls"), ("MAC util.", "mac_utilisation")],
+                   rows, [], ok, config=cfg.to_dict())
 
 
 def cmd_sim_spgemm(args) -> int:
@@ -284,7 +306,66 @@ def cmd_sim_spgemm(args) -> int:
                   f"({cnt['mem_writes']:,} words written)")
     console.print("counters: " + ", ".join(f"{k} {v}" for k, v in cnt.items()
                                             if isinstance(v, int)))
-    return _verdict(console, True)
+    console.print("[bold green]every result equals the golden model[/]")
+    return 0
+
+
+def cmd_sim_mfc(args) -> int:
+    """Tokens of a generated HGRN-bit model on the token core alone: the compiler's
+    program, weight lines and vector-memory image through the core's ports, one Verilator
+    run per token (the state carries over, the next token is the core's argmax); every
+    run's V, S, error flag and counters against the golden machine, its cycles against
+    the cycle model."""
+    import numpy as np
+
+    from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
+    from tritium.host.compile import compile_model
+
+    from .mfc import golden_mfc, run_mfc
+
+    cfg = _sim_setup(args)
+    with tempfile.TemporaryDirectory(prefix="tritium-sim-mfc-") as work:
+        desc = load_checkpoint(write_checkpoint(Path(work) / "model", "hgrn-bit",
+                                                hidden=args.hidden, layers=args.layers,
+                                                vocab=args.vocab, seed=args.seed))
+    compiled = compile_model(desc, cfg)
+    model = compiled.estimate()
+    vmem = np.zeros(cfg.vmem_depth, dtype=np.int64)
+    for addr, values in compiled.vmem.items():
+        vmem[addr:addr + len(values)] = values
+    x = compiled.layout.x
+    token = int(np.random.default_rng(args.seed).integers(0, args.vocab))
+    rows, ok = [], True
+    with _status(args, f"simulating the token core ({len(compiled.program)} instructions) "
+                       "in Verilator"):
+        for k in range(args.tokens):
+            vmem[x:x + compiled.hidden] = compiled.embed(token)
+            run_dir = Path(args.run_dir) / f"token{k}" if args.run_dir else None
+            got = run_mfc(cfg, compiled.program, vmem=vmem, weights=compiled.weights,
+                          seed=args.seed, waves=args.waves, run_dir=run_dir)
+            want = golden_mfc(cfg, compiled.program, vmem=vmem, weights=compiled.weights)
+            match = all(got[key] == want[key] for key in ("vmem", "sregs", "counters", "error"))
+            cycles = got["counters"]["cycles"]
+            ok &= match and cycles == model["cycles"]
+            argmax = got["sregs"][compiled.layout.argmax]
+            rows.append({"index": k, "token": token, "argmax": argmax,
+                         "golden_argmax": want["sregs"][compiled.layout.argmax],
+                         "match": match, "cycles": cycles,
+                         "golden_cycles": want["counters"]["cycles"],
+                         "model_cycles": model["cycles"], "error": got["error"]})
+            token = argmax
+            vmem = np.asarray(got["vmem"], dtype=np.int64)
+    lines = [f"HGRN-bit hidden {args.hidden}, {args.layers} layer(s), vocab {args.vocab} "
+             f"(seed {args.seed}): {len(compiled.program)} instructions, "
+             f"{len(compiled.weights)} weight lines, {compiled.layout.vmem_used:,} "
+             "vector-memory elements; V, S, error and counters compared with the golden "
+             "machine, cycles with the cycle model"]
+    return _report(args, f"token core: TMV SIMD {cfg.tmv.simd} x PE {cfg.tmv.pe}, "
+                         f"Q{cfg.frac_bits} fixed point, one run per token",
+                   [("#", "index"), ("token", "token"), ("argmax", "argmax"),
+                    ("golden", "golden_argmax"), ("V, S, counters", "match"),
+                    ("cycles", "cycles"), ("model", "model_cycles")],
+                   rows, lines, ok, config=cfg.to_dict(), model_counters=model)
 
 
 def register(sub) -> None:
@@ -301,10 +382,11 @@ def register(sub) -> None:
         _add_config_options(cp, resolve(_components()[name][0]))
         cp.set_defaults(func=cmd_verilog)
 
-    p = sub.add_parser("sim", help="simulate a component in Verilator on random data",
-                       description="Run random vectors through a component in Verilator "
-                       "with random valid/ready stalls, checked beat by beat against "
-                       "the golden model.")
+    p = sub.add_parser("sim", help="simulate a component in Verilator against its golden",
+                       description="Run a component in Verilator and check it against the "
+                       "golden model: ternary-dot and tmv on random vectors and shapes under "
+                       "random valid/ready stalls, spgemm on a matrix, mfc on a generated "
+                       "model token by token.")
     csub = p.add_subparsers(dest="component", metavar="COMPONENT", required=True)
 
     def common(cp, name):
@@ -324,6 +406,7 @@ def register(sub) -> None:
                     help="vector length (default: random up to --max-length)")
     cp.add_argument("--show", type=int_range(0), default=16, help="rows to print")
     common(cp, "ternary-dot")
+    add_json_flag(cp)
     cp.set_defaults(func=cmd_sim)
 
     cp = csub.add_parser("tmv", help="the TMV engine on random shapes, both formats",
@@ -334,6 +417,7 @@ def register(sub) -> None:
     cp.add_argument("--max-shape", type=int_range(1), default=96,
                     help="largest rows/cols (default 96)")
     common(cp, "tmv")
+    add_json_flag(cp)
     cp.set_defaults(func=cmd_sim_tmv)
 
     cp = csub.add_parser("spgemm", help="the SpGEMM engine on a matrix and a semiring",
@@ -346,3 +430,20 @@ def register(sub) -> None:
     cp.add_argument("--clock", type=float, default=100e6, help="clock for GOPS (default 100e6)")
     common(cp, "spgemm")
     cp.set_defaults(func=cmd_sim_spgemm)
+
+    cp = csub.add_parser("mfc", help="the token core on a generated HGRN-bit model",
+                         description="Compile a generated HGRN-bit checkpoint for the token "
+                         "core and run it token by token on the core in Verilator; each "
+                         "run's vector memory, scalar registers, error flag and counters "
+                         "against the golden machine, its cycles against the cycle model.")
+    cp.add_argument("--tokens", type=int_range(1, MAX_TOKENS), default=2,
+                    help="tokens to run (default 2), each fed the previous argmax")
+    add_model_size_options(cp, layers=1)
+    cp.add_argument("--seed", type=int_range(0, SEED_MAX), default=1,
+                    help="model and first-token seed (default 1)")
+    cp.add_argument("--waves", action="store_true",
+                    help="record waves.fst (waves.vcd without liblz4) in --run-dir")
+    cp.add_argument("--run-dir", help="directory for logs, results and waves")
+    _add_config_options(cp, resolve(_components()["mfc"][0]))
+    add_json_flag(cp)
+    cp.set_defaults(func=cmd_sim_mfc)

@@ -15,7 +15,7 @@ TMV (:func:`tmv_matvec`)
 
 Whole models (:func:`estimate_model`)
     Every BitLinear of every layer plus the lm_head runs as one TMV command; their
-    shapes come from :func:`tritium.host.checkpoint.hgrn_spec` / ``bitnet_spec`` (so the
+    shapes come from :func:`tritium.golden.shapes.hgrn_spec` / ``bitnet_spec`` (so the
     model shapes are read from one place). Row-wise work runs on a separate row-wise
     unit of ``rowwise_lanes`` elements per cycle, serialised with the matvecs (the
     ternip core is one instruction stream). Row-wise cost model: an element-wise op over
@@ -70,6 +70,8 @@ from typing import Any
 
 from tritium.config import TMV_FORMATS, MfcConfig, SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError, TritiumError
+from tritium.golden.shapes import (MODEL_PRESETS, CheckpointError, bitnet_spec, hgrn_spec,
+                                   read_config)
 
 
 class ModelError(TritiumError, ValueError):
@@ -82,21 +84,6 @@ OPS_PER_WEIGHT = 2
 
 
 # ---- model shapes -------------------------------------------------------------------------
-
-#: config.json contents of the published checkpoints (ANCHORS.md; BitNet b1.58 2B4T card)
-MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    "mmfreelm-370m": {"model_type": "hgrn_bit", "hidden_size": 1024, "num_hidden_layers": 24,
-                      "vocab_size": 32000, "intermediate_size": 2816},
-    "mmfreelm-1.3b": {"model_type": "hgrn_bit", "hidden_size": 2048, "num_hidden_layers": 24,
-                      "vocab_size": 32000, "intermediate_size": 5632},
-    "mmfreelm-2.7b": {"model_type": "hgrn_bit", "hidden_size": 2560, "num_hidden_layers": 32,
-                      "vocab_size": 32000, "intermediate_size": 6912},
-    "bitnet-b1.58-2b": {"model_type": "bitnet", "hidden_size": 2560, "num_hidden_layers": 30,
-                        "num_attention_heads": 20, "num_key_value_heads": 5,
-                        "intermediate_size": 6912, "vocab_size": 128256,
-                        "tie_word_embeddings": True},
-}
-
 
 def model_config(model: str | dict) -> dict:
     """A preset name, a checkpoint directory / config.json path, or a config dict →
@@ -111,7 +98,6 @@ def model_config(model: str | dict) -> dict:
     if not p.is_file():
         raise ModelError(f"unknown model {model!r}: use a preset ({', '.join(MODEL_PRESETS)}) "
                          "or a checkpoint directory with a config.json")
-    from tritium.host.checkpoint import CheckpointError, read_config
     try:
         cfg = read_config(p)
     except CheckpointError as e:
@@ -131,8 +117,6 @@ def _arch(cfg: dict) -> str:
 
 def model_shapes(cfg: dict) -> dict[str, Any]:
     """Architecture, sizes and the (name, out, in) of every ternary matvec per token."""
-    from tritium.host.checkpoint import CheckpointError, bitnet_spec, hgrn_spec
-
     arch = _arch(cfg)
     try:
         spec = hgrn_spec(cfg) if arch == "hgrn" else bitnet_spec(cfg, packed=False)
@@ -246,7 +230,7 @@ PLATFORMS: dict[str, Platform] = {
             "flash at ~12 MB/s (ASSUMPTION)",)),
 }
 
-#: published figures the presets are checked against (ANCHORS.md)
+#: published figures the presets are checked against (docs/model.md, Results)
 ANCHORS = [
     {"platform": "u250", "model": "mmfreelm-370m", "metric": "tokens_per_s", "value": 86.0,
      "source": "MatMul-free follow-up on Alveo U250, 300 MHz, 128 lanes"},

@@ -18,8 +18,8 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
+from tritium.cliargs import add_json_flag
 from tritium.config import SpgemmConfig, TernaryConfig
 from tritium.errors import ShapeError
 
@@ -43,6 +43,8 @@ SPGEMM_CONFIGS = {
 
 def spgemm_workload(name: str):
     """A named operand A (the product is A·A): a pyamg example or a fixture."""
+    import numpy as np
+
     from tritium.golden import spgemm as g
 
     fixtures = {
@@ -122,15 +124,31 @@ def cmd_estimate(args) -> int:
 
 # ---- compare ------------------------------------------------------------------------------
 
-def compare(quick: bool = True, out_dir: str | Path = "compare-report") -> dict:
-    """Run the grid on the RTL; return the report (also written to ``out_dir``)."""
+def _tmv_shapes(name: str, quick: bool) -> list[tuple[int, int, str]]:
+    return TMV_SHAPES[name][:4] if quick else TMV_SHAPES[name]
+
+
+def compare(quick: bool = True, out_dir: str | Path = "compare-report",
+            progress=None) -> dict:
+    """Run the grid on the RTL; return the report (also written to ``out_dir``).
+    ``progress``: a :func:`tritium.progress.make_progress` display, advanced once per
+    workload simulated."""
+    import numpy as np
+
     from tritium.sim import run_spgemm, run_tmv, run_tmv_commands
 
     rng = np.random.default_rng(7)
     rows: list[dict] = []
     t0 = time.time()
+    runs = sum(len(_tmv_shapes(n, quick)) + 1 for n in TMV_CONFIGS) + len(spgemm_grid(quick))
+    task = progress.add_task("simulating the grid", total=runs) if progress else None
+
+    def done() -> None:
+        if progress:
+            progress.advance(task)
+
     for name, cfg in TMV_CONFIGS.items():
-        shapes = TMV_SHAPES[name] if not quick else TMV_SHAPES[name][:4]
+        shapes = _tmv_shapes(name, quick)
         for r, c, fmt in shapes:
             codes = rng.integers(0, 3, (r, c))
             x = rng.integers(cfg.act_min, cfg.act_max + 1, c)
@@ -141,12 +159,14 @@ def compare(quick: bool = True, out_dir: str | Path = "compare-report") -> dict:
                              peak_ops_per_cycle=M.OPS_PER_WEIGHT * cfg.word_codes,
                              bytes_per_cycle=cfg.mem_bytes_per_cycle or cfg.word_bytes(fmt),
                              bound=est["bound"]))
+            done()
         # the same shapes back to back in one run: the stream formula
         jobs = [(rng.integers(0, 3, (r, c)), rng.integers(-128, 128, c), f) for r, c, f in shapes]
         out = run_tmv_commands(cfg, jobs)
         est = M.tmv_stream_cycles(cfg, [(r, c, f) for r, c, f in shapes])
         rows.append(_row("tmv", name, f"stream of {len(shapes)}", est,
                          out["counters"]["busy_cycles"]))
+        done()
     for cname, wname, semiring in spgemm_grid(quick):
         cfg = SPGEMM_CONFIGS[cname]
         A = spgemm_workload(wname)
@@ -155,6 +175,7 @@ def compare(quick: bool = True, out_dir: str | Path = "compare-report") -> dict:
         rows.append(_row("spgemm", cname, f"{wname} {semiring}", est["cycles"], cnt["cycles"],
                          formula_cycles=est["formula_cycles"], extra_passes=est["extra_passes"],
                          products=est["products"]))
+        done()
     report = {"quick": quick, "wall_s": round(time.time() - t0, 2), "rows": rows}
     for eng in ("tmv", "spgemm"):
         errs = [abs(r["error_pct"]) for r in rows if r["engine"] == eng]
@@ -175,6 +196,7 @@ def _row(engine, config, workload, estimate, measured, **extra) -> dict:
 
 def plots(rows: list[dict], out: Path) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -211,7 +233,10 @@ def plots(rows: list[dict], out: Path) -> None:
 
 
 def cmd_compare(args) -> int:
-    rep = compare(quick=args.quick, out_dir=args.out)
+    from tritium.progress import make_progress
+
+    with make_progress(not args.quiet) as progress:
+        rep = compare(quick=args.quick, out_dir=args.out, progress=progress)
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
@@ -253,7 +278,7 @@ def register(sub) -> None:
     p.add_argument("--pes", type=int, default=2, help="SpGEMM row-PEs")
     p.add_argument("--hash-bits", type=int, default=6, help="SpGEMM table: log2 slots")
     p.add_argument("--semiring", default="plus-times")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_flag(p)
     p.set_defaults(func=cmd_estimate)
 
     c = sub.add_parser("compare", help="cycle model vs RTL counters over a grid (Verilator)",
@@ -261,5 +286,6 @@ def register(sub) -> None:
                                    "hardware counters with the model; writes JSON + PNGs.")
     c.add_argument("--quick", action="store_true", help="small grid (reuses test designs)")
     c.add_argument("--out", default="compare-report", help="output directory")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--quiet", action="store_true", help="no progress bar (stderr)")
+    add_json_flag(c)
     c.set_defaults(func=cmd_compare)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from tritium.config import SocConfig
 from tritium.errors import ConfigError, SimulationError
-from tritium.host import protocol as P
+from tritium import protocol as P
 
 from .build import Design, build_standalone, design_of
 

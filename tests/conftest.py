@@ -12,7 +12,7 @@ def h64_checkpoint(tmp_path_factory):
     """``h64_checkpoint(seed, unit_scale=False)``: the demo's HGRN-bit shape (hidden 64,
     2 layers, vocab 256), initialised as upstream initialises a model (std 0.02) or at the
     toy unit scale, written once per (seed, unit_scale) and session."""
-    from tritium.host.checkpoint import write_checkpoint
+    from tritium.golden.checkpoint import write_checkpoint
 
     made = {}
 

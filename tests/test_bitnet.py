@@ -17,7 +17,7 @@ from test_reference_bitnet import write_bitnet
 from tritium.config import SocConfig
 from tritium.errors import ShapeError
 from tritium.golden.bitnet import BitNetForCausalLM
-from tritium.host.checkpoint import UnknownArchitectureError, write_checkpoint
+from tritium.golden.checkpoint import UnknownArchitectureError, write_checkpoint
 
 IDS = [5, 17, 63, 0, 2, 2, 40, 11]
 
@@ -53,7 +53,7 @@ def test_trace_holds_every_bitlinear_with_exact_accumulators(model):
 
 
 def test_a_bare_weight_file_does_not_say_the_head_count(model):
-    from tritium.host.checkpoint import UnsupportedConfigError
+    from tritium.golden.checkpoint import UnsupportedConfigError
     with pytest.raises(UnsupportedConfigError, match="num_attention_heads"):
         BitNetForCausalLM.from_pretrained(model.desc.source / "model.safetensors")
 

@@ -75,6 +75,16 @@ def test_cli_verilog_only(tmp_path):
     assert (tmp_path / "tritium_icebreaker.pcf").is_file()
 
 
+def test_cli_verilog_only_json(tmp_path):
+    r = cli("build", "--board", "icebreaker", "--verilog-only", "-o", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["board"] == "icebreaker"
+    names = {Path(f).name for f in rep["files"]}
+    assert {"tritium_icebreaker.v", "tritium_icebreaker.pcf"} <= names
+    assert all(Path(f).is_file() and Path(f).parent == tmp_path for f in rep["files"])
+
+
 def test_cli_build_rejects_a_non_soc_config(tmp_path):
     cfg = tmp_path / "tmv.json"
     cfg.write_text(get_board("icebreaker").default_config().tmv.to_json())

@@ -86,6 +86,19 @@ def test_sweep_fpga_cli(tmp_path):
     assert "lut/lane" in r.stdout and r.stdout.count("\n") == 4
 
 
+def test_build_json_is_the_report(tmp_path):
+    _, cfg = small("icebreaker")
+    (tmp_path / "soc.json").write_text(cfg.to_json())
+    r = subprocess.run([sys.executable, "-m", "tritium.cli", "build", "--board", "icebreaker",
+                        "--no-pnr", "--config", str(tmp_path / "soc.json"), "-o", str(tmp_path),
+                        "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep.pop("report") == str(tmp_path / "report.json")
+    assert rep == json.loads((tmp_path / "report.json").read_text())
+    assert rep["config"] == cfg.to_dict() and rep["pnr"] is False
+
+
 def test_no_pnr_stops_after_synthesis(tmp_path):
     _, cfg = small("ulx3s-12f")
     (tmp_path / "soc.json").write_text(cfg.to_json())

@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from tritium import cli
-from tritium.host import checkpoint as ck
+from tritium.golden import checkpoint as ck
 
 SMALL = dict(hidden=16, layers=2, vocab=32)
 
@@ -56,7 +56,7 @@ def test_hgrn_layout_matches_the_released_keys(tmp_path):
         dtypes = {f.get_slice(k).get_dtype() for k in keys}
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys}
     assert dtypes == {"BF16"}
-    # ANCHORS: intermediate I = 256*ceil((8H/3)/256) = 256 for H = 16
+    # the released configs: intermediate I = 256*ceil((8H/3)/256) = 256 for H = 16
     assert shapes["model.layers.1.mlp.gate_proj.weight"] == (512, 16)
     assert shapes["model.layers.1.mlp.down_proj.weight"] == (16, 256)
     assert shapes["model.layers.1.mlp.down_proj.norm.weight"] == (256,)
@@ -179,6 +179,20 @@ def test_inspect_output(tmp_path, capsys):
     line = next(l for l in text.splitlines() if l.startswith("model.layers.0.self_attn.q_proj"))
     assert line.split()[1] == "32x32" and line.split()[-2:] == ["256", "224"]
     assert "parameters" in text and "%" in line
+
+
+def test_inspect_json(tmp_path, capsys):
+    out = _make(tmp_path, "bitnet-packed", hidden=32)
+    rc, text, err = _run(["inspect", str(out), "--quiet", "--json", "--device-mem", "1M"],
+                         capsys)
+    assert rc == 0 and err == ""
+    rep = json.loads(text)
+    assert (rep["arch"], rep["hidden_size"], rep["num_layers"]) == ("bitnet-packed", 32, 2)
+    q = next(r for r in rep["bitlinears"] if r["bitlinear"] == "model.layers.0.self_attn.q_proj")
+    # as in the table: 32x32 = 1024 weights, 256 bytes in t2, 32 rows * ceil(32/5) = 224 in t3
+    assert (q["out_features"], q["in_features"], q["t2_bytes"], q["t3_bytes"]) == (32, 32, 256, 224)
+    assert rep["t2_bytes"] == sum(r["t2_bytes"] for r in rep["bitlinears"])
+    assert rep["device_mem"] == 1 << 20 and 0 < rep["device_bytes"] <= 1 << 20
 
 
 # --- bad input ---------------------------------------------------------------------------------

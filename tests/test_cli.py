@@ -1,5 +1,6 @@
 """The `tritium` command: help everywhere, Verilog output, one-line errors."""
 
+import json
 import subprocess
 import sys
 
@@ -118,3 +119,95 @@ def test_verilog_mfc_nested_tmv_options(tmp_path):
     said = r.stdout + r.stderr
     assert "'simd': 4" in said and "'has_t3': 0" in said, said
     assert "module mfc(" in out.read_text()
+
+
+# ---- what the CLI imports --------------------------------------------------------------------
+
+def _imported(stderr: str) -> set[str]:
+    """Module names from a ``python -X importtime`` report."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_estimate_imports_neither_torch_nor_cocotb_nor_numpy():
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "tritium.cli", "estimate",
+                        "--model", "mmfreelm-370m", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout)
+    # the 370M shape (24 layers of 6 BitLinears + lm_head) reached the model
+    assert rep["model"] == "mmfreelm-370m" and rep["tokens_per_s"] > 0
+    mods = _imported(r.stderr)
+    assert {"tritium.sim.model", "tritium.golden.shapes"} <= mods   # the report is real
+    heavy = sorted(m for m in mods if m.split(".")[0] in (
+        "torch", "cocotb", "cocotb_tools", "safetensors", "amaranth", "numpy"))
+    assert not heavy, heavy
+
+
+# ---- --json on the commands that print tables -------------------------------------------------
+
+@pytest.mark.verilator
+def test_sim_ternary_dot_json():
+    # the lanes16 config of tests/test_ternary_dot_verilator.py: its build is reused
+    r = run("sim", "ternary-dot", "--lanes", "16", "--max-length", "256", "--vectors", "5",
+            "--show", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)     # nothing but the JSON document on stdout
+    assert rep["ok"] is True and rep["config"]["lanes"] == 16
+    assert len(rep["rows"]) == 5   # every row, not only the --show ones
+    assert all(row["match"] and row["rtl"] == row["golden"] for row in rep["rows"])
+    assert [row["index"] for row in rep["rows"]] == list(range(5))
+
+
+@pytest.mark.verilator
+def test_sim_tmv_json():
+    r = run("sim", "tmv", "--simd", "8", "--pe", "3", "--max-in", "64", "--max-out", "32",
+            "--weight-depth", "256", "--jobs", "3", "--max-shape", "40", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["ok"] is True and len(rep["rows"]) == 3
+    assert {row["fmt"] for row in rep["rows"]} == {"t2", "t3"}
+    assert all(row["busy_cycles"] == row["formula_cycles"] for row in rep["rows"])
+
+
+def test_estimate_json_and_table_say_the_same():
+    r = run("estimate", "--model", "mmfreelm-370m", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    table = run("estimate", "--model", "mmfreelm-370m")
+    assert table.returncode == 0 and "tokens_per_s" in table.stdout
+    assert f"{rep['tokens_per_s']:.4g}" in table.stdout
+
+
+# ---- sim mfc ----------------------------------------------------------------------------------
+
+@pytest.mark.verilator
+def test_sim_mfc_runs_tokens_equal_to_the_golden_core(tmp_path):
+    from tritium.config import MfcConfig
+    from tritium.golden.checkpoint import write_checkpoint
+    from tritium.host.compile import GoldenCore, compile_model
+
+    r = run("sim", "mfc", "--tokens", "2", "--seed", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["ok"] is True and rep["config"] == MfcConfig().to_dict()
+    # the same model through the compiler's own golden, token for token
+    ck = write_checkpoint(tmp_path / "m", "hgrn-bit", hidden=64, layers=1, vocab=256, seed=3)
+    compiled = compile_model(ck, MfcConfig())
+    core = GoldenCore(compiled)
+    for row in rep["rows"]:
+        assert row["argmax"] == core.step(row["token"])[0], row
+        assert row["cycles"] == compiled.estimate()["cycles"] == row["model_cycles"]
+        assert row["error"] == 0
+    assert rep["rows"][1]["token"] == rep["rows"][0]["argmax"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--hidden", "6"], "hidden must be a multiple of 4"),
+    (["--vmem-depth", "64"], "raise mfc.vmem_depth"),
+    (["--tokens", "0"], "give an integer from 1 to"),
+])
+def test_sim_mfc_refuses_what_cannot_run_in_one_line(args, msg):
+    r = run("sim", "mfc", *args)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and msg in lines[0], r.stderr

@@ -14,7 +14,7 @@ from test_reference_bitnet import write_bitnet
 from test_reference_hgrn import write_hgrn
 from tritium.errors import ShapeError
 from tritium.golden.hgrn import HGRNBitForCausalLM
-from tritium.host.checkpoint import UnknownArchitectureError, write_checkpoint
+from tritium.golden.checkpoint import UnknownArchitectureError, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +128,14 @@ def _with_config(src, dst, **fields):
                                           ("tie_word_embeddings", True)])
 def test_variants_the_released_code_cannot_run_are_refused_by_name(hgrn_dir, tmp_path,
                                                                      field, value):
-    from tritium.host.checkpoint import UnsupportedConfigError
+    from tritium.golden.checkpoint import UnsupportedConfigError
     bad = _with_config(hgrn_dir, tmp_path / "bad", **{field: value})
     with pytest.raises(UnsupportedConfigError, match=field):
         HGRNBitForCausalLM.from_pretrained(bad)
 
 
 def test_num_heads_has_no_numerical_effect_and_must_divide_hidden(hgrn_dir, model, tmp_path):
-    from tritium.host.checkpoint import CheckpointShapeError
+    from tritium.golden.checkpoint import CheckpointShapeError
     four = _with_config(hgrn_dir, tmp_path / "four", num_heads=4)
     assert torch.equal(HGRNBitForCausalLM.from_pretrained(four).logits(IDS), model.logits(IDS))
     with pytest.raises(CheckpointShapeError, match="num_heads=3"):

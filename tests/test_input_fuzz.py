@@ -26,7 +26,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tritium import cli
-from tritium.host.checkpoint import MAX_DIM, MAX_LAYERS, MAX_RATIO, write_checkpoint
+from tritium.golden.checkpoint import write_checkpoint
+from tritium.golden.shapes import MAX_DIM, MAX_LAYERS, MAX_RATIO
 
 HIDDEN, LAYERS, VOCAB = 16, 2, 32
 # nothing listens on the discard port: if a case's checkpoint were accepted, `load`
@@ -503,7 +504,7 @@ def test_real_process_sample(bases, tmp_path):
 def test_confinement_still_reads_symlinked_and_nested_shards(bases, tmp_path):
     """The Hugging Face cache layout: snapshot files are symlinks into ../../blobs. Shard
     names are confined on their text, so that layout (and a shard in a subfolder) loads."""
-    from tritium.host.checkpoint import load_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
     snap = tmp_path / "snapshots" / "rev"
     shutil.copytree(bases["sharded"], snap)
     blobs = tmp_path / "blobs"

@@ -1,5 +1,6 @@
 """The simulated FPGA over real TCP sockets: driver, fuzzing, noisy links, crashes."""
 
+import json
 import random
 import socket
 import subprocess
@@ -12,8 +13,8 @@ import serial
 from tritium.config import SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.ternary import ternary_matvec
-from tritium.host import protocol as P
-from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+from tritium import protocol as P
+from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
 from tritium.host.device import Device, DeviceConfigError, DeviceError, LinkError
 from tritium.sim.serve import SimulatedDevice
 
@@ -323,6 +324,22 @@ def test_cli_load_and_run_matvec(sim, ckpt):
     r = run("run", "matvec", str(ckpt), "--layer", "nope", "--device", sim.url)
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+def test_cli_run_matvec_json_has_every_bitlinear(sim, ckpt):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tritium.cli", *a],  # noqa: E731
+                                    capture_output=True, text=True, timeout=300)
+    r = run("load", str(ckpt), "--device", sim.url, "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run("run", "matvec", str(ckpt), "--device", sim.url, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    linears = list(load_checkpoint(ckpt).bitlinears())
+    assert rep["ok"] is True and rep["arch"] == "hgrn-bit"
+    # every BitLinear once (in execution order, which is not the checkpoint's)
+    assert sorted((row["bitlinear"], row["rows"], row["cols"]) for row in rep["rows"]) == \
+        sorted((lin.name, lin.out_features, lin.in_features) for lin in linears)
+    assert all(row["match"] and row["cycles"] == row["model_cycles"] for row in rep["rows"])
 
 
 def test_cli_unreachable_device_is_one_line():

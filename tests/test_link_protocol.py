@@ -5,7 +5,7 @@ import zlib
 from amaranth.sim import Simulator
 
 from tritium.hdl.link import UartRx, UartTx
-from tritium.host import protocol as P
+from tritium import protocol as P
 
 
 def test_frame_layout_and_crc():

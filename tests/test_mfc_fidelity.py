@@ -12,7 +12,7 @@ import torch
 from tritium.config import MfcConfig, TernaryConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.mfc import Machine, Op, encode
-from tritium.host.checkpoint import load_checkpoint
+from tritium.golden.checkpoint import load_checkpoint
 from tritium.host.compile import CompileError, _Compiler, agreement, compile_model, to_fixed
 
 CFG = MfcConfig()

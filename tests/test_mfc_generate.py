@@ -2,6 +2,7 @@
 link into the served (Verilator) SoC, tokens generated on it and checked against the
 fixed-point golden token for token and against the cycle model cycle for cycle."""
 
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from tritium.config import MfcConfig, SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.mfc import ProgramError, estimate_cycles
-from tritium.host.checkpoint import load_checkpoint, write_checkpoint
+from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
 from tritium.host.compile import (CompileError, GoldenCore, agreement, compile_model,
                                   shape_program)
 from tritium.host.device import Device, DeviceConfigError, DeviceError
@@ -139,6 +140,14 @@ def test_cli_serve_and_generate(ckpt, compiled):
         assert re.search(rf"{cycles:,} cycles/token; model {cycles:,}, \+0\.00%", r.stdout), \
             r.stdout
         assert "top-1 agreement" in r.stdout
+        r = subprocess.run([sys.executable, "-m", "tritium.cli", "generate", str(ckpt),
+                            "--device", url, "--prompt-ids", "1,2,3", "-n", "4", "--json"],
+                           capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads(r.stdout)   # stdout holds the JSON document only
+        assert rep["tokens"] == golden[3:7] and rep["identical"] is True
+        assert rep["cycles"]["cycles"] == {"device": cycles, "model": cycles}
+        assert 0 <= rep["agreement"]["top1_agreement"] <= 1
     finally:
         serve.terminate()
         serve.wait(timeout=30)

@@ -2,6 +2,7 @@
 (Verilator). TMV's closed form must be within 1 % on every row, SpGEMM's within 5 %."""
 
 import json
+import re
 
 import pytest
 
@@ -10,9 +11,16 @@ from tritium.cli import main
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
 
-def test_compare_quick_estimates_match_rtl_counters(tmp_path, capsys):
+def test_compare_quick_estimates_match_rtl_counters(tmp_path, capsys, monkeypatch):
+    # stderr as a terminal (rich draws its progress bar only there); stdout stays JSON
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
     assert main(["compare", "--quick", "--out", str(tmp_path), "--json"]) == 0
-    rep = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    rep = json.loads(out)
+    # the bar counted every workload to the end: one per row of the report
+    bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err)
+    assert "simulating the grid" in bar and f"{len(rep['rows'])}/{len(rep['rows'])}" in bar
     on_disk = json.loads((tmp_path / "compare.json").read_text())
     assert on_disk["rows"] == rep["rows"]
     tmv = [r for r in rep["rows"] if r["engine"] == "tmv"]

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from tritium.golden.ternary import CODE_NEG, CODE_POS, CODE_ZERO
-from tritium.host.quantize import (quantize_activations, quantize_weights,
+from tritium.golden.quantize import (quantize_activations, quantize_weights,
                                    quantize_weights_simple)
 
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from tritium.golden.bitnet import BitNetForCausalLM
-from tritium.host.checkpoint import (CheckpointShapeError, CorruptCheckpointError,
+from tritium.golden.checkpoint import (CheckpointShapeError, CorruptCheckpointError,
                                      UnsupportedConfigError)
 
 LAYERS, VOCAB, TOKENS = 2, 256, 10

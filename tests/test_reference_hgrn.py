@@ -214,7 +214,7 @@ def test_the_reference_tells_the_released_eps_and_g_norm_apart(checkpoints):
 
 
 def test_activation_ties_round_away_from_zero_like_the_kernel():
-    from tritium.host.quantize import HGRN_ACT_ROUNDING, quantize_activations
+    from tritium.golden.quantize import HGRN_ACT_ROUNDING, quantize_activations
     # max 127 gives s_x = 1, so the products are the values themselves
     x = torch.tensor([[127.0, 0.5, -0.5, 1.5, -2.5, 2.4999998, 0.49999997]])
     q, s = quantize_activations(x, HGRN_ACT_ROUNDING)

@@ -4,6 +4,7 @@ a real bit-flipping TCP proxy, the server's lifecycle, and the smaller link faul
 Everything runs against the real Verilated SoC behind its real TCP bridge.
 """
 
+import json
 import os
 import re
 import signal
@@ -18,8 +19,8 @@ from tritium.config import MfcConfig, SocConfig
 from tritium.errors import ConfigError
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.hdl.soc import counter_names
-from tritium.host import protocol as P
-from tritium.host.checkpoint import load_checkpoint
+from tritium import protocol as P
+from tritium.golden.checkpoint import load_checkpoint
 from tritium.host.device import Device, DeviceError, LinkError
 from tritium.sim.noise import BitFlipProxy
 from tritium.sim.serve import SimulatedDevice
@@ -327,3 +328,17 @@ def test_demo_removes_its_temporary_directory(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert str(tmp_path) in r.stdout.replace("\n", "")  # it did make its directory there
     assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_json(tmp_path):
+    r = cli("demo", "--json", env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(r.stdout)   # the JSON document only: no table, no status lines
+    # the demo's checkpoint: 2 layers of 6 BitLinears and the lm_head, each on the TMV
+    assert len(rep["matvecs"]) == 13 and rep["matvecs"][-1]["bitlinear"] == "lm_head"
+    assert rep["matvecs_identical"] and all(m["match"] for m in rep["matvecs"])
+    gen = rep["generation"]
+    assert gen["identical"] and len(gen["tokens"]) == 16 and gen["prompt"] == [1, 2, 3]
+    assert gen["tokens"] == gen["golden_tokens"]
+    assert gen["cycles"]["cycles"]["device"] == gen["cycles"]["cycles"]["model"]
+    assert rep["ok"] is True and list(tmp_path.iterdir()) == []

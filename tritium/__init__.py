@@ -1,11 +1,14 @@
 """tritium: FPGA accelerators for workloads that avoid dense multiplication.
 
-Subpackages (each a top-level folder of the repository):
+Here: the spec (``config``, ``errors``, ``protocol``, ``progress``) and the ``tritium``
+command (``cli``). The subpackages are each a top-level folder of the repository, in
+the layers of docs/engines.md:
 
 - ``tritium.hdl``    Amaranth components (streams, ternary engines, SpGEMM, link, SoC)
-- ``tritium.golden`` bit-exact Python models of every hdl block, float references
+- ``tritium.golden`` bit-exact Python models of every hdl block, float references,
+                     checkpoint ingest and quantisation, model shapes
 - ``tritium.sim``    Verilator toolchain, build cache, cocotb benches, cycle model
-- ``tritium.host``   checkpoint ingest, packing, link protocol, device driver
+- ``tritium.host``   the token-core compiler, weight placement, device driver
 - ``tritium.boards`` board tops and the open FPGA flow
 """
 

@@ -1,7 +1,11 @@
 """The ``tritium`` command.
 
 Each subcommand lives beside the code it drives, in a module that exposes
-``register(subparsers)``; this file only collects them and owns error handling:
+``register(subparsers)``; this file only collects them and owns error handling.
+Registering is cheap by rule: at import time a command module imports the spec and the
+model shapes at most, and everything heavy (numpy, torch, cocotb, Amaranth, the
+simulators) inside the command's function, so ``tritium estimate`` loads none of them
+(tests/test_cli.py; bench/cli.py times it). Errors:
 a :class:`~tritium.errors.TritiumError` prints one line and exits non-zero, no traceback,
 and so does a command line argparse refuses (``tritium X: error: ...; see tritium X --help``,
 exit status :attr:`UsageError.exit_code`), without the usage block argparse would print.
@@ -33,23 +37,6 @@ class OneLineParser(argparse.ArgumentParser):
         message = " ".join(message.split())
         self.exit(UsageError.exit_code,
                   f"{self.prog}: error: {message}; see {self.prog} --help\n")
-
-
-def int_range(lo: int, hi: int | None = None):
-    """An argparse ``type``: an integer in [lo, hi] (no upper bound when hi is None)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < lo or (hi is not None and value > hi):
-            bounds = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
-            raise argparse.ArgumentTypeError(f"{value} is out of range: give an integer "
-                                             f"{bounds}")
-        return value
-
-    parse.__name__ = "integer"  # argparse names the type in its messages
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:

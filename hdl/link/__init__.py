@@ -1,6 +1,6 @@
 """The device link: byte-stream framing with CRC-32, the command processor, a UART PHY.
 
-Protocol constants and the host codec live in :mod:`tritium.host.protocol`
+Protocol constants and the host codec live in :mod:`tritium.protocol`
 (docs/protocol.md); the hardware here implements the device end of it.
 """
 

@@ -34,7 +34,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.host import protocol as P
+from tritium import protocol as P
 
 from .deframer import COUNTER_BITS, frame_layout
 from .framer import header_layout

@@ -28,7 +28,7 @@ from amaranth import Module, Signal
 from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.host.protocol import SOF
+from tritium.protocol import SOF
 
 COUNTER_BITS = 32
 

@@ -17,7 +17,7 @@ from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.host.protocol import SOF
+from tritium.protocol import SOF
 
 from .deframer import CRC32
 

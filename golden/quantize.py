@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tritium.golden.shapes import HF_BITNET_PER_BYTE
 from tritium.golden.ternary import CODE_ZERO, encode
 
 #: floor of mean|W| before taking its reciprocal (reference value)
@@ -41,8 +42,6 @@ ROUND_HALF_EVEN, ROUND_HALF_AWAY = "half-even", "half-away"
 HGRN_ACT_ROUNDING = ROUND_HALF_AWAY
 #: how BitNet (transformers' ActQuant, torch.round) rounds activations
 BITNET_ACT_ROUNDING = ROUND_HALF_EVEN
-#: codes per byte of Hugging Face's pre-packed BitNet weights
-HF_BITNET_PER_BYTE = 4
 
 
 def weight_scale(w: torch.Tensor) -> torch.Tensor:
