@@ -21,18 +21,19 @@ SCALES = (1e-4, 1e-2, 1.0, 1e3)
 
 
 def test_vnorm_by_hand():
-    """x = [3, -4, 1] (Q.16 integers): k = 2^31 // 4, q = round(x·k / 2^15) = x·2^14,
-    the squares summed exactly into S[c+1]; k = 2^15 is the identity."""
+    """x = [3, -4, 1] (Q.16 integers), norm_frac 23 so N = 8: k = 2^31 // 4,
+    q = round(x·k / 2^8) = x·2^21 (max-abs 4·2^21 = 2^23, 1.0 in Q.23), the squares
+    summed exactly into S[c+1]; k = 2^8 is the identity."""
     m = Machine(MfcConfig(tmv=TernaryConfig(simd=4, pe=2, max_in=16, max_out=8,
                                             weight_depth=64), vmem_depth=64, imem_depth=16,
-                          sregs=4))
+                          sregs=4, norm_frac=23))
     m.vmem[:3] = [3, -4, 1]
-    m.sregs[:3] = [2 ** 31 // 4, 0, 1 << 15]
+    m.sregs[:3] = [2 ** 31 // 4, 0, 1 << 8]
     m.load_program([encode(Op.SETVL, a=3), encode(Op.VNORM, d=8, a=0, c=0),
                     encode(Op.VNORM, d=0, a=0, c=2), encode(Op.HALT)])
     assert m.run()["error"] == 0
-    assert list(m.vmem[8:11]) == [3 << 14, -4 << 14, 1 << 14]
-    assert m.sregs[1] == (9 + 16 + 1) << 28
+    assert list(m.vmem[8:11]) == [3 << 21, -4 << 21, 1 << 21]
+    assert m.sregs[1] == (9 + 16 + 1) << 42
     assert list(m.vmem[:3]) == [3, -4, 1] and m.sregs[3] == 26
 
 
