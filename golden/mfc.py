@@ -56,7 +56,8 @@ identity on V and S[c+1] the exact sum of squares.
 
 ``sig(x)``: x clamped to [-L, L) with L = 2**sig_range_log2 (in Q.F), segment
 ``k = (x + L) >> (F + sig_range_log2 + 1 - G)`` of 2**G, ``sig = ((A[k]·x) >> F) + B[k]``
-with the chord through sigma at the segment's ends (:func:`sigmoid_table`).
+with A the chord's slope and B centring the line's error over the segment
+(:func:`sigmoid_table`).
 
 Bad programs never hang the core: an unknown opcode, an operand range outside its memory
 (``d+VL`` etc.), a scalar register index (``c``, and ``c+1`` for VAFF) >= ``sregs``, a TMV
@@ -211,19 +212,30 @@ def disassemble(word: int) -> str:
 
 # --- sigmoid ------------------------------------------------------------------------------
 
+#: points per segment at which :func:`sigmoid_table` measures its line's deviation
+SIG_FIT_POINTS = 64
+
+
 def sigmoid_table(cfg: MfcConfig) -> tuple[list[int], list[int]]:
-    """Slopes A and intercepts B (Q.F) of the sigmoid's chords, one per segment: the line
-    through sigma at both ends of the segment, rounded half up to the grid."""
+    """Slopes A and intercepts B (Q.F) of the sigmoid's lines, one per segment of width
+    h = 2L/2^G: A is the chord's slope rounded half up to the grid; B centres the error
+    of the line as :func:`sig_fixed` evaluates it (``floor(A·x / 2^F)``, so half an LSB is
+    added back) between its extremes over the segment (sampled at ``SIG_FIT_POINTS``
+    points and both ends), rounded half up. The error inside [-L, L) is then at most
+    half the spread of ``σ(x) - A·x`` over a segment plus one LSB (B's rounding and the
+    floor): about h²·max|σ''|/16 + h·|ΔA|/2 + 2^-F, with max|σ''| = 1/(6√3)."""
     F, G, lr = cfg.frac_bits, cfg.sig_segments_log2, cfg.sig_range_log2
-    lim, n = float(1 << lr), 1 << G
+    lim, n, one = float(1 << lr), 1 << G, float(1 << F)
     width = 2 * lim / n
     A, B = [], []
     for k in range(n):
         x0 = -lim + k * width
         y0, y1 = 1 / (1 + math.exp(-x0)), 1 / (1 + math.exp(-(x0 + width)))
-        slope = (y1 - y0) / width
-        A.append(math.floor(slope * (1 << F) + 0.5))
-        B.append(math.floor((y0 - slope * x0) * (1 << F) + 0.5))
+        a = math.floor((y1 - y0) / width * one + 0.5)
+        x = x0 + width * np.arange(SIG_FIT_POINTS + 1) / SIG_FIT_POINTS
+        dev = 1 / (1 + np.exp(-x)) - a * x / one
+        A.append(a)
+        B.append(math.floor((dev.max() + dev.min()) / 2 * one + 0.5 + 0.5))
     return A, B
 
 
