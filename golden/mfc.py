@@ -48,11 +48,12 @@ residual stream and MLGRU state: a floor would drift them by -1/2 LSB per operat
 addresses are flat over both banks (bank b starts at ``b·act_elems`` / ``b·res_elems``).
 
 ``VNORM`` with ``k = 2^31 // max|V[a+i]|`` (SDIV) rescales a vector of any magnitude to
-max-abs in (2^(F-1), 2^F], i.e. about 1.0 in Q.F, and sums the squares of the rescaled
-elements exactly (N = 31 - F, :attr:`~tritium.config.MfcConfig.norm_shift`): the RMS of
-a vector then comes out with ~F bits of relative precision whatever its scale, where a
-sum of ``(v·v) >> F`` underflows to 0 below RMS 2^(-F/2). With ``k = 2^N`` it is the
-identity on V and S[c+1] the exact sum of squares.
+max-abs in (2^(F_N-1), 2^F_N], i.e. about 1.0 in Q.F_N (F_N = ``norm_frac``, N = 31 -
+F_N, :attr:`~tritium.config.MfcConfig.norm_shift`; ``k = 2^(31-s) // max`` targets
+2^(F_N-s)), and sums the squares of the rescaled elements exactly: the RMS of a vector
+then comes out with ~F_N bits of relative precision whatever its scale, where a sum of
+``(v·v) >> F`` underflows to 0 below RMS 2^(-F/2). With ``k = 2^N`` it is the identity
+on V and S[c+1] the exact sum of squares.
 
 ``sig(x)``: x clamped to [-L, L) with L = 2**sig_range_log2 (in Q.F), segment
 ``k = (x + L) >> (F + sig_range_log2 + 1 - G)`` of 2**G, ``sig = ((A[k]·x) >> F) + B[k]``

@@ -13,20 +13,25 @@ computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(�
 (``eb`` = config ``rms_norm_eps``, ``el`` = :data:`~tritium.host.quantize.BITLINEAR_NORM_EPS`).
 Both norms scale by positive scalars, which the per-token absmax quantisation removes
 again. The core first rescales the norm's input to max-abs 1 (``x̃ = x·κ``, VNORM with
-``k = 2^31 // max|x|``, ``κ = k/2^N``), so nothing below depends on the activations'
-scale; with ``t̃ = x̃⊙w`` and ``ũ = t̃⊙g``::
+``k = 2^(N+f) // max|x|``, max|x̃| ≈ 2^f: f = F_N = ``norm_frac`` (Q.23 at the defaults,
+7 bits finer than the residual's Q.F) except before ``o_proj``, below), so nothing
+below depends on the activations' scale; with ``t̃ = x̃⊙w`` and ``ũ = t̃⊙g``::
 
     x_q = round(ũ · 127 / max|ũ|)       y = acc · max|ũ| / (127 · s_w · D)
     D² = mean(t̃²) + el · (mean(x̃²) + κ²·eb)
 
 which is the reference's ``y = acc · max|x̂| / (127 · s_w)`` with ``x̂ = ũ / D`` exactly:
 both eps terms are kept (scaled by κ²). ``g_norm`` before ``o_proj`` is the same with
-``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``; it normalises the whole width, so
-``num_heads`` has no numerical effect. ``down_proj`` has no block norm: ``t̃ = x̃`` and
-``D² = mean(t̃²) + el·κ²``. Per norm the program computes ``n·D²·2^(2F)`` from VNORM's
-exact sums of squares (SMULs for the eps terms, SADD), its square root once, and per
-BitLinear the max-abs, ``k = 127·2^Q/m``, the quantisation, the TMV and the rescale factor
-``c = max|ũ|·Kp/isqrt(n·D²·2^(2F+8))`` with the compile-time ``Kp = 2^(R+4)·sqrt(n)/(127·s_w)``.
+``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``, formed with f = F: SiLU(h) is not
+bounded at compile time, so t̃ keeps the residual's headroom; it normalises the whole
+width, so ``num_heads`` has no numerical effect. ``down_proj`` has no block norm: ``t̃ =
+x̃`` and ``D² = mean(t̃²) + el·κ²``. Per norm the program computes ``n·D²·2^(2f)`` from
+VNORM's exact sums of squares (SMULs for the eps terms, SADD), its square root once
+(shifted so the root keeps F + 4 fraction bits), and per BitLinear the max-abs, ũ
+renormalised to max-abs 2^F_N (so ``k = 127·2^Q/max`` has Q - F_N + 7 = 22 bits whatever
+g did to the maximum), the quantisation, the TMV and the rescale factor ``c =
+max|ũ|·Kp/root`` with the compile-time ``Kp = 2^(R + shift/2)·sqrt(n)/(127·s_w)``.
+Static norm gains that would overflow the Q.F_N vectors are refused (CompileError).
 
 Schedule: the TMV runs while the vector unit prepares the next projection's input
 (i/f/g share one normalised input; each quantises into the other activation bank) and

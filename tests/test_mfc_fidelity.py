@@ -132,21 +132,15 @@ def _fp16_and_core(ckpt, tokens=128):
 
 @pytest.mark.parametrize("unit_scale", [False, True], ids=["upstream-init", "unit-scale"])
 def test_core_within_the_float16_noise_floor(h64_checkpoint, unit_scale):
-    """The acceptance at default formats, over three seeds: max|Δlogit|/max|logit| no larger
-    than the float golden's own float16 run's (median over the seeds), top-1 within 3
-    points of it in every seed, no projection all zero. Per seed the relative error is
-    only held to 1.25x float16's: on unit-scale models both sit at the models' noise
-    floor (~2 %), where which is lower in one seed is chance (bench/results/mfc.json
-    lists every case)."""
-    rel, rel16 = [], []
+    """The issue's acceptance at default formats, per seed (0, 1, 2): max|Δlogit|/max|logit|
+    no larger than the float golden's own float16 run's on the same model and tokens,
+    top-1 within 3 points of it, no projection all zero (bench/results/mfc.json has the
+    H = 128 and held-out cases)."""
     for seed in (0, 1, 2):
         ag, fp16_rel, fp16_top1 = _fp16_and_core(h64_checkpoint(seed, unit_scale))
         assert ag.zero_projections == 0 and ag.projections == 13 * 128
         assert ag.top1_agreement >= fp16_top1 - 0.03, (seed, ag, fp16_top1)
-        assert ag.rel_max_dlogit <= 1.25 * fp16_rel, (seed, ag, fp16_rel)
-        rel.append(ag.rel_max_dlogit)
-        rel16.append(fp16_rel)
-    assert np.median(rel) <= np.median(rel16), (rel, rel16)
+        assert ag.rel_max_dlogit <= fp16_rel, (seed, ag, fp16_rel)
 
 
 @pytest.mark.parametrize("what,factor", [("model.embeddings.weight", 5e-3),
