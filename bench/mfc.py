@@ -21,7 +21,16 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
   (upstream init / unit scale, H 64 / 128, 3 seeds): max|Δlogit|/max|logit|, top-1, the
   projections computed and how many were all zero, beside ``fp16_*``: the float golden
   run in float16 against its float32 run on the same model and ids (the noise floor),
-  ``_within_fp16`` per case and medians per (init, H);
+  ``_within_fp16`` per case and medians per (init, H); the same cases on held-out seeds
+  ``HELDOUT_SEEDS`` (``agree_heldout_cases``, ``agree_heldout_cases_within_fp16``);
+- ``stage_<case>_*`` beside ``fp16_<case>_*`` (:func:`stages`, the ``STAGE_CASES``): the
+  error of each fixed-point stage on the inputs a real run gives it (σ, SiLU, the
+  quantisation factor's floor in int8 code units), of the values fed to the quantisers
+  against the float32 golden's, and the int8 codes that differ from float32's;
+  ``ablate_<case>_<variant>_*``: the same run with exact σ/SiLU and with the formats
+  before ``norm_frac`` (``q16``);
+- ``noise_<case>_emb<level>_*``: the float32 golden's logits moved by relative noise of
+  each level on the embeddings (the models' chaos, :func:`noise_floor`);
 - ``mfc_<platform>_<model>_*`` (``tritium.sim.model.estimate_mfc``) beside
   ``generic_<platform>_<model>_*`` (``estimate_model``, the matvecs + serialised row-wise
   unit model) for MMfreeLM-370M/1.3B/2.7B at the ULX3S-85F and U250 presets;
@@ -386,6 +395,36 @@ def stages(work: Path, res: dict) -> None:
                     else round(out[k], 5)
 
 
+#: relative noise levels put on the embeddings for the chaos measurement, and draws each
+NOISE_LEVELS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
+NOISE_DRAWS = 3
+
+
+def noise_floor(work: Path, res: dict) -> None:
+    """How far tiny input noise moves the float32 golden's logits (the models' chaos):
+    relative Gaussian noise of each level on the embeddings of each STAGE_CASES model,
+    ``noise_<case>_emb<level>_rel_max_dlogit_min/_max`` over the draws."""
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.host.checkpoint import load_checkpoint
+
+    for init, hidden, seed in STAGE_CASES:
+        desc = load_checkpoint(_checkpoint(work, init, hidden, seed))
+        ids = list(np.random.default_rng(seed).integers(0, 256, AGREE_IDS))
+        ref = HGRNBitForCausalLM(desc).logits(ids).float().numpy()
+        emb = desc.tensors["model.embeddings.weight"].copy()
+        for level in NOISE_LEVELS:
+            rel = []
+            for draw in range(NOISE_DRAWS):
+                rng = np.random.default_rng(100 + draw)
+                desc.tensors["model.embeddings.weight"] = \
+                    (emb * (1 + level * rng.standard_normal(emb.shape))).astype(np.float32)
+                got = HGRNBitForCausalLM(desc).logits(ids).float().numpy()
+                rel.append(float(np.abs(got - ref).max() / np.abs(ref).max()))
+            k = f"noise_{init}_h{hidden}_s{seed}_emb{level:g}_rel_max_dlogit"
+            res[k + "_min"], res[k + "_max"] = round(min(rel), 5), round(max(rel), 5)
+        desc.tensors["model.embeddings.weight"] = emb
+
+
 def scale(res: dict, fmax_mhz: float | None = None) -> None:
     from tritium.sim import model as M
 
@@ -583,6 +622,7 @@ def main(argv=None) -> int:
             rtl(ckpt, res)
         agree(work, ckpt, res)
         stages(work, res)
+        noise_floor(work, res)
         if th is not None:
             th.join()
         res.update(fpga_res)
