@@ -171,15 +171,15 @@ class _Compiler:
         self.logits = e.alloc(self.V, what="the logits")
 
     # --- one norm, then BitLinears on its output, split around the TMV ---------------------
-    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int) -> None:
-        """S[dst] = S[src]·S[value]·n·eps·2^(2F+2F_N-62) in two SMULs: with src = value =
-        R_KN (k) that is n·eps·κ²·2^(2f) for a norm to max-abs 2^f (:meth:`norm`; κ =
-        k·2^F/2^(N+f), so f cancels). The constant is loaded with the largest shift
+    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int, frac: int) -> None:
+        """S[dst] = S[src]·S[value]·n·eps·2^(2F+2f-62) in two SMULs: with src = value =
+        R_KN (k = 2^31 // max|x|) that is n·eps·κ²·2^(2f) for a norm to max-abs 2^f
+        (:meth:`norm`; κ = k·2^F/2^31). The constant is loaded with the largest shift
         (<= 63) that keeps it below CONST_LIMIT. The result is n·eps·(2^(F+f)/max|x|)²:
         below 2^60 for n <= 8192, eps <= 1e-6 and max|x| >= 2^(F+f-29) LSB (16 LSB at
         f = F_N = 23, an input RMS of about 1e-4); smaller inputs can overflow it."""
         e = self.e
-        base = n * eps * 2.0 ** (2 * self.F + 2 * self.cfg.norm_frac - 2 * 31)
+        base = n * eps * 2.0 ** (2 * self.F + 2 * frac - 2 * 31)
         shift = min(63, int(np.floor(np.log2(CONST_LIMIT / base))))
         e(Op.SLI, d=R_E, imm=int(np.floor(base * 2.0 ** shift + 0.5)))
         e(Op.SMUL, d=dst, a=src, b=value, c=0)
@@ -201,7 +201,7 @@ class _Compiler:
     def norm(self, x: int, n: int, mults=(), eps_block: float | None = None,
              gains=(), frac: int | None = None) -> None:
         """t̃ = (V[x:x+n]·κ) ⊙ mults[0] ⊙ ... into V[self.t:], the norm's input rescaled
-        to max-abs 1 in Q.frac (default F_N = ``norm_frac``; κ = k·2^F/2^(N+frac)), and
+        to max-abs 1 in Q.frac (default F_N = ``norm_frac``; κ = k·2^F/2^31), and
         R_ROOT = isqrt(n·D²·2^(2·frac) << root shift) with
         ``D² = mean(t̃²) + el·(mean(x̃²) + κ²·eps_block)`` (module docstring); without a
         block norm (``eps_block`` None, no mults) ``D² = mean(x̃²) + el·κ²``. ``gains``:
@@ -212,23 +212,34 @@ class _Compiler:
         frac = cfg.norm_frac if frac is None else frac
         self._check_gains(f"the norm before {self.next_name}", n, frac, gains, True)
         self.gains, self.frac = list(gains), frac
+        down = cfg.norm_shift - (cfg.norm_frac - frac)
+        if down < 0:
+            raise CompileError(f"norm_frac {cfg.norm_frac} is too far above frac_bits "
+                               f"{self.F} for the norm before {self.next_name}; lower "
+                               "mfc.norm_frac")
         e.setvl(n)
         e(Op.VMAXABS, a=x, c=R_MAX)
-        # k = (R_ONE << s) // max|x| = 2^(N+frac) // max|x|, so max|x̃| is about 2^frac
-        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=cfg.norm_shift + frac - self.F)
-        e(Op.VNORM, d=self.t, a=x, c=R_KN)                   # x̃; R_AX = Σ x̃²
+        # R_ONE << (31 - F) = 2^31: k = 2^31 // max|x| keeps 31 bits whatever max|x|
+        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=31 - self.F)
+        e(Op.VNORM, d=self.t, a=x, c=R_KN)                   # x̃ in Q.F_N; R_AX = Σ x̃²
+        sx = R_AX
+        if frac < cfg.norm_frac:
+            # exactly (rounded) x̃ / 2^(F_N - frac): a smaller k would lose its bits
+            e(Op.SLI, d=R_T, imm=1 << down)
+            e(Op.VNORM, d=self.t, a=self.t, c=R_T)           # R_N = Σ x̃² in Q.frac
+            sx = R_N
         if eps_block is None:
-            self._scaled(R_T, R_KN, R_KN, el, n)             # n·el·κ²·2^(2·frac)
-            e(Op.SADD, d=R_N, a=R_AX, b=R_T)
+            self._scaled(R_T, R_KN, R_KN, el, n, frac)       # n·el·κ²·2^(2·frac)
+            e(Op.SADD, d=R_N, a=sx, b=R_T)
         else:
             for w in mults:
                 e(Op.VMUL, d=self.t, a=self.t, b=w)
             e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
             shift = 50                                       # el·2^50: 30 bits of el
             e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** shift + 0.5)))
-            e(Op.SMUL, d=R_T, a=R_AX, b=R_E, c=shift)        # el·Σ x̃²
+            e(Op.SMUL, d=R_T, a=sx, b=R_E, c=shift)          # el·Σ x̃²
             e(Op.SADD, d=R_N, a=R_AT, b=R_T)
-            self._scaled(R_T, R_KN, R_KN, el * eps_block, n)  # n·el·eb·κ²·2^(2·frac)
+            self._scaled(R_T, R_KN, R_KN, el * eps_block, n, frac)  # n·el·eb·κ²·2^(2f)
             e(Op.SADD, d=R_N, a=R_N, b=R_T)
         self.root_shift = max(0, 2 * (self.F + 4 - frac))
         e(Op.SSQRT, d=R_ROOT, a=R_N, c=self.root_shift)
@@ -253,7 +264,7 @@ class _Compiler:
         bank = self.bank
         self.bank ^= 1
         e(Op.VMAXABS, a=u, c=R_MAX)                          # max|ũ|, for the rescale
-        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=cfg.norm_shift + cfg.norm_frac - self.F)
+        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=31 - self.F)
         e(Op.VNORM, d=self.u, a=u, c=R_KN)                   # ũ' (R_AX: unused sum)
         e(Op.VMAXABS, a=self.u, c=R_T)
         e(Op.SDIV, d=R_K, a=R_127, b=R_T, c=cfg.quant_shift)

@@ -65,7 +65,8 @@ def _run_chain(desc, kind, vectors, g, eps):
     if kind == "C":
         comp.norm(addrs[0], n)
     else:
-        comp.norm(addrs[0], n, addrs[1:], eps)
+        # as the compiler does: o_proj's t̃ (with SiLU(h)) is formed in Q.F
+        comp.norm(addrs[0], n, addrs[1:], eps, frac=CFG.frac_bits if kind == "B" else None)
     bank, reg = comp.issue(lin, comp.t, n)
     comp.e(Op.TWAIT)
     comp.e(Op.HALT)
