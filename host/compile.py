@@ -13,9 +13,10 @@ computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(�
 (``eb`` = config ``rms_norm_eps``, ``el`` = :data:`~tritium.host.quantize.BITLINEAR_NORM_EPS`).
 Both norms scale by positive scalars, which the per-token absmax quantisation removes
 again. The core first rescales the norm's input to max-abs 1 (``x̃ = x·κ``, VNORM with
-``k = 2^(N+f) // max|x|``, max|x̃| ≈ 2^f: f = F_N = ``norm_frac`` (Q.23 at the defaults,
-7 bits finer than the residual's Q.F) except before ``o_proj``, below), so nothing
-below depends on the activations' scale; with ``t̃ = x̃⊙w`` and ``ũ = t̃⊙g``::
+``k = 2^31 // max|x|`` to max-abs 2^F_N, F_N = ``norm_frac``: Q.23 at the defaults, 7
+bits finer than the residual's Q.F; before ``o_proj`` then scaled down exactly to Q.F,
+below), so nothing below depends on the activations' scale; with ``t̃ = x̃⊙w`` and
+``ũ = t̃⊙g``::
 
     x_q = round(ũ · 127 / max|ũ|)       y = acc · max|ũ| / (127 · s_w · D)
     D² = mean(t̃²) + el · (mean(x̃²) + κ²·eb)
