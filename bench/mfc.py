@@ -21,7 +21,16 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
   (upstream init / unit scale, H 64 / 128, 3 seeds): max|Δlogit|/max|logit|, top-1, the
   projections computed and how many were all zero, beside ``fp16_*``: the float golden
   run in float16 against its float32 run on the same model and ids (the noise floor),
-  ``_within_fp16`` per case and medians per (init, H);
+  ``_within_fp16`` per case and medians per (init, H); the same cases on held-out seeds
+  ``HELDOUT_SEEDS`` (``agree_heldout_cases``, ``agree_heldout_cases_within_fp16``);
+- ``stage_<case>_*`` beside ``fp16_<case>_*`` (:func:`stages`, the ``STAGE_CASES``): the
+  error of each fixed-point stage on the inputs a real run gives it (σ, SiLU, the
+  quantisation factor's floor in int8 code units), of the values fed to the quantisers
+  against the float32 golden's, and the int8 codes that differ from float32's;
+  ``ablate_<case>_<variant>_*``: the same run with exact σ/SiLU and with the formats
+  before ``norm_frac`` (``q16``);
+- ``noise_<case>_emb<level>_*``: the float32 golden's logits moved by relative noise of
+  each level on the embeddings (the models' chaos, :func:`noise_floor`);
 - ``mfc_<platform>_<model>_*`` (``tritium.sim.model.estimate_mfc``) beside
   ``generic_<platform>_<model>_*`` (``estimate_model``, the matvecs + serialised row-wise
   unit model) for MMfreeLM-370M/1.3B/2.7B at the ULX3S-85F and U250 presets;
@@ -63,6 +72,8 @@ SIG_SETTINGS = (0, 2, 5, 8)       # log2 sigmoid segments; 8 is MfcConfig's defa
 INITS = ("upstream", "unit")      # write_checkpoint's default init, and unit_scale=True
 HIDDENS = (64, 128)
 SEEDS = (0, 1, 2)
+HELDOUT_SEEDS = (3, 4, 5)         # not looked at while choosing the formats
+STAGE_CASES = (("unit", 64, 0), ("upstream", 64, 0))
 UNITS = ("tmv_busy", "vpu_busy", "scalar_busy", "issue", "wait_tmv")
 
 
@@ -123,12 +134,10 @@ def _big_core():
 
 
 def agree(work: Path, ckpt, res: dict) -> None:
-    import torch
-
     from tritium.config import MfcConfig
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.golden.mfc import sigmoid_max_error
-    from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
+    from tritium.golden.checkpoint import load_checkpoint
     from tritium.host.compile import agreement, compile_model
 
     # the sigmoid settings, on the RTL's model (upstream init, H=64, seed 0)
@@ -147,23 +156,64 @@ def agree(work: Path, ckpt, res: dict) -> None:
             res["agree_top1"] = res[f"agree_g{g}_top1"]
             res["agree_max_abs_dlogit"] = res[f"agree_g{g}_max_abs_dlogit"]
     # the acceptance grid: fixed point vs float32 beside float16 vs float32, same model
-    # and tokens, upstream init and unit scale, H 64 and 128, three seeds each
+    # and tokens, upstream init and unit scale, H 64 and 128, three seeds each; then the
+    # same on held-out seeds
+    _grid(work, res, SEEDS, "agree", medians=True)
+    _grid(work, res, HELDOUT_SEEDS, "agree_heldout", medians=False)
+    res["agree_grid"] = (f"{'/'.join(INITS)} init x H {'/'.join(map(str, HIDDENS))} x seeds "
+                         f"{','.join(map(str, SEEDS))} (held out: "
+                         f"{','.join(map(str, HELDOUT_SEEDS))}); 2 layers, V=256, {AGREE_IDS} "
+                         "random ids teacher-forced; fixed point = GoldenCore at default "
+                         "formats (H=128: larger weight/vector memories), fp16 = the float "
+                         "golden in float16; both against the float golden in float32; "
+                         "within_fp16: rel <= fp16's, top-1 >= fp16's - 0.03, no all-zero "
+                         "projection")
+
+
+def _checkpoint(work: Path, init: str, hidden: int, seed: int):
+    from tritium.golden.checkpoint import write_checkpoint
+    path = work / f"{init}_h{hidden}_s{seed}"
+    if path.exists():
+        return path
+    return write_checkpoint(path, "hgrn-bit", hidden=hidden, layers=2, vocab=256, seed=seed,
+                            unit_scale=init == "unit")
+
+
+def _core_cfg(hidden: int, **formats):
+    import dataclasses
+
+    from tritium.config import MfcConfig
+    return dataclasses.replace(MfcConfig() if hidden == 64 else _big_core(), **formats)
+
+
+def _fp16_run(ck, ids):
+    """(float32 logits, float16 logits) of the float golden on ``ids``."""
+    import torch
+
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    r32 = HGRNBitForCausalLM.from_pretrained(ck).logits(ids).float().numpy()
+    r16 = HGRNBitForCausalLM.from_pretrained(ck, dtype=torch.float16) \
+        .logits(ids).float().numpy()
+    return r32, r16
+
+
+def _grid(work: Path, res: dict, seeds, prefix: str, medians: bool) -> None:
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.golden.checkpoint import load_checkpoint
+    from tritium.host.compile import agreement, compile_model
+
     within = total = zeros = 0
     for init in INITS:
         for hidden in HIDDENS:
             rel, top, rel16, top16 = [], [], [], []
-            for seed in SEEDS:
+            for seed in seeds:
                 k = f"{init}_h{hidden}_s{seed}"
-                ck = write_checkpoint(work / k, "hgrn-bit", hidden=hidden, layers=2,
-                                      vocab=256, seed=seed, unit_scale=init == "unit")
+                ck = _checkpoint(work, init, hidden, seed)
                 desc = load_checkpoint(ck)
-                ref = HGRNBitForCausalLM(desc)
                 ids = list(np.random.default_rng(seed).integers(0, 256, AGREE_IDS))
-                ag = agreement(compile_model(desc, MfcConfig() if hidden == 64
-                                             else _big_core()), ref, ids)
-                r32 = ref.logits(ids).float().numpy()
-                r16 = HGRNBitForCausalLM.from_pretrained(ck, dtype=torch.float16) \
-                    .logits(ids).float().numpy()
+                ag = agreement(compile_model(desc, _core_cfg(hidden)),
+                               HGRNBitForCausalLM(desc), ids)
+                r32, r16 = _fp16_run(ck, ids)
                 f_rel = float(np.abs(r16 - r32).max() / np.abs(r32).max())
                 f_top = float((r16.argmax(-1) == r32.argmax(-1)).mean())
                 res[f"agree_{k}_rel_max_dlogit"] = round(ag.rel_max_dlogit, 5)
@@ -180,20 +230,199 @@ def agree(work: Path, ckpt, res: dict) -> None:
                 top.append(ag.top1_agreement)
                 rel16.append(f_rel)
                 top16.append(f_top)
-            k = f"{init}_h{hidden}"
-            res[f"agree_{k}_median_rel_max_dlogit"] = round(statistics.median(rel), 5)
-            res[f"agree_{k}_median_top1"] = round(statistics.median(top), 4)
-            res[f"fp16_{k}_median_rel_max_dlogit"] = round(statistics.median(rel16), 5)
-            res[f"fp16_{k}_median_top1"] = round(statistics.median(top16), 4)
-    res["agree_cases"] = total
-    res["agree_cases_within_fp16"] = within
-    res["agree_zero_projections_total"] = zeros
-    res["agree_grid"] = (f"{'/'.join(INITS)} init x H {'/'.join(map(str, HIDDENS))} x seeds "
-                         f"{','.join(map(str, SEEDS))}; 2 layers, V=256, {AGREE_IDS} random "
-                         "ids teacher-forced; fixed point = GoldenCore at default formats "
-                         "(H=128: larger weight/vector memories), fp16 = the float golden in "
-                         "float16; both against the float golden in float32; within_fp16: "
-                         "rel <= fp16's, top-1 >= fp16's - 0.03, no all-zero projection")
+            if medians:
+                k = f"{init}_h{hidden}"
+                res[f"agree_{k}_median_rel_max_dlogit"] = round(statistics.median(rel), 5)
+                res[f"agree_{k}_median_top1"] = round(statistics.median(top), 4)
+                res[f"fp16_{k}_median_rel_max_dlogit"] = round(statistics.median(rel16), 5)
+                res[f"fp16_{k}_median_top1"] = round(statistics.median(top16), 4)
+    res[f"{prefix}_cases"] = total
+    res[f"{prefix}_cases_within_fp16"] = within
+    res[f"{prefix}_zero_projections_total"] = zeros
+
+
+#: the BitLinears of one token in the compiled program's order (VQUANT calls), per layer
+_PROGRAM_ORDER = ("attn.i_proj", "attn.f_proj", "attn.g_proj", "attn.o_proj",
+                  "mlp.gate_proj", "mlp.down_proj")
+
+
+def _probe_machine(cfg, exact_sigmoid: bool = False):
+    """A golden Machine that records, per vector op, the local error against the exact
+    function of the op's own (fixed-point) inputs, and every VQUANT's codes and
+    pre-rounding values; ``exact_sigmoid`` writes round(σ(x)) / round(x·σ(x)) instead of
+    the chord table (an ablation; not the core's arithmetic)."""
+    from collections import defaultdict
+
+    from tritium.golden.mfc import Machine, Op
+
+    class Probe(Machine):
+        def __init__(self):
+            super().__init__(cfg)
+            self.log = defaultdict(list)
+
+        def _vector(self, op, ins, n, F):
+            V = self.vmem
+            x = V[ins.a:ins.a + n].copy()
+            if op in (Op.VSIG, Op.VSILU):
+                xf = x / 2.0 ** F
+                sig = 1 / (1 + np.exp(-xf))
+                want = sig if op == Op.VSIG else xf * sig
+                if exact_sigmoid:
+                    V[ins.d:ins.d + n] = np.floor(want * 2.0 ** F + 0.5).astype(np.int64)
+                else:
+                    super()._vector(op, ins, n, F)
+                self.log[op.name].append(V[ins.d:ins.d + n] / 2.0 ** F - want)
+                self.log[op.name + "_x"].append(xf)
+                return
+            if op == Op.VQUANT:
+                pre = x * self.sregs[ins.c] / 2.0 ** cfg.quant_shift
+                # the factor's floor, in int8 code units: against 127/max|x| exactly
+                self.log["k"].append(pre - x * 127.0 / max(np.abs(x).max(), 1))
+                super()._vector(op, ins, n, F)
+                self.log["codes"].append(self.act[ins.d:ins.d + n].copy())
+                self.log["pre"].append(pre)
+                return
+            super()._vector(op, ins, n, F)
+
+    return Probe()
+
+
+def _float_quantiser_log(model) -> list:
+    """Wrap every projection of a float golden so its int8 codes and pre-rounding values
+    are recorded per call; returns the projections in program order (per token)."""
+    import torch
+
+    from tritium.golden.quantize import BITLINEAR_NORM_EPS, rms_norm
+
+    for proj in model.projections():
+        proj.log = []
+
+        def quantise(x, p=proj):
+            x_q, s_x = type(p).quantise(p, x)
+            xn = rms_norm(x, p.norm, BITLINEAR_NORM_EPS, kernel=True).float()
+            with torch.no_grad():
+                p.log.append((x_q.numpy().astype(np.int64).ravel(),
+                              (xn * s_x).numpy().ravel()))
+            return x_q, s_x
+        proj.quantise = quantise
+    return [p for _, proj, _ in model.layers for p in (proj[k] for k in _PROGRAM_ORDER)] \
+        + [model.lm_head]
+
+
+def _probe_case(work: Path, init: str, hidden: int, seed: int, **formats) -> dict:
+    """One fixed-point run with the probe, beside the float32 and float16 goldens."""
+    import torch
+
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.host.compile import GoldenCore, compile_model
+
+    exact_sigmoid = formats.pop("exact_sigmoid", False)
+    ck = _checkpoint(work, init, hidden, seed)
+    ids = list(np.random.default_rng(seed).integers(0, 256, AGREE_IDS))
+    m32 = HGRNBitForCausalLM.from_pretrained(ck)
+    m16 = HGRNBitForCausalLM.from_pretrained(ck, dtype=torch.float16)
+    p32, p16 = _float_quantiser_log(m32), _float_quantiser_log(m16)
+    r32, r16 = m32.logits(ids).float().numpy(), m16.logits(ids).float().numpy()
+    cfg = _core_cfg(hidden, **formats)
+    core = GoldenCore(compile_model(m32.desc, cfg))
+    probe = _probe_machine(cfg, exact_sigmoid)
+    probe.load_program(core.c.program)
+    probe.load_weights(core.c.weights)
+    for addr, values in core.c.vmem.items():
+        probe.vmem[addr:addr + len(values)] = values
+    core.m = probe
+    fixed = core.logits(ids)
+    log, P = probe.log, len(p32)
+    flips = flips16 = codes = 0
+    d, d16, first, first16 = [], [], [], []
+    for t in range(len(ids)):
+        for j in range(P):
+            c32, v32 = p32[j].log[t]
+            c16, v16 = p16[j].log[t]
+            cf, vf = log["codes"][t * P + j], log["pre"][t * P + j]
+            flips += int((cf != c32).sum())
+            flips16 += int((c16 != c32).sum())
+            codes += len(c32)
+            d.append(vf - v32)
+            d16.append(v16 - v32)
+            if j == 0:
+                first.append(vf - v32)
+                first16.append(v16 - v32)
+    top = np.abs(r32).max()
+    rms = lambda v: float(np.sqrt(np.mean(np.concatenate(v) ** 2)))  # noqa: E731
+    out = {"rel_max_dlogit": float(np.abs(fixed - r32).max() / top),
+           "fp16_rel_max_dlogit": float(np.abs(r16 - r32).max() / top),
+           "top1": float((fixed.argmax(-1) == r32.argmax(-1)).mean()),
+           "quant_flips": flips, "fp16_quant_flips": flips16, "quant_codes": codes,
+           "quant_input_rms_error_codes": rms(d), "fp16_quant_input_rms_error_codes": rms(d16),
+           "first_quant_input_rms_error_codes": rms(first),
+           "fp16_first_quant_input_rms_error_codes": rms(first16),
+           "quant_factor_max_error_codes": float(np.abs(np.concatenate(log["k"])).max()),
+           "quant_factor_rms_error_codes": rms(log["k"])}
+    for op, name in (("VSIG", "sig"), ("VSILU", "silu")):
+        err, x = np.concatenate(log[op]), np.abs(np.concatenate(log[op + "_x"]))
+        out[f"{name}_max_error"] = float(np.abs(err).max())
+        out[f"{name}_rms_error"] = float(np.sqrt(np.mean(err ** 2)))
+        out[f"{name}_input_abs_p99"] = float(np.quantile(x, 0.99))
+        out[f"{name}_inputs_beyond_range_fraction"] = float(
+            np.mean(x >= 2 ** cfg.sig_range_log2))
+    return out
+
+
+#: ablations of the per-stage analysis: (key, formats); ``q16`` = the formats before
+#: norm_frac (normalised vectors in Q.16, k = 127·2^24/max: 15 bits)
+ABLATIONS = (("default", {}), ("exact_sigmoid", {"exact_sigmoid": True}),
+             ("q16", {"norm_frac": 16, "quant_shift": 24}))
+
+
+def stages(work: Path, res: dict) -> None:
+    """Per-stage errors of the fixed point on realistic inputs (``stage_<case>_*``: the
+    sigmoid's and SiLU's error against σ of the op's own inputs, the quantisation
+    factor's floor in int8 code units, the error of the values fed to the quantiser
+    against the float32 golden's, at the first quantiser (layer 0 i_proj, from the
+    embedding) and over all, and the int8 codes that differ from float32's, beside
+    float16's ``fp16_*``) and ablations (``ablate_<case>_<variant>_*``)."""
+    for init, hidden, seed in STAGE_CASES:
+        case = f"{init}_h{hidden}_s{seed}"
+        for variant, formats in ABLATIONS:
+            out = _probe_case(work, init, hidden, seed, **formats)
+            if variant == "default":
+                for k, v in out.items():
+                    pre, k = ("fp16", k[5:]) if k.startswith("fp16_") else ("stage", k)
+                    res[f"{pre}_{case}_{k}"] = v if isinstance(v, int) else round(v, 7)
+            for k in ("rel_max_dlogit", "top1", "quant_flips"):
+                res[f"ablate_{case}_{variant}_{k}"] = out[k] if k == "quant_flips" \
+                    else round(out[k], 5)
+
+
+#: relative noise levels put on the embeddings for the chaos measurement, and draws each
+NOISE_LEVELS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
+NOISE_DRAWS = 3
+
+
+def noise_floor(work: Path, res: dict) -> None:
+    """How far tiny input noise moves the float32 golden's logits (the models' chaos):
+    relative Gaussian noise of each level on the embeddings of each STAGE_CASES model,
+    ``noise_<case>_emb<level>_rel_max_dlogit_min/_max`` over the draws."""
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.golden.checkpoint import load_checkpoint
+
+    for init, hidden, seed in STAGE_CASES:
+        desc = load_checkpoint(_checkpoint(work, init, hidden, seed))
+        ids = list(np.random.default_rng(seed).integers(0, 256, AGREE_IDS))
+        ref = HGRNBitForCausalLM(desc).logits(ids).float().numpy()
+        emb = desc.tensors["model.embeddings.weight"].copy()
+        for level in NOISE_LEVELS:
+            rel = []
+            for draw in range(NOISE_DRAWS):
+                rng = np.random.default_rng(100 + draw)
+                desc.tensors["model.embeddings.weight"] = \
+                    (emb * (1 + level * rng.standard_normal(emb.shape))).astype(np.float32)
+                got = HGRNBitForCausalLM(desc).logits(ids).float().numpy()
+                rel.append(float(np.abs(got - ref).max() / np.abs(ref).max()))
+            k = f"noise_{init}_h{hidden}_s{seed}_emb{level:g}_rel_max_dlogit"
+            res[k + "_min"], res[k + "_max"] = round(min(rel), 5), round(max(rel), 5)
+        desc.tensors["model.embeddings.weight"] = emb
 
 
 def scale(res: dict, fmax_mhz: float | None = None) -> None:
@@ -392,6 +621,8 @@ def main(argv=None) -> int:
         if not args.skip_rtl:
             rtl(ckpt, res)
         agree(work, ckpt, res)
+        stages(work, res)
+        noise_floor(work, res)
         if th is not None:
             th.join()
         res.update(fpga_res)

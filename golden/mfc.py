@@ -48,15 +48,17 @@ residual stream and MLGRU state: a floor would drift them by -1/2 LSB per operat
 addresses are flat over both banks (bank b starts at ``b·act_elems`` / ``b·res_elems``).
 
 ``VNORM`` with ``k = 2^31 // max|V[a+i]|`` (SDIV) rescales a vector of any magnitude to
-max-abs in (2^(F-1), 2^F], i.e. about 1.0 in Q.F, and sums the squares of the rescaled
-elements exactly (N = 31 - F, :attr:`~tritium.config.MfcConfig.norm_shift`): the RMS of
-a vector then comes out with ~F bits of relative precision whatever its scale, where a
-sum of ``(v·v) >> F`` underflows to 0 below RMS 2^(-F/2). With ``k = 2^N`` it is the
-identity on V and S[c+1] the exact sum of squares.
+max-abs in (2^(F_N-1), 2^F_N], i.e. about 1.0 in Q.F_N (F_N = ``norm_frac``, N = 31 -
+F_N, :attr:`~tritium.config.MfcConfig.norm_shift`; ``k = 2^(31-s) // max`` targets
+2^(F_N-s)), and sums the squares of the rescaled elements exactly: the RMS of a vector
+then comes out with ~F_N bits of relative precision whatever its scale, where a sum of
+``(v·v) >> F`` underflows to 0 below RMS 2^(-F/2). With ``k = 2^N`` it is the identity
+on V and S[c+1] the exact sum of squares.
 
 ``sig(x)``: x clamped to [-L, L) with L = 2**sig_range_log2 (in Q.F), segment
 ``k = (x + L) >> (F + sig_range_log2 + 1 - G)`` of 2**G, ``sig = ((A[k]·x) >> F) + B[k]``
-with the chord through sigma at the segment's ends (:func:`sigmoid_table`).
+with A the chord's slope and B centring the line's error over the segment
+(:func:`sigmoid_table`).
 
 Bad programs never hang the core: an unknown opcode, an operand range outside its memory
 (``d+VL`` etc.), a scalar register index (``c``, and ``c+1`` for VAFF) >= ``sregs``, a TMV
@@ -211,19 +213,30 @@ def disassemble(word: int) -> str:
 
 # --- sigmoid ------------------------------------------------------------------------------
 
+#: points per segment at which :func:`sigmoid_table` measures its line's deviation
+SIG_FIT_POINTS = 64
+
+
 def sigmoid_table(cfg: MfcConfig) -> tuple[list[int], list[int]]:
-    """Slopes A and intercepts B (Q.F) of the sigmoid's chords, one per segment: the line
-    through sigma at both ends of the segment, rounded half up to the grid."""
+    """Slopes A and intercepts B (Q.F) of the sigmoid's lines, one per segment of width
+    h = 2L/2^G: A is the chord's slope rounded half up to the grid; B centres the error
+    of the line as :func:`sig_fixed` evaluates it (``floor(A·x / 2^F)``, so half an LSB is
+    added back) between its extremes over the segment (sampled at ``SIG_FIT_POINTS``
+    points and both ends), rounded half up. The error inside [-L, L) is then at most
+    half the spread of ``σ(x) - A·x`` over a segment plus one LSB (B's rounding and the
+    floor): about h²·max|σ''|/16 + h·|ΔA|/2 + 2^-F, with max|σ''| = 1/(6√3)."""
     F, G, lr = cfg.frac_bits, cfg.sig_segments_log2, cfg.sig_range_log2
-    lim, n = float(1 << lr), 1 << G
+    lim, n, one = float(1 << lr), 1 << G, float(1 << F)
     width = 2 * lim / n
     A, B = [], []
     for k in range(n):
         x0 = -lim + k * width
         y0, y1 = 1 / (1 + math.exp(-x0)), 1 / (1 + math.exp(-(x0 + width)))
-        slope = (y1 - y0) / width
-        A.append(math.floor(slope * (1 << F) + 0.5))
-        B.append(math.floor((y0 - slope * x0) * (1 << F) + 0.5))
+        a = math.floor((y1 - y0) / width * one + 0.5)
+        x = x0 + width * np.arange(SIG_FIT_POINTS + 1) / SIG_FIT_POINTS
+        dev = 1 / (1 + np.exp(-x)) - a * x / one
+        A.append(a)
+        B.append(math.floor((dev.max() + dev.min()) / 2 * one + 0.5 + 0.5))
     return A, B
 
 

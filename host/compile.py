@@ -13,20 +13,26 @@ computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(�
 (``eb`` = config ``rms_norm_eps``, ``el`` = :data:`~tritium.golden.quantize.BITLINEAR_NORM_EPS`).
 Both norms scale by positive scalars, which the per-token absmax quantisation removes
 again. The core first rescales the norm's input to max-abs 1 (``x̃ = x·κ``, VNORM with
-``k = 2^31 // max|x|``, ``κ = k/2^N``), so nothing below depends on the activations'
-scale; with ``t̃ = x̃⊙w`` and ``ũ = t̃⊙g``::
+``k = 2^31 // max|x|`` to max-abs 2^F_N, F_N = ``norm_frac``: Q.23 at the defaults, 7
+bits finer than the residual's Q.F; before ``o_proj`` then scaled down exactly to Q.F,
+below), so nothing below depends on the activations' scale; with ``t̃ = x̃⊙w`` and
+``ũ = t̃⊙g``::
 
     x_q = round(ũ · 127 / max|ũ|)       y = acc · max|ũ| / (127 · s_w · D)
     D² = mean(t̃²) + el · (mean(x̃²) + κ²·eb)
 
 which is the reference's ``y = acc · max|x̂| / (127 · s_w)`` with ``x̂ = ũ / D`` exactly:
 both eps terms are kept (scaled by κ²). ``g_norm`` before ``o_proj`` is the same with
-``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``; it normalises the whole width, so
-``num_heads`` has no numerical effect. ``down_proj`` has no block norm: ``t̃ = x̃`` and
-``D² = mean(t̃²) + el·κ²``. Per norm the program computes ``n·D²·2^(2F)`` from VNORM's
-exact sums of squares (SMULs for the eps terms, SADD), its square root once, and per
-BitLinear the max-abs, ``k = 127·2^Q/m``, the quantisation, the TMV and the rescale factor
-``c = max|ũ|·Kp/isqrt(n·D²·2^(2F+8))`` with the compile-time ``Kp = 2^(R+4)·sqrt(n)/(127·s_w)``.
+``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``, formed with f = F: SiLU(h) is not
+bounded at compile time, so t̃ keeps the residual's headroom; it normalises the whole
+width, so ``num_heads`` has no numerical effect. ``down_proj`` has no block norm: ``t̃ =
+x̃`` and ``D² = mean(t̃²) + el·κ²``. Per norm the program computes ``n·D²·2^(2f)`` from
+VNORM's exact sums of squares (SMULs for the eps terms, SADD), its square root once
+(shifted so the root keeps F + 4 fraction bits), and per BitLinear the max-abs, ũ
+renormalised to max-abs 2^F_N (so ``k = 127·2^Q/max`` has Q - F_N + 7 = 22 bits whatever
+g did to the maximum), the quantisation, the TMV and the rescale factor ``c =
+max|ũ|·Kp/root`` with the compile-time ``Kp = 2^(R + shift/2)·sqrt(n)/(127·s_w)``.
+Static norm gains that would overflow the Q.F_N vectors are refused (CompileError).
 
 Schedule: the TMV runs while the vector unit prepares the next projection's input
 (i/f/g share one normalised input; each quantises into the other activation bank) and
@@ -60,8 +66,6 @@ R_KN, R_AX = 5, 6                                   # k = 2^31 // max|x|; Σ x̃
 R_MAX, R_K, R_T, R_N, R_ROOT, R_ARGMAX, R_E = 7, 8, 9, 10, 11, 12, 13
 R_C = (14, 15)                                      # rescale factors, one per result bank
 N_REGS = 16
-#: the left shift of n·D²·2^(2F) under SSQRT: 4 more bits of root; holds n·D²·2^(2F) < 2^56
-ROOT_SHIFT = 8
 #: constants loaded by SLI stay below this (the immediate has 42 signed bits)
 CONST_LIMIT = 1 << 40
 
@@ -157,6 +161,7 @@ class _Compiler:
             except TritiumError as err:
                 raise CompileError(f"{err}; raise the core's tmv limits") from None
         self.bank = 0
+        self.next_name = "a BitLinear"    # names the norm in a CompileError
         # working vectors
         H, I = self.H, self.I
         self.x = e.alloc(H, what="the residual")
@@ -166,70 +171,114 @@ class _Compiler:
         self.logits = e.alloc(self.V, what="the logits")
 
     # --- one norm, then BitLinears on its output, split around the TMV ---------------------
-    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int) -> None:
-        """S[dst] = S[src]·S[value]·n·eps·2^(4F-62) in two SMULs: with src = value = R_KN
-        (k) that is n·eps·κ²·2^(2F), κ = k/2^N. The constant is loaded with the largest
-        shift (<= 63) that keeps it below CONST_LIMIT. At F = 16 the result stays below
-        n·eps·2^64 (k <= 2^31), < 2^56 for n <= 4096 and eps <= 1e-6; a larger F can
-        overflow it for inputs of a few LSB."""
+    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int, frac: int) -> None:
+        """S[dst] = S[src]·S[value]·n·eps·2^(2F+2f-62) in two SMULs: with src = value =
+        R_KN (k = 2^31 // max|x|) that is n·eps·κ²·2^(2f) for a norm to max-abs 2^f
+        (:meth:`norm`; κ = k·2^F/2^31). The constant is loaded with the largest shift
+        (<= 63) that keeps it below CONST_LIMIT. The result is n·eps·(2^(F+f)/max|x|)²:
+        below 2^60 for n <= 8192, eps <= 1e-6 and max|x| >= 2^(F+f-29) LSB (16 LSB at
+        f = F_N = 23, an input RMS of about 1e-4); smaller inputs can overflow it."""
         e = self.e
-        base = n * eps * 2.0 ** (4 * self.F - 2 * 31)
+        base = n * eps * 2.0 ** (2 * self.F + 2 * frac - 2 * 31)
         shift = min(63, int(np.floor(np.log2(CONST_LIMIT / base))))
         e(Op.SLI, d=R_E, imm=int(np.floor(base * 2.0 ** shift + 0.5)))
         e(Op.SMUL, d=dst, a=src, b=value, c=0)
         e(Op.SMUL, d=dst, a=dst, b=R_E, c=shift)
 
-    def norm(self, x: int, n: int, mults=(), eps_block: float | None = None) -> None:
+    def _check_gains(self, what: str, n: int, frac: int, gains, squares: bool) -> None:
+        """The static gains multiplied into a vector normalised to max-abs 2^frac keep it
+        inside int32 (max|Πgains| < 2^(31-frac)) and, if its squares are summed, the sum
+        below 2^63 (n·max|Πgains|²·2^(2·frac) < 2^63); else a CompileError."""
+        g = np.ones(n)
+        for v in gains:
+            g = g * np.abs(np.asarray(v, dtype=np.float64))
+        top = float(g.max()) if n else 0.0
+        if top >= 2.0 ** (31 - frac) or (squares and n * top ** 2 >= 2.0 ** (63 - 2 * frac)):
+            raise CompileError(f"{what}: norm gains up to {top:.3g} overflow the normalised "
+                               f"vectors (Q.{frac} in int32, squares summed in 64 bits); "
+                               "lower mfc.norm_frac")
+
+    def norm(self, x: int, n: int, mults=(), eps_block: float | None = None,
+             gains=(), frac: int | None = None) -> None:
         """t̃ = (V[x:x+n]·κ) ⊙ mults[0] ⊙ ... into V[self.t:], the norm's input rescaled
-        to max-abs 1 (κ = k/2^N), and R_ROOT = isqrt(n·D²·2^(2F+ROOT_SHIFT)) with
+        to max-abs 1 in Q.frac (default F_N = ``norm_frac``; κ = k·2^F/2^31), and
+        R_ROOT = isqrt(n·D²·2^(2·frac) << root shift) with
         ``D² = mean(t̃²) + el·(mean(x̃²) + κ²·eps_block)`` (module docstring); without a
-        block norm (``eps_block`` None, no mults) ``D² = mean(x̃²) + el·κ²``."""
-        e, el = self.e, BITLINEAR_NORM_EPS
+        block norm (``eps_block`` None, no mults) ``D² = mean(x̃²) + el·κ²``. ``gains``:
+        the static vectors among ``mults`` (checked, :meth:`_check_gains`). Sets
+        ``self.root_shift`` (2·(F + 4 - frac), at least 0: the root keeps F + 4
+        fraction bits) and ``self.gains`` for :meth:`issue`."""
+        e, el, cfg = self.e, BITLINEAR_NORM_EPS, self.cfg
+        frac = cfg.norm_frac if frac is None else frac
+        self._check_gains(f"the norm before {self.next_name}", n, frac, gains, True)
+        self.gains, self.frac = list(gains), frac
+        down = cfg.norm_shift - (cfg.norm_frac - frac)
+        if down < 0:
+            raise CompileError(f"norm_frac {cfg.norm_frac} is too far above frac_bits "
+                               f"{self.F} for the norm before {self.next_name}; lower "
+                               "mfc.norm_frac")
         e.setvl(n)
         e(Op.VMAXABS, a=x, c=R_MAX)
-        # R_ONE << N = 2^(F+N) = 2^31
-        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=self.cfg.norm_shift)
-        e(Op.VNORM, d=self.t, a=x, c=R_KN)                   # x̃; R_AX = Σ x̃²
+        # R_ONE << (31 - F) = 2^31: k = 2^31 // max|x| keeps 31 bits whatever max|x|
+        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=31 - self.F)
+        e(Op.VNORM, d=self.t, a=x, c=R_KN)                   # x̃ in Q.F_N; R_AX = Σ x̃²
+        sx = R_AX
+        if frac < cfg.norm_frac:
+            # exactly (rounded) x̃ / 2^(F_N - frac): a smaller k would lose its bits
+            e(Op.SLI, d=R_T, imm=1 << down)
+            e(Op.VNORM, d=self.t, a=self.t, c=R_T)           # R_N = Σ x̃² in Q.frac
+            sx = R_N
         if eps_block is None:
-            self._scaled(R_T, R_KN, R_KN, el, n)             # n·el·κ²·2^(2F)
-            e(Op.SADD, d=R_N, a=R_AX, b=R_T)
+            self._scaled(R_T, R_KN, R_KN, el, n, frac)       # n·el·κ²·2^(2·frac)
+            e(Op.SADD, d=R_N, a=sx, b=R_T)
         else:
             for w in mults:
                 e(Op.VMUL, d=self.t, a=self.t, b=w)
             e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
             shift = 50                                       # el·2^50: 30 bits of el
             e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** shift + 0.5)))
-            e(Op.SMUL, d=R_T, a=R_AX, b=R_E, c=shift)        # el·Σ x̃²
+            e(Op.SMUL, d=R_T, a=sx, b=R_E, c=shift)          # el·Σ x̃²
             e(Op.SADD, d=R_N, a=R_AT, b=R_T)
-            self._scaled(R_T, R_KN, R_KN, el * eps_block, n)  # n·el·eb·κ²·2^(2F)
+            self._scaled(R_T, R_KN, R_KN, el * eps_block, n, frac)  # n·el·eb·κ²·2^(2f)
             e(Op.SADD, d=R_N, a=R_N, b=R_T)
-        e(Op.SSQRT, d=R_ROOT, a=R_N, c=ROOT_SHIFT)
+        self.root_shift = max(0, 2 * (self.F + 4 - frac))
+        e(Op.SSQRT, d=R_ROOT, a=R_N, c=self.root_shift)
 
     def issue(self, lin, src: int, n: int) -> tuple[int, int]:
         """Quantise V[src:src+n]·g into a free act bank, compute its rescale factor and
         start the TMV; returns (result bank, rescale register). R_ROOT must hold the
-        norm's root (:meth:`norm`) for ``src``."""
+        norm's root (:meth:`norm`) for ``src``.
+
+        ũ = t̃⊙g is renormalised to max-abs in (2^(F_N-1), 2^F_N] before VQUANT, so its
+        factor k = 127·2^Q / max|ũ'| always has Q - F_N + 7 bits (whatever g and, for
+        o_proj, SiLU(h) did to the maximum) and fits 32 bits (MfcConfig checks Q)."""
         e, cfg = self.e, self.cfg
         p = self.plan[lin.name]
         e.setvl(n)
         u = src
         if lin.norm_weight is not None:
+            self._check_gains(lin.name, n, self.frac, [*self.gains, lin.norm_weight], False)
             g = e.alloc(n, lin.norm_weight, f"{lin.name} norm")
             e(Op.VMUL, d=self.u, a=src, b=g)
             u = self.u
         bank = self.bank
         self.bank ^= 1
-        e(Op.VMAXABS, a=u, c=R_MAX)
-        e(Op.SDIV, d=R_K, a=R_127, b=R_MAX, c=cfg.quant_shift)
-        e(Op.VQUANT, d=bank * cfg.act_elems, a=u, c=R_K)
-        kp = int(np.floor(2.0 ** (cfg.rescale_frac + ROOT_SHIFT / 2) * np.sqrt(n) /
-                          (127.0 * lin.scale) + 0.5))
-        if not 0 < kp < CONST_LIMIT:
-            raise CompileError(f"{lin.name}: the rescale constant {kp} does not fit the "
+        e(Op.VMAXABS, a=u, c=R_MAX)                          # max|ũ|, for the rescale
+        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=31 - self.F)
+        e(Op.VNORM, d=self.u, a=u, c=R_KN)                   # ũ' (R_AX: unused sum)
+        e(Op.VMAXABS, a=self.u, c=R_T)
+        e(Op.SDIV, d=R_K, a=R_127, b=R_T, c=cfg.quant_shift)
+        e(Op.VQUANT, d=bank * cfg.act_elems, a=self.u, c=R_K)
+        # c = max|ũ|·Kp / root with Kp = 2^(R + root shift/2)·sqrt(n) / (127·s_w); Kp is
+        # loaded with extra fraction bits that the SMUL shifts out
+        kp = 2.0 ** (cfg.rescale_frac + self.root_shift / 2) * np.sqrt(n) / (127.0 * lin.scale)
+        if not 1 <= kp < CONST_LIMIT:
+            raise CompileError(f"{lin.name}: the rescale constant {kp:.4g} does not fit the "
                                "42-bit immediate (weight scale out of range); lower "
                                "mfc.rescale_frac")
-        e(Op.SLI, d=R_E, imm=kp)
-        e(Op.SMUL, d=R_T, a=R_MAX, b=R_E, c=0)
+        sh = min(63, int(np.floor(np.log2(CONST_LIMIT / kp))))
+        e(Op.SLI, d=R_E, imm=int(np.floor(kp * 2.0 ** sh + 0.5)))
+        e(Op.SMUL, d=R_T, a=R_MAX, b=R_E, c=sh)
         e(Op.SDIV, d=R_C[bank], a=R_T, b=R_ROOT, c=0)
         e(Op.TMV, d=p.rows, a=p.cols, b=p.base,
           c=TMV_FORMATS.index(self.fmt) | bank << 1 | bank << 2)
@@ -265,7 +314,8 @@ class _Compiler:
             state.append((h, H))
             # ---- MLGRU: f, i, g share t = x ⊙ w_attn
             w_attn = e.alloc(H, tens["attn_norm.weight"])
-            self.norm(self.x, H, [w_attn], eps)
+            self.next_name = f"model.layers.{layer.index}.attn"
+            self.norm(self.x, H, [w_attn], eps, gains=[tens["attn_norm.weight"]])
             ti = self.issue(lin["attn.i_proj"], self.t, H)
             tf = self.issue(lin["attn.f_proj"], self.t, H)     # waits for i's TMV to finish
             self.result(ti, self.iv, H)
@@ -287,20 +337,26 @@ class _Compiler:
             e(Op.TWAIT)
             self.result(tg, self.gv, H)
             w_g = e.alloc(H, tens["attn.g_norm.weight"])
-            self.norm(self.gv, H, [w_g, self.tmp], eps)            # g_norm(g) ⊙ SiLU(h)
+            # g_norm(g) ⊙ SiLU(h): SiLU(h) is not bounded at compile time, so t̃ is
+            # formed in Q.F with the headroom of the residual; ũ is renormalised after
+            self.next_name = lin["attn.o_proj"].name
+            self.norm(self.gv, H, [w_g, self.tmp], eps, gains=[tens["attn.g_norm.weight"]],
+                      frac=self.F)
             to = self.issue(lin["attn.o_proj"], self.t, H)
             e(Op.TWAIT)
             self.result(to, self.tmp, H)
             e(Op.VADD, d=self.x, a=self.x, b=self.tmp)             # r = x + o
             # ---- GLU MLP
             w_mlp = e.alloc(H, tens["mlp_norm.weight"])
-            self.norm(self.x, H, [w_mlp], eps)
+            self.next_name = lin["mlp.gate_proj"].name
+            self.norm(self.x, H, [w_mlp], eps, gains=[tens["mlp_norm.weight"]])
             tgate = self.issue(lin["mlp.gate_proj"], self.t, H)
             e(Op.TWAIT)
             self.result(tgate, self.mlp, 2 * I)
             e.setvl(I)
             e(Op.VSILU, d=self.mlp, a=self.mlp)
             e(Op.VMUL, d=self.t, a=self.mlp, b=self.mlp + I)       # SiLU(gate) ⊙ y
+            self.next_name = lin["mlp.down_proj"].name
             self.norm(self.t, I)
             tdown = self.issue(lin["mlp.down_proj"], self.t, I)
             e(Op.TWAIT)
@@ -309,7 +365,8 @@ class _Compiler:
         # ---- head
         e.setvl(H)
         w_f = e.alloc(H, desc.tensors["model.norm.weight"])
-        self.norm(self.x, H, [w_f], eps)
+        self.next_name = desc.lm_head.name
+        self.norm(self.x, H, [w_f], eps, gains=[desc.tensors["model.norm.weight"]])
         thead = self.issue(desc.lm_head, self.t, H)
         e(Op.TWAIT)
         self.result(thead, self.logits, self.V)

@@ -7,7 +7,8 @@ import pytest
 
 from tritium.config import MfcConfig, TernaryConfig
 from tritium.golden.mfc import (IMM_BITS, Machine, Op, ProgramError, decode_word,
-                                disassemble, encode, estimate_cycles, sigmoid_max_error)
+                                disassemble, encode, estimate_cycles, sig_fixed,
+                                sigmoid_max_error)
 
 CFG = MfcConfig(tmv=TernaryConfig(simd=4, pe=2, max_in=48, max_out=24, weight_depth=512),
                 vmem_depth=512, imem_depth=256, sregs=8)
@@ -34,19 +35,33 @@ def test_encode_decode_round_trip():
         encode(Op.SLI, d=0, imm=1 << 41)
 
 
-#: max |sig - sigma| over [-2L, 2L] per (sig_range_log2, sig_segments_log2) at F = 16:
-#: the documented accuracy of each setting (the default is range 3, 256 segments)
-SIGMOID_ERROR = {
-    (2, 0): 0.14127, (2, 2): 0.04088, (2, 3): 0.01769, (2, 5): 0.01769,
-    (3, 0): 0.26852, (3, 3): 0.04088, (3, 4): 0.01168, (3, 5): 0.00299, (3, 6): 0.00076,
-    (3, 8): 0.00031, (4, 5): 0.01167, (4, 8): 0.0002,
-}
+#: (sig_range_log2, sig_segments_log2) settings checked against the table's error bound
+SIGMOID_SETTINGS = [(2, 0), (2, 2), (2, 3), (2, 5), (3, 0), (3, 3), (3, 4), (3, 5), (3, 6),
+                    (3, 8), (4, 5), (4, 8)]
 
 
-@pytest.mark.parametrize("lr,g", list(SIGMOID_ERROR))
-def test_sigmoid_error_per_setting(lr, g):
+@pytest.mark.parametrize("lr,g", SIGMOID_SETTINGS)
+def test_sigmoid_error_within_its_bound(lr, g):
+    """Inside [-L, L): half the chord error h²·max|σ''|/16 (max|σ''| = 1/(6√3)), the
+    slope's rounding over half a segment 2^-(F+1)·h/2, one LSB for the intercept's
+    rounding and the floor (docs/mfc.md); beyond, the clamp adds at most σ(-L)."""
     cfg = MfcConfig(sig_range_log2=lr, sig_segments_log2=g)
-    assert sigmoid_max_error(cfg) == pytest.approx(SIGMOID_ERROR[lr, g], abs=1e-5)
+    F, L = cfg.frac_bits, 2.0 ** lr
+    h = 2 * L / 2 ** g
+    bound = h * h / (16 * 6 * np.sqrt(3)) + h * 2.0 ** -(F + 2) + 2.0 ** -F
+    x = np.arange(-int(L) << F, int(L) << F, 5, dtype=np.int64)
+    err = sig_fixed(cfg, x) / 2.0 ** F - 1 / (1 + np.exp(-x / 2.0 ** F))
+    assert np.abs(err).max() <= bound, (np.abs(err).max(), bound)
+    assert sigmoid_max_error(cfg) <= bound + 1 / (1 + np.exp(L))
+
+
+def test_default_sigmoid_error_and_no_bias():
+    """The default table (256 lines over ±8): inside the range within 4e-5 (chords alone
+    would give h²·max|σ''|/8 = 4.7e-5 before any rounding) and unbiased to 1e-7."""
+    cfg = MfcConfig()
+    x = np.arange(-8 << 16, 8 << 16, 3, dtype=np.int64)
+    err = sig_fixed(cfg, x) / 2.0 ** 16 - 1 / (1 + np.exp(-x / 2.0 ** 16))
+    assert np.abs(err).max() <= 4e-5 and abs(err.mean()) <= 1e-7
 
 
 def test_overlapping_destination_above_a_source_is_a_program_error():

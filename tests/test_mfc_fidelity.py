@@ -21,18 +21,19 @@ SCALES = (1e-4, 1e-2, 1.0, 1e3)
 
 
 def test_vnorm_by_hand():
-    """x = [3, -4, 1] (Q.16 integers): k = 2^31 // 4, q = round(x·k / 2^15) = x·2^14,
-    the squares summed exactly into S[c+1]; k = 2^15 is the identity."""
+    """x = [3, -4, 1] (Q.16 integers), norm_frac 23 so N = 8: k = 2^31 // 4,
+    q = round(x·k / 2^8) = x·2^21 (max-abs 4·2^21 = 2^23, 1.0 in Q.23), the squares
+    summed exactly into S[c+1]; k = 2^8 is the identity."""
     m = Machine(MfcConfig(tmv=TernaryConfig(simd=4, pe=2, max_in=16, max_out=8,
                                             weight_depth=64), vmem_depth=64, imem_depth=16,
-                          sregs=4))
+                          sregs=4, norm_frac=23))
     m.vmem[:3] = [3, -4, 1]
-    m.sregs[:3] = [2 ** 31 // 4, 0, 1 << 15]
+    m.sregs[:3] = [2 ** 31 // 4, 0, 1 << 8]
     m.load_program([encode(Op.SETVL, a=3), encode(Op.VNORM, d=8, a=0, c=0),
                     encode(Op.VNORM, d=0, a=0, c=2), encode(Op.HALT)])
     assert m.run()["error"] == 0
-    assert list(m.vmem[8:11]) == [3 << 14, -4 << 14, 1 << 14]
-    assert m.sregs[1] == (9 + 16 + 1) << 28
+    assert list(m.vmem[8:11]) == [3 << 21, -4 << 21, 1 << 21]
+    assert m.sregs[1] == (9 + 16 + 1) << 42
     assert list(m.vmem[:3]) == [3, -4, 1] and m.sregs[3] == 26
 
 
@@ -64,7 +65,8 @@ def _run_chain(desc, kind, vectors, g, eps):
     if kind == "C":
         comp.norm(addrs[0], n)
     else:
-        comp.norm(addrs[0], n, addrs[1:], eps)
+        # as the compiler does: o_proj's t̃ (with SiLU(h)) is formed in Q.F
+        comp.norm(addrs[0], n, addrs[1:], eps, frac=CFG.frac_bits if kind == "B" else None)
     bank, reg = comp.issue(lin, comp.t, n)
     comp.e(Op.TWAIT)
     comp.e(Op.HALT)
@@ -131,21 +133,15 @@ def _fp16_and_core(ckpt, tokens=128):
 
 @pytest.mark.parametrize("unit_scale", [False, True], ids=["upstream-init", "unit-scale"])
 def test_core_within_the_float16_noise_floor(h64_checkpoint, unit_scale):
-    """The acceptance at default formats, over three seeds: max|Δlogit|/max|logit| no larger
-    than the float golden's own float16 run's (median over the seeds), top-1 within 3
-    points of it in every seed, no projection all zero. Per seed the relative error is
-    only held to 1.25x float16's: on unit-scale models both sit at the models' noise
-    floor (~2 %), where which is lower in one seed is chance (bench/results/mfc.json
-    lists every case)."""
-    rel, rel16 = [], []
+    """The issue's acceptance at default formats, per seed (0, 1, 2): max|Δlogit|/max|logit|
+    no larger than the float golden's own float16 run's on the same model and tokens,
+    top-1 within 3 points of it, no projection all zero (bench/results/mfc.json has the
+    H = 128 and held-out cases)."""
     for seed in (0, 1, 2):
         ag, fp16_rel, fp16_top1 = _fp16_and_core(h64_checkpoint(seed, unit_scale))
         assert ag.zero_projections == 0 and ag.projections == 13 * 128
         assert ag.top1_agreement >= fp16_top1 - 0.03, (seed, ag, fp16_top1)
-        assert ag.rel_max_dlogit <= 1.25 * fp16_rel, (seed, ag, fp16_rel)
-        rel.append(ag.rel_max_dlogit)
-        rel16.append(fp16_rel)
-    assert np.median(rel) <= np.median(rel16), (rel, rel16)
+        assert ag.rel_max_dlogit <= fp16_rel, (seed, ag, fp16_rel)
 
 
 @pytest.mark.parametrize("what,factor", [("model.embeddings.weight", 5e-3),

@@ -518,13 +518,18 @@ class MfcConfig(Config):
 
     - vector memory: ``vmem_depth`` int32 elements in Q(32-F).F, F = ``frac_bits``;
     - per-token activation quantisation: ``x_q = clamp((u·k + 2**(Q-1)) >> Q, -128, 127)``
-      with ``k = (127 << Q) // max|u|``, Q = ``quant_shift``;
+      with ``k = (127 << Q) // max|u|``, Q = ``quant_shift``; the compiler quantises a
+      vector normalised to max-abs in (2**(F_N-1), 2**F_N], so k lies in
+      [127·2**(Q-F_N), 127·2**(Q-F_N+1)): Q - F_N + 8 bits (22 at the defaults), and
+      below 2**31 while Q <= F_N + 23;
     - matvec rescale: ``y = (acc·c) >> (R - F)`` with ``c`` a factor holding R =
       ``rescale_frac`` fraction bits;
     - max-abs normalisation (VNORM): ``q = clamp((v·k + 2**(N-1)) >> N, int32)`` with
-      ``k = 2**31 // max|v|`` (unsigned 32-bit) and N = :attr:`norm_shift` = 31 - F, so
-      that ``max|q|`` lies in (2**(F-1), 2**F]: the vector rescaled to max-abs ≈ 1.0 in
-      Q.F, whatever its scale;
+      ``k = 2**31 // max|v|`` (unsigned 32-bit) and N = :attr:`norm_shift` = 31 - F_N,
+      F_N = ``norm_frac``, so that ``max|q|`` lies in (2**(F_N-1), 2**F_N]: the vector
+      rescaled to max-abs ≈ 1.0 in Q.F_N, whatever its scale (a smaller k targets a
+      smaller maximum); F_N > F gives the normalised vectors, which hold no range,
+      finer rounding than the residual's Q.F;
     - sigmoid: ``2**sig_segments_log2`` chords over [-2**sig_range_log2, 2**sig_range_log2),
       the input clamped into that range.
 
@@ -542,7 +547,8 @@ class MfcConfig(Config):
     tmv: "TernaryConfig" = dataclasses.field(default_factory=lambda: TernaryConfig(
         simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0))
     frac_bits: int = _field(16, 8, 24, "F: fraction bits of the int32 vector elements")
-    quant_shift: int = _field(24, 8, 24, "Q: fraction bits of the quantisation factor k")
+    norm_frac: int = _field(23, 8, 24, "F_N: fraction bits of max-abs-normalised vectors")
+    quant_shift: int = _field(38, 8, 40, "Q: fraction bits of the quantisation factor k")
     rescale_frac: int = _field(28, 16, 40, "R: fraction bits of the rescale factor c")
     sig_segments_log2: int = _field(8, 0, 8, "log2 of the sigmoid's linear segments")
     sig_range_log2: int = _field(3, 1, 5, "sigmoid input range is ±2**this")
@@ -566,6 +572,12 @@ class MfcConfig(Config):
                               "sig_segments_log2")
         if self.rescale_frac < self.frac_bits:
             raise ConfigError("mfc: rescale_frac must be >= frac_bits")
+        if self.norm_frac < self.frac_bits:
+            raise ConfigError("mfc: norm_frac must be >= frac_bits")
+        if self.quant_shift > self.norm_frac + 23:
+            raise ConfigError("mfc: quant_shift > norm_frac + 23: the quantisation factor "
+                              "of a normalised vector would not fit 32 bits; lower "
+                              "quant_shift")
 
     def to_dict(self):
         d = super().to_dict()
@@ -574,9 +586,9 @@ class MfcConfig(Config):
 
     @property
     def norm_shift(self) -> int:
-        """N: the shift of VNORM, 31 - F: with ``k = 2**31 // m`` (``m`` = max|v|,
-        1 <= m < 2**31) the normalised maximum ``m·k >> N`` is in (2**(F-1), 2**F]."""
-        return 31 - self.frac_bits
+        """N: the shift of VNORM, 31 - F_N: with ``k = 2**31 // m`` (``m`` = max|v|,
+        1 <= m < 2**31) the normalised maximum ``m·k >> N`` is in (2**(F_N-1), 2**F_N]."""
+        return 31 - self.norm_frac
 
     # --- memories ------------------------------------------------------------------------
     @property
