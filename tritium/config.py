@@ -868,3 +868,19 @@ class SocConfig(Config):
             for name, size, access in e.soc_regions():
                 mm.add(name, size, access)
         return mm.regions()
+
+
+#: what `tritium serve --engine NAME` serves without --config: the demo's bare TMV, the
+#: token core, the SpGEMM engine (:data:`SOC_SPGEMM`)
+SERVED_ENGINES: dict[str, Any] = {
+    "tmv": lambda: SocConfig(),
+    "mfc": lambda: SocConfig(mfc=MfcConfig()),
+    "spgemm": lambda: SocConfig(engines=(SOC_SPGEMM,)),
+}
+
+
+def served_soc(engine: str) -> SocConfig:
+    """The SoC ``tritium serve --engine engine`` serves (see :data:`SERVED_ENGINES`)."""
+    if engine not in SERVED_ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(SERVED_ENGINES)}")
+    return SERVED_ENGINES[engine]()
