@@ -110,3 +110,25 @@ def test_pack_words_bytes():
     assert got["col"].tolist() == [3, 15] and got["value"].tolist() == [-2, 127]
     # ptr 4 bits: {start 1, end 9} = 0x91, one byte
     assert pack_words(cfg, "ext", {"start": np.array([1]), "end": np.array([9])}) == b"\x91"
+
+
+def test_board_verilog_with_the_spgemm_engine(tmp_path):
+    import subprocess
+    import sys
+
+    from tritium.boards import get_board
+
+    board = get_board("ulx3s-85f")
+    cfg = board.default_config("spgemm")
+    assert cfg.spgemm == SOC_SPGEMM and cfg.clock_hz == board.clock_hz
+    r = subprocess.run([sys.executable, "-m", "tritium.cli", "build", "--board", "ulx3s-85f",
+                        "--engine", "spgemm", "--verilog-only", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    v = (tmp_path / "tritium_ulx3s_85f.v").read_text()
+    assert "module \\tritium_ulx3s_85f.soc.spgemm " in v and ".soc.tmv " not in v
+    (tmp_path / "soc.json").write_text(cfg.to_json())
+    r = subprocess.run([sys.executable, "-m", "tritium.cli", "build", "--board", "ulx3s-85f",
+                        "--engine", "spgemm", "--config", str(tmp_path / "soc.json"),
+                        "--verilog-only"], capture_output=True, text=True)
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and "not both" in r.stderr
