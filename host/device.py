@@ -405,8 +405,9 @@ class _TokenCore:
 
     def _need_engine(self) -> None:
         if self.cfg.engine != "mfc":
-            raise DeviceConfigError("this device has no token core (its engine is the bare "
-                                    "TMV); serve one with `tritium serve --engine mfc`")
+            raise DeviceConfigError(f"this device has no token core (engines: "
+                                    f"{', '.join(self.cfg.engine_kinds)}); serve one with "
+                                    "`tritium serve --engine mfc`")
 
     def compile(self, model, fmt: str = "t2"):
         """Compile ``model`` (checkpoint path or ModelDescription) for this device's core."""
