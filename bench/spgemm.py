@@ -138,7 +138,9 @@ def cocotb_figure() -> dict:
     with tempfile.TemporaryDirectory(prefix="tritium-spgemm-cocotb-") as d:
         run_spgemm(CFG_H6, A, A, run_dir=d)
         case = next(ET.parse(Path(d) / "results.xml").getroot().iter("testcase"))
-        cycles = float(case.get("sim_time_ns")) / _PERIOD_NS
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["sim_time_unit"] == "ns"
+        cycles = float(props["sim_time_duration"]) / _PERIOD_NS
         wall = float(case.get("time"))
     return {"cocotb_workload": "run_spgemm(unit_square, unit_square) on rtl_config_h6, "
                                "loads, run and read-back",
