@@ -132,3 +132,16 @@ def test_board_verilog_with_the_spgemm_engine(tmp_path):
                         "--engine", "spgemm", "--config", str(tmp_path / "soc.json"),
                         "--verilog-only"], capture_output=True, text=True)
     assert r.returncode != 0 and r.stderr.count("\n") == 1 and "not both" in r.stderr
+
+
+def test_replacing_tmv_or_mfc_replaces_that_engine():
+    import dataclasses
+
+    cfg = SocConfig()
+    wide = dataclasses.replace(cfg.tmv, simd=32)
+    assert dataclasses.replace(cfg, tmv=wide).engines == (wide,)
+    core = SocConfig(mfc=MfcConfig())
+    small = MfcConfig(sregs=8)
+    assert dataclasses.replace(core, mfc=small).engines == (small,)
+    with pytest.raises(ConfigError, match="beside a token core"):
+        dataclasses.replace(core, tmv=wide)

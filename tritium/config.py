@@ -798,12 +798,17 @@ class SocConfig(Config):
                 raise ConfigError(f"soc.engines {kinds}: give at most one of each of "
                                   f"{', '.join(SOC_ENGINE_KINDS)}, and not both mfc and "
                                   "ternary-matvec (the core has its own TMV)")
+            # tmv/mfc beside engines (a JSON round trip, or dataclasses.replace(cfg, tmv=...)):
+            # a tmv or mfc that differs replaces the engine of its kind
+            for kind, given in (("mfc", self.mfc), ("ternary-matvec", self.tmv)):
+                if given is not None and kind in kinds and engines[kinds.index(kind)] != given:
+                    engines = tuple(given if k == kind else e for k, e in zip(kinds, engines))
             mfc = next((e for e in engines if e.kind == "mfc"), None)
             tmv = next((e for e in engines if e.kind == "ternary-matvec"),
                        mfc.tmv if mfc is not None else None)
-            # tmv/mfc as well as engines (a JSON round trip): they must say the same
             if self.mfc not in (None, mfc) or self.tmv not in (None, tmv, _default_soc_tmv()):
-                raise ConfigError("soc: tmv/mfc disagree with engines; give the engines only")
+                raise ConfigError("soc: tmv/mfc name an engine the engines list does not hold "
+                                  "(or a TMV beside a token core); give the engines only")
             object.__setattr__(self, "mfc", mfc)
             object.__setattr__(self, "tmv", tmv)
         object.__setattr__(self, "engines", engines)
