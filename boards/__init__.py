@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from tritium.config import SocConfig, TernaryConfig
+from tritium.config import SocConfig, TernaryConfig, served_soc
 from tritium.errors import ConfigError, TritiumError
 
 #: board modules of this package, by board name (one file per board)
@@ -74,8 +74,15 @@ class Board:
     def clock_hz(self) -> int:
         return int(self.platform().default_clk_frequency)
 
-    def default_config(self) -> SocConfig:
-        return SocConfig(tmv=self.tmv, max_payload=self.max_payload, clock_hz=self.clock_hz)
+    def default_config(self, engine: str = "tmv") -> SocConfig:
+        """The board's SoC with ``engine``: the board's own TMV for "tmv", else the served
+        device's engines (:func:`tritium.config.served_soc`), at the board's payload and
+        clock."""
+        if engine == "tmv":
+            return SocConfig(tmv=self.tmv, max_payload=self.max_payload,
+                             clock_hz=self.clock_hz)
+        return dataclasses.replace(served_soc(engine), max_payload=self.max_payload,
+                                   clock_hz=self.clock_hz)
 
     def config_for(self, cfg: SocConfig | None) -> SocConfig:
         """``cfg`` (or the board default) with the board's clock: the UART divisor and the

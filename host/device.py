@@ -372,8 +372,9 @@ class _TokenCore:
 
     def _need_engine(self) -> None:
         if self.cfg.engine != "mfc":
-            raise DeviceConfigError("this device has no token core (its engine is the bare "
-                                    "TMV); serve one with `tritium serve --engine mfc`")
+            raise DeviceConfigError(f"this device has no token core (engines: "
+                                    f"{', '.join(self.cfg.engine_kinds)}); serve one with "
+                                    "`tritium serve --engine mfc`")
 
     def compile(self, model, fmt: str = "t2"):
         """Compile ``model`` (checkpoint path or ModelDescription) for this device's core."""
@@ -415,15 +416,8 @@ class _TokenCore:
 
     def run_core(self, entry: int = 0, timeout: float = 60.0) -> dict[str, int]:
         """START the core at ``entry``, wait for HALT; returns the run's counters."""
-        self.link.request(P.START, bytes([P.ENGINE_MFC]) +
-                          P.pack_fields(P.MFC_START_FIELDS, {"entry": entry}))
-        t0 = time.monotonic()
-        while True:
-            st = self.status()
-            if st["flags"] & P.STATUS_DONE and not st["flags"] & P.STATUS_BUSY:
-                break
-            if time.monotonic() - t0 > timeout:
-                raise DeviceError(f"the core did not halt within {timeout} s; reset the device")
+        self.start("mfc", entry=entry)
+        st = self.wait("the core's run to HALT", timeout, error_ok=True)
         if st["flags"] & P.STATUS_ENGINE_ERROR:
             raise DeviceError("the core stopped on its error flag (bad instruction or operand); "
                               "reload the program")
@@ -559,6 +553,10 @@ class Device(_TokenCore):
     # ---- weights ----------------------------------------------------------------------
     def plan(self, linears, fmt: str = "t2") -> dict[str, LayerPlacement]:
         """Place BitLinears in weight memory (checks everything before any byte is sent)."""
+        if self.cfg.tmv is None:
+            raise DeviceConfigError(f"this device has no weight memory (engines: "
+                                    f"{', '.join(self.cfg.engine_kinds)}); serve a TMV or "
+                                    "token-core device to load a checkpoint")
         return plan_weights(self.cfg.tmv, linears, fmt)
 
     def _image(self, model, fmt: str) -> tuple[dict[str, LayerPlacement], bytes]:
@@ -591,11 +589,15 @@ class Device(_TokenCore):
         return LoadReport(plan, len(image), seconds, True, crc)
 
     def _need_bare_tmv(self) -> None:
-        if self.cfg.engine != "tmv":
-            raise DeviceConfigError(f"this device is the {self.cfg.engine} token core, which "
+        if self.cfg.engine == "mfc":
+            raise DeviceConfigError("this device is the mfc token core, which "
                                     "runs whole programs, not single matvecs; serve a bare "
                                     "TMV device (`tritium serve` without --engine mfc) or "
                                     "use `tritium generate`")
+        if self.cfg.engine != "tmv":
+            raise DeviceConfigError(f"this device has no TMV engine (engines: "
+                                    f"{', '.join(self.cfg.engine_kinds)}); serve one with "
+                                    "`tritium serve --engine tmv`")
 
     def attach(self, model, fmt: str = "t2") -> dict[str, LayerPlacement]:
         """Use weights loaded earlier (e.g. by `tritium load` in another process): checks
@@ -642,18 +644,44 @@ class Device(_TokenCore):
                 timeout: float = 30.0, what: str = "the matvec") -> None:
         """START the TMV engine on the loaded activations and wait until it is done.
         Raises DeviceError on the engine's error flag or after ``timeout`` seconds."""
-        args = P.pack_fields(P.TMV_START_FIELDS, {"rows": rows, "cols": cols, "base": base,
-                                                  "fmt": TMV_FORMATS.index(fmt)})
-        self.link.request(P.START, bytes([P.ENGINE_TMV]) + args)
+        self.start("tmv", rows=rows, cols=cols, base=base, fmt=TMV_FORMATS.index(fmt))
+        self.wait(what, timeout)
+
+    # ---- any engine -------------------------------------------------------------------
+    def start(self, engine: str, **fields) -> None:
+        """START ``engine`` with its argument ``fields``, by the START id and field layout
+        the device reports in INFO. DeviceConfigError if the device has no such engine or
+        a field is missing; DeviceError if the device refuses (NAK)."""
+        spec = self.info.get("engines", {}).get(engine)
+        if spec is None:
+            raise DeviceConfigError(f"this device has no {engine} engine (it has "
+                                    f"{', '.join(self.info.get('engines', {})) or 'none'}); "
+                                    f"serve one with `tritium serve --engine {engine}`")
+        layout = tuple((n, size) for n, size in spec["fields"])
+        missing = sorted({n for n, _ in layout} - set(fields))
+        if missing:
+            raise DeviceConfigError(f"START {engine} needs the fields {missing}")
+        self.link.request(P.START, bytes([spec["start"]]) + P.pack_fields(layout, fields))
+
+    def wait(self, what: str, timeout: float = 30.0, *, error_ok: bool = False) -> dict:
+        """Poll STATUS until the engine started last is done and not busy; returns the
+        STATUS fields. DeviceError on its error flag (unless ``error_ok``) or after
+        ``timeout`` seconds."""
         t0 = time.monotonic()
         while True:
             st = self.status()
-            if st["flags"] & P.STATUS_ENGINE_ERROR:
+            if st["flags"] & P.STATUS_ENGINE_ERROR and not error_ok:
                 raise DeviceError(f"engine error flag set running {what}; reset the device")
             if st["flags"] & P.STATUS_DONE and not st["flags"] & P.STATUS_BUSY:
-                return
+                return st
             if time.monotonic() - t0 > timeout:
-                raise DeviceError(f"{what} did not finish within {timeout} s")
+                raise DeviceError(f"{what} did not finish within {timeout} s; reset the device")
+
+    def spgemm(self, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
+        """C = A·B on the SpGEMM engine: ``(scipy CSR, counters)``; see
+        :func:`tritium.host.spgemm.spgemm`."""
+        from .spgemm import spgemm
+        return spgemm(self, A, B, semiring, timeout=timeout)
 
 
 class _progress:

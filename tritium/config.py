@@ -275,6 +275,19 @@ class TernaryConfig(_TernaryTerms, Config):
         """Activation buffer depth: ``simd``-wide blocks of the longest input."""
         return -(-self.max_in // self.simd)
 
+    @property
+    def line_stride(self) -> int:
+        """Bytes of device address space per weight line: the line's bytes rounded up to a
+        power of two (the bytes past the line are ignored)."""
+        return pow2_ceil(self.line_bits // 8)
+
+    def soc_regions(self) -> tuple[tuple[str, int, str], ...]:
+        """(name, bytes, access) of the bare engine's regions on the device bus: the weight
+        lines (write only), the int8 activations, the int32 results (read only)."""
+        return (("weights", self.weight_depth * self.line_stride, "w"),
+                ("activations", self.act_depth * self.simd, "rw"),
+                ("results", -(-self.max_out // self.pe) * self.pe * 4, "r"))
+
     # --- memory and timing ---------------------------------------------------------------
     @property
     def external_memory(self) -> bool:
@@ -455,14 +468,50 @@ class SpgemmConfig(Config):
         return self.mem_latency != 1 or self.mem_bytes_per_cycle != 0
 
     @property
+    def word_fields(self) -> dict[str, tuple[tuple[str, int, bool], ...]]:
+        """The engine's memory words, field by field from bit 0: (name, bits, signed).
+        ``ext``: an A/B row extent, ``ent``: an entry of A, B or C, ``c_ext``: a row
+        extent of C (C's wider pointers). The hardware's layouts and the host's packing
+        both read this."""
+        return {"ext": (("start", self.ptr_bits, False), ("end", self.ptr_bits, False)),
+                "ent": (("col", self.index_bits, False), ("value", self.value_bits, True)),
+                "c_ext": (("start", self.c_ptr_bits, False), ("end", self.c_ptr_bits, False))}
+
+    def word_bits(self, word: str) -> int:
+        return sum(bits for _, bits, _ in self.word_fields[word])
+
+    @property
     def extent_bytes(self) -> int:
         """Bytes one read of a row extent ``{start, end}`` moves."""
-        return -(-2 * self.ptr_bits // 8)
+        return -(-self.word_bits("ext") // 8)
 
     @property
     def entry_bytes(self) -> int:
         """Bytes one read of an entry ``{col, value}`` moves."""
-        return -(-(self.index_bits + self.value_bits) // 8)
+        return -(-self.word_bits("ent") // 8)
+
+    @property
+    def c_entries(self) -> int:
+        """Addresses of C's entry memory: ``pes`` banks of ``2**c_bank_bits``."""
+        return self.pes << self.c_bank_bits
+
+    #: the engine's regions on the device bus: name -> (word, depth property, access);
+    #: A and B are written (load stream), C read back (rd/rdata)
+    SOC_REGIONS: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "a_ext": ("ext", "max_dim", "w"), "a_ent": ("ent", "max_nnz", "w"),
+        "b_ext": ("ext", "max_dim", "w"), "b_ent": ("ent", "max_nnz", "w"),
+        "c_ext": ("c_ext", "max_dim", "r"), "c_ent": ("ent", "c_entries", "r")}
+
+    def word_stride(self, word: str) -> int:
+        """Bytes of address space per word on the device bus (a power of two; the bytes
+        past the word's own are ignored on write and read as 0)."""
+        return pow2_ceil(-(-self.word_bits(word) // 8))
+
+    def soc_regions(self) -> tuple[tuple[str, int, str], ...]:
+        """(name, bytes, access) of the engine's regions on the device bus, in
+        :attr:`SOC_REGIONS` order: one word per ``word_stride`` bytes."""
+        return tuple((name, getattr(self, depth) * self.word_stride(word), access)
+                     for name, (word, depth, access) in self.SOC_REGIONS.items())
 
     def transfer_cycles(self, nbytes: int) -> int:
         """Cycles a memory port is busy per read of ``nbytes``: ceil(nbytes / bandwidth)."""
@@ -584,6 +633,13 @@ class MfcConfig(Config):
         d["tmv"] = self.tmv.to_dict()
         return d
 
+    def soc_regions(self) -> tuple[tuple[str, int, str], ...]:
+        """(name, bytes, access) of the core's regions on the device bus: its TMV's weight
+        lines, the program (8 bytes per instruction), the vector memory (4 bytes per
+        element), the scalar registers (8 bytes each, read only)."""
+        return (self.tmv.soc_regions()[0], ("program", self.imem_depth * 8, "w"),
+                ("vmem", self.vmem_depth * 4, "rw"), ("sregs", self.sregs * 8, "r"))
+
     @property
     def norm_shift(self) -> int:
         """N: the shift of VNORM, 31 - F_N: with ``k = 2**31 // m`` (``m`` = max|v|,
@@ -631,14 +687,85 @@ class MfcConfig(Config):
         return self.tmv.cycles(rows, cols, fmt) + 1
 
 
+class MemoryMap:
+    """A byte address map under construction: regions placed in the order added, each
+    aligned to its size rounded up to a power of two (so decoding a region is a compare of
+    the address's high bits), at the next free aligned base or at a given ``base``.
+
+    :meth:`add` raises ConfigError for a name used twice, an empty region, a base that is
+    not aligned, a region overlapping one already placed, or one ending past
+    ``addr_bits`` of address space. :meth:`regions` is ``name -> {base, size, access}``.
+    """
+
+    def __init__(self, addr_bits: int = 32):
+        self.addr_bits = addr_bits
+        self._regions: dict[str, dict[str, int | str]] = {}
+        self._next = 0
+
+    def add(self, name: str, size: int, access: str, base: int | None = None) -> int:
+        if name in self._regions:
+            raise ConfigError(f"memory map: region {name!r} is defined twice; give each "
+                              "region of the device its own name")
+        if size < 1 or set(access) - set("rw") or not access:
+            raise ConfigError(f"memory map: region {name!r} needs a size >= 1 and access "
+                              f"'r', 'w' or 'rw' (got size {size}, access {access!r})")
+        span = pow2_ceil(size)
+        if base is None:
+            base = -(-self._next // span) * span
+        elif base % span:
+            raise ConfigError(f"memory map: region {name!r} at {base:#x} is not aligned to "
+                              f"its span {span:#x}; put it at a multiple of {span:#x}")
+        for other, r in self._regions.items():
+            if base < r["base"] + pow2_ceil(r["size"]) and r["base"] < base + span:
+                raise ConfigError(f"memory map: region {name!r} [{base:#x}, {base + span:#x}) "
+                                  f"overlaps {other!r} at {r['base']:#x}; move one of them")
+        if base + span > 1 << self.addr_bits:
+            raise ConfigError(f"memory map: region {name!r} ends at {base + span:#x}, past the "
+                              f"{self.addr_bits}-bit bus; make the engine's memories smaller")
+        self._regions[name] = {"base": base, "size": size, "access": access}
+        self._next = max(self._next, base + span)
+        return base
+
+    def regions(self) -> dict[str, dict[str, int | str]]:
+        return {k: dict(v) for k, v in self._regions.items()}
+
+
+#: the SpGEMM engine of the served device (`tritium serve --engine spgemm`) and of the board
+#: builds: 2 PEs, 64-slot tables, A and B up to 1024 x 1024 with 4096 entries each, C up
+#: to 8192 entries (the pyamg example matrices' A·A fit)
+SOC_SPGEMM = SpgemmConfig(pes=2, hash_bits=6, max_dim=1024, max_nnz=4096, max_c_nnz=8192)
+
+
+#: the default engine of a SoC: the demo's bare TMV (t2 only: the t3 decoder costs the
+#: served simulation a third of its speed, 1.8M -> 1.2M cycles/s measured; boards that
+#: want t3 set has_t3=1)
+def _default_soc_tmv() -> "TernaryConfig":
+    return TernaryConfig(simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096,
+                         has_t3=0)
+
+
+#: config kinds a SoC can hold as engines (at most one of each; the token core owns its TMV,
+#: so "mfc" excludes "ternary-matvec")
+SOC_ENGINE_KINDS: tuple[str, ...] = ("ternary-matvec", "mfc", "spgemm")
+
+
 @_register
 @dataclasses.dataclass(frozen=True)
 class SocConfig(Config):
     """The device: link (framer, command processor) + engines + their memories.
 
-    ``tmv`` is the ternary engine's :class:`TernaryConfig` (a dict in JSON). The byte
-    address map (:meth:`address_map`) is derived from it here, once: the hardware decodes
-    it, the device reports it in INFO, the host reads it from there.
+    ``engines`` is the tuple of engine configs the device holds (:data:`SOC_ENGINE_KINDS`:
+    a :class:`TernaryConfig` = the bare TMV, an :class:`MfcConfig` = the token core, a
+    :class:`SpgemmConfig`; dicts in JSON), e.g. ``SocConfig(engines=(SpgemmConfig(),))``.
+    The older form ``SocConfig(tmv=..., mfc=...)`` still works and means
+    ``engines=(mfc,)`` if ``mfc`` is set, else ``engines=(tmv,)``. After construction
+    ``tmv`` is the device's TMV (the bare engine's, or the core's ``mfc.tmv``; None
+    without one) and ``mfc`` the core (or None).
+
+    The byte address map (:meth:`address_map`) is derived from the engines' regions here,
+    once (each engine config's ``soc_regions``, placed by :class:`MemoryMap` in engine
+    order): the hardware decodes it, the device reports it in INFO, the host reads it
+    from there.
 
     Constraints the link's memories rely on (checked): 8-bit activations, ``simd`` and
     ``pe`` powers of two (byte lanes of the activation and result memories).
@@ -646,12 +773,10 @@ class SocConfig(Config):
 
     kind: ClassVar[str] = "soc"
 
-    # t2 only by default: the t3 decoder costs the served simulation a third of its
-    # speed (1.8M -> 1.2M cycles/s measured); boards that want t3 set has_t3=1
-    tmv: "TernaryConfig" = dataclasses.field(default_factory=lambda: TernaryConfig(
-        simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0))
-    #: the token core (its own ``tmv`` is then the engine's config); None: a bare TMV
+    tmv: "TernaryConfig | None" = dataclasses.field(default_factory=_default_soc_tmv)
+    #: the token core (its own ``tmv`` is then the engine's config); None: no core
     mfc: "MfcConfig | None" = None
+    engines: tuple = ()
     max_payload: int = _field(1024, 16, 65535, "largest frame payload, bytes")
     frame_timeout: int = _field(20_000, 64, 1 << 30,
                                 "cycles without a byte before a partial frame is dropped")
@@ -659,23 +784,70 @@ class SocConfig(Config):
     baud: int = _field(115_200, 300, 12_000_000, "UART baud rate (boards)")
 
     def __post_init__(self):
-        self._nested("tmv", TernaryConfig)
+        self._nested("tmv", TernaryConfig, optional=True)
         self._nested("mfc", MfcConfig, optional=True)
-        if self.mfc is not None:
-            # the core owns its engine: one TMV config, taken from mfc.tmv
-            if self.tmv not in (self.mfc.tmv, type(self)().tmv):
-                raise ConfigError("soc.tmv differs from soc.mfc.tmv; with a token core set "
-                                  "only mfc.tmv")
-            object.__setattr__(self, "tmv", self.mfc.tmv)
+        engines = self.engines
+        if not isinstance(engines, (tuple, list)):
+            raise ConfigError("soc.engines must be a list of engine configs "
+                              f"(kinds {', '.join(SOC_ENGINE_KINDS)})")
+        engines = tuple(Config.from_dict(e) if isinstance(e, dict) else e for e in engines)
+        kinds = [getattr(e, "kind", type(e).__name__) for e in engines]
+        if not engines:  # the older form
+            if self.mfc is not None:
+                # the core owns its engine: one TMV config, taken from mfc.tmv
+                if self.tmv not in (self.mfc.tmv, _default_soc_tmv()):
+                    raise ConfigError("soc.tmv differs from soc.mfc.tmv; with a token core "
+                                      "set only mfc.tmv")
+                engines = (self.mfc,)
+            elif self.tmv is None:
+                raise ConfigError("soc: no engine; give engines=(...) with at least one of "
+                                  f"{', '.join(SOC_ENGINE_KINDS)}")
+            else:
+                engines = (self.tmv,)
+        else:
+            bad = [k for k in kinds if k not in SOC_ENGINE_KINDS]
+            if bad or len(set(kinds)) != len(kinds) or {"mfc", "ternary-matvec"} <= set(kinds):
+                raise ConfigError(f"soc.engines {kinds}: give at most one of each of "
+                                  f"{', '.join(SOC_ENGINE_KINDS)}, and not both mfc and "
+                                  "ternary-matvec (the core has its own TMV)")
+            # tmv/mfc beside engines (a JSON round trip, or dataclasses.replace(cfg, tmv=...)):
+            # a tmv or mfc that differs replaces the engine of its kind
+            for kind, given in (("mfc", self.mfc), ("ternary-matvec", self.tmv)):
+                if given is not None and kind in kinds and engines[kinds.index(kind)] != given:
+                    engines = tuple(given if k == kind else e for k, e in zip(kinds, engines))
+            mfc = next((e for e in engines if e.kind == "mfc"), None)
+            tmv = next((e for e in engines if e.kind == "ternary-matvec"),
+                       mfc.tmv if mfc is not None else None)
+            if self.mfc not in (None, mfc) or self.tmv not in (None, tmv, _default_soc_tmv()):
+                raise ConfigError("soc: tmv/mfc name an engine the engines list does not hold "
+                                  "(or a TMV beside a token core); give the engines only")
+            object.__setattr__(self, "mfc", mfc)
+            object.__setattr__(self, "tmv", tmv)
+        object.__setattr__(self, "engines", engines)
         super().__post_init__()
 
     @property
+    def engine_kinds(self) -> tuple[str, ...]:
+        return tuple(e.kind for e in self.engines)
+
+    def engine_config(self, kind: str):
+        """The engine config of ``kind`` (see :data:`SOC_ENGINE_KINDS`), or None."""
+        return next((e for e in self.engines if e.kind == kind), None)
+
+    @property
+    def spgemm(self) -> "SpgemmConfig | None":
+        return self.engine_config("spgemm")
+
+    @property
     def engine(self) -> str:
-        """What START runs: "mfc" (the token core) or "tmv" (the bare engine)."""
-        return "tmv" if self.mfc is None else "mfc"
+        """What the TMV-side host code runs: "mfc" (the token core), "tmv" (the bare
+        engine) or "none" (a device without a TMV)."""
+        return "mfc" if self.mfc is not None else "tmv" if self.tmv is not None else "none"
 
     def validate(self) -> None:
         t = self.tmv
+        if t is None:
+            return
         if t.act_bits != 8:
             raise ConfigError("soc: the link moves activations as bytes; use tmv.act_bits=8")
         for name in ("simd", "pe"):
@@ -686,8 +858,9 @@ class SocConfig(Config):
 
     def to_dict(self):
         d = super().to_dict()
-        d["tmv"] = self.tmv.to_dict()
+        d["tmv"] = None if self.tmv is None else self.tmv.to_dict()
         d["mfc"] = None if self.mfc is None else self.mfc.to_dict()
+        d["engines"] = [e.to_dict() for e in self.engines]
         return d
 
     @property
@@ -702,22 +875,29 @@ class SocConfig(Config):
     def line_stride(self) -> int:
         """Bytes of address space per weight line (a power of two; bytes past
         ``line_bytes`` are ignored)."""
-        return pow2_ceil(self.line_bytes)
+        return self.tmv.line_stride
 
     def address_map(self) -> dict[str, dict[str, int | str]]:
-        """name -> {base, size, access}: power-of-two aligned regions of the byte bus."""
-        t, c = self.tmv, self.mfc
-        sizes = [("weights", t.weight_depth * self.line_stride, "w")]
-        if c is None:
-            sizes += [("activations", t.act_depth * t.simd, "rw"),
-                      ("results", -(-t.max_out // t.pe) * t.pe * 4, "r")]
-        else:
-            sizes += [("program", c.imem_depth * 8, "w"), ("vmem", c.vmem_depth * 4, "rw"),
-                      ("sregs", c.sregs * 8, "r")]
-        out, base = {}, 0
-        for name, size, access in sizes:
-            span = pow2_ceil(size)
-            base = -(-base // span) * span
-            out[name] = {"base": base, "size": size, "access": access}
-            base += span
-        return out
+        """name -> {base, size, access}: every engine's regions, power-of-two aligned, in
+        engine order (:class:`MemoryMap`)."""
+        mm = MemoryMap()
+        for e in self.engines:
+            for name, size, access in e.soc_regions():
+                mm.add(name, size, access)
+        return mm.regions()
+
+
+#: what `tritium serve --engine NAME` serves without --config: the demo's bare TMV, the
+#: token core, the SpGEMM engine (:data:`SOC_SPGEMM`)
+SERVED_ENGINES: dict[str, Any] = {
+    "tmv": lambda: SocConfig(),
+    "mfc": lambda: SocConfig(mfc=MfcConfig()),
+    "spgemm": lambda: SocConfig(engines=(SOC_SPGEMM,)),
+}
+
+
+def served_soc(engine: str) -> SocConfig:
+    """The SoC ``tritium serve --engine engine`` serves (see :data:`SERVED_ENGINES`)."""
+    if engine not in SERVED_ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(SERVED_ENGINES)}")
+    return SERVED_ENGINES[engine]()

@@ -4,8 +4,11 @@ It sits between the :class:`~tritium.hdl.link.deframer.Deframer` (frame header +
 buffer read port) and the :class:`~tritium.hdl.link.framer.Framer` (response header +
 payload bytes), and talks to the rest of the device through:
 
-- a byte bus: ``bus_addr``, ``bus_wdata``, ``bus_we``, ``bus_re``; ``bus_rdata`` is valid
-  the cycle after ``bus_re``. Before touching it, the processor presents an access as
+- a byte bus: ``bus_addr``, ``bus_wdata``, ``bus_we``, ``bus_re`` (a one-cycle pulse per
+  byte read); ``bus_rdata`` is taken in the first cycle after ``bus_re`` in which
+  ``bus_rvalid`` is high (a block-RAM region answers the next cycle; a region behind a
+  stream, such as the SpGEMM engine's C read-back, answers when its word arrives, and
+  must answer: the processor waits for it). Before touching it, the processor presents an access as
   ``chk_addr``/``chk_len``/``chk_write`` and the device answers ``chk_ok`` (same cycle)
   if that byte range lies in one region with that access right;
 - an engine start port: ``start`` (one-cycle pulse) with ``start_args`` (the START
@@ -55,7 +58,7 @@ class CommandProcessor(wiring.Component):
             "hdr": Out(stream.Signature(header_layout())),
             "payload": Out(stream.Signature(8)),
             "bus_addr": Out(32), "bus_wdata": Out(8), "bus_we": Out(1), "bus_re": Out(1),
-            "bus_rdata": In(8),
+            "bus_rdata": In(8), "bus_rvalid": In(1),
             "chk_addr": Out(32), "chk_len": Out(17), "chk_write": Out(1), "chk_ok": In(1),
             "start": Out(1), "start_engine": Out(8), "start_args": Out(8 * (ARG_BYTES - 1)),
             "start_ready": In(1), "start_args_ok": In(1),
@@ -215,10 +218,12 @@ class CommandProcessor(wiring.Component):
                         m.next = "DONE"
                     with m.Else():
                         m.next = "FETCH"
-            with m.State("FETCH"):  # ask the source for byte k (bus and ROM: 1 cycle)
+            with m.State("FETCH"):  # ask the source for byte k (ROM: 1 cycle; bus: rvalid)
                 m.d.comb += self.bus_re.eq(src == SRC_BUS)
                 m.next = "LATCH"
             with m.State("LATCH"):
+                with m.If((src != SRC_BUS) | self.bus_rvalid):
+                    m.next = "PUSH"
                 with m.Switch(src):
                     with m.Case(SRC_INFO):
                         m.d.sync += out.eq(info_rd.data)
@@ -230,7 +235,6 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += out.eq(counters[k])
                     with m.Default():
                         m.d.sync += out.eq(reason)
-                m.next = "PUSH"
             with m.State("PUSH"):
                 m.d.comb += self.payload.valid.eq(1)
                 with m.If(self.payload.ready):

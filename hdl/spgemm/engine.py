@@ -76,17 +76,23 @@ STALLS = ("stall_merge", "stall_memory", "stall_fetch", "stall_pass", "idle_pe")
 ROW_SLOTS = 4
 
 
+def word_layout(cfg, word: str) -> data.StructLayout:
+    """A memory word of the engine as ``cfg.word_fields[word]`` lays it out."""
+    return data.StructLayout({name: signed(bits) if sign else unsigned(bits)
+                              for name, bits, sign in cfg.word_fields[word]})
+
+
 def extent_layout(cfg):
-    return data.StructLayout({"start": cfg.ptr_bits, "end": cfg.ptr_bits})
+    return word_layout(cfg, "ext")
 
 
 def c_extent_layout(cfg):
     """A row extent of C: as :func:`extent_layout`, with C's pointer width."""
-    return data.StructLayout({"start": cfg.c_ptr_bits, "end": cfg.c_ptr_bits})
+    return word_layout(cfg, "c_ext")
 
 
 def entry_layout(cfg):
-    return data.StructLayout({"col": cfg.index_bits, "value": signed(cfg.value_bits)})
+    return word_layout(cfg, "ent")
 
 
 def load_layout(cfg):

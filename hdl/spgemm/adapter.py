@@ -1,0 +1,111 @@
+"""The SpGEMM engine on the SoC's byte bus (START engine 3, ``SPGEMM_START_FIELDS``).
+
+Regions (``SpgemmConfig.soc_regions``; one word per ``word_stride(word)`` bytes,
+little-endian, fields as ``SpgemmConfig.word_fields`` lays them out from bit 0):
+
+- ``a_ext``, ``b_ext`` (write only): row r's extent ``{start, end}`` (CSR ``indptr[r]``,
+  ``indptr[r+1]``) at word r; ``a_ent``, ``b_ent`` (write only): entry k ``{col, value}``
+  at word k. Writing a word's last byte (``word bytes - 1``) hands the assembled word to
+  the engine's ``load`` stream; bytes past the word's own are ignored.
+- ``c_ext`` (read only): C's row r extent ``{start, end}`` (C's pointer width) at word r;
+  ``c_ent`` (read only): C's entries, PE k's bank at word ``k << c_bank_bits``. Each byte
+  read asks the engine for its word (``rd``) and answers when ``rdata`` brings it
+  (``bus_rvalid``); bytes past the word read as 0.
+
+START ``{rows, b_rows, semiring}`` computes rows 0..rows-1 of C = A·B, B having
+``b_rows`` rows. Refused (NAK argument) unless 1 <= rows <= max_dim,
+1 <= b_rows <= max_dim and the semiring is built. While the engine runs (from the
+accepted START until the last word of C is written) it holds the bus: every access is
+NAKed (address), so the host cannot race it. STATUS: busy, done (set when a run ends),
+error (the engine's sticky error flag: a bad column index in A or a PE's C bank full);
+``result_beats`` = C entries written by the last run. Counters: the engine's
+(:data:`~tritium.hdl.spgemm.engine.COUNTERS`, ``cfg.counter_bits`` wide, cleared by each
+START).
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Mux, Signal
+from amaranth.hdl import ResetInserter
+from amaranth.utils import exact_log2
+
+from tritium.config import SPGEMM_SEMIRINGS
+from tritium import protocol as P
+
+from ..soc import EngineAdapter, EngineBus, EngineOut
+from .engine import COUNTERS, MEMORIES, SpgemmEngine
+
+#: the C regions by the engine's ``rd.mem`` code
+READ_MEMORIES = ("c_ext", "c_ent")
+
+
+class SpgemmAdapter(EngineAdapter):
+    name, start_id, start_fields = "spgemm", P.ENGINE_SPGEMM, P.SPGEMM_START_FIELDS
+
+    def counters(self):
+        return tuple((c, self.cfg.counter_bits) for c in COUNTERS)
+
+    def elaborate(self, bus: EngineBus) -> EngineOut:
+        m, proc, cfg = bus.m, bus.proc, self.cfg
+        eng = SpgemmEngine(cfg)
+        m.submodules.spgemm = ResetInserter(bus.soft)(eng)
+        m.d.comb += eng.mem_hold.eq(0)
+
+        # ---- A and B: bytes -> words -> the load stream --------------------------------
+        load = eng.load
+        with m.If(load.ready):  # held until taken (always ready while the bus is open)
+            m.d.sync += load.valid.eq(0)
+        for code, name in enumerate(MEMORIES):
+            word = cfg.SOC_REGIONS[name][0]
+            commit, waddr = Signal(name=f"{name}_commit"), Signal(32, name=f"{name}_waddr")
+            wdata = Signal(-(-cfg.word_bits(word) // 8) * 8, name=f"{name}_wdata")
+            bus.assemble(name, cfg.word_stride(word), len(wdata) // 8, commit, waddr, wdata)
+            with m.If(commit):
+                m.d.sync += [load.valid.eq(1), load.payload.mem.eq(code),
+                             load.payload.addr.eq(waddr),
+                             load.payload.data.eq(wdata[:cfg.word_bits(word)])]
+
+        # ---- C: each byte read asks for its word -----------------------------------------
+        rd, rdata = eng.rd, eng.rdata
+        want, lane = Signal(), Signal(3)
+        m.d.comb += [rd.valid.eq(want), rdata.ready.eq(1)]
+        with m.If(rd.valid & rd.ready):
+            m.d.sync += want.eq(0)
+        with m.If(proc.bus_re):
+            for code, name in enumerate(READ_MEMORIES):
+                stride = cfg.word_stride(cfg.SOC_REGIONS[name][0])
+                lo = exact_log2(stride)
+                off = bus.offset(name)
+                with m.If(bus.hit(name)):
+                    m.d.sync += [want.eq(1), rd.payload.mem.eq(code),
+                                 rd.payload.addr.eq(off[lo:]),
+                                 lane.eq(off[:lo] if lo else 0)]
+        word = Cat(rdata.payload.data, Const(0, 64))
+        rbyte = word.word_select(lane, 8)
+
+        # ---- START ------------------------------------------------------------------------
+        f = bus.fields
+        built = Const(cfg.semirings, len(SPGEMM_SEMIRINGS))
+        sem_ok = (f["semiring"] < len(SPGEMM_SEMIRINGS)) & built.bit_select(f["semiring"][:3], 1)
+        args_ok = ((f["rows"] >= 1) & (f["rows"] <= cfg.max_dim) & (f["b_rows"] >= 1) &
+                   (f["b_rows"] <= cfg.max_dim) & sem_ok)
+        cmd = eng.cmd
+        pending, running, done = Signal(), Signal(), Signal()
+        m.d.comb += cmd.valid.eq(pending)
+        with m.If(bus.start):
+            m.d.sync += [pending.eq(1), running.eq(1), done.eq(0),
+                         cmd.payload.rows.eq(f["rows"]), cmd.payload.b_rows.eq(f["b_rows"]),
+                         cmd.payload.semiring.eq(f["semiring"])]
+        with m.If(cmd.valid & cmd.ready):
+            m.d.sync += pending.eq(0)
+        # the engine's busy rises the cycle after it takes the command
+        with m.If(running & ~pending & ~eng.busy & ~bus.start):
+            m.d.sync += [running.eq(0), done.eq(1)]
+        with m.If(bus.soft):
+            m.d.sync += [pending.eq(0), running.eq(0), done.eq(0), want.eq(0),
+                         load.valid.eq(0)]
+        busy = running | pending | eng.busy
+        return EngineOut(flags=Cat(busy, done, eng.error), beats=eng.counters.c_words,
+                         counters=[getattr(eng.counters, n) for n in COUNTERS], busy=busy,
+                         locks=busy, args_ok=args_ok, ready=~busy, rdata=rbyte,
+                         rvalid=rdata.valid)
