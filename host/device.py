@@ -27,17 +27,13 @@ import numpy as np
 
 from tritium import protocol as P
 from tritium.config import TMV_FORMATS, SocConfig
-from tritium.errors import TritiumError
+from tritium.errors import DeviceError, TritiumError  # noqa: F401  (DeviceError: re-exported)
 
 from .placement import DeviceConfigError, LayerPlacement, plan_weights  # noqa: F401
 
 
 class LinkError(TritiumError):
     """The device does not answer, or answers nonsense, on this URL."""
-
-
-class DeviceError(TritiumError):
-    """The device refused a request or reported an engine error."""
 
 
 @dataclasses.dataclass

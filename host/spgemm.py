@@ -27,14 +27,15 @@ rows' columns are sorted.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from tritium.config import SpgemmConfig
-from tritium.errors import ConfigError, ShapeError
+from tritium.errors import ConfigError, DeviceError, ShapeError
 from tritium.golden import spgemm as golden
+
+from .placement import DeviceConfigError
 
 ENGINE = "spgemm"
 
@@ -148,8 +149,6 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
     with the SpGEMM engine); returns ``(C, counters)`` (see the module docstring).
     DeviceConfigError if the device has no SpGEMM engine; DeviceError on the engine's
     error flag or a run longer than ``timeout`` seconds."""
-    from .device import DeviceConfigError, DeviceError
-
     cfg = dev.cfg.spgemm
     if cfg is None:
         raise DeviceConfigError(f"this device has no SpGEMM engine (engines: "
@@ -180,7 +179,6 @@ def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int):
     """C's ``rows`` row extents, then each PE bank's entries up to its last row's end,
     read back from the device; as CSR with each row's columns sorted."""
     import scipy.sparse as sp
-    from .device import DeviceError
 
     c_ext, c_ent = cfg.SOC_REGIONS["c_ext"][0], cfg.SOC_REGIONS["c_ent"][0]
     ext = unpack_words(cfg, c_ext, dev.read(dev.map["c_ext"]["base"],

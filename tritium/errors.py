@@ -38,3 +38,6 @@ class ShapeError(TritiumError, ValueError):
 class UsageError(TritiumError, ValueError):
     """A command-line value is malformed or out of range (argparse's own errors included)."""
 
+
+class DeviceError(TritiumError):
+    """The device refused a request or reported an engine error."""

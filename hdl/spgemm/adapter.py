@@ -25,14 +25,14 @@ START).
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Mux, Signal
+from amaranth import Cat, Const, Signal
 from amaranth.hdl import ResetInserter
 from amaranth.utils import exact_log2
 
 from tritium.config import SPGEMM_SEMIRINGS
 from tritium import protocol as P
 
-from ..soc import EngineAdapter, EngineBus, EngineOut
+from ..adapter import EngineAdapter, EngineBus, EngineOut
 from .engine import COUNTERS, MEMORIES, SpgemmEngine
 
 #: the C regions by the engine's ``rd.mem`` code
