@@ -8,7 +8,7 @@ from tritium.config import SocConfig, SpgemmConfig
 from tritium.golden import spgemm as g
 from tritium.golden.ternary import ternary_matvec
 from tritium import protocol as P
-from tritium.host.checkpoint import load_checkpoint
+from tritium.golden.checkpoint import load_checkpoint
 from tritium.host.device import Device, DeviceError
 from tritium.sim.serve import SimulatedDevice
 
