@@ -68,6 +68,9 @@ R_C = (14, 15)                                      # rescale factors, one per r
 N_REGS = 16
 #: constants loaded by SLI stay below this (the immediate has 42 signed bits)
 CONST_LIMIT = 1 << 40
+#: the residual's extra fraction bits (Compiled.x_shift) at most, and the bits of slack
+#: its range bound keeps
+X_SHIFT_MAX, X_SHIFT_MARGIN = 14, 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,12 +98,13 @@ class Compiled:
     vocab: int
     embeddings: np.ndarray            # [V, H] float32, for the host-side lookup
     state: list[tuple[int, int]]      # (address, length) of each layer's MLGRU state
+    x_shift: int = 0                  # extra fraction bits of the residual (Q.(F + this))
 
     def embed(self, token: int) -> np.ndarray:
-        """The token's embedding in the core's Q.F format."""
+        """The token's embedding in the residual's format, Q.(F + ``x_shift``)."""
         if not 0 <= token < self.vocab:
             raise CompileError(f"token id {token} is outside [0, {self.vocab - 1}]")
-        return to_fixed(self.embeddings[token], self.cfg.frac_bits)
+        return to_fixed(self.embeddings[token], self.cfg.frac_bits + self.x_shift)
 
     def estimate(self) -> dict[str, int]:
         """Cycles per token by the cycle model (the program is straight-line)."""
@@ -166,20 +170,23 @@ class _Compiler:
         H, I = self.H, self.I
         self.x = e.alloc(H, what="the residual")
         self.t, self.u = e.alloc(max(H, I)), e.alloc(max(H, I))
-        self.iv, self.fv, self.gv, self.tmp = (e.alloc(H) for _ in range(4))
+        self.iv, self.ivs, self.fv, self.gv, self.tmp = (e.alloc(H) for _ in range(5))
         self.mlp = e.alloc(2 * I, what="the MLP")
         self.logits = e.alloc(self.V, what="the logits")
 
     # --- one norm, then BitLinears on its output, split around the TMV ---------------------
-    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int, frac: int) -> None:
+    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int, frac: int,
+                in_shift: int = 0, t_shift: int = 0) -> None:
         """S[dst] = S[src]·S[value]·n·eps·2^(2F+2f-62) in two SMULs: with src = value =
         R_KN (k = 2^31 // max|x|) that is n·eps·κ²·2^(2f) for a norm to max-abs 2^f
         (:meth:`norm`; κ = k·2^F/2^31). The constant is loaded with the largest shift
         (<= 63) that keeps it below CONST_LIMIT. The result is n·eps·(2^(F+f)/max|x|)²:
         below 2^60 for n <= 8192, eps <= 1e-6 and max|x| >= 2^(F+f-29) LSB (16 LSB at
-        f = F_N = 23, an input RMS of about 1e-4); smaller inputs can overflow it."""
+        f = F_N = 23, an input RMS of about 1e-4); smaller inputs can overflow it. An input
+        held in Q.(F + in_shift) has κ = k·2^(F+in_shift)/2^31; ``t_shift`` scales the
+        term by 2^(2·t_shift), as t̃ is when it carries that many extra fraction bits."""
         e = self.e
-        base = n * eps * 2.0 ** (2 * self.F + 2 * frac - 2 * 31)
+        base = n * eps * 2.0 ** (2 * (self.F + in_shift + t_shift) + 2 * frac - 2 * 31)
         shift = min(63, int(np.floor(np.log2(CONST_LIMIT / base))))
         e(Op.SLI, d=R_E, imm=int(np.floor(base * 2.0 ** shift + 0.5)))
         e(Op.SMUL, d=dst, a=src, b=value, c=0)
@@ -199,7 +206,8 @@ class _Compiler:
                                "lower mfc.norm_frac")
 
     def norm(self, x: int, n: int, mults=(), eps_block: float | None = None,
-             gains=(), frac: int | None = None) -> None:
+             gains=(), frac: int | None = None, in_shift: int = 0,
+             t_shift: int = 0) -> None:
         """t̃ = (V[x:x+n]·κ) ⊙ mults[0] ⊙ ... into V[self.t:], the norm's input rescaled
         to max-abs 1 in Q.frac (default F_N = ``norm_frac``; κ = k·2^F/2^31), and
         R_ROOT = isqrt(n·D²·2^(2·frac) << root shift) with
@@ -207,7 +215,12 @@ class _Compiler:
         block norm (``eps_block`` None, no mults) ``D² = mean(x̃²) + el·κ²``. ``gains``:
         the static vectors among ``mults`` (checked, :meth:`_check_gains`). Sets
         ``self.root_shift`` (2·(F + 4 - frac), at least 0: the root keeps F + 4
-        fraction bits) and ``self.gains`` for :meth:`issue`."""
+        fraction bits) and ``self.gains`` for :meth:`issue`. ``in_shift``: V[x:] holds
+        Q.(F + in_shift) (:meth:`shifts`); only κ's eps terms see it, the normalisation
+        divides it out. ``t_shift``: a dynamic vector among ``mults`` holds Q.(F +
+        t_shift), so t̃ holds Q.(frac + t_shift) and both eps terms are scaled by
+        2^(2·t_shift) to match; D, max|ũ| and so the rescale carry the same factor, which
+        cancels."""
         e, el, cfg = self.e, BITLINEAR_NORM_EPS, self.cfg
         frac = cfg.norm_frac if frac is None else frac
         self._check_gains(f"the norm before {self.next_name}", n, frac, gains, True)
@@ -229,7 +242,7 @@ class _Compiler:
             e(Op.VNORM, d=self.t, a=self.t, c=R_T)           # R_N = Σ x̃² in Q.frac
             sx = R_N
         if eps_block is None:
-            self._scaled(R_T, R_KN, R_KN, el, n, frac)       # n·el·κ²·2^(2·frac)
+            self._scaled(R_T, R_KN, R_KN, el, n, frac, in_shift, t_shift)  # n·el·κ²·2^(2f)
             e(Op.SADD, d=R_N, a=sx, b=R_T)
         else:
             for w in mults:
@@ -237,21 +250,24 @@ class _Compiler:
             e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
             shift = 50                                       # el·2^50: 30 bits of el
             e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** shift + 0.5)))
-            e(Op.SMUL, d=R_T, a=sx, b=R_E, c=shift)          # el·Σ x̃²
+            e(Op.SMUL, d=R_T, a=sx, b=R_E, c=shift - 2 * t_shift)   # el·Σ x̃²·2^(2·t_shift)
             e(Op.SADD, d=R_N, a=R_AT, b=R_T)
-            self._scaled(R_T, R_KN, R_KN, el * eps_block, n, frac)  # n·el·eb·κ²·2^(2f)
+            self._scaled(R_T, R_KN, R_KN, el * eps_block, n, frac,  # n·el·eb·κ²·2^(2f)
+                         in_shift, t_shift)
             e(Op.SADD, d=R_N, a=R_N, b=R_T)
         self.root_shift = max(0, 2 * (self.F + 4 - frac))
         e(Op.SSQRT, d=R_ROOT, a=R_N, c=self.root_shift)
 
-    def issue(self, lin, src: int, n: int) -> tuple[int, int]:
+    def issue(self, lin, src: int, n: int, out_shift: int = 0) -> tuple[int, int]:
         """Quantise V[src:src+n]·g into a free act bank, compute its rescale factor and
         start the TMV; returns (result bank, rescale register). R_ROOT must hold the
         norm's root (:meth:`norm`) for ``src``.
 
         ũ = t̃⊙g is renormalised to max-abs in (2^(F_N-1), 2^F_N] before VQUANT, so its
         factor k = 127·2^Q / max|ũ'| always has Q - F_N + 7 bits (whatever g and, for
-        o_proj, SiLU(h) did to the maximum) and fits 32 bits (MfcConfig checks Q)."""
+        o_proj, SiLU(h) did to the maximum) and fits 32 bits (MfcConfig checks Q). The
+        result is rescaled to Q.(F + out_shift) (``x_shift`` for what adds to the
+        residual)."""
         e, cfg = self.e, self.cfg
         p = self.plan[lin.name]
         e.setvl(n)
@@ -271,7 +287,8 @@ class _Compiler:
         e(Op.VQUANT, d=bank * cfg.act_elems, a=self.u, c=R_K)
         # c = max|ũ|·Kp / root with Kp = 2^(R + root shift/2)·sqrt(n) / (127·s_w); Kp is
         # loaded with extra fraction bits that the SMUL shifts out
-        kp = 2.0 ** (cfg.rescale_frac + self.root_shift / 2) * np.sqrt(n) / (127.0 * lin.scale)
+        kp = 2.0 ** (cfg.rescale_frac + out_shift + self.root_shift / 2) * np.sqrt(n) / \
+            (127.0 * lin.scale)
         if not 1 <= kp < CONST_LIMIT:
             raise CompileError(f"{lin.name}: the rescale constant {kp:.4g} does not fit the "
                                "42-bit immediate (weight scale out of range); lower "
@@ -289,6 +306,14 @@ class _Compiler:
         self.e.setvl(rows)
         self.e(Op.VRESCALE, d=dst, a=bank * self.cfg.res_elems, c=reg)
 
+    def unshift(self, dst: int, src: int, shift: int) -> None:
+        """V[dst:] = V[src:] (Q.(F + shift)) rounded to Q.F: VAFF with the pair
+        (2^(F - shift), 0) in R_T/R_N (free between a norm's uses), for σ's input."""
+        e = self.e
+        e(Op.SLI, d=R_T, imm=1 << (self.F - shift))
+        e(Op.SLI, d=R_N, imm=0)
+        e(Op.VAFF, d=dst, a=src, c=R_T)
+
     def constants(self) -> None:
         """The constant registers every program starts by loading."""
         F = self.F
@@ -296,10 +321,82 @@ class _Compiler:
                            (R_ID, 1 << self.cfg.norm_shift)):
             self.e(Op.SLI, d=reg, imm=value)
 
+    # --- the residual's format ---------------------------------------------------------------
+    @staticmethod
+    def output_bound(lin) -> float:
+        """A bound on |y| of a BitLinear's output, from its weights alone: |x̂_j| <=
+        sqrt(n)·max|g| (an RMSNorm's output has Σ x_n² <= n), so |y_i| <= nnz_i·max|x̂| / s_w
+        with nnz_i the nonzero ternary weights of row i."""
+        g = 1.0 if lin.norm_weight is None else float(np.abs(lin.norm_weight).max(initial=0))
+        nnz = int((np.asarray(lin.codes) != 1).sum(1).max(initial=0))
+        return nnz * np.sqrt(lin.codes.shape[1]) * g / float(lin.scale)
+
+    def _fit(self, top: float, rescaled=(), budget: int = 31, cap: int = X_SHIFT_MAX) -> int:
+        """The largest shift s in [0, cap] with top·2^(F+s) < 2^(budget - X_SHIFT_MARGIN)
+        (``top`` a proven bound on the values) and, for each BitLinear in ``rescaled``
+        (rescaled into that format), its rescale factor c = 2^(R+s)·max|x̂| / (127·s_w)
+        <= 2^(R+s)·sqrt(n)·max|g| / (127·s_w) below 2^(31 - X_SHIFT_MARGIN) (VRESCALE
+        takes s32(S[c]))."""
+        cfg, F = self.cfg, self.F
+        s = cap
+        if top > 0:
+            s = min(s, int(np.floor(np.log2(2.0 ** (budget - X_SHIFT_MARGIN) / top))) - F)
+        for lin in rescaled:
+            g = 1.0 if lin.norm_weight is None else float(np.abs(lin.norm_weight).max())
+            c1 = 2.0 ** cfg.rescale_frac * np.sqrt(lin.codes.shape[1]) * g / \
+                (127.0 * float(lin.scale))
+            if c1 > 0:
+                s = min(s, int(np.floor(np.log2(2.0 ** (31 - X_SHIFT_MARGIN) / c1))))
+        return max(0, s)
+
+    def shifts(self) -> dict:
+        """The extra fraction bits of the vectors whose consumers are scale-free (an
+        RMSNorm, or a product that one normalises), chosen from bounds proven on the
+        checkpoint's own weights (:meth:`output_bound`), so that their relative precision
+        follows the model's scale instead of Q.F's fixed LSB:
+
+        - ``x``, the residual (:attr:`Compiled.x_shift`): |r| <= max|embedding| + Σ over
+          layers (bound of o_proj + bound of down_proj);
+        - per layer ``h``: the MLGRU state, SiLU(i) and SiLU(h), |h| <= bound of i_proj
+          (h is a convex combination of SiLU(i) values, |SiLU(v)| <= |v|); t̃ =
+          x̃⊙w_g⊙SiLU(h) keeps its sum of squares, shifted by o_proj's root shift, below
+          2^64 and ũ = t̃⊙g inside int32;
+        - ``g``: the g_proj output (only o_proj's norm reads it);
+        - ``m``: both halves of the gate_proj output, and twice that for SiLU(gate)⊙y,
+          |·| <= B² with B gate_proj's bound.
+
+        σ's inputs stay in Q.F (:meth:`unshift`); at most ``X_SHIFT_MAX``, and ``h`` and
+        ``m`` at most F (the VAFF of unshift)."""
+        desc, F, H = self.desc, self.F, self.H
+        emb = desc.tensors.get("model.embeddings.weight")
+        top = float(np.abs(emb).max(initial=0)) if emb is not None else 0.0
+        adds = [la.linears[k] for la in desc.layers for k in ("attn.o_proj", "mlp.down_proj")]
+        top += sum(self.output_bound(lin) for lin in adds)
+        out = {"x": self._fit(top, adds), "layers": []}
+        for la in desc.layers:
+            lin = la.linears
+            bi = self.output_bound(lin["attn.i_proj"])
+            wg = float(np.abs(la.tensors["attn.g_norm.weight"]).max(initial=0))
+            og = lin["attn.o_proj"].norm_weight
+            go = 1.0 if og is None else float(np.abs(og).max(initial=0))
+            # o_proj's norm has frac = F: its root shift is 2·4 = 8 bits
+            sh = min(self._fit(bi * wg * np.sqrt(H) * 2.0 ** 4, [], budget=32,
+                               cap=min(X_SHIFT_MAX, F)),
+                     self._fit(bi * wg * go, [lin["attn.i_proj"]]),
+                     self._fit(bi, [], cap=F))
+            bm = self.output_bound(lin["mlp.gate_proj"])
+            sm = min(self._fit(bm, [lin["mlp.gate_proj"]], cap=min(X_SHIFT_MAX, F)),
+                     self._fit(bm * bm, [], cap=2 * X_SHIFT_MAX) // 2)
+            out["layers"].append({"h": sh, "g": self._fit(self.output_bound(lin["attn.g_proj"]),
+                                                           [lin["attn.g_proj"]]), "m": sm})
+        return out
+
     # --- the model ------------------------------------------------------------------------
     def compile(self) -> Compiled:
         desc, e, cfg, H, I = self.desc, self.e, self.cfg, self.H, self.I
         eps = float(desc.rms_norm_eps)
+        shifts = self.shifts()
+        xs = shifts["x"]
         self.constants()
         lower = desc.tensors.get("model.lower_bounds")
         if lower is not None:
@@ -307,7 +404,8 @@ class _Compiler:
             p = p / p.sum(0)
             lower = np.cumsum(p, 0) - p[0]
         state = []
-        for layer in desc.layers:
+        for layer, sl in zip(desc.layers, shifts["layers"]):
+            sh, sg, sm = sl["h"], sl["g"], sl["m"]
             lin = layer.linears
             tens = layer.tensors
             h = e.alloc(H, np.zeros(H), "the MLGRU state")
@@ -315,12 +413,14 @@ class _Compiler:
             # ---- MLGRU: f, i, g share t = x ⊙ w_attn
             w_attn = e.alloc(H, tens["attn_norm.weight"])
             self.next_name = f"model.layers.{layer.index}.attn"
-            self.norm(self.x, H, [w_attn], eps, gains=[tens["attn_norm.weight"]])
-            ti = self.issue(lin["attn.i_proj"], self.t, H)
+            self.norm(self.x, H, [w_attn], eps, gains=[tens["attn_norm.weight"]], in_shift=xs)
+            ti = self.issue(lin["attn.i_proj"], self.t, H, out_shift=sh)
             tf = self.issue(lin["attn.f_proj"], self.t, H)     # waits for i's TMV to finish
-            self.result(ti, self.iv, H)
-            e(Op.VSILU, d=self.iv, a=self.iv)
-            tg = self.issue(lin["attn.g_proj"], self.t, H)     # waits for f's TMV
+            self.result(ti, self.ivs, H)                       # i in Q.(F + sh)
+            self.unshift(self.iv, self.ivs, sh)                # ... and in Q.F, for σ
+            e(Op.VSIG, d=self.iv, a=self.iv)
+            e(Op.VMUL, d=self.ivs, a=self.ivs, b=self.iv)      # SiLU(i) = i·σ(i)
+            tg = self.issue(lin["attn.g_proj"], self.t, H, out_shift=sg)  # waits for f's
             self.result(tf, self.fv, H)
             e(Op.VSIG, d=self.fv, a=self.fv)
             if lower is not None and layer.index > 0:
@@ -330,35 +430,39 @@ class _Compiler:
                 e(Op.VMUL, d=self.fv, a=self.fv, b=one_m)
                 e(Op.VADD, d=self.fv, a=self.fv, b=lbv)
             e(Op.VAFF, d=self.tmp, a=self.fv, c=R_NEG1)           # 1 - f
-            e(Op.VMUL, d=self.iv, a=self.iv, b=self.tmp)           # i = SiLU(i)·(1 - f)
+            e(Op.VMUL, d=self.ivs, a=self.ivs, b=self.tmp)         # i = SiLU(i)·(1 - f)
             e(Op.VMUL, d=h, a=self.fv, b=h)
-            e(Op.VADD, d=h, a=h, b=self.iv)                        # h = f ⊙ h + i
-            e(Op.VSILU, d=self.tmp, a=h)
+            e(Op.VADD, d=h, a=h, b=self.ivs)                       # h = f ⊙ h + i
+            self.unshift(self.iv, h, sh)
+            e(Op.VSIG, d=self.iv, a=self.iv)
+            e(Op.VMUL, d=self.tmp, a=h, b=self.iv)                 # SiLU(h), Q.(F + sh)
             e(Op.TWAIT)
-            self.result(tg, self.gv, H)
+            self.result(tg, self.gv, H)                            # g in Q.(F + sg)
             w_g = e.alloc(H, tens["attn.g_norm.weight"])
-            # g_norm(g) ⊙ SiLU(h): SiLU(h) is not bounded at compile time, so t̃ is
-            # formed in Q.F with the headroom of the residual; ũ is renormalised after
+            # g_norm(g) ⊙ SiLU(h): t̃ = x̃⊙w_g in Q.F, times SiLU(h) in Q.(F + sh), whose
+            # bound (shifts) keeps t̃ and its sum of squares in range; ũ is renormalised
             self.next_name = lin["attn.o_proj"].name
             self.norm(self.gv, H, [w_g, self.tmp], eps, gains=[tens["attn.g_norm.weight"]],
-                      frac=self.F)
-            to = self.issue(lin["attn.o_proj"], self.t, H)
+                      frac=self.F, in_shift=sg, t_shift=sh)
+            to = self.issue(lin["attn.o_proj"], self.t, H, out_shift=xs)
             e(Op.TWAIT)
             self.result(to, self.tmp, H)
             e(Op.VADD, d=self.x, a=self.x, b=self.tmp)             # r = x + o
             # ---- GLU MLP
             w_mlp = e.alloc(H, tens["mlp_norm.weight"])
             self.next_name = lin["mlp.gate_proj"].name
-            self.norm(self.x, H, [w_mlp], eps, gains=[tens["mlp_norm.weight"]])
-            tgate = self.issue(lin["mlp.gate_proj"], self.t, H)
+            self.norm(self.x, H, [w_mlp], eps, gains=[tens["mlp_norm.weight"]], in_shift=xs)
+            tgate = self.issue(lin["mlp.gate_proj"], self.t, H, out_shift=sm)
             e(Op.TWAIT)
-            self.result(tgate, self.mlp, 2 * I)
+            self.result(tgate, self.mlp, 2 * I)                    # gate, y in Q.(F + sm)
             e.setvl(I)
-            e(Op.VSILU, d=self.mlp, a=self.mlp)
-            e(Op.VMUL, d=self.t, a=self.mlp, b=self.mlp + I)       # SiLU(gate) ⊙ y
+            self.unshift(self.u, self.mlp, sm)
+            e(Op.VSIG, d=self.u, a=self.u)
+            e(Op.VMUL, d=self.mlp, a=self.mlp, b=self.u)           # SiLU(gate)
+            e(Op.VMUL, d=self.t, a=self.mlp, b=self.mlp + I)       # ⊙ y: Q.(F + 2·sm)
             self.next_name = lin["mlp.down_proj"].name
-            self.norm(self.t, I)
-            tdown = self.issue(lin["mlp.down_proj"], self.t, I)
+            self.norm(self.t, I, in_shift=2 * sm)
+            tdown = self.issue(lin["mlp.down_proj"], self.t, I, out_shift=xs)
             e(Op.TWAIT)
             self.result(tdown, self.tmp, H)
             e(Op.VADD, d=self.x, a=self.x, b=self.tmp)
@@ -366,7 +470,8 @@ class _Compiler:
         e.setvl(H)
         w_f = e.alloc(H, desc.tensors["model.norm.weight"])
         self.next_name = desc.lm_head.name
-        self.norm(self.x, H, [w_f], eps, gains=[desc.tensors["model.norm.weight"]])
+        self.norm(self.x, H, [w_f], eps, gains=[desc.tensors["model.norm.weight"]],
+                  in_shift=xs)
         thead = self.issue(desc.lm_head, self.t, H)
         e(Op.TWAIT)
         self.result(thead, self.logits, self.V)
@@ -382,7 +487,7 @@ class _Compiler:
             lines += tmv_lines(cfg.tmv, p.codes, self.fmt)
         return Compiled(cfg, self.fmt, e.words, e.vmem, lines, self.plan,
                         Layout(self.x, self.logits, R_ARGMAX, e.top), H, self.V,
-                        desc.tensors["model.embeddings.weight"].astype(np.float32), state)
+                        desc.tensors["model.embeddings.weight"].astype(np.float32), state, xs)
 
 
 def compile_model(model, cfg: MfcConfig | None = None, fmt: str = "t2") -> Compiled:
