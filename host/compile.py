@@ -70,7 +70,7 @@ N_REGS = 16
 CONST_LIMIT = 1 << 40
 #: the residual's extra fraction bits (Compiled.x_shift) at most, and the bits of slack
 #: its range bound keeps
-X_SHIFT_MAX, X_SHIFT_MARGIN = 14, 1
+X_SHIFT_MAX, X_SHIFT_MARGIN = 24, 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,29 +324,35 @@ class _Compiler:
     # --- the residual's format ---------------------------------------------------------------
     @staticmethod
     def output_bound(lin) -> float:
-        """A bound on |y| of a BitLinear's output, from its weights alone: |x̂_j| <=
-        sqrt(n)·max|g| (an RMSNorm's output has Σ x_n² <= n), so |y_i| <= nnz_i·max|x̂| / s_w
-        with nnz_i the nonzero ternary weights of row i."""
+        """A bound on |y| of a BitLinear's output, from its weights alone. The core's y_i =
+        Σ_j W_ij·q_j·max|x̂| / (127·s_w) with W_ij ternary and q = round(x̂·127/max|x̂|), so
+        by Cauchy-Schwarz |y_i| <= sqrt(nnz_i)·‖q‖·max|x̂| / (127·s_w) with nnz_i the
+        nonzero weights of row i; an RMSNorm's output has ‖x_n‖ <= sqrt(n), so ‖x̂‖ <=
+        sqrt(n)·max|g| and max|x̂| <= the same, and the rounding adds at most
+        sqrt(n)/2 codes: |y| <= sqrt(max nnz_i)·sqrt(n)·max|g|·(1 + sqrt(n)/254) / s_w."""
         g = 1.0 if lin.norm_weight is None else float(np.abs(lin.norm_weight).max(initial=0))
         nnz = int((np.asarray(lin.codes) != 1).sum(1).max(initial=0))
-        return nnz * np.sqrt(lin.codes.shape[1]) * g / float(lin.scale)
+        n = lin.codes.shape[1]
+        return np.sqrt(nnz * n) * g * (1 + np.sqrt(n) / 254) / float(lin.scale)
 
     def _fit(self, top: float, rescaled=(), budget: int = 31, cap: int = X_SHIFT_MAX) -> int:
         """The largest shift s in [0, cap] with top·2^(F+s) < 2^(budget - X_SHIFT_MARGIN)
         (``top`` a proven bound on the values) and, for each BitLinear in ``rescaled``
         (rescaled into that format), its rescale factor c = 2^(R+s)·max|x̂| / (127·s_w)
         <= 2^(R+s)·sqrt(n)·max|g| / (127·s_w) below 2^(31 - X_SHIFT_MARGIN) (VRESCALE
-        takes s32(S[c]))."""
+        takes s32(S[c])), and its constant Kp <= 2^(R+s+4)·sqrt(n) / (127·s_w) (a root
+        shift of at most 8, :meth:`issue`) below CONST_LIMIT."""
         cfg, F = self.cfg, self.F
         s = cap
         if top > 0:
             s = min(s, int(np.floor(np.log2(2.0 ** (budget - X_SHIFT_MARGIN) / top))) - F)
         for lin in rescaled:
             g = 1.0 if lin.norm_weight is None else float(np.abs(lin.norm_weight).max())
-            c1 = 2.0 ** cfg.rescale_frac * np.sqrt(lin.codes.shape[1]) * g / \
+            kp = 2.0 ** cfg.rescale_frac * np.sqrt(lin.codes.shape[1]) / \
                 (127.0 * float(lin.scale))
-            if c1 > 0:
-                s = min(s, int(np.floor(np.log2(2.0 ** (31 - X_SHIFT_MARGIN) / c1))))
+            s = min(s, int(np.floor(np.log2(CONST_LIMIT / (16 * kp)))))
+            if g > 0:
+                s = min(s, int(np.floor(np.log2(2.0 ** (31 - X_SHIFT_MARGIN) / (kp * g)))))
         return max(0, s)
 
     def shifts(self) -> dict:
@@ -380,12 +386,11 @@ class _Compiler:
             og = lin["attn.o_proj"].norm_weight
             go = 1.0 if og is None else float(np.abs(og).max(initial=0))
             # o_proj's norm has frac = F: its root shift is 2·4 = 8 bits
-            sh = min(self._fit(bi * wg * np.sqrt(H) * 2.0 ** 4, [], budget=32,
-                               cap=min(X_SHIFT_MAX, F)),
+            sh = min(self._fit(bi * wg * np.sqrt(H) * 2.0 ** 4, [], budget=32, cap=F),
                      self._fit(bi * wg * go, [lin["attn.i_proj"]]),
                      self._fit(bi, [], cap=F))
             bm = self.output_bound(lin["mlp.gate_proj"])
-            sm = min(self._fit(bm, [lin["mlp.gate_proj"]], cap=min(X_SHIFT_MAX, F)),
+            sm = min(self._fit(bm, [lin["mlp.gate_proj"]], cap=F),
                      self._fit(bm * bm, [], cap=2 * X_SHIFT_MAX) // 2)
             out["layers"].append({"h": sh, "g": self._fit(self.output_bound(lin["attn.g_proj"]),
                                                            [lin["attn.g_proj"]]), "m": sm})
