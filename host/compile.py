@@ -68,9 +68,10 @@ R_C = (14, 15)                                      # rescale factors, one per r
 N_REGS = 16
 #: constants loaded by SLI stay below this (the immediate has 42 signed bits)
 CONST_LIMIT = 1 << 40
-#: the residual's extra fraction bits (Compiled.x_shift) at most, and the bits of slack
-#: its range bound keeps
-X_SHIFT_MAX, X_SHIFT_MARGIN = 24, 1
+#: the extra fraction bits of a vector (Compiled.x_shift, _Compiler.shifts) at most and at
+#: least (negative: coarser than Q.F, for values beyond its range), and the bits of slack
+#: a range bound keeps for the core's roundings
+X_SHIFT_MAX, X_SHIFT_MIN, X_SHIFT_MARGIN = 24, -12, 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,9 +249,10 @@ class _Compiler:
             for w in mults:
                 e(Op.VMUL, d=self.t, a=self.t, b=w)
             e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
-            shift = 50                                       # el·2^50: 30 bits of el
-            e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** shift + 0.5)))
-            e(Op.SMUL, d=R_T, a=sx, b=R_E, c=shift - 2 * t_shift)   # el·Σ x̃²·2^(2·t_shift)
+            # el·2^50 (30 bits of el) shifted by 50 - 2·t_shift: el·Σ x̃²·2^(2·t_shift)
+            shift = min(63, 50 - 2 * t_shift)
+            e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** (shift + 2 * t_shift) + 0.5)))
+            e(Op.SMUL, d=R_T, a=sx, b=R_E, c=shift)
             e(Op.SADD, d=R_N, a=R_AT, b=R_T)
             self._scaled(R_T, R_KN, R_KN, el * eps_block, n, frac,  # n·el·eb·κ²·2^(2f)
                          in_shift, t_shift)
@@ -310,7 +312,7 @@ class _Compiler:
         """V[dst:] = V[src:] (Q.(F + shift)) rounded to Q.F: VAFF with the pair
         (2^(F - shift), 0) in R_T/R_N (free between a norm's uses), for σ's input."""
         e = self.e
-        e(Op.SLI, d=R_T, imm=1 << (self.F - shift))
+        e(Op.SLI, d=R_T, imm=1 << (self.F - shift))     # < 2^31: shift > F - 31
         e(Op.SLI, d=R_N, imm=0)
         e(Op.VAFF, d=dst, a=src, c=R_T)
 
@@ -336,7 +338,8 @@ class _Compiler:
         return np.sqrt(nnz * n) * g * (1 + np.sqrt(n) / 254) / float(lin.scale)
 
     def _fit(self, top: float, rescaled=(), budget: int = 31, cap: int = X_SHIFT_MAX) -> int:
-        """The largest shift s in [0, cap] with top·2^(F+s) < 2^(budget - X_SHIFT_MARGIN)
+        """The largest shift s in [X_SHIFT_MIN, cap] with top·2^(F+s) <
+        2^(budget - X_SHIFT_MARGIN)
         (``top`` a proven bound on the values) and, for each BitLinear in ``rescaled``
         (rescaled into that format), its rescale factor c = 2^(R+s)·max|x̂| / (127·s_w)
         <= 2^(R+s)·sqrt(n)·max|g| / (127·s_w) below 2^(31 - X_SHIFT_MARGIN) (VRESCALE
@@ -353,7 +356,7 @@ class _Compiler:
             s = min(s, int(np.floor(np.log2(CONST_LIMIT / (16 * kp)))))
             if g > 0:
                 s = min(s, int(np.floor(np.log2(2.0 ** (31 - X_SHIFT_MARGIN) / (kp * g)))))
-        return max(0, s)
+        return max(X_SHIFT_MIN, s)
 
     def shifts(self) -> dict:
         """The extra fraction bits of the vectors whose consumers are scale-free (an
@@ -371,8 +374,9 @@ class _Compiler:
         - ``m``: both halves of the gate_proj output, and twice that for SiLU(gate)⊙y,
           |·| <= B² with B gate_proj's bound.
 
-        σ's inputs stay in Q.F (:meth:`unshift`); at most ``X_SHIFT_MAX``, and ``h`` and
-        ``m`` at most F (the VAFF of unshift)."""
+        σ's inputs stay in Q.F (:meth:`unshift`). Each shift is in [X_SHIFT_MIN,
+        X_SHIFT_MAX] (``h`` and ``m`` at most F, the VAFF of unshift); a model whose bound
+        needs less than X_SHIFT_MIN is not proven free of wrap-around."""
         desc, F, H = self.desc, self.F, self.H
         emb = desc.tensors.get("model.embeddings.weight")
         top = float(np.abs(emb).max(initial=0)) if emb is not None else 0.0
