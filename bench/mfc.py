@@ -220,6 +220,7 @@ def _grid(work: Path, res: dict, seeds, prefix: str, medians: bool) -> None:
                 res[f"agree_{k}_top1"] = round(ag.top1_agreement, 4)
                 res[f"agree_{k}_zero_projections"] = ag.zero_projections
                 res[f"agree_{k}_projections"] = ag.projections
+                res[f"agree_{k}_x_shift"] = compile_model(desc, _core_cfg(hidden)).x_shift
                 res[f"fp16_{k}_rel_max_dlogit"] = round(f_rel, 5)
                 res[f"fp16_{k}_top1"] = round(f_top, 4)
                 ok = ag.rel_max_dlogit <= f_rel and ag.top1_agreement >= f_top - 0.03 \
@@ -317,6 +318,7 @@ def _probe_case(work: Path, init: str, hidden: int, seed: int, **formats) -> dic
     from tritium.host.compile import GoldenCore, compile_model
 
     exact_sigmoid = formats.pop("exact_sigmoid", False)
+    unshifted = formats.pop("unshifted", False)
     ck = _checkpoint(work, init, hidden, seed)
     ids = list(np.random.default_rng(seed).integers(0, 256, AGREE_IDS))
     m32 = HGRNBitForCausalLM.from_pretrained(ck)
@@ -324,7 +326,8 @@ def _probe_case(work: Path, init: str, hidden: int, seed: int, **formats) -> dic
     p32, p16 = _float_quantiser_log(m32), _float_quantiser_log(m16)
     r32, r16 = m32.logits(ids).float().numpy(), m16.logits(ids).float().numpy()
     cfg = _core_cfg(hidden, **formats)
-    core = GoldenCore(compile_model(m32.desc, cfg))
+    with _no_shifts(unshifted):
+        core = GoldenCore(compile_model(m32.desc, cfg))
     probe = _probe_machine(cfg, exact_sigmoid)
     probe.load_program(core.c.program)
     probe.load_weights(core.c.weights)
@@ -360,6 +363,8 @@ def _probe_case(work: Path, init: str, hidden: int, seed: int, **formats) -> dic
            "quant_factor_max_error_codes": float(np.abs(np.concatenate(log["k"])).max()),
            "quant_factor_rms_error_codes": rms(log["k"])}
     for op, name in (("VSIG", "sig"), ("VSILU", "silu")):
+        if not log[op]:       # the compiler forms SiLU as x·σ(x) (VSIG, VMUL)
+            continue
         err, x = np.concatenate(log[op]), np.abs(np.concatenate(log[op + "_x"]))
         out[f"{name}_max_error"] = float(np.abs(err).max())
         out[f"{name}_rms_error"] = float(np.sqrt(np.mean(err ** 2)))
@@ -372,7 +377,78 @@ def _probe_case(work: Path, init: str, hidden: int, seed: int, **formats) -> dic
 #: ablations of the per-stage analysis: (key, formats); ``q16`` = the formats before
 #: norm_frac (normalised vectors in Q.16, k = 127·2^24/max: 15 bits)
 ABLATIONS = (("default", {}), ("exact_sigmoid", {"exact_sigmoid": True}),
-             ("q16", {"norm_frac": 16, "quant_shift": 24}))
+             ("q16", {"norm_frac": 16, "quant_shift": 24}),
+             ("unshifted", {"unshifted": True}))
+
+
+class _no_shifts:
+    """While active (``on``), the compiler gives every vector the plain Q.F format (all
+    its shifts 0: the formats before the shifts, in the same program), an ablation."""
+
+    def __init__(self, on: bool = True):
+        self.on = on
+
+    def __enter__(self):
+        from tritium.host.compile import _Compiler
+        self.saved = _Compiler.shifts
+        if self.on:
+            def zero(comp):
+                got = self.saved(comp)
+                return {"x": 0, "layers": [dict.fromkeys(la, 0) for la in got["layers"]]}
+            _Compiler.shifts = zero
+
+    def __exit__(self, *exc):
+        from tritium.host.compile import _Compiler
+        _Compiler.shifts = self.saved
+
+
+#: factors on the residual for :func:`span`: the embeddings times λ, o_proj and down_proj
+#: latent weights times λ (their s_w / λ)
+SPAN_FACTORS = (3e-4, 1e-2, 1.0, 1e2, 3e3)   # residual RMS ~1e-4 ... ~1e3
+SPAN_IDS = 64
+
+
+def span(work: Path, res: dict) -> None:
+    """The residual's format over activation scales: the upstream-init H=64 seed-0 model
+    with its residual scaled by λ (:data:`SPAN_FACTORS`; every norm reads the residual, so
+    the model computes the same up to its eps terms, at a residual RMS λ times as large)
+    against the float reference at that scale: ``span_l<λ>_*``: the residual's RMS at
+    the last layer's end (the core's own), its shift (Q.(F + x_shift)), max|Δlogit| /
+    max|logit|, top-1, all-zero projections; ``_unshifted_*`` the same with every vector
+    in plain Q.F (the formats before)."""
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+    from tritium.golden.checkpoint import load_checkpoint
+    from tritium.host.compile import GoldenCore, agreement, compile_model
+
+    ck = _checkpoint(work, "upstream", 64, 0)
+    ids = list(np.random.default_rng(0).integers(0, 256, SPAN_IDS))
+    res["span_tokens"] = SPAN_IDS
+    for lam in SPAN_FACTORS:
+        desc = load_checkpoint(ck)
+        desc.tensors["model.embeddings.weight"] = desc.tensors["model.embeddings.weight"] * lam
+        for lin in desc.bitlinears():
+            if lin.name.endswith(("o_proj", "down_proj")):
+                lin.scale /= lam
+        ref = HGRNBitForCausalLM(desc)
+        k = f"span_l{lam:g}"
+        for variant in ("", "_unshifted"):
+            with _no_shifts(bool(variant)):
+                comp = compile_model(desc, _core_cfg(64))
+            ag = agreement(comp, ref, ids)
+            res[f"{k}{variant}_rel_max_dlogit"] = round(ag.rel_max_dlogit, 5)
+            res[f"{k}{variant}_top1"] = round(ag.top1_agreement, 4)
+            res[f"{k}{variant}_zero_projections"] = ag.zero_projections
+            if not variant:
+                core = GoldenCore(comp)
+                core.reset_state()
+                rms = []
+                for t in ids[:8]:
+                    core.step(int(t))
+                    r = core.m.vmem[comp.layout.x:comp.layout.x + comp.hidden]
+                    scale = 2.0 ** (comp.cfg.frac_bits + comp.x_shift)
+                    rms.append(float(np.sqrt(np.mean((r / scale) ** 2))))
+                res[f"{k}_residual_rms"] = float(f"{statistics.median(rms):.3g}")
+                res[f"{k}_x_shift"] = comp.x_shift
 
 
 def stages(work: Path, res: dict) -> None:
@@ -622,10 +698,19 @@ def main(argv=None) -> int:
             rtl(ckpt, res)
         agree(work, ckpt, res)
         stages(work, res)
+        span(work, res)
         noise_floor(work, res)
         if th is not None:
             th.join()
         res.update(fpga_res)
+        if args.skip_fpga:   # keep the last board build's figures, marked as not re-run
+            old = ROOT / "bench" / "results" / "mfc.json"
+            if old.exists():
+                kept = {k: v for k, v in json.loads(old.read_text()).items()
+                        if k.startswith("ulx3s_85f_mfc_soc_")}
+                if kept:
+                    kept["ulx3s_85f_mfc_soc_rerun"] = 0
+                res.update(kept)
         scale(res, res.get("ulx3s_85f_mfc_soc_fmax_mhz")
               or res.get("ulx3s_85f_mfc_soc_fmax_mhz_post_placement_estimate"))
     res["bench_wall_s"] = round(time.monotonic() - t0, 1)
