@@ -176,22 +176,31 @@ class _Compiler:
         self.logits = e.alloc(self.V, what="the logits")
 
     # --- one norm, then BitLinears on its output, split around the TMV ---------------------
-    def _scaled(self, dst: int, src: int, value: int, eps: float, n: int, frac: int,
+    def _scaled(self, dst: int, k: int, eps: float, n: int, frac: int,
                 in_shift: int = 0, t_shift: int = 0) -> None:
-        """S[dst] = S[src]·S[value]·n·eps·2^(2F+2f-62) in two SMULs: with src = value =
-        R_KN (k = 2^31 // max|x|) that is n·eps·κ²·2^(2f) for a norm to max-abs 2^f
-        (:meth:`norm`; κ = k·2^F/2^31). The constant is loaded with the largest shift
-        (<= 63) that keeps it below CONST_LIMIT. The result is n·eps·(2^(F+f)/max|x|)²:
-        below 2^60 for n <= 8192, eps <= 1e-6 and max|x| >= 2^(F+f-29) LSB (16 LSB at
-        f = F_N = 23, an input RMS of about 1e-4); smaller inputs can overflow it. An input
-        held in Q.(F + in_shift) has κ = k·2^(F+in_shift)/2^31; ``t_shift`` scales the
-        term by 2^(2·t_shift), as t̃ is when it carries that many extra fraction bits."""
+        """S[dst] = (S[k]·sqrt(base))² with base = n·eps·2^(2(F+in_shift+t_shift)+2f-62),
+        in an SLI and two SMULs: with S[k] = k = 2^31 // max|x| that is n·eps·κ²·2^(2f)
+        for a norm to max-abs 2^f (:meth:`norm`; κ = k·2^(F+in_shift)/2^31 for an input
+        held in Q.(F + in_shift)), times 2^(2·t_shift) when t̃ carries that many extra
+        fraction bits. sqrt(base) is loaded with the largest shift a (<= 63) that keeps
+        it below CONST_LIMIT, the first SMUL shifts a out (k·sqrt(base), floored: a
+        relative error below 1/(k·sqrt(base)), which matters only where the term is
+        small beside Σ t̃²), the second squares. The result is n·eps·2^(2f)/max|x|² in
+        the units of Σ t̃² (max|x| the input's value): below 2^60 for n <= 8192, eps <=
+        1e-6 and max|x| >= 2^(f-37) (7e-4 at f = F_N = 23, an input RMS of about 1e-4);
+        smaller inputs can overflow it. Raises CompileError if even a = 0 leaves sqrt(base)
+        above CONST_LIMIT (the vector's format is for values far below that floor)."""
         e = self.e
         base = n * eps * 2.0 ** (2 * (self.F + in_shift + t_shift) + 2 * frac - 2 * 31)
-        shift = min(63, int(np.floor(np.log2(CONST_LIMIT / base))))
-        e(Op.SLI, d=R_E, imm=int(np.floor(base * 2.0 ** shift + 0.5)))
-        e(Op.SMUL, d=dst, a=src, b=value, c=0)
-        e(Op.SMUL, d=dst, a=dst, b=R_E, c=shift)
+        root = float(np.sqrt(base))
+        shift = min(63, int(np.floor(np.log2(CONST_LIMIT / root))))
+        if shift < 0:
+            raise CompileError(f"the norm before {self.next_name}: its eps term does not fit "
+                               "the scalar unit at this vector format (activations bounded "
+                               "far below RMS 1e-4); rescale the checkpoint")
+        e(Op.SLI, d=R_E, imm=int(np.floor(root * 2.0 ** shift + 0.5)))
+        e(Op.SMUL, d=dst, a=k, b=R_E, c=shift)
+        e(Op.SMUL, d=dst, a=dst, b=dst, c=0)
 
     def _check_gains(self, what: str, n: int, frac: int, gains, squares: bool) -> None:
         """The static gains multiplied into a vector normalised to max-abs 2^frac keep it
@@ -243,7 +252,7 @@ class _Compiler:
             e(Op.VNORM, d=self.t, a=self.t, c=R_T)           # R_N = Σ x̃² in Q.frac
             sx = R_N
         if eps_block is None:
-            self._scaled(R_T, R_KN, R_KN, el, n, frac, in_shift, t_shift)  # n·el·κ²·2^(2f)
+            self._scaled(R_T, R_KN, el, n, frac, in_shift, t_shift)  # n·el·κ²·2^(2f)
             e(Op.SADD, d=R_N, a=sx, b=R_T)
         else:
             for w in mults:
@@ -254,7 +263,7 @@ class _Compiler:
             e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** (shift + 2 * t_shift) + 0.5)))
             e(Op.SMUL, d=R_T, a=sx, b=R_E, c=shift)
             e(Op.SADD, d=R_N, a=R_AT, b=R_T)
-            self._scaled(R_T, R_KN, R_KN, el * eps_block, n, frac,  # n·el·eb·κ²·2^(2f)
+            self._scaled(R_T, R_KN, el * eps_block, n, frac,  # n·el·eb·κ²·2^(2f)
                          in_shift, t_shift)
             e(Op.SADD, d=R_N, a=R_N, b=R_T)
         self.root_shift = max(0, 2 * (self.F + 4 - frac))
