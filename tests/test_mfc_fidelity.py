@@ -143,16 +143,16 @@ def test_norm_quantise_rescale_hold_from_rms_1e_4_to_1e3(h64_checkpoint, kind, r
     assert np.all(np.abs(np.abs(v[off]) % 1 - 0.5) < 0.05), v[off]
 
 
-def _fp16_and_core(ckpt, tokens=128):
+def _fp16_and_core(ckpt, tokens=128, cfg=CFG, seed=0):
     desc = load_checkpoint(ckpt)
-    ids = list(np.random.default_rng(0).integers(0, desc.vocab_size, tokens))
+    ids = list(np.random.default_rng(seed).integers(0, desc.vocab_size, tokens))
     ref = HGRNBitForCausalLM(desc)
     r32 = ref.logits(ids).float().numpy()
     r16 = HGRNBitForCausalLM.from_pretrained(ckpt, dtype=torch.float16).logits(ids)
     r16 = r16.float().numpy()
     fp16_rel = np.abs(r16 - r32).max() / np.abs(r32).max()
     fp16_top1 = float((r16.argmax(-1) == r32.argmax(-1)).mean())
-    return agreement(compile_model(desc, CFG), ref, ids), fp16_rel, fp16_top1
+    return agreement(compile_model(desc, cfg), ref, ids), fp16_rel, fp16_top1
 
 
 @pytest.mark.parametrize("unit_scale", [False, True], ids=["upstream-init", "unit-scale"])
@@ -168,6 +168,22 @@ def test_core_within_the_float16_noise_floor(h64_checkpoint, unit_scale):
         assert ag.rel_max_dlogit <= fp16_rel, (seed, ag, fp16_rel)
 
 
+def test_upstream_init_h128_within_the_float16_noise_floor(tmp_path):
+    """The same rule on the upstream-initialised H = 128 seed-2 model (its own ids, as
+    bench/mfc.py draws them), one of the cases plain Q.16 missed (0.0377 against
+    float16's 0.0362), on a core with room for it."""
+    from tritium.golden.checkpoint import write_checkpoint
+
+    ck = write_checkpoint(tmp_path / "h128", "hgrn-bit", hidden=128, layers=2, vocab=256,
+                          seed=2)
+    cfg = MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=1024, max_out=1024,
+                                      weight_depth=16384, has_t3=0), vmem_depth=8192)
+    ag, fp16_rel, fp16_top1 = _fp16_and_core(ck, cfg=cfg, seed=2)
+    assert ag.zero_projections == 0 and ag.projections == 13 * 128
+    assert ag.top1_agreement >= fp16_top1 - 0.03, (ag, fp16_top1)
+    assert ag.rel_max_dlogit <= fp16_rel, (ag, fp16_rel)
+
+
 @pytest.mark.parametrize("what,factor", [("model.embeddings.weight", 5e-3),
                                          ("model.embeddings.weight", 5e4),
                                          ("attn.g_proj", 1e-2), ("attn.g_proj", 1e2),
@@ -175,9 +191,9 @@ def test_core_within_the_float16_noise_floor(h64_checkpoint, unit_scale):
 def test_whole_model_at_scaled_activations(h64_checkpoint, what, factor):
     """Embeddings scaled to a residual RMS of 1e-4 and 1e3, projections scaled so the
     o_proj and down_proj inputs move by decades: the core never computes an all-zero
-    projection and stays near the float reference. (At a residual RMS of 1e-4 a Q.16
-    element holds ~6 LSB: that representation error, not the norm, sets the looser
-    bound there; the old core's sum of (v·v) >> 16 gave RMS 0 and all-zero projections.)"""
+    projection and stays near the float reference. (The old core's sum of (v·v) >> 16
+    gave RMS 0 and all-zero projections; with the residual in plain Q.16 the 1e-4 case
+    needed a looser bound, 60 % top-1, as an element held ~6 LSB.)"""
     desc = load_checkpoint(h64_checkpoint(0))
     if what in desc.tensors:
         desc.tensors[what] = desc.tensors[what] * factor
@@ -188,9 +204,8 @@ def test_whole_model_at_scaled_activations(h64_checkpoint, what, factor):
     ids = list(np.random.default_rng(0).integers(0, desc.vocab_size, 32))
     ag = agreement(compile_model(desc, CFG), HGRNBitForCausalLM(desc), ids)
     assert ag.zero_projections == 0
-    coarse = what == "model.embeddings.weight" and factor < 1
-    assert ag.top1_agreement >= (0.6 if coarse else 0.85), ag
-    assert ag.rel_max_dlogit <= (0.3 if coarse else 0.1), ag
+    assert ag.top1_agreement >= 0.85, ag
+    assert ag.rel_max_dlogit <= 0.1, ag
 
 
 @pytest.mark.parametrize("lam", [3e-4, 3e3])
