@@ -1,7 +1,8 @@
 """Compile an HGRN-bit checkpoint into a program and memory image of the token core (MFC).
 
-One run of the program is one token: the host writes the token's embedding (Q.F, the
-embedding lookup stays on the host: the table is V×H floats the core has no use for) to
+One run of the program is one token: the host writes the token's embedding (in the
+residual's format Q.(F + ``x_shift``), :meth:`Compiled.embed`; the embedding lookup stays
+on the host: the table is V×H floats the core has no use for) to
 ``layout.x``, starts the core, and reads the argmax token from scalar register
 ``layout.argmax`` (the argmax runs on the device; the logits stay readable at
 ``layout.logits``). The MLGRU state ``h`` of every layer lives in the vector memory and
@@ -23,9 +24,9 @@ below), so nothing below depends on the activations' scale; with ``t̃ = x̃⊙w
 
 which is the reference's ``y = acc · max|x̂| / (127 · s_w)`` with ``x̂ = ũ / D`` exactly:
 both eps terms are kept (scaled by κ²). ``g_norm`` before ``o_proj`` is the same with
-``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``, formed with f = F: SiLU(h) is not
-bounded at compile time, so t̃ keeps the residual's headroom; it normalises the whole
-width, so ``num_heads`` has no numerical effect. ``down_proj`` has no block norm: ``t̃ =
+``x`` = the g_proj output and ``t̃ = x̃⊙w_g⊙SiLU(h)``, formed with f = F (times SiLU(h)'s
+extra bits, below); it normalises the whole width, so ``num_heads`` has no numerical
+effect. ``down_proj`` has no block norm: ``t̃ =
 x̃`` and ``D² = mean(t̃²) + el·κ²``. Per norm the program computes ``n·D²·2^(2f)`` from
 VNORM's exact sums of squares (SMULs for the eps terms, SADD), its square root once
 (shifted so the root keeps F + 4 fraction bits), and per BitLinear the max-abs, ũ
@@ -33,6 +34,17 @@ renormalised to max-abs 2^F_N (so ``k = 127·2^Q/max`` has Q - F_N + 7 = 22 bits
 g did to the maximum), the quantisation, the TMV and the rescale factor ``c =
 max|ũ|·Kp/root`` with the compile-time ``Kp = 2^(R + shift/2)·sqrt(n)/(127·s_w)``.
 Static norm gains that would overflow the Q.F_N vectors are refused (CompileError).
+
+Vector formats (static block exponents, :meth:`_Compiler.shifts`). A vector read only by a
+norm, or by a product a norm then reads, may carry s extra fraction bits, Q.(F + s): the
+norm divides the scale out, and its eps terms are scaled by 2^(2s) at compile time. The
+compiler gives the residual, the MLGRU state with SiLU(i) and SiLU(h), the g_proj output
+and the GLU's gate, y and SiLU(gate)⊙y each the largest s whose range it proves from the
+checkpoint's own weights (a Cauchy-Schwarz bound per BitLinear output,
+:meth:`_Compiler.output_bound`), so their relative precision follows the model's scale
+rather than Q.F's fixed LSB: scaling a model's residual by λ moves its shift by -log2 λ.
+σ reads its input in Q.F (:meth:`_Compiler.unshift`, a rounding VAFF), and SiLU(v) is
+v·σ(v) with v at its own shift. The logits and the σ/f path stay in Q.F.
 
 Schedule: the TMV runs while the vector unit prepares the next projection's input
 (i/f/g share one normalised input; each quantises into the other activation bank) and
