@@ -565,7 +565,9 @@ class MfcConfig(Config):
 
     Fixed-point formats (documented in docs/mfc.md, executed by :mod:`tritium.golden.mfc`):
 
-    - vector memory: ``vmem_depth`` int32 elements in Q(32-F).F, F = ``frac_bits``;
+    - vector memory: ``vmem_depth`` int32 elements in Q(32-F).F, F = ``frac_bits``, the
+      binary point of the vector ops (the compiler holds vectors that only norms read in
+      Q.(F + s), s from a proven bound: :meth:`tritium.host.compile._Compiler.shifts`);
     - per-token activation quantisation: ``x_q = clamp((u·k + 2**(Q-1)) >> Q, -128, 127)``
       with ``k = (127 << Q) // max|u|``, Q = ``quant_shift``; the compiler quantises a
       vector normalised to max-abs in (2**(F_N-1), 2**F_N], so k lies in
