@@ -661,6 +661,8 @@ def table(res: dict) -> str:
         fmax = (f"{res['ulx3s_85f_mfc_soc_fmax_mhz']} MHz" if done else
                 f"{res.get('ulx3s_85f_mfc_soc_fmax_mhz_post_placement_estimate', '?')} MHz "
                 "(post-placement estimate; routing stopped at the deadline)")
+        if res.get("ulx3s_85f_mfc_soc_rerun") == 0:
+            fmax += "; an earlier build, not re-run (ulx3s_85f_mfc_soc_core_revision)"
         lines.append(f"| ULX3S-85F SoC with the MFC: LUT4 / FF / DP16KD / DSP / Fmax | "
                      f"{res['ulx3s_85f_mfc_soc_lut4']:,} / {res['ulx3s_85f_mfc_soc_ff']:,} / "
                      f"{res['ulx3s_85f_mfc_soc_bram']} / {res['ulx3s_85f_mfc_soc_dsp']} / "
