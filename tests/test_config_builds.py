@@ -378,3 +378,26 @@ def test_one_pe_spgemm_runs_exactly(semiring):
     assert gs.same_matrix(C, gs.spgemm(SPG_1PE, A, B, semiring).csr())
     if semiring == "plus-times":
         assert gs.same_matrix(gs.canonical(C), gs.scipy_plus_times(A, B))
+
+
+@pytest.mark.verilator
+def test_one_chord_sigmoid_runs_exactly():
+    """The MFC edge that emitted a zero-width ROM address (sig_segments_log2 = 0): its
+    vector unit, built and run, equals the golden machine on every op, the sigmoids over
+    the whole clamp range included."""
+    from tritium.golden.mfc import VECTOR_OPS
+    from tritium.sim.mfc import run_mfc_vector
+
+    cfg = MFC_CASES[0]
+    assert cfg.sig_segments_log2 == 0
+    lim = 1 << (cfg.frac_bits + cfg.sig_range_log2)
+    rng = np.random.default_rng(13)
+    jobs = []
+    for k, op in enumerate(list(VECTOR_OPS) * 2):
+        # three vectors of n side by side in the 16-word vector memory: n <= 5
+        x = [int(v) for v in rng.integers(-2 * lim, 2 * lim, 3)] + [-lim - 1, lim - 1 + k]
+        y = [int(v) for v in rng.integers(-(1 << 20), 1 << 20, len(x))]
+        s0, s1 = (int(v) for v in rng.integers(-(1 << 31), 1 << 31, 2))
+        jobs.append((op, x, y, s0, s1))
+    out = run_mfc_vector(cfg, jobs)
+    assert out["got"] == out["expected"]
