@@ -5,10 +5,13 @@
 attributes, so the text depends only on the design, not on where tritium is installed.
 
 :func:`build` compiles that text with Verilator through cocotb's runner. The cache key
-is a hash of (Verilog text, Verilator version, cocotb version and install path, build
-arguments); the
+is a hash of (Verilog text, Verilator version, cocotb version and the content of the
+cocotb libraries the model loads, build arguments); the
 model lives in ``$TRITIUM_CACHE_DIR`` (default ``~/.cache/tritium``)
-``/verilator/<top>-<key>/``. A file lock makes concurrent builders (pytest-xdist workers,
+``/verilator/<top>-<key>/``. A cached model does not depend on the environment that built
+it: those libraries (:data:`COCOTB_LIBS`) are copied into the entry's ``libs/`` and the
+model is linked with the run path ``$ORIGIN/libs`` alone, so a fresh clone with a new
+virtualenv (CI) reuses it, and deleting the builder's virtualenv breaks nothing. A file lock makes concurrent builders (pytest-xdist workers,
 two terminals) build each design once: the others wait and then reuse it. A finished
 build is marked by a ``BUILT`` file written last, so an interrupted build is redone.
 """
@@ -34,16 +37,21 @@ from .toolchain import setup_verilator
 log = logging.getLogger("tritium.sim")
 
 #: bump when the layout of a cached build changes, to invalidate old entries
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 #: Verilator warnings waived on Amaranth-generated Verilog, with the reason for each. All
 #: of them come from the shape of the Verilog that Amaranth's lowering and yosys'
 #: `write_verilog` produce, not from a width or a case the hdl gets wrong. With these
-#: waived, `verilator --lint-only -Wall` is clean on TernaryDot, TMV and SpGEMM at the
-#: range edges of their configs and on random valid ones (tests/test_config_builds.py).
+#: waived, `verilator --lint-only -Wall` is clean on TernaryDot, TMV, SpGEMM, the MFC
+#: token core and the SoC with each engine combination, at the range edges of their
+#: configs and on random valid ones (tests/test_config_builds.py).
 #: Plain `--lint-only` (without -Wall) already prints the two WIDTH warnings on TMV and
 #: SpGEMM; TernaryDot is clean without any waiver.
 LINT_WAIVERS: dict[str, str] = {
+    "CASEINCOMPLETE": "yosys writes every `m.Switch` and `Array` index as a `casez` of the "
+                      "patterns used (FSM states, an instruction field indexing fewer "
+                      "registers than it can name), preceded by an assignment of the "
+                      "default value, so an uncovered pattern is defined, not a latch",
     "DECLFILENAME": "the file is named by the user (-o), not after the module",
     "PROCASSINIT": "Amaranth gives every register its reset value as a declaration "
                    "initialiser and also assigns it in an always block",
@@ -59,6 +67,11 @@ LINT_WAIVERS: dict[str, str] = {
                   "operators on the wider operand (`! x` for `x == 0`, `y = 5'h1f >> i` "
                   "for a one-bit `y`), whose Verilog truncation is exact",
 }
+
+#: the cocotb libraries a Verilator model loads: the model needs the VPI library, which
+#: needs the GPI (both found through their run path; the Python side of cocotb is loaded
+#: by the GPI from the environment that runs the model)
+COCOTB_LIBS = ("libcocotbvpi_verilator.so", "libgpi.so")
 
 #: events of this process: ("hit" | "build", "<top>-<key>"); read by the test harness
 CACHE_EVENTS: list[tuple[str, str]] = []
@@ -121,20 +134,77 @@ def cache_root() -> Path:
     return Path(base)
 
 
+def cocotb_libs() -> list[Path]:
+    """This environment's copies of :data:`COCOTB_LIBS`; ToolchainError if one is missing."""
+    import cocotb_tools.config
+
+    libs = [Path(cocotb_tools.config.libs_dir) / name for name in COCOTB_LIBS]
+    for lib in libs:
+        if not lib.is_file():
+            raise ToolchainError(f"cocotb's {lib.name} is not at {lib}; reinstall cocotb "
+                                 "(pip install --force-reinstall cocotb)")
+    return libs
+
+
 def cache_key(design: Design, build_args: tuple[str, ...], waves: bool) -> str:
     import cocotb
 
     v = setup_verilator()
     h = hashlib.sha256()
-    # The model binary finds cocotb's VPI library through an rpath into this environment's
-    # cocotb install, so a model built from another venv (a deleted fresh clone, say) must
-    # not be reused: the install path is part of the key.
-    cocotb_dir = os.path.realpath(os.path.dirname(cocotb.__file__))
-    for part in (str(CACHE_FORMAT), design.top, design.verilog, v.version, v.banner, cocotb.__version__,
-                 cocotb_dir, repr(build_args), repr(waves)):
+    # The model carries its own copies of cocotb's libraries (see the module docstring), so
+    # the key names their content and cocotb's version, not where they are installed: the
+    # Python side, loaded from the running environment, must be the same release.
+    for part in (str(CACHE_FORMAT), design.top, design.verilog, v.version, v.banner,
+                 cocotb.__version__, repr(build_args), repr(waves)):
         h.update(part.encode())
         h.update(b"\0")
+    for lib in cocotb_libs():
+        h.update(lib.read_bytes())
     return h.hexdigest()[:16]
+
+
+def run_path(exe: Path) -> str | None:
+    """The ELF run path (RUNPATH, else RPATH) of ``exe``, None if it has neither."""
+    try:
+        r = subprocess.run(["readelf", "-d", str(exe)], capture_output=True, text=True)
+    except OSError as e:
+        raise ToolchainError(f"cannot run readelf ({e.strerror}); install binutils "
+                             "(apt install binutils)") from None
+    if r.returncode != 0:
+        raise ToolchainError(f"readelf cannot read {exe}: {r.stderr.strip()[:200]}")
+    for tag in ("RUNPATH", "RPATH"):
+        for line in r.stdout.splitlines():
+            if f"({tag})" in line and "[" in line:
+                return line[line.index("[") + 1:line.rindex("]")]
+    return None
+
+
+#: the run path a cached model is linked with: its own entry's copies of COCOTB_LIBS
+MODEL_RUN_PATH = "$ORIGIN/libs"
+
+
+def _relocate(build_dir: Path, top: str) -> None:
+    """Copy :data:`COCOTB_LIBS` into ``build_dir/libs`` and link the model again with the run
+    path :data:`MODEL_RUN_PATH` alone (cocotb's runner links it with a path into this
+    environment). ToolchainError if the link fails or the path did not take."""
+    libs = build_dir / "libs"
+    libs.mkdir()
+    for lib in cocotb_libs():
+        shutil.copy2(lib, libs / lib.name)
+    exe = build_dir / top
+    exe.unlink()
+    # `$$` is make's `$`; the quotes keep the shell from expanding $ORIGIN
+    ldlibs = f"-Wl,-rpath,'{MODEL_RUN_PATH.replace('$', '$$')}' -L{libs} -lcocotbvpi_verilator"
+    r = subprocess.run(["make", "-C", str(build_dir), "-f", "Vtop.mk",
+                        f"VM_USER_LDLIBS={ldlibs}", top], capture_output=True, text=True)
+    if r.returncode != 0 or not exe.is_file():
+        tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
+        raise ToolchainError(f"relinking the Verilator model {top} failed: {tail}")
+    got = run_path(exe)
+    if got != MODEL_RUN_PATH:
+        raise ToolchainError(f"the Verilator model {exe} has run path {got!r}, not "
+                             f"{MODEL_RUN_PATH!r}; it would depend on the environment that "
+                             "built it")
 
 
 def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = (),
@@ -169,6 +239,7 @@ def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = 
             tail = log_tail(logfile)
             raise ToolchainError(f"Verilator build of {design.top} failed ({e}); "
                                  f"log {logfile}: {tail}") from None
+        _relocate(build_dir, design.top)
         return Model(design, build_dir, key, cached=False, waves=waves, build_args=args)
 
 

@@ -6,7 +6,8 @@ preset (``--platform``, fields overridable: ``--simd --pe --clock --mem-bw --fmt
 default the generic accelerator model (matvecs plus a serialised row-wise unit),
 with ``--core mfc`` the MFC token core's own program on its cycle-exact model
 (:func:`~tritium.sim.model.estimate_mfc`: per-unit cycles, TMV busy fraction);
-``estimate --spgemm MATRIX`` the cycles of A·A on a SpGEMM config. ``compare [--quick]``
+``estimate --spgemm MATRIX`` the cycles of A·A (A·Aᵀ for a non-square A) on a SpGEMM
+config, MATRIX a built-in name or a ``.mtx``/``.npz`` file. ``compare [--quick]``
 runs a grid of TMV and SpGEMM workloads in Verilator, reads the counters, and writes a
 JSON report (estimate and measurement side by side, error per row), a scatter plot and a
 roofline plot.
@@ -41,8 +42,35 @@ SPGEMM_CONFIGS = {
 }
 
 
+#: file names a matrix argument is read from rather than looked up as a built-in name
+MATRIX_FILES = (".mtx", ".mtx.gz", ".npz")
+
+
+def load_matrix(name: str, builtins: dict):
+    """The matrix a ``--matrix``/``--spgemm`` argument names: ``builtins[name]()`` for a
+    built-in name, else a Matrix Market (``.mtx``, ``.mtx.gz``) or ``scipy.sparse.save_npz``
+    file, read by :func:`tritium.host.device_commands.read_sparse` (the reader of ``run
+    spgemm --a``: ShapeError naming the file if it is missing or not a sparse matrix).
+    ShapeError listing the built-in names for anything else."""
+    if name in builtins:
+        return builtins[name]()
+    if name.endswith(MATRIX_FILES) or Path(name).is_file():
+        from tritium.host.device_commands import read_sparse
+
+        return read_sparse(name)
+    raise ShapeError(f"unknown matrix {name!r}; choose one of {', '.join(builtins)}, or give "
+                     f"a Matrix Market (.mtx) or .npz file")
+
+
+def self_product(A):
+    """The operands of the product run on one matrix: (A, A) if A is square, else
+    (A, Aᵀ)."""
+    return (A, A) if A.shape[0] == A.shape[1] else (A, A.T.tocsr())
+
+
 def spgemm_workload(name: str):
-    """A named operand A (the product is A·A): a pyamg example or a fixture."""
+    """A named operand A (the product is A·A): a pyamg example, a fixture, or a matrix
+    file (:func:`load_matrix`)."""
     import numpy as np
 
     from tritium.golden import spgemm as g
@@ -51,13 +79,9 @@ def spgemm_workload(name: str):
         "banded250": lambda: g.banded(250, 3, np.random.default_rng(2)),
         "powerlaw200": lambda: g.power_law_graph(200, 3, np.random.default_rng(1)),
         "random64": lambda: g.random_csr(64, 64, 0.08, np.random.default_rng(4), 0, 20),
+        **{e: (lambda e=e: g.pyamg_matrix(e)) for e in g.PYAMG_EXAMPLES},
     }
-    if name in fixtures:
-        return fixtures[name]()
-    if name in g.PYAMG_EXAMPLES:
-        return g.pyamg_matrix(name)
-    raise ShapeError(f"unknown matrix {name!r}; choose one of "
-                     f"{', '.join(list(fixtures) + list(g.PYAMG_EXAMPLES))}")
+    return load_matrix(name, fixtures)
 
 
 def spgemm_grid(quick: bool):
@@ -98,12 +122,15 @@ def cmd_estimate(args) -> int:
         rep = est(args.model, args.platform, simd=args.simd, pe=args.pe,
                   clock_hz=args.clock, mem_bw=args.mem_bw, fmt=args.fmt)
     else:
+        from tritium.host.spgemm import prepare
+
         cfg = SpgemmConfig(pes=args.pes, hash_bits=args.hash_bits, max_dim=1 << 16,
-                           max_nnz=1 << 22)
-        A = spgemm_workload(args.spgemm)
-        est = M.spgemm_estimate(cfg, A, A, args.semiring)
+                           max_nnz=1 << 22, max_c_nnz=1 << 22)
+        # normalised as Device.spgemm takes it: any sparse format, floats as fixed point
+        op = prepare(cfg, *self_product(spgemm_workload(args.spgemm)), args.semiring)
+        est = M.spgemm_estimate(cfg, op.A, op.B, op.semiring)
         p = M.platform(args.platform, clock_hz=args.clock)
-        rep = {"matrix": args.spgemm, "semiring": args.semiring, "pes": cfg.pes,
+        rep = {"matrix": args.spgemm, "semiring": op.semiring, "pes": cfg.pes,
                "hash_bits": cfg.hash_bits, "clock_hz": p.clock_hz, **est,
                "seconds": est["cycles"] / p.clock_hz,
                "gops": 2 * est["products"] / (est["cycles"] / p.clock_hz) / 1e9,
@@ -263,7 +290,9 @@ def register(sub) -> None:
                                    "(--core mfc) the MFC token core, or SpGEMM cycles of "
                                    "A·A.")
     p.add_argument("--model", help=f"preset ({', '.join(M.MODEL_PRESETS)}) or checkpoint dir")
-    p.add_argument("--spgemm", metavar="MATRIX", help="pyamg example or fixture name; A·A")
+    p.add_argument("--spgemm", metavar="MATRIX",
+                   help="pyamg example or fixture name, or a Matrix Market (.mtx) or .npz "
+                        "file; A·A (A·Aᵀ if A is not square)")
     p.add_argument("--platform", default="u250", help=f"preset: {', '.join(M.PLATFORMS)}")
     p.add_argument("--core", choices=("generic", "mfc"), default="generic",
                    help="generic: matvecs + a serialised row-wise unit of the preset's "

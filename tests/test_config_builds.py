@@ -4,7 +4,11 @@ edges, each linted with ``-Wall`` and only :data:`LINT_WAIVERS` waived; the edge
 that once emitted zero-width signals (1-PE SpGEMM, 1×1 TMV on a one-line memory) are also
 built and run, their results compared with the golden models.
 
-MFC is not covered here: its config and hdl are being reworked separately.
+The MFC token core and the SoC are linted the same way on hand-picked configs (their
+designs elaborate in seconds to tens of seconds, so they are not drawn at random): the
+token core at every range edge of its own fields (:data:`MFC_CASES`), the SoC with every
+engine combination the validator accepts and its link fields at their edges
+(:data:`SOC_CASES`).
 
 Sizes that multiply the logic or the memories (lanes, PEs, depths, table slots) are drawn
 from small ranges so that a design elaborates in seconds; their upper range edges are
@@ -24,7 +28,7 @@ from amaranth import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import SpgemmConfig, TernaryConfig
+from tritium.config import MfcConfig, SocConfig, SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError
 from tritium.golden import spgemm as gs
 from tritium.golden.ternary import ternary_matvec
@@ -202,6 +206,109 @@ def test_every_accepted_config_lints_clean(case, tmp_path):
     assert rc == 0 and not msgs, "\n".join(msgs[:10])
 
 
+# ---- the token core and the SoC ---------------------------------------------------------
+
+#: the token core's TMV: small (the TMV's own edges are linted above)
+MFC_TMV = TernaryConfig(simd=2, pe=1, max_in=16, max_out=16, weight_depth=16, has_t3=0)
+#: the memories' upper edge, 65536 words, takes ~40 s to elaborate and lint; this
+#: stand-in still crosses the 12-bit address boundary
+MFC_HEAVY = {"vmem_depth": 4097, "imem_depth": 4097}
+_MFC_SMALL = dict(tmv=MFC_TMV, vmem_depth=16, imem_depth=16, sregs=4)
+MFC_CASES = [
+    # every field at its low end: one sigmoid chord (a one-entry table), F = F_N
+    MfcConfig(**_MFC_SMALL, frac_bits=8, norm_frac=8, quant_shift=8, rescale_frac=16,
+              sig_segments_log2=0, sig_range_log2=1),
+    # every field at its high end
+    MfcConfig(tmv=MFC_TMV, frac_bits=24, norm_frac=24, quant_shift=40, rescale_frac=40,
+              sig_segments_log2=8, sig_range_log2=5, sregs=64, **MFC_HEAVY),
+    # the most chords over the fewest input codes (F + L + 1 = 10 >= 8), F_N and R high
+    MfcConfig(tmv=MFC_TMV, frac_bits=8, norm_frac=24, quant_shift=8, rescale_frac=40,
+              sig_segments_log2=8, sig_range_log2=1, vmem_depth=4097, imem_depth=16,
+              sregs=4),
+    # Q at its validator edge F_N + 23 (k's quantisation factor exactly 32 bits), one chord
+    MfcConfig(frac_bits=8, norm_frac=8, quant_shift=31, rescale_frac=16,
+              sig_segments_log2=0, sig_range_log2=5, **{**_MFC_SMALL, "imem_depth": 4097,
+                                                        "sregs": 64}),
+]
+
+SPG_SMALL = SpgemmConfig(pes=1, hash_bits=2, max_dim=8, max_nnz=16, max_c_nnz=16)
+_MFC_SOC = MfcConfig(**_MFC_SMALL)
+#: each engine combination the validator accepts (see test_soc_cases_are_every_accepted_
+#: combination), the link fields at both range ends between them
+SOC_CASES = [
+    SocConfig(engines=(MFC_TMV,), max_payload=16, frame_timeout=64, clock_hz=1, baud=300),
+    SocConfig(engines=(_MFC_SOC,), max_payload=65535, frame_timeout=1 << 30,
+              clock_hz=1 << 31, baud=12_000_000),
+    SocConfig(engines=(SPG_SMALL,), max_payload=16, frame_timeout=1 << 30),
+    SocConfig(engines=(MFC_TMV, SPG_SMALL), max_payload=65535, frame_timeout=64),
+    SocConfig(engines=(_MFC_SOC, SPG_SMALL)),
+]
+
+
+def _ranged_fields(cls):
+    return {f.name: f.metadata["range"] for f in dataclasses.fields(cls) if "range" in f.metadata}
+
+
+def test_mfc_and_soc_cases_cover_every_range_edge():
+    """Each ranged field of MfcConfig takes both ends (or its MFC_HEAVY stand-in), and
+    each of SocConfig both ends, in the cases linted below."""
+    for cls, cases, heavy in ((MfcConfig, MFC_CASES, MFC_HEAVY), (SocConfig, SOC_CASES, {})):
+        for f, (lo, hi) in _ranged_fields(cls).items():
+            seen = {getattr(c, f) for c in cases}
+            assert lo in seen and heavy.get(f, hi) in seen, (cls.__name__, f, seen)
+
+
+def test_soc_cases_are_every_accepted_combination():
+    """The engine kinds of SOC_CASES are exactly the combinations SocConfig accepts."""
+    import itertools
+
+    engines = {"ternary-matvec": MFC_TMV, "mfc": _MFC_SOC, "spgemm": SPG_SMALL}
+    accepted = set()
+    for n in range(1, len(engines) + 1):
+        for combo in itertools.combinations(engines, n):
+            if _accepts(SocConfig, engines=tuple(engines[k] for k in combo)):
+                accepted.add(frozenset(combo))
+    assert accepted == {frozenset(e.kind for e in c.engines) for c in SOC_CASES}
+    assert frozenset({"ternary-matvec", "mfc"}) not in accepted  # the core owns its TMV
+
+
+def _accepts(cls, **kw) -> bool:
+    try:
+        cls(**kw)
+    except ConfigError:
+        return False
+    return True
+
+
+def _core_id(kind, cfg):
+    if kind == "soc":
+        return "soc-" + "+".join(e.kind for e in cfg.engines) + f"-payload{cfg.max_payload}"
+    return (f"mfc-F{cfg.frac_bits}-FN{cfg.norm_frac}-Q{cfg.quant_shift}-R{cfg.rescale_frac}"
+            f"-G{cfg.sig_segments_log2}-L{cfg.sig_range_log2}-v{cfg.vmem_depth}"
+            f"-i{cfg.imem_depth}-s{cfg.sregs}")
+
+
+def _soc(cfg):
+    from tritium.hdl.soc import Soc
+
+    return Soc(cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [("mfc", c) for c in MFC_CASES] +
+                         [("soc", c) for c in SOC_CASES],
+                         ids=lambda case: _core_id(*case))
+def test_every_accepted_core_and_soc_lints_clean(case, tmp_path):
+    kind, cfg = case
+    if kind == "mfc":
+        _, comp, top = COMPONENTS["mfc"]
+        verilog = to_verilog(resolve(comp)(cfg), top)
+    else:
+        verilog = to_verilog(_soc(cfg), "tritium_soc")
+    rc, msgs = lint(verilog, tmp_path, "-Wall", *WAIVED)
+    assert rc == 0 and not msgs, "\n".join(msgs[:10])
+
+
 class _FullWidthOperands(wiring.Component):
     """Operands written at full width in the hdl: a constant as wide as the counter it is
     added to, a count widened into a full-width signal, a zero test, a one-bit select."""
@@ -271,3 +378,26 @@ def test_one_pe_spgemm_runs_exactly(semiring):
     assert gs.same_matrix(C, gs.spgemm(SPG_1PE, A, B, semiring).csr())
     if semiring == "plus-times":
         assert gs.same_matrix(gs.canonical(C), gs.scipy_plus_times(A, B))
+
+
+@pytest.mark.verilator
+def test_one_chord_sigmoid_runs_exactly():
+    """The MFC edge that emitted a zero-width ROM address (sig_segments_log2 = 0): its
+    vector unit, built and run, equals the golden machine on every op, the sigmoids over
+    the whole clamp range included."""
+    from tritium.golden.mfc import VECTOR_OPS
+    from tritium.sim.mfc import run_mfc_vector
+
+    cfg = MFC_CASES[0]
+    assert cfg.sig_segments_log2 == 0
+    lim = 1 << (cfg.frac_bits + cfg.sig_range_log2)
+    rng = np.random.default_rng(13)
+    jobs = []
+    for k, op in enumerate(list(VECTOR_OPS) * 2):
+        # three vectors of n side by side in the 16-word vector memory: n <= 5
+        x = [int(v) for v in rng.integers(-2 * lim, 2 * lim, 3)] + [-lim - 1, lim - 1 + k]
+        y = [int(v) for v in rng.integers(-(1 << 20), 1 << 20, len(x))]
+        s0, s1 = (int(v) for v in rng.integers(-(1 << 31), 1 << 31, 2))
+        jobs.append((op, x, y, s0, s1))
+    out = run_mfc_vector(cfg, jobs)
+    assert out["got"] == out["expected"]

@@ -69,11 +69,12 @@ def test_unchanged_maps_of_the_older_devices():
 
 def test_spgemm_regions():
     amap = served_soc("spgemm").address_map()
-    # max_dim 1024, max_nnz 4096, pes 2, max_c_nnz 8192: ptr 13 bits -> extents 26 bits
-    # (4 bytes), entries 10 + 32 bits (6 bytes, stride 8), C pointers 15 bits (4 bytes)
+    # max_dim 1024, max_nnz 4096, pes 1, max_c_nnz 8192: ptr 13 bits -> extents 26 bits
+    # (4 bytes), entries 10 + 32 bits (6 bytes, stride 8), C pointers 14 bits (4 bytes),
+    # one C bank of 8192 entries
     assert {k: (v["size"], v["access"]) for k, v in amap.items()} == {
         "a_ext": (4096, "w"), "a_ent": (32768, "w"), "b_ext": (4096, "w"),
-        "b_ent": (32768, "w"), "c_ext": (4096, "r"), "c_ent": (2 * 8192 * 8, "r")}
+        "b_ent": (32768, "w"), "c_ext": (4096, "r"), "c_ent": (8192 * 8, "r")}
 
 
 @pytest.mark.parametrize("engines,match", [

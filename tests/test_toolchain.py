@@ -78,16 +78,69 @@ def test_build_cache_one_build_under_concurrency(tmp_path):
     assert len(list((tmp_path / "verilator").glob("cache_probe-*/BUILT"))) == 1
 
 
-def test_cache_key_depends_on_the_cocotb_install(monkeypatch):
-    """A model binary loads cocotb's VPI library from the venv that built it; CI once reused
-    a model built from a deleted clone's venv and every run failed to load the library. The
-    key must change with the cocotb install path."""
+def test_cache_key_follows_the_cocotb_libraries_not_their_path(monkeypatch, tmp_path):
+    """A cached model carries its own copies of cocotb's libraries, so the key names their
+    content: the same libraries elsewhere (another venv, a fresh clone) give the same key,
+    changed libraries another one."""
     import cocotb
+    import cocotb_tools.config
 
-    from tritium.sim.build import Design, cache_key
+    from tritium.sim.build import COCOTB_LIBS, Design, cache_key
 
     d = Design(top="probe", verilog="module probe; endmodule\n")
     here = cache_key(d, (), False)
-    assert cache_key(d, (), False) == here
+    copy = tmp_path / "libs"
+    copy.mkdir()
+    for name in COCOTB_LIBS:
+        shutil.copy2(cocotb_tools.config.libs_dir / name, copy / name)
     monkeypatch.setattr(cocotb, "__file__", "/elsewhere/.venv/lib/cocotb/__init__.py")
+    monkeypatch.setattr(cocotb_tools.config, "libs_dir", copy)
+    assert cache_key(d, (), False) == here
+    with open(copy / COCOTB_LIBS[-1], "ab") as f:
+        f.write(b"\0")
     assert cache_key(d, (), False) != here
+
+
+RELOCATED_SNIPPET = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import cocotb_tools.config
+    if sys.argv[1] != "-":  # build against this copy of cocotb's libraries
+        cocotb_tools.config.libs_dir = Path(sys.argv[1])
+    from tritium.config import TernaryDotConfig
+    from tritium.sim import run_ternary_dot
+    out = run_ternary_dot(TernaryDotConfig(lanes=3, max_length=6), [([0, 1, 2], [5, -7, 3])])
+    print("CACHED" if out["cached"] else "BUILT", *out["results"])
+""")
+
+
+@pytest.mark.verilator
+def test_a_cached_model_outlives_the_libraries_it_was_built_with(tmp_path):
+    """The last CI failure: a model cached from a deleted venv could not load cocotb's VPI
+    library. Built against a copy of cocotb's libraries directory that is then deleted,
+    the cached model still loads (from its own entry) and runs, from another process with
+    the real venv."""
+    import cocotb_tools.config
+
+    from tritium.sim.build import COCOTB_LIBS, MODEL_RUN_PATH, run_path
+
+    copy = tmp_path / "old-venv" / "libs"
+    shutil.copytree(cocotb_tools.config.libs_dir, copy)
+    env = {**os.environ, "TRITIUM_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run(libs):
+        r = subprocess.run([sys.executable, "-c", RELOCATED_SNIPPET, libs], env=env,
+                           capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout.split()
+
+    assert run(str(copy)) == ["BUILT", "-2"]  # -5 + 0 + 3
+    [built] = (tmp_path / "cache" / "verilator").glob("ternary_dot-*/BUILT")
+    exe = built.parent / "ternary_dot"
+    assert run_path(exe) == MODEL_RUN_PATH
+    shutil.rmtree(copy.parent)
+    ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, check=True).stdout
+    for name in COCOTB_LIBS:
+        assert f"{name} => {built.parent / 'libs' / name} " in ldd, ldd
+    assert str(copy) not in ldd and "not found" not in ldd
+    assert run("-") == ["CACHED", "-2"]

@@ -733,9 +733,12 @@ class MemoryMap:
 
 
 #: the SpGEMM engine of the served device (`tritium serve --engine spgemm`) and of the board
-#: builds: 2 PEs, 64-slot tables, A and B up to 1024 x 1024 with 4096 entries each, C up
-#: to 8192 entries (the pyamg example matrices' A·A fit)
-SOC_SPGEMM = SpgemmConfig(pes=2, hash_bits=6, max_dim=1024, max_nnz=4096, max_c_nnz=8192)
+#: builds: 1 PE, 64-slot tables, A and B up to 1024 x 1024 with 4096 entries each, C up
+#: to 8192 entries (the pyamg example matrices' A·A fit). One PE, because Verilator
+#: evaluates every PE on every cycle, link transfers included: a second PE halves the
+#: engine's time on a product but costs the served simulation ~40 % of its cycles/s
+#: (docs/spgemm.md, "On the device")
+SOC_SPGEMM = SpgemmConfig(pes=1, hash_bits=6, max_dim=1024, max_nnz=4096, max_c_nnz=8192)
 
 
 #: the default engine of a SoC: the demo's bare TMV (t2 only: the t3 decoder costs the

@@ -169,7 +169,11 @@ class CommandProcessor(wiring.Component):
                             m.next = "WRITE"
                     with m.Case(P.READ):
                         rlen = Cat(args[4], args[5])
-                        with m.If((length != P.ADDR_BYTES + 2) | (rlen > self.max_payload)):
+                        # no read is too long for a max_payload the length field cannot
+                        # exceed (and a constant comparison is a lint warning)
+                        too_long = (rlen > self.max_payload
+                                    if self.max_payload < (1 << len(rlen)) - 1 else Const(0))
+                        with m.If((length != P.ADDR_BYTES + 2) | too_long):
                             nak(P.NAK_LENGTH)
                         with m.Elif(~self.chk_ok):
                             nak(P.NAK_ADDRESS)

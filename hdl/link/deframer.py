@@ -62,7 +62,9 @@ class Deframer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.crc = check = CRC32(data_width=8).create()
+        # not named `crc`: the CRC processor declares a signal `crc`, and Verilator's lint
+        # (VARHIDDEN) flags a signal named like the instance that holds it
+        m.submodules.crc_check = check = CRC32(data_width=8).create()
         byte = self.i.payload
         take = self.i.valid & self.i.ready
         f = self.frame

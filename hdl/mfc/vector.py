@@ -30,6 +30,8 @@ from amaranth.lib.wiring import In, Out
 from tritium.config import MfcConfig, signed_bits_for
 from tritium.golden.mfc import Op, sigmoid_table
 
+from ..mem import memory_depth
+
 #: cycles from an element taken on ``i`` to its result on ``o``
 LATENCY = 4
 INDEX_BITS = 16
@@ -77,8 +79,11 @@ class MfcVector(wiring.Component):
 
         # ---- stage 1 ----------------------------------------------------------------------
         def rom(name, values):
+            # a one-chord sigmoid (G = 0) has a one-entry table: built two deep so that its
+            # address is one bit wide (k stays 0; the spare entry is never read)
+            depth = memory_depth(len(values))
             mem = memory.Memory(shape=signed(signed_bits_for(min(values), max(values))),
-                                depth=len(values), init=values)
+                                depth=depth, init=values + values[-1:] * (depth - len(values)))
             m.submodules[name] = mem
             return mem.read_port(domain="comb")
 
