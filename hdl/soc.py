@@ -50,8 +50,9 @@ from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
-from tritium.config import TMV_FORMATS, SocConfig
 from tritium import protocol as P
+from tritium import registry
+from tritium.config import TMV_FORMATS, SocConfig
 
 from .adapter import EngineAdapter, EngineBus, EngineOut, _any, _widen
 from .link.command import CommandProcessor
@@ -62,14 +63,7 @@ from .link.framer import Framer
 class TmvAdapter(EngineAdapter):
     """The bare TMV engine: weights, activation and result memories, START adapter."""
 
-    name, start_id, start_fields = "tmv", P.ENGINE_TMV, P.TMV_START_FIELDS
-
-    def counters(self):
-        from .ternary.matvec import COUNTER_BITS, COUNTERS
-        return tuple((c, COUNTER_BITS) for c in COUNTERS)
-
     def elaborate(self, bus: EngineBus) -> EngineOut:
-        from .ternary.matvec import COUNTERS as TMV_COUNTERS
         from .ternary.matvec import TernaryMatVec
 
         m, proc, t, soft = bus.m, bus.proc, self.cfg, bus.soft
@@ -156,7 +150,7 @@ class TmvAdapter(EngineAdapter):
                          result_beats.eq(0)]
 
         return EngineOut(flags=Cat(busy, done, tmv.error), beats=result_beats,
-                         counters=[getattr(tmv, n) for n in TMV_COUNTERS], busy=busy,
+                         counters=[getattr(tmv, n) for n, _ in self.counters()], busy=busy,
                          locks=Const(0, 1), args_ok=args_ok, ready=~busy, rdata=rdata,
                          rvalid=bus.read_next_cycle(), weight_crc=crc, weight_lines=lines)
 
@@ -164,17 +158,7 @@ class TmvAdapter(EngineAdapter):
 class MfcAdapter(EngineAdapter):
     """The token core: weights, program, vector memory and scalar registers on the bus."""
 
-    name, start_id, start_fields = "mfc", P.ENGINE_MFC, P.MFC_START_FIELDS
-
-    def counters(self):
-        from tritium.golden.mfc import COUNTERS
-
-        from .mfc.core import COUNTER_BITS
-        return tuple((c, COUNTER_BITS) for c in COUNTERS)
-
     def elaborate(self, bus: EngineBus) -> EngineOut:
-        from tritium.golden.mfc import COUNTERS as MFC_COUNTERS
-
         from .mfc import MfcCore
 
         m, proc, c = bus.m, bus.proc, self.cfg
@@ -200,25 +184,16 @@ class MfcAdapter(EngineAdapter):
         entry = bus.fields["entry"]
         m.d.comb += [core.start.eq(bus.start), core.entry.eq(entry)]
         return EngineOut(flags=Cat(core.busy, core.done, core.error), beats=core.instructions,
-                         counters=[getattr(core, n) for n in MFC_COUNTERS], busy=core.busy,
+                         counters=[getattr(core, n) for n, _ in self.counters()], busy=core.busy,
                          locks=core.busy, args_ok=entry < c.imem_depth, ready=~core.busy,
                          rdata=rdata, rvalid=bus.read_next_cycle(), weight_crc=crc,
                          weight_lines=lines)
 
 
-def _spgemm_adapter():
-    from .spgemm.adapter import SpgemmAdapter
-    return SpgemmAdapter
-
-
-#: the adapter class of each engine config kind (tritium.config.SOC_ENGINE_KINDS)
-ADAPTERS = {"ternary-matvec": lambda: TmvAdapter, "mfc": lambda: MfcAdapter,
-            "spgemm": _spgemm_adapter}
-
-
 def adapters(cfg: SocConfig) -> list[EngineAdapter]:
-    """One adapter per engine of ``cfg``, in ``cfg.engines`` order."""
-    return [ADAPTERS[e.kind]()(e, cfg) for e in cfg.engines]
+    """One adapter per engine of ``cfg``, in ``cfg.engines`` order: the class its engine's
+    description names (``Engine.adapter``, :mod:`tritium.registry`)."""
+    return [registry.of(e).hook("adapter")(e, cfg) for e in cfg.engines]
 
 
 def counter_names(cfg: SocConfig) -> tuple[str, ...]:

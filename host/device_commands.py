@@ -16,7 +16,8 @@ from pathlib import Path
 
 
 from tritium.cliargs import add_json_flag
-from tritium.config import SERVED_ENGINES, SPGEMM_SEMIRINGS, MfcConfig, SocConfig, load_config, served_soc
+from tritium import registry
+from tritium.config import SPGEMM_SEMIRINGS, MfcConfig, SocConfig, load_config, served_soc
 from tritium.errors import ConfigError, SimulationError, TritiumError
 
 DEMO_PROMPT = (1, 2, 3)
@@ -29,9 +30,9 @@ DEMO_PROMPT = (1, 2, 3)
 DEFAULT_MIN_AGREEMENT = 0.5
 
 
-def _soc_config(path, engine: str = "tmv") -> SocConfig:
+def _soc_config(path, engine: str | None = None) -> SocConfig:
     if not path:
-        return served_soc(engine)
+        return served_soc(engine or registry.names()[0])
     cfg = load_config(path)
     if not isinstance(cfg, SocConfig):
         raise ConfigError(f"{path} holds a {cfg.kind!r} config; `serve` needs a 'soc' config")
@@ -471,9 +472,10 @@ def register(sub) -> None:
                        "on 127.0.0.1; prints the socket:// URL for --device.")
     p.add_argument("--config", metavar="JSON", help="SoC config (kind 'soc'); default built in")
     p.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
-    p.add_argument("--engine", choices=tuple(SERVED_ENGINES), default="tmv",
-                   help="without --config: the bare TMV engine (default), the token core "
-                        "(mfc) or the SpGEMM engine")
+    p.add_argument("--engine", choices=registry.names(), default=registry.names()[0],
+                   help="without --config: the SoC of this engine alone ("
+                        + "; ".join(f"{e.name}: {e.title}" for e in registry.engines().values())
+                        + "; default %(default)s)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("generate", help="generate tokens on the token core of a device",

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tritium.config import SpgemmConfig
+from tritium.engines.spgemm import ENGINE as SPEC
 from tritium.errors import ConfigError, DeviceError, ShapeError
 from tritium.golden import spgemm as golden
 
 from .placement import DeviceConfigError
 
-ENGINE = "spgemm"
+ENGINE = SPEC.name
 
 
 @dataclass
@@ -173,6 +174,15 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
     if op.scale is not None:
         C = C.astype(np.float64) / op.scale
     return C, counters
+
+
+class Driver:
+    """What ``Device`` gains when the device holds the SpGEMM engine
+    (``Engine.driver``): :meth:`spgemm`."""
+
+    def spgemm(self, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
+        """C = A·B on the SpGEMM engine: ``(scipy CSR, counters)``; see :func:`spgemm`."""
+        return spgemm(self, A, B, semiring, timeout=timeout)
 
 
 def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int):

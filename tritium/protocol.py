@@ -61,9 +61,6 @@ NAK_NAMES = {NAK_CRC: "bad CRC", NAK_COMMAND: "unknown command", NAK_LENGTH: "ba
              NAK_ARGUMENT: "engine argument out of range",
              NAK_HOST_BUSY: "another host is connected"}
 
-# START engines
-ENGINE_TMV, ENGINE_MFC, ENGINE_SPGEMM = 1, 2, 3
-
 # STATUS flags (first payload byte)
 STATUS_BUSY, STATUS_DONE, STATUS_ENGINE_ERROR = 0x01, 0x02, 0x04
 
@@ -72,13 +69,8 @@ STATUS_FIELDS = (("flags", 1), ("result_beats", 4), ("weight_crc", 4), ("weight_
                  ("last_seq", 1), ("have_last", 1))
 #: INFO request payload for one chunk of the answer (no payload: the whole answer)
 INFO_CHUNK_FIELDS = (("offset", 2), ("length", 2))
-#: START payload of the TMV engine after the engine byte: (field, bytes)
-TMV_START_FIELDS = (("rows", 4), ("cols", 4), ("base", 4), ("fmt", 1))
-#: START payload of the token core: the program's first instruction
-MFC_START_FIELDS = (("entry", 2),)
-#: START payload of the SpGEMM engine: C = A·B for A's rows 0..rows-1, B with b_rows rows,
-#: the semiring by its code (tritium.config.SPGEMM_SEMIRINGS)
-SPGEMM_START_FIELDS = (("rows", 4), ("b_rows", 4), ("semiring", 1))
+#: START payload: the engine byte (its START id), then that engine's fields
+#: (tritium.engine.Engine.start_fields, as INFO reports them)
 #: counters the link itself keeps (the engines' follow, named in INFO)
 LINK_COUNTERS = ("frames", "crc_errors", "timeouts", "oversize", "naks", "duplicates", "cycles")
 

@@ -62,14 +62,12 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
+from tritium.engines.spgemm import COUNTERS
 
 from ..mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth, port_signature
 from .accumulator import EVENTS, OP, SEMIRING_BITS, HashAccumulator
 
 MEMORIES = ("a_ext", "a_ent", "b_ext", "b_ent")
-COUNTERS = ("cycles", "products", "probes", "collisions", "merges", "inserts", "hazards",
-            "passes", "mem_reads", "c_words", "mem_writes", "stall_merge", "stall_memory",
-            "stall_fetch", "stall_pass", "stall_output", "idle_pe")
 #: the per-PE stall strobes (exclusive, with ``product``)
 STALLS = ("stall_merge", "stall_memory", "stall_fetch", "stall_pass", "idle_pe")
 #: rows a PE holds at once: a draining row, a row pending on its table, one merging
