@@ -40,9 +40,18 @@ def signed_bits_for(lo: int, hi: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Base class: JSON round trip and field validation."""
+    """Base class: JSON round trip and field validation.
+
+    A subclass that sets its own ``kind`` is registered under it (so ``from_dict`` and
+    ``load_config`` parse its dicts): an engine package outside tritium needs no call
+    here. Its fields take ranges by :func:`field`."""
 
     kind: ClassVar[str] = "config"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            _register(cls)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -123,6 +132,10 @@ def load_config(path: str | Path) -> Config:
 
 def _field(default, lo=None, hi=None, doc=""):
     return dataclasses.field(default=default, metadata={"range": (lo, hi), "doc": doc})
+
+
+#: a config field with its allowed range [lo, hi] and help text (the CLI's config options)
+field = _field
 
 
 class _TernaryTerms:
@@ -789,7 +802,8 @@ class SocConfig(Config):
         kinds_known = ", ".join(registry.kinds())
         engines = self.engines
         if not isinstance(engines, (tuple, list)):
-            raise ConfigError(f"soc.engines must be a list of engine configs (kinds {kinds_known})")
+            raise ConfigError("soc.engines must be a list of engine configs "
+                              f"(kinds {kinds_known})")
         engines = tuple(Config.from_dict(e) if isinstance(e, dict) else e for e in engines)
         kinds = [getattr(e, "kind", type(e).__name__) for e in engines]
         if not engines:  # the older form

@@ -5,7 +5,7 @@
 1. the built-in engine packages, :data:`BUILTIN`;
 2. every entry point of the group ``tritium.engines`` (``importlib.metadata``); its value
    is a module (or ``module:attribute``) whose ``ENGINE`` is the description, e.g. in a
-   package's pyproject.toml ``[project.entry-points."tritium.engines"] vadd = "vadd"``;
+   package's pyproject.toml ``[project.entry-points."tritium.engines"] myengine = "myengine"``;
 3. the modules listed in the environment variable :data:`ENV` (``TRITIUM_ENGINES=
    pkg.mod,other.mod``), which reaches a served subprocess as well.
 
