@@ -23,21 +23,22 @@ width); COUNTERS answers each engine's counters (prefixed with its name), then t
 link's. RESET clears the engines, their counters, the weight CRC and the status, not
 the memories.
 
-Engines (docs/protocol.md has the byte layouts):
+Engines (their START fields, regions and counters: each engine's description in
+``tritium.engines.NAME``, docs/protocol.md; what each region holds: the adapter):
 
-- ``tmv`` (START 1, ``TMV_START_FIELDS``): ``weights`` (write only; ``weight_depth``
-  lines of ``line_stride`` bytes; writing the last byte, ``line_bytes - 1``, of a line
-  commits the whole line; every byte also goes through a CRC-32, STATUS ``weight_crc``),
+- :class:`TmvAdapter`, the bare TMV: ``weights`` (write only; ``weight_depth`` lines of
+  ``line_stride`` bytes; writing the last byte, ``line_bytes - 1``, of a line commits the
+  whole line; every byte also goes through a CRC-32, STATUS ``weight_crc``),
   ``activations`` (read/write, int8), ``results`` (read only, int32). START runs
   ``rows × cols`` from weight line ``base`` in format ``fmt``; arguments outside the
   build's limits are refused, a command whose weight words would run past the end of
   the weight memory included.
-- ``mfc`` (START 2, ``MFC_START_FIELDS``), the token core: ``weights`` (as above, the
-  core's TMV), ``program`` (write only; 8 bytes per instruction, committed on its last
-  byte), ``vmem`` (read/write; 4 bytes per element, committed on the last), ``sregs``
-  (read only; 8 bytes per register). START runs from ``entry`` to HALT; while the core
-  runs it holds the bus (every access NAKed: address), so a host never races it.
-- ``spgemm`` (START 3, ``SPGEMM_START_FIELDS``): see :mod:`tritium.hdl.spgemm.adapter`.
+- :class:`MfcAdapter`, the token core: ``weights`` (as above, the core's TMV),
+  ``program`` (write only; 8 bytes per instruction, committed on its last byte), ``vmem``
+  (read/write; 4 bytes per element, committed on the last), ``sregs`` (read only; 8
+  bytes per register). START runs from ``entry`` to HALT; while the core runs it holds
+  the bus (every access NAKed: address), so a host never races it.
+- the SpGEMM engine's: :mod:`tritium.hdl.spgemm.adapter`.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = ("spec", "golden", "hdl", "host", "sim", "boards", "cli")
 SPEC_MODULES = {"tritium", "tritium.config", "tritium.errors", "tritium.progress",
-                "tritium.protocol", "tritium.engine", "tritium.registry", "tritium.engines"}
+                "tritium.protocol", "tritium.engine", "tritium.registry", "tritium.engines",
+                "tritium.docgen"}
 CLI_MODULES = {"tritium.cli", "tritium.cliargs"}
 #: the layer of a module inside an engine package, by its name there ("" = the package)
 ENGINE_ROLES = {"": "spec", "config": "spec", "golden": "golden", "hdl": "hdl",
@@ -379,8 +380,8 @@ def test_checker_gives_engine_modules_the_layer_of_their_role(tmp_path):
 
 
 def test_checker_refuses_an_undeclared_engine_dependency(tmp_path):
-    base = _engine_tree(tmp_path, {**ENGINES,
-                                   "engines/spgemm/hdl.py": "from tritium.engines.tmv import hdl\n"})
+    base = _engine_tree(tmp_path, {
+        **ENGINES, "engines/spgemm/hdl.py": "from tritium.engines.tmv import hdl\n"})
     problems = engine_crossings(base)
     assert len(problems) == 1 and "engine spgemm imports engine tmv" in problems[0], problems
 

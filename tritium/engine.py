@@ -14,6 +14,8 @@ library only):
   the engine's config dicts (``{"kind": ...}`` in a SocConfig's ``engines``);
 - ``start_id`` and ``start_fields``: the START command's engine byte and its argument
   layout ``((field, bytes), ...)``, little-endian, in order;
+- ``start_codes``: START fields that pick from a list, ``field -> "module:NAME"`` of the
+  tuple of names by code (a format, a semiring);
 - ``counters``: counter names, in COUNTERS order, unprefixed (or ``"module:NAME"`` of
   the tuple, where the engine's models keep it), and ``counter_bits`` their width: an
   int, the name of a config attribute holding it, or ``"module:NAME"`` of an int;
@@ -75,6 +77,7 @@ class Engine:
     start_fields: tuple[tuple[str, int], ...]
     counters: tuple[str, ...] | str
     counter_bits: int | str
+    start_codes: tuple[tuple[str, str], ...] = ()
     title: str = ""
     workload: str = ""
     label_fields: tuple[str, ...] = ()
@@ -137,6 +140,10 @@ class Engine:
                 v = getattr(v, part)
             return v
         return f"{self.name} ({' '.join(f'{f}={value(f)}' for f in self.label_fields)})"
+
+    def codes(self) -> dict[str, tuple[str, ...]]:
+        """field -> the names its codes stand for (:attr:`start_codes`), imported now."""
+        return {f: tuple(load(path)) for f, path in self.start_codes}
 
     def start_size(self) -> int:
         return sum(size for _, size in self.start_fields)

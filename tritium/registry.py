@@ -73,6 +73,11 @@ def engines() -> dict[str, Engine]:
     return _load(tuple(_sources()))
 
 
+def builtin() -> dict[str, Engine]:
+    """module -> Engine of the built-in engines only (:data:`BUILTIN`)."""
+    return {mod: _module(mod).ENGINE for mod in BUILTIN}
+
+
 def names() -> tuple[str, ...]:
     return tuple(engines())
 

@@ -19,6 +19,7 @@ ENGINE = Engine(
     name="spgemm", title="the SpGEMM engine (C = A·B, row-wise, hash accumulators)",
     workload="A of A·A: a pyamg example or fixture name",
     config="tritium.config:SpgemmConfig", start_id=START_ID, start_fields=START_FIELDS,
+    start_codes=(("semiring", "tritium.config:SPGEMM_SEMIRINGS"),),
     counters=COUNTERS, counter_bits="counter_bits",
     adapter="tritium.hdl.spgemm.adapter:SpgemmAdapter",
     served="tritium.config:SOC_SPGEMM", driver="tritium.host.spgemm:Driver",

@@ -20,6 +20,7 @@ ENGINE = Engine(
     name="tmv", title="the bare ternary matrix-vector engine (y = W·x)",
     workload="one command, ROWSxCOLS[:FMT]",
     config="tritium.config:TernaryConfig", start_id=START_ID, start_fields=START_FIELDS,
+    start_codes=(("fmt", "tritium.config:TMV_FORMATS"),),
     counters=COUNTERS, counter_bits=COUNTER_BITS,
     adapter="tritium.hdl.soc:TmvAdapter", served="tritium.config:_default_soc_tmv",
     golden="tritium.golden.ternary:ternary_matvec",
