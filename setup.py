@@ -2,7 +2,7 @@
 layers they form: docs/engines.md).
 
 Everything else is in pyproject.toml; this file only computes the package list, so a new
-subpackage (e.g. ``hdl/spgemm/``) ships in wheels without being listed by hand.
+subpackage (e.g. ``engines/spgemm/hdl/``) ships in wheels without being listed by hand.
 """
 
 from setuptools import find_packages, setup

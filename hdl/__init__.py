@@ -9,7 +9,8 @@ import importlib
 COMPONENTS: dict[str, tuple[str, str, str]] = {
     "ternary-dot": ("tritium.config:TernaryDotConfig", "tritium.hdl.ternary:TernaryDot",
                     "ternary_dot"),
-    "spgemm": ("tritium.config:SpgemmConfig", "tritium.hdl.spgemm:SpgemmEngine", "spgemm"),
+    "spgemm": ("tritium.config:SpgemmConfig", "tritium.engines.spgemm.hdl:SpgemmEngine",
+               "spgemm"),
     "ternary-matvec": ("tritium.config:TernaryConfig", "tritium.hdl.ternary:TernaryMatVec",
                        "ternary_matvec"),
     "mfc": ("tritium.config:MfcConfig", "tritium.hdl.mfc:MfcCore", "mfc"),

@@ -38,7 +38,7 @@ Engines (their START fields, regions and counters: each engine's description in
   (read/write; 4 bytes per element, committed on the last), ``sregs`` (read only; 8
   bytes per register). START runs from ``entry`` to HALT; while the core runs it holds
   the bus (every access NAKed: address), so a host never races it.
-- the SpGEMM engine's: :mod:`tritium.hdl.spgemm.adapter`.
+- the SpGEMM engine's: :mod:`tritium.engines.spgemm.hdl.adapter`.
 """
 
 from __future__ import annotations

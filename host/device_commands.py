@@ -210,10 +210,10 @@ def cmd_run_spgemm(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from tritium.golden import spgemm as golden
+    from tritium.engines.spgemm import golden as golden
 
     from .device import Device
-    from .spgemm import prepare
+    from tritium.engines.spgemm.driver import prepare
 
     A = read_sparse(args.a)
     B = read_sparse(args.b) if args.b else A

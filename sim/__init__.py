@@ -14,6 +14,6 @@ def __getattr__(name):
         from . import ternary_matvec
         return getattr(ternary_matvec, name)
     if name == "run_spgemm":
-        from .spgemm import run_spgemm
+        from tritium.engines.spgemm.runner import run_spgemm
         return run_spgemm
     raise AttributeError(name)

@@ -270,9 +270,9 @@ def cmd_sim_spgemm(args) -> int:
     import numpy as np
     from rich.console import Console
 
-    from tritium.golden import spgemm as G
+    from tritium.engines.spgemm import golden as G
 
-    from .spgemm import run_spgemm
+    from tritium.engines.spgemm.runner import run_spgemm
 
     cfg = _sim_setup(args)
     if not 0 < args.clock < math.inf:

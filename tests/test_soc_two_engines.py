@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tritium.config import SocConfig, SpgemmConfig
-from tritium.golden import spgemm as g
+from tritium.engines.spgemm import golden as g
 from tritium.golden.ternary import ternary_matvec
 from tritium import protocol as P
 from tritium.engines import mfc as MFC

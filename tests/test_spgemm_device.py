@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from tritium import cli
 from tritium.config import SOC_SPGEMM, SPGEMM_SEMIRINGS, served_soc
 from tritium.errors import ConfigError, ShapeError
-from tritium.golden import spgemm as g
+from tritium.engines.spgemm import golden as g
 from tritium import protocol as P
 from tritium.engines import tmv as TMV, spgemm as SPGEMM
 from tritium.host.device import Device, DeviceConfigError, DeviceError

@@ -21,7 +21,8 @@ ENGINE = Engine(
     config="tritium.config:SpgemmConfig", start_id=START_ID, start_fields=START_FIELDS,
     start_codes=(("semiring", "tritium.config:SPGEMM_SEMIRINGS"),),
     counters=COUNTERS, counter_bits="counter_bits",
-    adapter="tritium.hdl.spgemm.adapter:SpgemmAdapter",
-    served="tritium.config:SOC_SPGEMM", driver="tritium.host.spgemm:Driver",
-    golden="tritium.golden.spgemm:spgemm", estimate="tritium.engines.spgemm.model:estimate",
+    adapter="tritium.engines.spgemm.hdl.adapter:SpgemmAdapter",
+    served="tritium.config:SOC_SPGEMM", driver="tritium.engines.spgemm.driver:Driver",
+    golden="tritium.engines.spgemm.golden:spgemm",
+    estimate="tritium.engines.spgemm.model:estimate",
     label_fields=("pes", "hash_bits", "max_nnz", "max_c_nnz"))

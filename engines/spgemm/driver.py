@@ -11,7 +11,7 @@ is done, reads C's row extents and entries back and returns
 Values:
 
 - integers (or floats that are whole numbers) go as they are, and must lie in the
-  semiring's operand range (:func:`tritium.golden.spgemm.check_operands`);
+  semiring's operand range (:func:`tritium.engines.spgemm.golden.check_operands`);
 - other floats, with ``plus-times`` or ``fixed``, go through the engine's fixed-point
   semiring: ``q = round(x · 2**frac_bits)``, C is returned as floats ``c_q / 2**frac_bits``
   (each product is floored to ``frac_bits`` by the engine, see the golden model);
@@ -34,9 +34,9 @@ import numpy as np
 from tritium.config import SpgemmConfig
 from tritium.engines.spgemm import ENGINE as SPEC
 from tritium.errors import ConfigError, DeviceError, ShapeError
-from tritium.golden import spgemm as golden
+from tritium.engines.spgemm import golden as golden
 
-from .placement import DeviceConfigError
+from tritium.host.placement import DeviceConfigError
 
 ENGINE = SPEC.name
 

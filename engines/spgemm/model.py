@@ -27,7 +27,7 @@ def spgemm_workload(name: str):
     """A named operand A (the product is A·A): a pyamg example or a fixture."""
     import numpy as np
 
-    from tritium.golden import spgemm as g
+    from tritium.engines.spgemm import golden as g
 
     fixtures = {
         "banded250": lambda: g.banded(250, 3, np.random.default_rng(2)),

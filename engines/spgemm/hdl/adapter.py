@@ -31,7 +31,7 @@ from amaranth.utils import exact_log2
 
 from tritium.config import SPGEMM_SEMIRINGS
 
-from ..adapter import EngineAdapter, EngineBus, EngineOut
+from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut
 from .engine import COUNTERS, MEMORIES, SpgemmEngine
 
 #: the C regions by the engine's ``rd.mem`` code
