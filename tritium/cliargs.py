@@ -28,6 +28,13 @@ def int_range(lo: int, hi: int | None = None):
     return parse
 
 
+def print_json(doc: dict) -> None:
+    """The ``--json`` answer: ``doc`` alone on stdout."""
+    import json
+
+    print(json.dumps(doc, indent=2))
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """``--json``: the command prints its result as one JSON document instead of a table."""
     parser.add_argument("--json", action="store_true",

@@ -38,7 +38,9 @@ so describing an engine costs no import of Amaranth, numpy or the engine's code:
 - ``golden``: the bit-exact model's entry point (what a driver or a test checks
   against);
 - ``estimate``: ``estimate(cfg, workload: str, platform) -> dict`` of flat numbers
-  (``cycles`` at least), what ``tritium estimate --engine NAME --workload W`` prints.
+  (``cycles`` at least), what ``tritium estimate --engine NAME --workload W`` prints;
+- ``commands``: ``register(verb, subparsers)``, the engine's own subcommands of a verb
+  (``tritium run NAME ...``).
 
 A missing hook is None; asking for it raises ConfigError naming the engine.
 """
@@ -51,7 +53,7 @@ import importlib
 from tritium.errors import ConfigError
 
 #: the hooks an Engine may name (see the module docstring)
-HOOKS = ("adapter", "served", "driver", "golden", "estimate")
+HOOKS = ("adapter", "served", "driver", "golden", "estimate", "commands")
 
 
 def load(path: str):
@@ -63,7 +65,11 @@ def load(path: str):
         raise ConfigError(f"cannot import {mod!r} ({e}); install the package that provides "
                           "it or fix the engine's description") from None
     for part in filter(None, name.split(".")):
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"{mod!r} has no {name!r} (from {path!r}); fix the engine's "
+                              "description") from None
     return obj
 
 
@@ -87,6 +93,7 @@ class Engine:
     driver: str | None = None
     golden: str | None = None
     estimate: str | None = None
+    commands: str | None = None
 
     def __post_init__(self):
         if not self.name.isidentifier():

@@ -17,7 +17,7 @@ ENGINE = Engine(
     workload="an HGRN-bit model, preset or checkpoint dir",
     config="tritium.config:MfcConfig", start_id=START_ID, start_fields=START_FIELDS,
     counters="tritium.golden.mfc:COUNTERS", counter_bits="tritium.hdl.mfc.core:COUNTER_BITS",
-    excludes=("tmv",), adapter="tritium.hdl.soc:MfcAdapter",
+    excludes=("tmv",), adapter="tritium.hdl.mfc.adapter:MfcAdapter",
     served="tritium.config:MfcConfig", golden="tritium.golden.mfc:Machine",
     estimate="tritium.engines.mfc.model:estimate",
     label_fields=("tmv.simd", "tmv.pe", "tmv.weight_depth", "imem_depth"))

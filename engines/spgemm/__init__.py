@@ -25,4 +25,5 @@ ENGINE = Engine(
     served="tritium.config:SOC_SPGEMM", driver="tritium.engines.spgemm.driver:Driver",
     golden="tritium.engines.spgemm.golden:spgemm",
     estimate="tritium.engines.spgemm.model:estimate",
+    commands="tritium.engines.spgemm.commands:register",
     label_fields=("pes", "hash_bits", "max_nnz", "max_c_nnz"))

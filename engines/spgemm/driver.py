@@ -28,6 +28,7 @@ rows' columns are sorted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -216,3 +217,23 @@ def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int):
     C.has_sorted_indices = False
     C.sort_indices()
     return C
+
+
+def read_sparse(path: str):
+    """A scipy.sparse matrix from a Matrix Market (.mtx, .mtx.gz) or scipy .npz file;
+    ShapeError naming the file if it is missing or not such a matrix."""
+    import scipy.io
+    import scipy.sparse as sp
+
+    p = Path(path)
+    if not p.is_file():
+        raise ShapeError(f"{p} does not exist; give a Matrix Market (.mtx) or .npz file")
+    try:
+        M = sp.load_npz(p) if p.suffix == ".npz" else scipy.io.mmread(p)
+    except Exception as e:  # scipy raises ValueError, OSError, zipfile/pickle errors
+        raise ShapeError(f"cannot read {p} as a sparse matrix ({type(e).__name__}: "
+                         f"{str(e)[:100]}); give a Matrix Market (.mtx) or "
+                         "scipy.sparse.save_npz file") from None
+    if not sp.issparse(M):
+        M = sp.csr_matrix(M)
+    return M

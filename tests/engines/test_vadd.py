@@ -130,6 +130,25 @@ def test_tritium_estimate_runs_its_cycle_model():
     assert "Traceback" not in r.stderr
 
 
+def test_an_installed_entry_point_adds_it_without_the_variable(tmp_path):
+    # an installed distribution's entry point, as pip would write it (a real dist-info
+    # that importlib.metadata finds on the path), and no TRITIUM_ENGINES
+    info = tmp_path / "vadd_engine-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vadd-engine\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[tritium.engines]\nvadd = vadd\n")
+    env = {k: v for k, v in os.environ.items() if k != "TRITIUM_ENGINES"}
+    env["PYTHONPATH"] = os.pathsep.join((str(tmp_path), env["PYTHONPATH"]))
+    run = [sys.executable, "-m", "tritium.cli", "estimate", "--engine", "vadd", "--workload",
+           "3", "--json"]
+    r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["cycles"] == 5
+    env["PYTHONPATH"] = env["PYTHONPATH"].split(os.pathsep, 1)[1]   # not installed: unknown
+    r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "invalid choice: 'vadd'" in r.stderr
+
+
 def test_nothing_in_tritium_names_it():
     hits = subprocess.run(["grep", "-rIl", "vadd", "tritium", "engines", "hdl", "golden",
                            "sim", "host", "boards", "setup.py", "pyproject.toml"],
