@@ -102,7 +102,7 @@ class EngineBus:
 
     def weights(self, line_bytes: int, line_stride: int, wload):
         """The ``weights`` region: byte writes assemble lines into ``wload`` (always ready,
-        :class:`~tritium.hdl.ternary.matvec.TernaryMatVec` contract); a CRC-32 over every
+        :class:`~tritium.engines.tmv.hdl.matvec.TernaryMatVec` contract); a CRC-32 over every
         byte written there. Returns (crc, lines committed)."""
         m, soft = self.m, self.soft
         wr = self.written("weights")

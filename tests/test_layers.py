@@ -10,7 +10,8 @@ A module belongs to the layer of its package folder (setup.py's ROOTS), except t
 ``tritium.cliargs`` and every ``commands`` / ``*_commands`` module are the cli.  Inside
 an engine package (``tritium.engines.NAME``) a module's layer is its role
 (:data:`ENGINE_ROLES`: the package's top module and ``config`` spec, ``golden``, ``hdl``,
-``driver`` host, ``model``/``bench``/``runner`` sim, ``commands`` cli).  A module may
+``driver`` host, ``model``/``bench``/``runner`` sim, ``commands`` cli; ``X_runner`` is
+a runner too).  A module may
 import its own layer and the layers below it.  Every import counts: module level, inside
 functions, relative ones, and ``importlib.import_module("literal")``.  An engine package
 imports no other engine package, except those :data:`ENGINE_DEPENDS` declares.
@@ -59,7 +60,9 @@ def layer_of(module: str) -> str | None:
         return "spec"
     parts = module.split(".")
     if parts[:2] == ["tritium", "engines"] and len(parts) > 2:
-        return ENGINE_ROLES.get(parts[3] if len(parts) > 3 else "")
+        role = parts[3] if len(parts) > 3 else ""
+        # a second module of one role is named by it: dot_runner is a runner
+        return ENGINE_ROLES.get(role, ENGINE_ROLES.get(role.rpartition("_")[2]))
     if len(parts) > 1 and parts[0] == "tritium" and parts[1] in LAYERS:
         return parts[1]
     return None

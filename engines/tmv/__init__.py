@@ -22,6 +22,6 @@ ENGINE = Engine(
     config="tritium.config:TernaryConfig", start_id=START_ID, start_fields=START_FIELDS,
     start_codes=(("fmt", "tritium.config:TMV_FORMATS"),),
     counters=COUNTERS, counter_bits=COUNTER_BITS,
-    adapter="tritium.hdl.ternary.adapter:TmvAdapter", served="tritium.config:_default_soc_tmv",
+    adapter="tritium.engines.tmv.hdl.adapter:TmvAdapter", served="tritium.config:_default_soc_tmv",
     golden="tritium.golden.ternary:ternary_matvec",
     estimate="tritium.engines.tmv.model:estimate", label_fields=("simd", "pe", "weight_depth"))

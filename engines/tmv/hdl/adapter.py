@@ -17,7 +17,7 @@ from amaranth.utils import bits_for, exact_log2
 
 from tritium.config import TMV_FORMATS
 
-from ..adapter import EngineAdapter, EngineBus, EngineOut, _any
+from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut, _any
 from .matvec import TernaryMatVec
 
 

@@ -57,7 +57,7 @@ from tritium.config import TernaryConfig
 from tritium.engines.tmv import COUNTER_BITS, COUNTERS
 from tritium.golden.ternary import CODE_INVALID, TMV_FORMAT_CODES, T3_PER_BYTE
 
-from ..mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth
+from tritium.hdl.mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth
 from .dot import adder_tree
 
 
