@@ -33,10 +33,17 @@ ENV = "TRITIUM_ENGINES"
 GROUP = "tritium.engines"
 
 
-def _sources() -> list[str]:
+@functools.lru_cache(maxsize=None)
+def _installed() -> tuple[str, ...]:
+    # scanning the installed distributions takes tens of ms: once per process (a package
+    # installed meanwhile is seen by the next process)
     from importlib.metadata import entry_points
 
-    found = list(BUILTIN) + [ep.value for ep in entry_points(group=GROUP)]
+    return tuple(ep.value for ep in entry_points(group=GROUP))
+
+
+def _sources() -> list[str]:
+    found = list(BUILTIN) + list(_installed())
     found += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
     return list(dict.fromkeys(found))
 
