@@ -257,8 +257,8 @@ def register(sub) -> None:
     p = sub.add_parser("estimate", help="cycle/bandwidth/power estimate of a model or SpGEMM",
                        description="Per-token budget of a ternary LM (HGRN-bit/BitNet preset "
                                    "or checkpoint dir) on a generic accelerator or "
-                                   "(--core mfc) the MFC token core, or SpGEMM cycles of "
-                                   "A·A.")
+                                   "(--core mfc) the MFC token core, SpGEMM cycles of A·A, "
+                                   "or an engine's own model (--engine NAME --workload W).")
     p.add_argument("--model", help=f"preset ({', '.join(M.MODEL_PRESETS)}) or checkpoint dir")
     p.add_argument("--spgemm", metavar="MATRIX", help="pyamg example or fixture name; A·A")
     p.add_argument("--platform", default="u250", help=f"preset: {', '.join(M.PLATFORMS)}")
