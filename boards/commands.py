@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tritium.cliargs import add_json_flag
+from tritium.cliargs import add_json_flag, engine_name, engines_help
 from tritium import registry
 from tritium.config import SocConfig, load_config
 from tritium.errors import ConfigError, ToolchainError
@@ -131,9 +131,10 @@ def register(sub) -> None:
                        "(utilisation and Fmax). Boards: " + names)
     p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
     p.add_argument("--config", metavar="JSON", help="SoC config (default: the board's)")
-    p.add_argument("--engine", choices=registry.names(),
+    p.add_argument("--engine", type=engine_name, metavar="NAME",
                    help="without --config: the board's SoC with this engine (default: the "
-                        "board's own; the others as `tritium serve --engine` serves them)")
+                        "board's own; the others as `tritium serve --engine` serves them): "
+                        + engines_help())
     p.add_argument("-o", "--output", default="build", metavar="DIR",
                    help="build directory (default build/)")
     mode = p.add_mutually_exclusive_group()

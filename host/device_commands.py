@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 
-from tritium.cliargs import add_json_flag, print_json
+from tritium.cliargs import add_json_flag, engine_name, engines_help, print_json
 from tritium import registry
 from tritium.config import MfcConfig, SocConfig, load_config, served_soc
 from tritium.errors import ConfigError, SimulationError, TritiumError
@@ -32,7 +32,7 @@ DEFAULT_MIN_AGREEMENT = 0.5
 
 def _soc_config(path, engine: str | None = None) -> SocConfig:
     if not path:
-        return served_soc(engine or registry.names()[0])
+        return served_soc(engine or registry.default_name())
     cfg = load_config(path)
     if not isinstance(cfg, SocConfig):
         raise ConfigError(f"{path} holds a {cfg.kind!r} config; `serve` needs a 'soc' config")
@@ -397,10 +397,9 @@ def register(sub) -> None:
                        "on 127.0.0.1; prints the socket:// URL for --device.")
     p.add_argument("--config", metavar="JSON", help="SoC config (kind 'soc'); default built in")
     p.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
-    p.add_argument("--engine", choices=registry.names(), default=registry.names()[0],
-                   help="without --config: the SoC of this engine alone ("
-                        + "; ".join(f"{e.name}: {e.title}" for e in registry.engines().values())
-                        + "; default %(default)s)")
+    p.add_argument("--engine", type=engine_name, default=registry.default_name(),
+                   help=f"without --config: the SoC of this engine alone ({engines_help()}; "
+                        "default %(default)s)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("generate", help="generate tokens on the token core of a device",
@@ -452,6 +451,6 @@ def register(sub) -> None:
     add_json_flag(q)
     q.set_defaults(func=cmd_run)
 
-    for eng in registry.engines().values():  # each engine's own `run` commands
+    for eng in registry.engines(installed=False).values():  # each engine's own `run` commands
         if eng.commands:
             eng.hook("commands")("run", rsub)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 from tritium import registry
-from tritium.cliargs import add_json_flag
+from tritium.cliargs import add_json_flag, engine_name, engines_help
 from tritium.config import SpgemmConfig, TernaryConfig, load_config
 from tritium.engines.spgemm.model import spgemm_workload
 from tritium.errors import ConfigError, UsageError
@@ -275,14 +275,13 @@ def register(sub) -> None:
     p.add_argument("--pes", type=int, default=2, help="SpGEMM row-PEs")
     p.add_argument("--hash-bits", type=int, default=6, help="SpGEMM table: log2 slots")
     p.add_argument("--semiring", default="plus-times")
-    p.add_argument("--engine", choices=registry.names(),
-                   help="an engine's own estimate (with --workload): "
-                        + "; ".join(f"{e.name}: {e.title}" for e in registry.engines().values()
-                                    if e.estimate))
+    p.add_argument("--engine", type=engine_name, metavar="NAME",
+                   help="an engine's own estimate (with --workload): " + engines_help())
     p.add_argument("--workload", help="with --engine: what to run on it, in the engine's "
                                       "terms (" + "; ".join(
                                           f"{e.name}: {e.workload}"
-                                          for e in registry.engines().values() if e.estimate)
+                                          for e in registry.engines(installed=False).values()
+                                          if e.estimate)
                    + ")")
     p.add_argument("--config", metavar="JSON",
                    help="with --engine: the engine's config (default: the served one)")
