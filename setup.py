@@ -2,13 +2,14 @@
 layers they form: docs/engines.md).
 
 Everything else is in pyproject.toml; this file only computes the package list, so a new
-subpackage (e.g. ``hdl/spgemm/``) ships in wheels without being listed by hand.
+subpackage (e.g. ``engines/spgemm/hdl/``) ships in wheels without being listed by hand.
 """
 
 from setuptools import find_packages, setup
 
-ROOTS = {"tritium": "tritium", "tritium.hdl": "hdl", "tritium.golden": "golden",
-         "tritium.sim": "sim", "tritium.host": "host", "tritium.boards": "boards"}
+ROOTS = {"tritium": "tritium", "tritium.engines": "engines", "tritium.hdl": "hdl",
+         "tritium.golden": "golden", "tritium.sim": "sim", "tritium.host": "host",
+         "tritium.boards": "boards"}
 
 packages = []
 for pkg, folder in ROOTS.items():

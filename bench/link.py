@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tritium.config import SocConfig
 from tritium import protocol as P
+from tritium.engines import tmv as TMV
 from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
 from tritium.host.device import Device
 from tritium.sim.noise import BitFlipProxy
@@ -40,8 +41,8 @@ BER = 1e-3
 
 
 def start_payload() -> bytes:
-    return bytes([P.ENGINE_TMV]) + P.pack_fields(
-        P.TMV_START_FIELDS, {"rows": ROWS, "cols": COLS, "base": 0, "fmt": 0})
+    return bytes([TMV.START_ID]) + P.pack_fields(
+        TMV.START_FIELDS, {"rows": ROWS, "cols": COLS, "base": 0, "fmt": 0})
 
 
 def served(cfg, repeats, runs):

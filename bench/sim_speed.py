@@ -16,7 +16,7 @@ from tritium.config import TernaryDotConfig
 from tritium.sim.build import build
 from tritium.sim.run import simulate
 from tritium.sim.speed import build_cpp_loop, run_cpp_loop
-from tritium.sim.ternary_dot import design
+from tritium.engines.tmv.dot_runner import design
 from _results import save_results  # bench/_results.py (run as a script)
 
 

@@ -3,7 +3,7 @@ power-law graph, the golden model's statistics and speed on the pyamg matrices a
 generators beside scipy's A @ A in the same run, and ECP5-85F synthesis of one PE.
 
 Writes bench/results/spgemm.json (flat keys, units in the names). RTL figures come from
-the Verilator runs of :func:`tritium.sim.spgemm.run_spgemm` (C read back from the
+the Verilator runs of :func:`tritium.engines.spgemm.runner.run_spgemm` (C read back from the
 engine's CSR memory, checked against the golden and scipy); ``<m>_rtl_merges_per_cycle_per_pe``
 is merges / (cycles · pes) from the hardware counters; the cycle estimate is
 :meth:`SpgemmConfig.row_cycles` summed over rows and divided by the PEs. Synthesis:
@@ -15,7 +15,7 @@ Served: ``served_cycles_per_s`` is the SpGEMM SoC (``served_soc("spgemm")``) beh
 TCP socket, driven by ``Device.spgemm`` (A·A of airfoil, checked against the golden),
 simulated cycles over the wall time the server spent clocking a busy device (median of
 --repeats connections); beside it, in the same run, ``cocotb_cycles_per_s``: the cocotb
-bench of the bare engine (:func:`tritium.sim.spgemm.run_spgemm`) on unit_square, its
+bench of the bare engine (:func:`tritium.engines.spgemm.runner.run_spgemm`) on unit_square, its
 simulated time over its wall time (cocotb's results.xml). ``--served-only`` runs just
 these two and updates them in the results file.
 """
@@ -34,8 +34,8 @@ import scipy.sparse as sp
 
 from tritium.boards.report import summarize, yosys_cells
 from tritium.config import SpgemmConfig, served_soc
-from tritium.golden import spgemm as g
-from tritium.sim.spgemm import run_spgemm
+from tritium.engines.spgemm import golden as g
+from tritium.engines.spgemm.runner import run_spgemm
 from _results import save_results  # bench/_results.py (run as a script)
 from tmv import _run  # the yowasp call of bench/tmv.py (run as a script)
 
@@ -149,7 +149,7 @@ def cocotb_figure() -> dict:
 
 def synthesize(cfg, work: Path, freq_mhz: float = 100) -> dict:
     """synth_ecp5 + nextpnr-ecp5 (85k, speed 6, out of context) of the engine ``cfg``."""
-    from tritium.hdl.spgemm import SpgemmEngine
+    from tritium.engines.spgemm.hdl import SpgemmEngine
     from tritium.sim.build import to_verilog
 
     (work / "spgemm.v").write_text(to_verilog(SpgemmEngine(cfg), "spgemm"))

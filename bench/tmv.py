@@ -53,7 +53,7 @@ def utilization(fmt: str, seed: int = 1) -> dict:
 
 def synthesize(cfg: TernaryConfig, work: Path, freq_mhz: float = 125) -> dict:
     """synth_ecp5 + nextpnr-ecp5 (85k, speed 6, out of context); area and Fmax."""
-    from tritium.hdl.ternary import TernaryMatVec
+    from tritium.engines.tmv.hdl import TernaryMatVec
     from tritium.sim.build import to_verilog
 
     tag = "_".join(cfg.formats)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from tritium import registry
 from tritium.config import SocConfig, TernaryConfig, served_soc
 from tritium.errors import ConfigError, TritiumError
 
@@ -74,12 +75,13 @@ class Board:
     def clock_hz(self) -> int:
         return int(self.platform().default_clk_frequency)
 
-    def default_config(self, engine: str = "tmv") -> SocConfig:
-        """The board's SoC with ``engine``: the board's own TMV for "tmv", else the served
-        device's engines (:func:`tritium.config.served_soc`), at the board's payload and
-        clock."""
-        if engine == "tmv":
-            return SocConfig(tmv=self.tmv, max_payload=self.max_payload,
+    def default_config(self, engine: str | None = None) -> SocConfig:
+        """The board's SoC with ``engine`` (a registry name), at the board's payload and
+        clock: the board's own engine config (``tmv``) when it is of that engine or no
+        engine is given, else the one the served device has
+        (:func:`tritium.config.served_soc`)."""
+        if engine is None or registry.of(self.tmv).name == engine:
+            return SocConfig(engines=(self.tmv,), max_payload=self.max_payload,
                              clock_hz=self.clock_hz)
         return dataclasses.replace(served_soc(engine), max_payload=self.max_payload,
                                    clock_hz=self.clock_hz)

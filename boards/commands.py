@@ -13,8 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tritium.cliargs import add_json_flag
-from tritium.config import SERVED_ENGINES, SocConfig, load_config
+from tritium.cliargs import add_json_flag, engine_name, engines_help
+from tritium import registry
+from tritium.config import SocConfig, load_config
 from tritium.errors import ConfigError, ToolchainError
 
 from . import BOARDS, BoardError, get_board
@@ -32,16 +33,7 @@ def _soc_config(path: str | None) -> SocConfig | None:
 
 def summary_lines(rep: dict) -> list[str]:
     """A few readable lines of a ``report.json``."""
-    engines = []
-    for e in rep["config"].get("engines") or [rep["config"]["tmv"]]:
-        if e["kind"] == "ternary-matvec":
-            engines.append(f"TMV simd={e['simd']} pe={e['pe']} weights {e['weight_depth']} "
-                           "lines")
-        elif e["kind"] == "spgemm":
-            engines.append(f"SpGEMM pes={e['pes']} hash_bits={e['hash_bits']} "
-                           f"max_nnz={e['max_nnz']}")
-        else:
-            engines.append(e["kind"])
+    engines = [registry.of(e).label(e) for e in SocConfig.from_dict(rep["config"]).engines]
     lines = [f"{rep['board']} ({rep['part']}): {'; '.join(engines)}, {rep['seconds']:.0f} s"]
     for name, r in rep.get("resources", {}).items():
         lines.append(f"  {name:5} {r['used']:7} / {r['available']:<7} "
@@ -139,9 +131,10 @@ def register(sub) -> None:
                        "(utilisation and Fmax). Boards: " + names)
     p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
     p.add_argument("--config", metavar="JSON", help="SoC config (default: the board's)")
-    p.add_argument("--engine", choices=tuple(SERVED_ENGINES),
-                   help="without --config: the board's SoC with this engine (default tmv, "
-                        "the board's own TMV; the others as `tritium serve --engine`)")
+    p.add_argument("--engine", type=engine_name, metavar="NAME",
+                   help="without --config: the board's SoC with this engine (default: the "
+                        "board's own; the others as `tritium serve --engine` serves them): "
+                        + engines_help())
     p.add_argument("-o", "--output", default="build", metavar="DIR",
                    help="build directory (default build/)")
     mode = p.add_mutually_exclusive_group()

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from tritium import registry
 from tritium.config import SocConfig
 from tritium.errors import ToolchainError
 
@@ -155,11 +156,7 @@ def _diagnose(board: Board, cfg: SocConfig, root: Path, name: str, proc) -> None
             f"{board.name}: design does not fit the {board.part}: " + ", ".join(
                 f"{c} {v['used']}/{v['available']} ({100 * v['used'] // v['available']}%)"
                 for c, v in over.items())
-            + "; shrink " + "; ".join(
-                f"tmv (simd={e.simd} pe={e.pe} weight_depth={e.weight_depth})"
-                if e.kind == "ternary-matvec" else
-                f"spgemm (pes={e.pes} max_nnz={e.max_nnz} max_c_nnz={e.max_c_nnz})"
-                if e.kind == "spgemm" else e.kind for e in cfg.engines)
+            + "; shrink " + "; ".join(registry.of(e).label(e) for e in cfg.engines)
             + f" or max_payload={cfg.max_payload}")
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
     raise BoardError(f"{board.name}: FPGA build failed in {root}: " + " | ".join(tail)

@@ -40,7 +40,7 @@ def decode(codes) -> np.ndarray:
 
 
 def ternary_dot(cfg: TernaryDotConfig, codes, x) -> tuple[int, bool]:
-    """Golden twin of :class:`tritium.hdl.ternary.TernaryDot`.
+    """Golden twin of :class:`tritium.engines.tmv.hdl.TernaryDot`.
 
     Returns ``(sum, invalid_code_seen)``. The sum is exact (Python int), which the
     hardware matches because its accumulator width covers every reachable sum.
@@ -264,7 +264,7 @@ def tile_tmv(codes, simd: int, pe: int) -> np.ndarray:
 
 # --- TMV: the ternary matrix-vector engine -------------------------------------------------
 #
-# Golden twin of :class:`tritium.hdl.ternary.TernaryMatVec`.  The engine reads one word of
+# Golden twin of :class:`tritium.engines.tmv.hdl.TernaryMatVec`.  The engine reads one word of
 # ``pe*simd`` codes per memory line (``tile_tmv`` order), packed with ``pack_t2`` or
 # ``pack_t3`` into the line's low bytes, little-endian.  A t3 byte above 242 is corrupt: the
 # hardware decodes it as ``byte - 243`` (its base-3 digit chain drops the carry out of the

@@ -7,10 +7,11 @@ import importlib
 #: components that `tritium verilog NAME` can emit: name -> (config class path, component
 #: class path, Verilog module name). Later engines add a line here.
 COMPONENTS: dict[str, tuple[str, str, str]] = {
-    "ternary-dot": ("tritium.config:TernaryDotConfig", "tritium.hdl.ternary:TernaryDot",
+    "ternary-dot": ("tritium.config:TernaryDotConfig", "tritium.engines.tmv.hdl:TernaryDot",
                     "ternary_dot"),
-    "spgemm": ("tritium.config:SpgemmConfig", "tritium.hdl.spgemm:SpgemmEngine", "spgemm"),
-    "ternary-matvec": ("tritium.config:TernaryConfig", "tritium.hdl.ternary:TernaryMatVec",
+    "spgemm": ("tritium.config:SpgemmConfig", "tritium.engines.spgemm.hdl:SpgemmEngine",
+               "spgemm"),
+    "ternary-matvec": ("tritium.config:TernaryConfig", "tritium.engines.tmv.hdl:TernaryMatVec",
                        "ternary_matvec"),
     "mfc": ("tritium.config:MfcConfig", "tritium.hdl.mfc:MfcCore", "mfc"),
 }

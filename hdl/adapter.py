@@ -3,9 +3,10 @@
 :class:`EngineAdapter` is what every engine's adapter implements (its START id and field
 layout, its regions, counters and ``elaborate``); :class:`EngineBus` is the command
 processor's side as an adapter sees it; :class:`EngineOut` is what ``elaborate``
-returns. :mod:`tritium.hdl.soc` builds the SoC from a list of them; the adapters live
-beside their engines (:mod:`tritium.hdl.spgemm.adapter`) or in the SoC module. No engine
-names here, so adapters and the SoC both import downwards.
+returns. :mod:`tritium.hdl.soc` builds the SoC from a list of them, one per engine
+config, each adapter class named by its engine's description (``Engine.adapter``,
+:mod:`tritium.registry`). No engine names here, so adapters and the SoC both import
+downwards.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 from amaranth import Cat, Const, Module, Signal
 from amaranth.utils import exact_log2
 
+from tritium import registry
 from tritium.config import SocConfig, pow2_ceil
 
 from .link.command import CommandProcessor
@@ -100,7 +102,7 @@ class EngineBus:
 
     def weights(self, line_bytes: int, line_stride: int, wload):
         """The ``weights`` region: byte writes assemble lines into ``wload`` (always ready,
-        :class:`~tritium.hdl.ternary.matvec.TernaryMatVec` contract); a CRC-32 over every
+        :class:`~tritium.engines.tmv.hdl.matvec.TernaryMatVec` contract); a CRC-32 over every
         byte written there. Returns (crc, lines committed)."""
         m, soft = self.m, self.soft
         wr = self.written("weights")
@@ -126,33 +128,31 @@ class EngineBus:
 
 
 class EngineAdapter:
-    """One engine on the SoC. Subclasses set ``name`` (INFO key, counter prefix),
-    ``start_id`` and ``start_fields`` (protocol constants), and implement
-    :meth:`counters` and :meth:`elaborate`; ``cfg`` is the engine's config, ``soc`` the
-    SoC's. The regions are the config's ``soc_regions()``."""
-
-    name: str = ""
-    start_id: int = 0
-    start_fields: tuple = ()
+    """One engine on the SoC. Subclasses implement :meth:`elaborate`; ``cfg`` is the
+    engine's config, ``soc`` the SoC's, ``spec`` the engine's description
+    (:class:`tritium.engine.Engine`), which gives the name (INFO key, counter prefix),
+    the START id and field layout, the regions (the config's ``soc_regions()``) and the
+    counters (``EngineOut.counters`` holds one value per counter, in that order)."""
 
     def __init__(self, cfg, soc: SocConfig):
         self.cfg, self.soc = cfg, soc
+        self.spec = registry.of(cfg)
+        self.name, self.start_id = self.spec.name, self.spec.start_id
+        self.start_fields = self.spec.start_fields
 
     def regions(self) -> tuple[str, ...]:
-        return tuple(name for name, _, _ in self.cfg.soc_regions())
+        return tuple(name for name, _, _ in self.spec.regions(self.cfg))
 
     def counters(self) -> tuple[tuple[str, int], ...]:
         """(name, bits) of the engine's counters, in COUNTERS order, unprefixed."""
-        raise NotImplementedError
+        return self.spec.counter_widths(self.cfg)
 
     def elaborate(self, bus: EngineBus) -> EngineOut:
         raise NotImplementedError
 
     def describe(self) -> dict:
         """This engine's INFO entry."""
-        return {"start": self.start_id, "fields": [list(f) for f in self.start_fields],
-                "regions": list(self.regions()),
-                "counters": [[f"{self.name}_{n}", bits] for n, bits in self.counters()]}
+        return self.spec.describe(self.cfg)
 
 
 def _widen(value, bits: int):

@@ -644,15 +644,21 @@ class Device(_TokenCore):
         self.wait(what, timeout)
 
     # ---- any engine -------------------------------------------------------------------
-    def start(self, engine: str, **fields) -> None:
-        """START ``engine`` with its argument ``fields``, by the START id and field layout
-        the device reports in INFO. DeviceConfigError if the device has no such engine or
-        a field is missing; DeviceError if the device refuses (NAK)."""
+    def engine_info(self, engine: str) -> dict:
+        """INFO's entry of ``engine`` (START id, fields, regions, counters);
+        DeviceConfigError if the device has no such engine."""
         spec = self.info.get("engines", {}).get(engine)
         if spec is None:
             raise DeviceConfigError(f"this device has no {engine} engine (it has "
                                     f"{', '.join(self.info.get('engines', {})) or 'none'}); "
                                     f"serve one with `tritium serve --engine {engine}`")
+        return spec
+
+    def start(self, engine: str, **fields) -> None:
+        """START ``engine`` with its argument ``fields``, by the START id and field layout
+        the device reports in INFO. DeviceConfigError if the device has no such engine or
+        a field is missing; DeviceError if the device refuses (NAK)."""
+        spec = self.engine_info(engine)
         layout = tuple((n, size) for n, size in spec["fields"])
         missing = sorted({n for n, _ in layout} - set(fields))
         if missing:
@@ -673,11 +679,23 @@ class Device(_TokenCore):
             if time.monotonic() - t0 > timeout:
                 raise DeviceError(f"{what} did not finish within {timeout} s; reset the device")
 
-    def spgemm(self, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
-        """C = A·B on the SpGEMM engine: ``(scipy CSR, counters)``; see
-        :func:`tritium.host.spgemm.spgemm`."""
-        from .spgemm import spgemm
-        return spgemm(self, A, B, semiring, timeout=timeout)
+    # ---- engine drivers ---------------------------------------------------------------
+    def __getattr__(self, name: str):
+        """A method of an engine's driver (``Engine.driver``, :mod:`tritium.registry`),
+        bound to this device: ``dev.spgemm(A, B)``. DeviceConfigError if the engine whose
+        driver has it is not on this device."""
+        if name.startswith("_") or "info" not in self.__dict__:
+            raise AttributeError(name)
+        from tritium import registry
+
+        for eng in registry.engines().values():
+            method = getattr(eng.hook("driver"), name, None) if eng.driver else None
+            if method is None:
+                continue
+            self.engine_info(eng.name)
+            return method.__get__(self)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r} (nor "
+                             "does any engine driver)")
 
 
 class _progress:

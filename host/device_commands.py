@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 
-from tritium.cliargs import add_json_flag
-from tritium.config import SERVED_ENGINES, SPGEMM_SEMIRINGS, MfcConfig, SocConfig, load_config, served_soc
+from tritium.cliargs import add_json_flag, engine_name, engines_help, print_json
+from tritium import registry
+from tritium.config import MfcConfig, SocConfig, load_config, served_soc
 from tritium.errors import ConfigError, SimulationError, TritiumError
 
 DEMO_PROMPT = (1, 2, 3)
@@ -29,9 +30,9 @@ DEMO_PROMPT = (1, 2, 3)
 DEFAULT_MIN_AGREEMENT = 0.5
 
 
-def _soc_config(path, engine: str = "tmv") -> SocConfig:
+def _soc_config(path, engine: str | None = None) -> SocConfig:
     if not path:
-        return served_soc(engine)
+        return served_soc(engine or registry.default_name())
     cfg = load_config(path)
     if not isinstance(cfg, SocConfig):
         raise ConfigError(f"{path} holds a {cfg.kind!r} config; `serve` needs a 'soc' config")
@@ -125,12 +126,6 @@ def _rows_table(title: str, rows: list[dict]):
     return table
 
 
-def _print_json(doc: dict) -> None:
-    import json
-
-    print(json.dumps(doc, indent=2))
-
-
 def float_golden(desc):
     """The float golden model of a checkpoint's architecture (HGRN-bit or BitNet)."""
     from tritium.golden.bitnet import BitNetForCausalLM
@@ -174,80 +169,11 @@ def cmd_run(args) -> int:
         what = args.layer or f"all {len(trace)} BitLinears"
         rows, ok = _run_rows(dev, trace)
     if args.json:
-        _print_json({"checkpoint": str(args.checkpoint), "arch": desc.arch, "ok": ok,
+        print_json({"checkpoint": str(args.checkpoint), "arch": desc.arch, "ok": ok,
                      "rows": rows})
     else:
         Console().print(_rows_table(f"matvec {what} ({desc.arch})", rows))
     return 0 if ok else 1
-
-
-def read_sparse(path: str):
-    """A scipy.sparse matrix from a Matrix Market (.mtx, .mtx.gz) or scipy .npz file;
-    ShapeError naming the file if it is missing or not such a matrix."""
-    import scipy.io
-    import scipy.sparse as sp
-
-    from tritium.errors import ShapeError
-
-    p = Path(path)
-    if not p.is_file():
-        raise ShapeError(f"{p} does not exist; give a Matrix Market (.mtx) or .npz file")
-    try:
-        M = sp.load_npz(p) if p.suffix == ".npz" else scipy.io.mmread(p)
-    except Exception as e:  # scipy raises ValueError, OSError, zipfile/pickle errors
-        raise ShapeError(f"cannot read {p} as a sparse matrix ({type(e).__name__}: "
-                         f"{str(e)[:100]}); give a Matrix Market (.mtx) or "
-                         "scipy.sparse.save_npz file") from None
-    if not sp.issparse(M):
-        M = sp.csr_matrix(M)
-    return M
-
-
-def cmd_run_spgemm(args) -> int:
-    """``run spgemm``: C = A·B on the device, checked against the golden and scipy."""
-    import numpy as np
-    from rich.console import Console
-    from rich.table import Table
-
-    from tritium.golden import spgemm as golden
-
-    from .device import Device
-    from .spgemm import prepare
-
-    A = read_sparse(args.a)
-    B = read_sparse(args.b) if args.b else A
-    with Device(args.device) as dev:
-        C, counters = dev.spgemm(A, B, args.semiring)
-        cfg = dev.cfg.spgemm
-    op = prepare(cfg, A, B, args.semiring)
-    ref = golden.spgemm(cfg, op.A, op.B, op.semiring).csr()
-    ref.sort_indices()
-    got = C if op.scale is None else (C * op.scale).astype(np.int64)
-    same = golden.same_matrix(got, ref)
-    # scipy is exact only for integers under plus-times (values wrapped as the engine's)
-    vs_scipy = None
-    if op.semiring == "plus-times":
-        vs_scipy = golden.same_matrix(golden.canonical(got, cfg.value_bits),
-                                      golden.scipy_plus_times(op.A, op.B, cfg.value_bits))
-    cycles = max(1, counters["cycles"])
-    res = {"a": args.a, "b": args.b or args.a, "semiring": args.semiring,
-           "a_shape": list(op.A.shape), "a_nnz": int(op.A.nnz), "b_nnz": int(op.B.nnz),
-           "c_nnz": int(C.nnz), "cycles": counters["cycles"], "products": counters["products"],
-           "merges": counters["merges"], "passes": counters["passes"],
-           "merges_per_cycle_per_pe": round(counters["merges"] / cycles / cfg.pes, 4),
-           "equal_golden": same, "equal_scipy": vs_scipy}
-    if args.json:
-        _print_json(res)
-    else:
-        table = Table(title=f"C = A·B ({args.semiring}) on the SpGEMM engine ({cfg.pes} PEs)")
-        table.add_column("quantity")
-        table.add_column("value", justify="right")
-        for k, v in res.items():
-            shown = {True: "[green]yes[/]", False: "[red]NO[/]", None: "n/a"}.get(v, v) \
-                if isinstance(v, bool) or v is None else v
-            table.add_row(k, str(shown))
-        Console().print(table)
-    return 0 if same and vs_scipy is not False else 1
 
 
 #: the per-unit counters a generation report shows, device beside the cycle model
@@ -340,7 +266,7 @@ def cmd_generate(args) -> int:
         clock = dev.cfg.clock_hz
     gen = _generation(desc, compiled, prompt, args.n, tokens, runs, clock)
     if args.json:
-        _print_json({"checkpoint": str(args.checkpoint), **gen})
+        print_json({"checkpoint": str(args.checkpoint), **gen})
     _print_generation(console, gen)
     _check_agreement(gen, args.min_agreement)
     return 0 if gen["identical"] else 1
@@ -360,7 +286,7 @@ def cmd_demo(args) -> int:
             return _demo(console, Path(work), args.seed, t0, args.min_agreement, result)
         finally:
             if args.json:
-                _print_json(result)
+                print_json(result)
 
 
 def _demo(console, work: Path, seed: int, t0: float, min_agreement: float,
@@ -471,9 +397,9 @@ def register(sub) -> None:
                        "on 127.0.0.1; prints the socket:// URL for --device.")
     p.add_argument("--config", metavar="JSON", help="SoC config (kind 'soc'); default built in")
     p.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
-    p.add_argument("--engine", choices=tuple(SERVED_ENGINES), default="tmv",
-                   help="without --config: the bare TMV engine (default), the token core "
-                        "(mfc) or the SpGEMM engine")
+    p.add_argument("--engine", type=engine_name, default=registry.default_name(),
+                   help=f"without --config: the SoC of this engine alone ({engines_help()}; "
+                        "default %(default)s)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("generate", help="generate tokens on the token core of a device",
@@ -525,16 +451,6 @@ def register(sub) -> None:
     add_json_flag(q)
     q.set_defaults(func=cmd_run)
 
-    q = rsub.add_parser("spgemm", help="C = A·B of sparse matrices on the SpGEMM engine",
-                        description="Read A (and B; default B = A) from Matrix Market (.mtx) "
-                        "or scipy .npz files, compute C = A·B under the semiring on the "
-                        "device's SpGEMM engine (`tritium serve --engine spgemm`), check C "
-                        "exactly against the golden model and, for plus-times on integers, "
-                        "against scipy's A @ B; print the engine's counters. Exit 1 on a "
-                        "mismatch.")
-    q.add_argument("--a", required=True, metavar="FILE", help="A: .mtx or .npz")
-    q.add_argument("--b", metavar="FILE", help="B: .mtx or .npz (default: A)")
-    q.add_argument("--semiring", default="plus-times", choices=SPGEMM_SEMIRINGS)
-    q.add_argument("--device", required=True, metavar="URL")
-    add_json_flag(q)
-    q.set_defaults(func=cmd_run_spgemm)
+    for eng in registry.engines(installed=False).values():  # each engine's own `run` commands
+        if eng.commands:
+            eng.hook("commands")("run", rsub)

@@ -8,12 +8,12 @@ hardware counters; they are the entry points tests, the CLI and external checks 
 def __getattr__(name):
     # Lazy: importing tritium.sim must not pull in cocotb or build anything.
     if name == "run_ternary_dot":
-        from .ternary_dot import run_ternary_dot
+        from tritium.engines.tmv.dot_runner import run_ternary_dot
         return run_ternary_dot
     if name in ("run_tmv", "run_tmv_commands"):
-        from . import ternary_matvec
-        return getattr(ternary_matvec, name)
+        from tritium.engines.tmv import runner
+        return getattr(runner, name)
     if name == "run_spgemm":
-        from .spgemm import run_spgemm
+        from tritium.engines.spgemm.runner import run_spgemm
         return run_spgemm
     raise AttributeError(name)

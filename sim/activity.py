@@ -42,7 +42,7 @@ def toggle_count(coverage_dat: str | Path) -> int:
 def tmv_activity(cfg: TernaryConfig, rows: int, cols: int, fmt: str = "t2", *,
                  seed: int = 0, run_dir=None) -> dict:
     """Toggles and busy cycles of one random ``rows × cols`` matvec on the RTL."""
-    from .ternary_matvec import run_tmv_commands
+    from tritium.engines.tmv.runner import run_tmv_commands
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 3, (rows, cols))

@@ -180,7 +180,7 @@ def _status(args, what: str):
 def _run_and_report(args, cfg, vectors) -> int:
     from tritium.golden.ternary import ternary_dot
 
-    from .ternary_dot import run_ternary_dot
+    from tritium.engines.tmv.dot_runner import run_ternary_dot
 
     with _status(args, f"building + simulating TernaryDot ({cfg.lanes} lanes) in Verilator"):
         out = run_ternary_dot(cfg, vectors, seed=args.seed, valid_prob=1 - args.stall,
@@ -231,7 +231,7 @@ def cmd_sim_tmv(args) -> int:
 
     from tritium.golden.ternary import ternary_matvec
 
-    from .ternary_matvec import run_tmv
+    from tritium.engines.tmv.runner import run_tmv
 
     cfg = _sim_setup(args)
     rng = np.random.default_rng(args.seed)
@@ -270,11 +270,9 @@ def cmd_sim_spgemm(args) -> int:
     import numpy as np
     from rich.console import Console
 
-    from tritium.golden import spgemm as G
-    from tritium.host.spgemm import prepare
-
-    from .model_commands import load_matrix, self_product
-    from .spgemm import run_spgemm
+    from tritium.engines.spgemm import golden as G
+    from tritium.engines.spgemm.driver import load_matrix, prepare, self_product
+    from tritium.engines.spgemm.runner import run_spgemm
 
     cfg = _sim_setup(args)
     if not 0 < args.clock < math.inf:

@@ -234,7 +234,7 @@ async def _run_to_done(dut, entry: int, max_cycles: int) -> None:
 async def check_run(dut):
     """Load weights, V, S and the program; run each entry; read V, S and the counters."""
     from tritium.hdl.mfc.core import imem_layout
-    from tritium.hdl.ternary.matvec import wload_layout
+    from tritium.engines.tmv.hdl.matvec import wload_layout
 
     inp = load_inputs()
     cfg = MfcConfig.from_dict(inp["config"])

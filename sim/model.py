@@ -578,7 +578,7 @@ def resources(family: str, cfg: TernaryConfig, fmt: str = "t2", *,
 
 # ---- SpGEMM -------------------------------------------------------------------------------
 
-#: PE cycle constants of the SpGEMM engine (hdl/spgemm/engine.py, accumulator.py)
+#: PE cycle constants of the SpGEMM engine (engines/spgemm/hdl/engine.py, accumulator.py)
 SPGEMM_TIMING = {
     # IDLE (take the row) before the first pass
     "row_overhead": 1,
@@ -595,7 +595,7 @@ SPGEMM_TIMING = {
 def spgemm_estimate(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *,
                     golden=None, timing: dict | None = None) -> dict[str, Any]:
     """Cycles of C = A·B on ``cfg`` from the golden model's per-row statistics."""
-    from tritium.golden import spgemm as g
+    from tritium.engines.spgemm import golden as g
 
     t = {**SPGEMM_TIMING, **(timing or {})}
     ref = golden or g.spgemm(cfg, A, B, semiring)

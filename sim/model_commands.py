@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 
-from tritium.cliargs import add_json_flag
-from tritium.config import SpgemmConfig, TernaryConfig
-from tritium.errors import ShapeError
+from tritium import registry
+from tritium.cliargs import add_json_flag, engine_name, engines_help
+from tritium.config import SpgemmConfig, TernaryConfig, load_config
+from tritium.engines.spgemm.model import spgemm_workload
+from tritium.errors import ConfigError, UsageError
 
 from . import model as M
 
@@ -40,48 +42,6 @@ SPGEMM_CONFIGS = {
     "p2-h4": SpgemmConfig(pes=2, hash_bits=4, max_dim=300, max_nnz=2048),
     "p3-h3": SpgemmConfig(pes=3, hash_bits=3, max_dim=64, max_nnz=512, semirings=0b00101),
 }
-
-
-#: file names a matrix argument is read from rather than looked up as a built-in name
-MATRIX_FILES = (".mtx", ".mtx.gz", ".npz")
-
-
-def load_matrix(name: str, builtins: dict):
-    """The matrix a ``--matrix``/``--spgemm`` argument names: ``builtins[name]()`` for a
-    built-in name, else a Matrix Market (``.mtx``, ``.mtx.gz``) or ``scipy.sparse.save_npz``
-    file, read by :func:`tritium.host.device_commands.read_sparse` (the reader of ``run
-    spgemm --a``: ShapeError naming the file if it is missing or not a sparse matrix).
-    ShapeError listing the built-in names for anything else."""
-    if name in builtins:
-        return builtins[name]()
-    if name.endswith(MATRIX_FILES) or Path(name).is_file():
-        from tritium.host.device_commands import read_sparse
-
-        return read_sparse(name)
-    raise ShapeError(f"unknown matrix {name!r}; choose one of {', '.join(builtins)}, or give "
-                     f"a Matrix Market (.mtx) or .npz file")
-
-
-def self_product(A):
-    """The operands of the product run on one matrix: (A, A) if A is square, else
-    (A, Aᵀ)."""
-    return (A, A) if A.shape[0] == A.shape[1] else (A, A.T.tocsr())
-
-
-def spgemm_workload(name: str):
-    """A named operand A (the product is A·A): a pyamg example, a fixture, or a matrix
-    file (:func:`load_matrix`)."""
-    import numpy as np
-
-    from tritium.golden import spgemm as g
-
-    fixtures = {
-        "banded250": lambda: g.banded(250, 3, np.random.default_rng(2)),
-        "powerlaw200": lambda: g.power_law_graph(200, 3, np.random.default_rng(1)),
-        "random64": lambda: g.random_csr(64, 64, 0.08, np.random.default_rng(4), 0, 20),
-        **{e: (lambda e=e: g.pyamg_matrix(e)) for e in g.PYAMG_EXAMPLES},
-    }
-    return load_matrix(name, fixtures)
 
 
 def spgemm_grid(quick: bool):
@@ -112,30 +72,40 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _engine_estimate(args) -> dict:
+    """``--engine NAME --workload W``: the engine's own estimate hook on ``--config`` (an
+    engine config of its kind) or the config ``tritium serve --engine NAME`` serves."""
+    eng = registry.get(args.engine)
+    if not args.workload:
+        raise UsageError(f"--engine {eng.name} needs --workload (what to estimate on it)")
+    cfg = load_config(args.config) if args.config else eng.served_config()
+    if cfg.kind != eng.kind:
+        raise ConfigError(f"{args.config} holds a {cfg.kind!r} config; --engine {eng.name} "
+                          f"needs a {eng.kind!r} config")
+    rep = eng.hook("estimate")(cfg, args.workload, M.platform(args.platform,
+                                                               clock_hz=args.clock))
+    return {"engine": eng.name, "workload": args.workload, **rep}
+
+
 def cmd_estimate(args) -> int:
-    if bool(args.model) == bool(args.spgemm):
-        raise M.ModelError("give exactly one workload: --model NAME|DIR or --spgemm MATRIX")
+    if sum(map(bool, (args.model, args.spgemm, args.engine))) != 1:
+        raise M.ModelError("give exactly one workload: --model NAME|DIR, --spgemm MATRIX or "
+                           "--engine NAME --workload W")
     if args.core == "mfc" and not args.model:
         raise M.ModelError("--core mfc estimates a model: give --model NAME|DIR")
     if args.model:
         est = M.estimate_mfc if args.core == "mfc" else M.estimate_model
         rep = est(args.model, args.platform, simd=args.simd, pe=args.pe,
                   clock_hz=args.clock, mem_bw=args.mem_bw, fmt=args.fmt)
+    elif args.engine:
+        rep = _engine_estimate(args)
     else:
-        from tritium.host.spgemm import prepare
+        from tritium.engines.spgemm.model import estimate
 
         cfg = SpgemmConfig(pes=args.pes, hash_bits=args.hash_bits, max_dim=1 << 16,
                            max_nnz=1 << 22, max_c_nnz=1 << 22)
-        # normalised as Device.spgemm takes it: any sparse format, floats as fixed point
-        op = prepare(cfg, *self_product(spgemm_workload(args.spgemm)), args.semiring)
-        est = M.spgemm_estimate(cfg, op.A, op.B, op.semiring)
-        p = M.platform(args.platform, clock_hz=args.clock)
-        rep = {"matrix": args.spgemm, "semiring": op.semiring, "pes": cfg.pes,
-               "hash_bits": cfg.hash_bits, "clock_hz": p.clock_hz, **est,
-               "seconds": est["cycles"] / p.clock_hz,
-               "gops": 2 * est["products"] / (est["cycles"] / p.clock_hz) / 1e9,
-               **M.spgemm_power(p.family, cfg, est, p.clock_hz)}
-        rep.pop("events", None)
+        rep = estimate(cfg, args.spgemm, M.platform(args.platform, clock_hz=args.clock),
+                       args.semiring)
     if args.json:
         print(json.dumps(rep, indent=2, default=str))
         return 0
@@ -143,7 +113,8 @@ def cmd_estimate(args) -> int:
     flat += [(f"resources.{k}", _fmt(v)) for k, v in rep.get("resources", {}).items()]
     flat += [(f"share of cycles: {k}", _fmt(v))
              for k, v in rep.get("sequencer_fractions", {}).items()]
-    _table(f"tritium estimate: {rep.get('model') or rep.get('matrix')}", flat)
+    _table(f"tritium estimate: {rep.get('model') or rep.get('matrix') or rep['workload']}",
+           flat)
     for a in rep.get("assumptions", []):
         print(f"  assumption: {a}")
     return 0
@@ -287,8 +258,8 @@ def register(sub) -> None:
     p = sub.add_parser("estimate", help="cycle/bandwidth/power estimate of a model or SpGEMM",
                        description="Per-token budget of a ternary LM (HGRN-bit/BitNet preset "
                                    "or checkpoint dir) on a generic accelerator or "
-                                   "(--core mfc) the MFC token core, or SpGEMM cycles of "
-                                   "A·A.")
+                                   "(--core mfc) the MFC token core, SpGEMM cycles of A·A, "
+                                   "or an engine's own model (--engine NAME --workload W).")
     p.add_argument("--model", help=f"preset ({', '.join(M.MODEL_PRESETS)}) or checkpoint dir")
     p.add_argument("--spgemm", metavar="MATRIX",
                    help="pyamg example or fixture name, or a Matrix Market (.mtx) or .npz "
@@ -307,6 +278,16 @@ def register(sub) -> None:
     p.add_argument("--pes", type=int, default=2, help="SpGEMM row-PEs")
     p.add_argument("--hash-bits", type=int, default=6, help="SpGEMM table: log2 slots")
     p.add_argument("--semiring", default="plus-times")
+    p.add_argument("--engine", type=engine_name, metavar="NAME",
+                   help="an engine's own estimate (with --workload): " + engines_help())
+    p.add_argument("--workload", help="with --engine: what to run on it, in the engine's "
+                                      "terms (" + "; ".join(
+                                          f"{e.name}: {e.workload}"
+                                          for e in registry.engines(installed=False).values()
+                                          if e.estimate)
+                   + ")")
+    p.add_argument("--config", metavar="JSON",
+                   help="with --engine: the engine's config (default: the served one)")
     add_json_flag(p)
     p.set_defaults(func=cmd_estimate)
 

@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from tritium.config import MfcConfig, SocConfig, SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError
-from tritium.golden import spgemm as gs
+from tritium.engines.spgemm import golden as gs
 from tritium.golden.ternary import ternary_matvec
 from tritium.hdl import COMPONENTS, resolve
 from tritium.sim import toolchain

@@ -5,11 +5,16 @@ The layers (docs/engines.md, Layers), lowest first::
     spec < golden < hdl < host < sim < boards < cli
 
 A module belongs to the layer of its package folder (setup.py's ROOTS), except that
-``tritium.config``, ``tritium.errors``, ``tritium.protocol`` and ``tritium`` itself are
-the spec, and ``tritium.cli``, ``tritium.cliargs`` and every ``commands`` /
-``*_commands`` module are the cli.  A module may import its own layer and the layers
-below it.  Every import counts: module level, inside functions, relative ones, and
-``importlib.import_module("literal")``.
+``tritium.config``, ``tritium.errors``, ``tritium.protocol``, ``tritium.engine``,
+``tritium.registry`` and ``tritium`` itself are the spec, and ``tritium.cli``,
+``tritium.cliargs`` and every ``commands`` / ``*_commands`` module are the cli.  Inside
+an engine package (``tritium.engines.NAME``) a module's layer is its role
+(:data:`ENGINE_ROLES`: the package's top module and ``config`` spec, ``golden``, ``hdl``,
+``driver`` host, ``model``/``bench``/``runner`` sim, ``commands`` cli; ``X_runner`` is
+a runner too).  A module may
+import its own layer and the layers below it.  Every import counts: module level, inside
+functions, relative ones, and ``importlib.import_module("literal")``.  An engine package
+imports no other engine package, except those :data:`ENGINE_DEPENDS` declares.
 """
 
 from __future__ import annotations
@@ -25,8 +30,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = ("spec", "golden", "hdl", "host", "sim", "boards", "cli")
 SPEC_MODULES = {"tritium", "tritium.config", "tritium.errors", "tritium.progress",
-                "tritium.protocol"}
+                "tritium.protocol", "tritium.engine", "tritium.registry", "tritium.engines",
+                "tritium.docgen"}
 CLI_MODULES = {"tritium.cli", "tritium.cliargs"}
+#: the layer of a module inside an engine package, by its name there ("" = the package)
+ENGINE_ROLES = {"": "spec", "config": "spec", "golden": "golden", "hdl": "hdl",
+                "driver": "host", "model": "sim", "bench": "sim", "runner": "sim",
+                "commands": "cli"}
+#: engine packages another engine package may import (the token core drives its TMV)
+ENGINE_DEPENDS = {"mfc": {"tmv"}}
 
 
 def package_roots(base: Path) -> dict[str, str]:
@@ -47,6 +59,10 @@ def layer_of(module: str) -> str | None:
     if module in SPEC_MODULES:
         return "spec"
     parts = module.split(".")
+    if parts[:2] == ["tritium", "engines"] and len(parts) > 2:
+        role = parts[3] if len(parts) > 3 else ""
+        # a second module of one role is named by it: dot_runner is a runner
+        return ENGINE_ROLES.get(role, ENGINE_ROLES.get(role.rpartition("_")[2]))
     if len(parts) > 1 and parts[0] == "tritium" and parts[1] in LAYERS:
         return parts[1]
     return None
@@ -198,6 +214,30 @@ def test_every_module_has_a_layer_and_imports_only_downwards():
     assert not problems, "\n".join(problems)
 
 
+def engine_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["tritium", "engines"] and len(parts) > 2 else None
+
+
+def engine_crossings(base: Path) -> list[str]:
+    """Imports from one engine package into another it does not declare."""
+    known, graph = import_graph(base)
+    out = []
+    for src, targets in graph.items():
+        for line, dst in targets:
+            a, b = engine_of(src), engine_of(dst)
+            if a and b and a != b and b not in ENGINE_DEPENDS.get(a, ()):
+                out.append(f"{known[src].path.relative_to(base)}:{line}: engine {a} imports "
+                           f"engine {b} ({dst}); engines use each other only as declared in "
+                           "ENGINE_DEPENDS")
+    return out
+
+
+def test_engines_do_not_import_each_other():
+    problems = engine_crossings(REPO)
+    assert not problems, "\n".join(problems)
+
+
 def test_no_import_cycles():
     cycles = import_cycles(REPO)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
@@ -306,12 +346,47 @@ def test_checker_refuses_an_import_of_no_module(tmp_path):
 
 
 def test_checker_refuses_a_module_outside_every_layer(tmp_path):
-    base = _tree(tmp_path, {**BASE, "engines/__init__.py": "", "engines/add.py": ""})
+    base = _tree(tmp_path, {**BASE, "extras/__init__.py": "", "extras/add.py": "",
+                            "engines/__init__.py": "", "engines/add/__init__.py": "",
+                            "engines/add/helpers.py": ""})
+    (base / "setup.py").write_text('ROOTS = {"tritium": "tritium", "tritium.golden": "golden", '
+                                   '"tritium.hdl": "hdl", "tritium.extras": "extras", '
+                                   '"tritium.engines": "engines"}\n')
+    problems = layer_violations(base)
+    assert sorted(p.split(" (")[0] for p in problems) == [
+        "tritium.engines.add.helpers", "tritium.extras", "tritium.extras.add"]
+    assert "belongs to no layer" in problems[0]
+
+
+ENGINES = {**BASE, "engines/__init__.py": "", "engines/tmv/__init__.py": "",
+           "engines/tmv/hdl.py": "from tritium.golden import ternary\n",
+           "engines/tmv/golden.py": "from tritium import config\n",
+           "engines/mfc/__init__.py": "", "engines/mfc/hdl.py": "from ..tmv import hdl\n",
+           "engines/spgemm/__init__.py": ""}
+
+
+def _engine_tree(tmp_path, files):
+    base = _tree(tmp_path, files)
     (base / "setup.py").write_text('ROOTS = {"tritium": "tritium", "tritium.golden": "golden", '
                                    '"tritium.hdl": "hdl", "tritium.engines": "engines"}\n')
+    return base
+
+
+def test_checker_gives_engine_modules_the_layer_of_their_role(tmp_path):
+    base = _engine_tree(tmp_path, ENGINES)
+    assert layer_violations(base) == [] and engine_crossings(base) == []
+    # the engine's golden model reaching up into its own hdl is refused like any other
+    base = _engine_tree(tmp_path, {**ENGINES, "engines/tmv/golden.py": "from . import hdl\n"})
     problems = layer_violations(base)
-    assert [p.split(" (")[0] for p in problems] == ["tritium.engines", "tritium.engines.add"]
-    assert "belongs to no layer" in problems[0]
+    assert len(problems) == 1 and "tritium.engines.tmv.golden (layer golden) imports " \
+        "tritium.engines.tmv.hdl (layer hdl), a higher layer" in problems[0], problems
+
+
+def test_checker_refuses_an_undeclared_engine_dependency(tmp_path):
+    base = _engine_tree(tmp_path, {
+        **ENGINES, "engines/spgemm/hdl.py": "from tritium.engines.tmv import hdl\n"})
+    problems = engine_crossings(base)
+    assert len(problems) == 1 and "engine spgemm imports engine tmv" in problems[0], problems
 
 
 def test_import_time_walk_follows_tritium_modules_and_skips_functions(tmp_path):

@@ -14,6 +14,7 @@ from tritium.config import SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.golden.ternary import ternary_matvec
 from tritium import protocol as P
+from tritium.engines import tmv as TMV
 from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
 from tritium.host.device import Device, DeviceConfigError, DeviceError, LinkError
 from tritium.sim.serve import SimulatedDevice
@@ -62,10 +63,10 @@ def test_write_read_round_trip(dev):
     (P.READ, (0).to_bytes(4, "little") + (4).to_bytes(2, "little"), "address out of range"),
     (P.READ, (0x10000).to_bytes(4, "little") + (5000).to_bytes(2, "little"), "bad length"),
     (0x42, b"", "unknown command"),
-    (P.START, bytes([P.ENGINE_TMV]) + P.pack_fields(
-        P.TMV_START_FIELDS, {"rows": 5000, "cols": 64, "base": 0, "fmt": 0}), "argument"),
-    (P.START, bytes([P.ENGINE_TMV]) + P.pack_fields(
-        P.TMV_START_FIELDS, {"rows": 64, "cols": 64, "base": 0, "fmt": 1}), "argument"),
+    (P.START, bytes([TMV.START_ID]) + P.pack_fields(
+        TMV.START_FIELDS, {"rows": 5000, "cols": 64, "base": 0, "fmt": 0}), "argument"),
+    (P.START, bytes([TMV.START_ID]) + P.pack_fields(
+        TMV.START_FIELDS, {"rows": 64, "cols": 64, "base": 0, "fmt": 1}), "argument"),
 ])
 def test_bad_requests_are_refused_without_effect(dev, cmd, payload, reason):
     before = dev.status()

@@ -14,7 +14,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
-from tritium.golden import spgemm as g
+from tritium.engines.spgemm import golden as g
 
 
 def run(*args):

@@ -9,7 +9,7 @@ import pytest
 from tritium.cli import main
 from tritium.config import SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError
-from tritium.golden import spgemm as g
+from tritium.engines.spgemm import golden as g
 from tritium.sim import model as M
 
 

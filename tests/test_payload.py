@@ -5,7 +5,7 @@ from amaranth import signed
 from amaranth.lib import data
 
 from tritium.config import TernaryDotConfig
-from tritium.hdl.ternary.dot import beat_layout
+from tritium.engines.tmv.hdl.dot import beat_layout
 from tritium.sim.payload import pack, unpack
 
 

@@ -20,6 +20,7 @@ from tritium.errors import ConfigError
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.hdl.soc import counter_names
 from tritium import protocol as P
+from tritium.engines import tmv as TMV
 from tritium.golden.checkpoint import load_checkpoint
 from tritium.host.device import Device, DeviceError, LinkError
 from tritium.sim.noise import BitFlipProxy
@@ -99,8 +100,8 @@ def test_a_write_after_many_idempotent_requests_is_executed(sim, between):
 def test_refused_requests_do_not_use_up_sequence_numbers(sim):
     """130 refused STARTs (NAK 6) between two WRITEs: a refused request gives its number
     back, so the WRITE after them never meets the device's last executed number."""
-    bad = bytes([P.ENGINE_TMV]) + P.pack_fields(
-        P.TMV_START_FIELDS, {"rows": CFG.tmv.max_out + 1, "cols": 16, "base": 0, "fmt": 0})
+    bad = bytes([TMV.START_ID]) + P.pack_fields(
+        TMV.START_FIELDS, {"rows": CFG.tmv.max_out + 1, "cols": 16, "base": 0, "fmt": 0})
     with Device(sim.url) as dev:
         a = act(dev)
         dev.write(a, b"\x01" * 16)
@@ -247,8 +248,8 @@ def test_serve_port_out_of_range_is_one_line(port):
 # ---- the smaller faults ---------------------------------------------------------------------
 
 def _start(rows, cols, base):
-    return bytes([P.ENGINE_TMV]) + P.pack_fields(
-        P.TMV_START_FIELDS, {"rows": rows, "cols": cols, "base": base, "fmt": 0})
+    return bytes([TMV.START_ID]) + P.pack_fields(
+        TMV.START_FIELDS, {"rows": rows, "cols": cols, "base": base, "fmt": 0})
 
 
 def test_start_past_the_end_of_weight_memory_is_refused(sim):

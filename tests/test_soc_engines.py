@@ -10,7 +10,7 @@ from tritium.config import SOC_SPGEMM, MemoryMap, MfcConfig, SocConfig, SpgemmCo
 from tritium.errors import ConfigError
 from tritium.hdl.soc import counter_names, info_bytes
 from tritium import protocol as P
-from tritium.host.spgemm import pack_words, unpack_words
+from tritium.engines.spgemm.driver import pack_words, unpack_words
 
 
 def test_memory_map_places_aligned_regions_in_order():

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from tritium.config import SocConfig, SpgemmConfig
-from tritium.golden import spgemm as g
+from tritium.engines.spgemm import golden as g
 from tritium.golden.ternary import ternary_matvec
 from tritium import protocol as P
+from tritium.engines import mfc as MFC
 from tritium.golden.checkpoint import load_checkpoint
 from tritium.host.device import Device, DeviceError
 from tritium.sim.serve import SimulatedDevice
@@ -48,4 +49,4 @@ def test_both_engines_on_one_device(sim, h64_checkpoint):
         # the TMV's result words since the load's RESET: two matvecs of ceil(rows/pe)
         assert dev.status()["result_beats"] == 2 * -(-p.rows // CFG.tmv.pe)
         with pytest.raises(DeviceError, match="argument out of range"):
-            dev.link.request(P.START, bytes([P.ENGINE_MFC, 0, 0]))
+            dev.link.request(P.START, bytes([MFC.START_ID, 0, 0]))

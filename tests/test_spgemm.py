@@ -10,8 +10,8 @@ from amaranth.sim import Simulator
 
 from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.errors import ConfigError, ShapeError
-from tritium.golden import spgemm as g
-from tritium.hdl.spgemm import HashAccumulator
+from tritium.engines.spgemm import golden as g
+from tritium.engines.spgemm.hdl import HashAccumulator
 
 BIG = SpgemmConfig(hash_bits=6, max_dim=2000, max_nnz=60_000)
 SMALL = SpgemmConfig(hash_bits=3, max_dim=2000, max_nnz=60_000)  # capacity 6: many passes

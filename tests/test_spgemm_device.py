@@ -11,8 +11,9 @@ import scipy.sparse as sp
 from tritium import cli
 from tritium.config import SOC_SPGEMM, SPGEMM_SEMIRINGS, served_soc
 from tritium.errors import ConfigError, ShapeError
-from tritium.golden import spgemm as g
+from tritium.engines.spgemm import golden as g
 from tritium import protocol as P
+from tritium.engines import tmv as TMV, spgemm as SPGEMM
 from tritium.host.device import Device, DeviceConfigError, DeviceError
 from tritium.sim.serve import SimulatedDevice
 
@@ -51,7 +52,7 @@ def test_info_reports_the_engine(dev):
     assert dev.cfg == CFG and dev.cfg.spgemm == SOC_SPGEMM
     assert dev.map == CFG.address_map()
     spec = dev.info["engines"]["spgemm"]
-    assert spec["start"] == P.ENGINE_SPGEMM == 3
+    assert spec["start"] == SPGEMM.START_ID == 3
     assert [tuple(f) for f in spec["fields"]] == [("rows", 4), ("b_rows", 4), ("semiring", 1)]
     assert spec["regions"] == ["a_ext", "a_ent", "b_ext", "b_ent", "c_ext", "c_ent"]
     assert ["spgemm_cycles", 32] in spec["counters"]
@@ -174,7 +175,7 @@ def test_bad_start_is_naked(dev, fields):
 
 def test_unknown_engine_id_is_naked(dev):
     with pytest.raises(DeviceError, match="argument out of range"):
-        dev.link.request(P.START, bytes([P.ENGINE_TMV]) + bytes(13))
+        dev.link.request(P.START, bytes([TMV.START_ID]) + bytes(13))
 
 
 def test_no_weight_memory_on_this_device(dev):

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 
 from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.errors import ShapeError
-from tritium.golden import spgemm as g
-from tritium.sim.spgemm import load_beats, run_raw, run_spgemm
+from tritium.engines.spgemm import golden as g
+from tritium.engines.spgemm.runner import load_beats, run_raw, run_spgemm
 
 pytestmark = pytest.mark.verilator
 

@@ -10,8 +10,8 @@ from tritium.config import TernaryDotConfig
 from tritium.errors import ConfigError, ShapeError
 from tritium.golden.ternary import (CODE_INVALID, CODE_NEG, CODE_POS, CODE_ZERO, decode,
                                     encode, ternary_dot, to_beats)
-from tritium.hdl.ternary import TernaryDot
-from tritium.hdl.ternary.dot import beat_layout
+from tritium.engines.tmv.hdl import TernaryDot
+from tritium.engines.tmv.hdl.dot import beat_layout
 
 
 def random_vectors(cfg, n, rng, max_len=None):

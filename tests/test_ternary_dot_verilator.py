@@ -6,9 +6,9 @@ import pytest
 from tritium.config import TernaryDotConfig
 from tritium.errors import ShapeError, SimulationError
 from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, ternary_dot, to_beats
-from tritium.hdl.ternary.dot import beat_layout
+from tritium.engines.tmv.hdl.dot import beat_layout
 from tritium.sim.payload import pack
-from tritium.sim.ternary_dot import run_ternary_dot
+from tritium.engines.tmv.dot_runner import run_ternary_dot
 
 pytestmark = pytest.mark.verilator
 

@@ -12,7 +12,7 @@ from tritium.errors import ConfigError, ShapeError
 from tritium.golden.ternary import (CODE_INVALID, CODE_NEG, CODE_POS, TMV_FORMAT_CODES,
                                     check_tmv_command, pack_t3, ternary_matvec, tmv_lines,
                                     tmv_unpack_lines, unpack_t3)
-from tritium.hdl.ternary.matvec import (COUNTERS, TernaryMatVec, act_layout, cmd_layout,
+from tritium.engines.tmv.hdl.matvec import (COUNTERS, TernaryMatVec, act_layout, cmd_layout,
                                         t3_decode, wload_layout)
 
 BRAM = TernaryConfig(simd=8, pe=3, max_in=40, max_out=16, weight_depth=64)

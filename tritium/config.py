@@ -40,9 +40,18 @@ def signed_bits_for(lo: int, hi: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Base class: JSON round trip and field validation."""
+    """Base class: JSON round trip and field validation.
+
+    A subclass that sets its own ``kind`` is registered under it (so ``from_dict`` and
+    ``load_config`` parse its dicts): an engine package outside tritium needs no call
+    here. Its fields take ranges by :func:`field`."""
 
     kind: ClassVar[str] = "config"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            _register(cls)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -123,6 +132,10 @@ def load_config(path: str | Path) -> Config:
 
 def _field(default, lo=None, hi=None, doc=""):
     return dataclasses.field(default=default, metadata={"range": (lo, hi), "doc": doc})
+
+
+#: a config field with its allowed range [lo, hi] and help text (the CLI's config options)
+field = _field
 
 
 class _TernaryTerms:
@@ -749,19 +762,16 @@ def _default_soc_tmv() -> "TernaryConfig":
                          has_t3=0)
 
 
-#: config kinds a SoC can hold as engines (at most one of each; the token core owns its TMV,
-#: so "mfc" excludes "ternary-matvec")
-SOC_ENGINE_KINDS: tuple[str, ...] = ("ternary-matvec", "mfc", "spgemm")
-
-
 @_register
 @dataclasses.dataclass(frozen=True)
 class SocConfig(Config):
     """The device: link (framer, command processor) + engines + their memories.
 
-    ``engines`` is the tuple of engine configs the device holds (:data:`SOC_ENGINE_KINDS`:
-    a :class:`TernaryConfig` = the bare TMV, an :class:`MfcConfig` = the token core, a
-    :class:`SpgemmConfig`; dicts in JSON), e.g. ``SocConfig(engines=(SpgemmConfig(),))``.
+    ``engines`` is the tuple of engine configs the device holds, at most one of each
+    engine of :mod:`tritium.registry` and none beside one its description ``excludes``
+    (a :class:`TernaryConfig` = the bare TMV, an :class:`MfcConfig` = the token core, a
+    :class:`SpgemmConfig`, or an engine's from outside tritium; dicts in JSON), e.g.
+    ``SocConfig(engines=(SpgemmConfig(),))``.
     The older form ``SocConfig(tmv=..., mfc=...)`` still works and means
     ``engines=(mfc,)`` if ``mfc`` is set, else ``engines=(tmv,)``. After construction
     ``tmv`` is the device's TMV (the bare engine's, or the core's ``mfc.tmv``; None
@@ -791,10 +801,14 @@ class SocConfig(Config):
     def __post_init__(self):
         self._nested("tmv", TernaryConfig, optional=True)
         self._nested("mfc", MfcConfig, optional=True)
+        from tritium import registry
+
+        known = registry.engines()  # loads every engine's config class: its dicts parse
+        kinds_known = ", ".join(registry.kinds())
         engines = self.engines
         if not isinstance(engines, (tuple, list)):
             raise ConfigError("soc.engines must be a list of engine configs "
-                              f"(kinds {', '.join(SOC_ENGINE_KINDS)})")
+                              f"(kinds {kinds_known})")
         engines = tuple(Config.from_dict(e) if isinstance(e, dict) else e for e in engines)
         kinds = [getattr(e, "kind", type(e).__name__) for e in engines]
         if not engines:  # the older form
@@ -806,15 +820,21 @@ class SocConfig(Config):
                 engines = (self.mfc,)
             elif self.tmv is None:
                 raise ConfigError("soc: no engine; give engines=(...) with at least one of "
-                                  f"{', '.join(SOC_ENGINE_KINDS)}")
+                                  f"{kinds_known}")
             else:
                 engines = (self.tmv,)
         else:
-            bad = [k for k in kinds if k not in SOC_ENGINE_KINDS]
-            if bad or len(set(kinds)) != len(kinds) or {"mfc", "ternary-matvec"} <= set(kinds):
+            bad = [k for k in kinds if k not in registry.kinds()]
+            if bad or len(set(kinds)) != len(kinds):
                 raise ConfigError(f"soc.engines {kinds}: give at most one of each of "
-                                  f"{', '.join(SOC_ENGINE_KINDS)}, and not both mfc and "
-                                  "ternary-matvec (the core has its own TMV)")
+                                  f"{kinds_known}")
+            names = {registry.by_kind(k).name for k in kinds}
+            for name in names:
+                clash = names.intersection(known[name].excludes)
+                if clash:
+                    raise ConfigError(f"soc.engines: not both {name} and "
+                                      f"{', '.join(sorted(clash))} ({name} excludes them: "
+                                      f"{known[name].title}); drop one of them")
             # tmv/mfc beside engines (a JSON round trip, or dataclasses.replace(cfg, tmv=...)):
             # a tmv or mfc that differs replaces the engine of its kind
             for kind, given in (("mfc", self.mfc), ("ternary-matvec", self.tmv)):
@@ -836,7 +856,7 @@ class SocConfig(Config):
         return tuple(e.kind for e in self.engines)
 
     def engine_config(self, kind: str):
-        """The engine config of ``kind`` (see :data:`SOC_ENGINE_KINDS`), or None."""
+        """The engine config of ``kind`` (a config class's ``kind``), or None."""
         return next((e for e in self.engines if e.kind == kind), None)
 
     @property
@@ -892,17 +912,10 @@ class SocConfig(Config):
         return mm.regions()
 
 
-#: what `tritium serve --engine NAME` serves without --config: the demo's bare TMV, the
-#: token core, the SpGEMM engine (:data:`SOC_SPGEMM`)
-SERVED_ENGINES: dict[str, Any] = {
-    "tmv": lambda: SocConfig(),
-    "mfc": lambda: SocConfig(mfc=MfcConfig()),
-    "spgemm": lambda: SocConfig(engines=(SOC_SPGEMM,)),
-}
-
-
 def served_soc(engine: str) -> SocConfig:
-    """The SoC ``tritium serve --engine engine`` serves (see :data:`SERVED_ENGINES`)."""
-    if engine not in SERVED_ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(SERVED_ENGINES)}")
-    return SERVED_ENGINES[engine]()
+    """The SoC ``tritium serve --engine engine`` serves without ``--config``: that engine
+    alone, in the config its description names (``Engine.served``: the demo's bare TMV,
+    the token core, :data:`SOC_SPGEMM`, ...). ConfigError for an unknown engine."""
+    from tritium import registry
+
+    return SocConfig(engines=(registry.get(engine).served_config(),))

@@ -15,6 +15,7 @@ set (ACK), or ``NAK`` with a one-byte reason as payload.
 
 from __future__ import annotations
 
+import enum
 import struct
 import zlib
 from dataclasses import dataclass
@@ -26,11 +27,25 @@ CRC_BYTES = 4
 OVERHEAD = 1 + HEADER_BYTES + CRC_BYTES
 ACK_BIT = 0x80
 
-# commands
-INFO, WRITE, READ, START, STATUS, COUNTERS, RESET = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
-NAK = 0xFF
-COMMAND_NAMES = {INFO: "INFO", WRITE: "WRITE", READ: "READ", START: "START", STATUS: "STATUS",
-                 COUNTERS: "COUNTERS", RESET: "RESET"}
+class Command(enum.IntEnum):
+    """The frame's ``cmd`` byte of a request; an answer sets :data:`ACK_BIT`, or is NAK."""
+
+    INFO = 0x01
+    WRITE = 0x02
+    READ = 0x03
+    START = 0x04
+    STATUS = 0x05
+    COUNTERS = 0x06
+    RESET = 0x07
+    NAK = 0xFF
+
+
+# the codes as plain ints, for the hardware's constants (and the shorter name)
+INFO, WRITE, READ, START = Command.INFO.value, Command.WRITE.value, Command.READ.value, \
+    Command.START.value
+STATUS, COUNTERS, RESET = Command.STATUS.value, Command.COUNTERS.value, Command.RESET.value
+NAK = Command.NAK.value
+COMMAND_NAMES = {c.value: c.name for c in Command if c is not Command.NAK}
 #: commands that change device state: a repeated sequence number is acknowledged, not re-run
 NOT_IDEMPOTENT = (WRITE, START, RESET)
 
@@ -51,18 +66,28 @@ def next_tag(tag: int) -> int:
     """The idempotent tag after ``tag``, in SEQ_SPAN..255."""
     return SEQ_SPAN + (tag + 1 - SEQ_SPAN) % (256 - SEQ_SPAN)
 
-# NAK reasons
-NAK_CRC, NAK_COMMAND, NAK_LENGTH, NAK_ADDRESS, NAK_BUSY, NAK_ARGUMENT = 1, 2, 3, 4, 5, 6
-#: not from the RTL: the simulated device's server sends it (seq 0) to a second host
-#: before disconnecting it
-NAK_HOST_BUSY = 7
-NAK_NAMES = {NAK_CRC: "bad CRC", NAK_COMMAND: "unknown command", NAK_LENGTH: "bad length",
-             NAK_ADDRESS: "address out of range", NAK_BUSY: "engine busy",
-             NAK_ARGUMENT: "engine argument out of range",
-             NAK_HOST_BUSY: "another host is connected"}
+class Nak(enum.IntEnum):
+    """A NAK's one payload byte: why nothing ran. ``HOST_BUSY`` is not from the RTL: the
+    simulated device's server sends it (seq 0) to a second host before disconnecting it."""
 
-# START engines
-ENGINE_TMV, ENGINE_MFC, ENGINE_SPGEMM = 1, 2, 3
+    CRC = 1
+    COMMAND = 2
+    LENGTH = 3
+    ADDRESS = 4
+    BUSY = 5
+    ARGUMENT = 6
+    HOST_BUSY = 7
+
+
+NAK_CRC, NAK_COMMAND, NAK_LENGTH, NAK_ADDRESS = Nak.CRC.value, Nak.COMMAND.value, \
+    Nak.LENGTH.value, Nak.ADDRESS.value
+NAK_BUSY, NAK_ARGUMENT, NAK_HOST_BUSY = Nak.BUSY.value, Nak.ARGUMENT.value, \
+    Nak.HOST_BUSY.value
+#: what each NAK reason means (the driver's messages, docs/protocol.md's table)
+NAK_NAMES = {Nak.CRC: "bad CRC", Nak.COMMAND: "unknown command", Nak.LENGTH: "bad length",
+             Nak.ADDRESS: "address out of range", Nak.BUSY: "engine busy",
+             Nak.ARGUMENT: "engine argument out of range",
+             Nak.HOST_BUSY: "another host is connected"}
 
 # STATUS flags (first payload byte)
 STATUS_BUSY, STATUS_DONE, STATUS_ENGINE_ERROR = 0x01, 0x02, 0x04
@@ -72,13 +97,8 @@ STATUS_FIELDS = (("flags", 1), ("result_beats", 4), ("weight_crc", 4), ("weight_
                  ("last_seq", 1), ("have_last", 1))
 #: INFO request payload for one chunk of the answer (no payload: the whole answer)
 INFO_CHUNK_FIELDS = (("offset", 2), ("length", 2))
-#: START payload of the TMV engine after the engine byte: (field, bytes)
-TMV_START_FIELDS = (("rows", 4), ("cols", 4), ("base", 4), ("fmt", 1))
-#: START payload of the token core: the program's first instruction
-MFC_START_FIELDS = (("entry", 2),)
-#: START payload of the SpGEMM engine: C = A·B for A's rows 0..rows-1, B with b_rows rows,
-#: the semiring by its code (tritium.config.SPGEMM_SEMIRINGS)
-SPGEMM_START_FIELDS = (("rows", 4), ("b_rows", 4), ("semiring", 1))
+#: START payload: the engine byte (its START id), then that engine's fields
+#: (tritium.engine.Engine.start_fields, as INFO reports them)
 #: counters the link itself keeps (the engines' follow, named in INFO)
 LINK_COUNTERS = ("frames", "crc_errors", "timeouts", "oversize", "naks", "duplicates", "cycles")
 

@@ -3,7 +3,7 @@
 
 Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
 
-- ``wload``: stream ``{addr, data}`` (:func:`~tritium.hdl.ternary.matvec.wload_layout`),
+- ``wload``: stream ``{addr, data}`` (:func:`~tritium.engines.tmv.hdl.matvec.wload_layout`),
   always ready: one TMV weight line, straight to the engine.
 - ``imem_w``: stream ``{addr, data: 64}``, always ready: one instruction word (addresses
   >= ``imem_depth`` are dropped). Write the program while the core is not busy.
@@ -69,7 +69,7 @@ from amaranth.utils import ceil_log2
 from tritium.config import TMV_FORMATS, MfcConfig
 from tritium.golden.mfc import COUNTERS, SCALAR_OPS, VECTOR_OPS, Op
 
-from ..ternary.matvec import TernaryMatVec, wload_layout
+from tritium.engines.tmv.hdl.matvec import TernaryMatVec, wload_layout
 from .scalar import BUSY_CYCLES, SCALAR_CODES, MfcScalar
 from .vector import LATENCY, MfcVector
 

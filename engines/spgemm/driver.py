@@ -11,7 +11,7 @@ is done, reads C's row extents and entries back and returns
 Values:
 
 - integers (or floats that are whole numbers) go as they are, and must lie in the
-  semiring's operand range (:func:`tritium.golden.spgemm.check_operands`);
+  semiring's operand range (:func:`tritium.engines.spgemm.golden.check_operands`);
 - other floats, with ``plus-times`` or ``fixed``, go through the engine's fixed-point
   semiring: ``q = round(x · 2**frac_bits)``, C is returned as floats ``c_q / 2**frac_bits``
   (each product is floored to ``frac_bits`` by the engine, see the golden model);
@@ -28,16 +28,18 @@ rows' columns are sorted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from tritium.config import SpgemmConfig
+from tritium.engines.spgemm import ENGINE as SPEC
 from tritium.errors import ConfigError, DeviceError, ShapeError
-from tritium.golden import spgemm as golden
+from tritium.engines.spgemm import golden as golden
 
-from .placement import DeviceConfigError
+from tritium.host.placement import DeviceConfigError
 
-ENGINE = "spgemm"
+ENGINE = SPEC.name
 
 
 @dataclass
@@ -175,6 +177,15 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
     return C, counters
 
 
+class Driver:
+    """What ``Device`` gains when the device holds the SpGEMM engine
+    (``Engine.driver``): :meth:`spgemm`."""
+
+    def spgemm(self, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
+        """C = A·B on the SpGEMM engine: ``(scipy CSR, counters)``; see :func:`spgemm`."""
+        return spgemm(self, A, B, semiring, timeout=timeout)
+
+
 def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int):
     """C's ``rows`` row extents, then each PE bank's entries up to its last row's end,
     read back from the device; as CSR with each row's columns sorted."""
@@ -206,3 +217,46 @@ def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int):
     C.has_sorted_indices = False
     C.sort_indices()
     return C
+
+
+def read_sparse(path: str):
+    """A scipy.sparse matrix from a Matrix Market (.mtx, .mtx.gz) or scipy .npz file;
+    ShapeError naming the file if it is missing or not such a matrix."""
+    import scipy.io
+    import scipy.sparse as sp
+
+    p = Path(path)
+    if not p.is_file():
+        raise ShapeError(f"{p} does not exist; give a Matrix Market (.mtx) or .npz file")
+    try:
+        M = sp.load_npz(p) if p.suffix == ".npz" else scipy.io.mmread(p)
+    except Exception as e:  # scipy raises ValueError, OSError, zipfile/pickle errors
+        raise ShapeError(f"cannot read {p} as a sparse matrix ({type(e).__name__}: "
+                         f"{str(e)[:100]}); give a Matrix Market (.mtx) or "
+                         "scipy.sparse.save_npz file") from None
+    if not sp.issparse(M):
+        M = sp.csr_matrix(M)
+    return M
+
+
+#: file names a matrix argument is read from rather than looked up as a built-in name
+MATRIX_FILES = (".mtx", ".mtx.gz", ".npz")
+
+
+def load_matrix(name: str, builtins: dict):
+    """The matrix a ``--matrix``/``--spgemm`` argument names: ``builtins[name]()`` for a
+    built-in name, else a Matrix Market (``.mtx``, ``.mtx.gz``) or ``scipy.sparse.save_npz``
+    file, read by :func:`read_sparse` (the reader of ``run spgemm --a``). ShapeError listing
+    the built-in names for anything else."""
+    if name in builtins:
+        return builtins[name]()
+    if name.endswith(MATRIX_FILES) or Path(name).is_file():
+        return read_sparse(name)
+    raise ShapeError(f"unknown matrix {name!r}; choose one of {', '.join(builtins)}, or give "
+                     f"a Matrix Market (.mtx) or .npz file")
+
+
+def self_product(A):
+    """The operands of the product run on one matrix: (A, A) if A is square, else
+    (A, Aᵀ)."""
+    return (A, A) if A.shape[0] == A.shape[1] else (A, A.T.tocsr())

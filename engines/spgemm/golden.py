@@ -1,4 +1,4 @@
-"""Bit-exact golden model of the SpGEMM engine (:mod:`tritium.hdl.spgemm`), fixtures,
+"""Bit-exact golden model of the SpGEMM engine (:mod:`tritium.engines.spgemm.hdl`), fixtures,
 and an independent check against scipy.sparse.
 
 Algorithm (the hardware's, step for step): C = A·B row by row (Gustavson). For row i,
@@ -144,7 +144,7 @@ def check_operands(cfg: SpgemmConfig, A, B, semiring: str) -> None:
                              "(scale fixed-point values to integers first)")
         if not value_range_ok(cfg, semiring, np.asarray(M.data, dtype=np.int64)):
             raise ShapeError(f"{name} has values outside the {semiring} operand range of a "
-                             f"{cfg.value_bits}-bit engine (see tritium.golden.spgemm)")
+                             f"{cfg.value_bits}-bit engine (see tritium.engines.spgemm.golden)")
     if A.shape[1] != B.shape[0]:
         raise ShapeError(f"A is {A.shape[0]}x{A.shape[1]} but B is {B.shape[0]}x{B.shape[1]}: "
                          "A's columns must equal B's rows")

@@ -48,7 +48,7 @@ one entry per cycle; ⊗ forms the product into one of the PE's two
 :class:`HashAccumulator` tables. Two tables and a fetcher that runs ahead let a row's
 drain and the next row's fetch overlap the merging of another row (see
 docs/spgemm.md for the ordering rules that keep this exact and deadlock-free). A row
-that overflows its table (window scheme in :mod:`tritium.golden.spgemm`) takes its
+that overflows its table (window scheme in :mod:`tritium.engines.spgemm.golden`) takes its
 extra passes before the PE's next row is drained. A row goes to the PE holding the
 fewest rows (lowest index among equals), so short rows do not queue behind a long one.
 Every operand memory has one read port per PE (block RAM replicated per port, or one
@@ -62,14 +62,12 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
+from tritium.engines.spgemm import COUNTERS
 
-from ..mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth, port_signature
+from tritium.hdl.mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth, port_signature
 from .accumulator import EVENTS, OP, SEMIRING_BITS, HashAccumulator
 
 MEMORIES = ("a_ext", "a_ent", "b_ext", "b_ent")
-COUNTERS = ("cycles", "products", "probes", "collisions", "merges", "inserts", "hazards",
-            "passes", "mem_reads", "c_words", "mem_writes", "stall_merge", "stall_memory",
-            "stall_fetch", "stall_pass", "stall_output", "idle_pe")
 #: the per-PE stall strobes (exclusive, with ``product``)
 STALLS = ("stall_merge", "stall_memory", "stall_fetch", "stall_pass", "idle_pe")
 #: rows a PE holds at once: a draining row, a row pending on its table, one merging
@@ -156,7 +154,7 @@ def word_bytes(cfg, name: str) -> int:
 
 
 def product(cfg, op, a, b):
-    """a ⊗ b under semiring code ``op`` (see the table in tritium.golden.spgemm)."""
+    """a ⊗ b under semiring code ``op`` (see the table in tritium.engines.spgemm.golden)."""
     V = cfg.value_bits
     full = a * b
     low = full[:V].as_signed()

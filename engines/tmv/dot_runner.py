@@ -1,4 +1,4 @@
-"""cocotb bench of :class:`tritium.hdl.ternary.TernaryDot`, and its host-side runner.
+"""cocotb bench of :class:`tritium.engines.tmv.hdl.TernaryDot`, and its host-side runner.
 
 :func:`run_ternary_dot` builds the design (cached), runs :func:`check_vectors` in
 Verilator and returns what the bench measured. Inside the simulator, every result beat
@@ -18,9 +18,9 @@ TOP = "ternary_dot"
 
 
 def design(cfg: TernaryDotConfig):
-    from tritium.hdl.ternary import TernaryDot
+    from tritium.engines.tmv.hdl import TernaryDot
 
-    from .build import design_of
+    from tritium.sim.build import design_of
 
     return design_of(TernaryDot(cfg), TOP)
 
@@ -40,8 +40,8 @@ def run_ternary_dot(cfg: TernaryDotConfig, vectors: Sequence[tuple[Sequence[int]
     bench fails naming the stalled stream. ``_corrupt_expected=k`` adds 1 to the k-th
     expected value: only for testing that the bench's comparison can fail.
     """
-    from .build import build
-    from .run import simulate
+    from tritium.sim.build import build
+    from tritium.sim.run import simulate
 
     for codes, x in vectors:  # host-side checks: shape and range errors before simulating
         ternary_dot(cfg, codes, x)
@@ -61,14 +61,14 @@ def run_ternary_dot(cfg: TernaryDotConfig, vectors: Sequence[tuple[Sequence[int]
 
 import cocotb  # noqa: E402  (the bench half of this module runs inside the simulator)
 
-from .payload import pack
-from .streams import (StreamMonitor, StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
-                      start_clock)
+from tritium.sim.payload import pack
+from tritium.sim.streams import (StreamMonitor, StreamSink, StreamSource, Watchdog,
+                                load_inputs, reset, save_outputs, start_clock)
 
 @cocotb.test()
 async def check_vectors(dut):
     """Stream every vector, compare every result with the golden, record timing."""
-    from tritium.hdl.ternary.dot import beat_layout
+    from tritium.engines.tmv.hdl.dot import beat_layout
 
     inp = load_inputs()
     cfg = TernaryDotConfig.from_dict(inp["config"])

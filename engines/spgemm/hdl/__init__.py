@@ -1,7 +1,7 @@
 """SpGEMM (SPG): row-wise (Gustavson) sparse matrix product with hash accumulators.
 
 The algorithm, hash, drain order, overflow scheme and semirings are specified by the
-golden model :mod:`tritium.golden.spgemm` and described in docs/spgemm.md.
+golden model :mod:`tritium.engines.spgemm.golden` and described in docs/spgemm.md.
 """
 
 from .accumulator import HashAccumulator  # noqa: F401

@@ -1,4 +1,4 @@
-"""cocotb bench of :class:`tritium.hdl.spgemm.SpgemmEngine`, and its host-side runner.
+"""cocotb bench of :class:`tritium.engines.spgemm.hdl.SpgemmEngine`, and its host-side runner.
 
 :func:`run_spgemm` checks the operands (typed errors before anything runs), computes the
 golden product, builds the engine (cached), and runs :func:`check_product` in Verilator:
@@ -16,7 +16,7 @@ from typing import Any
 
 from tritium.config import SpgemmConfig
 from tritium.errors import ShapeError, SimulationError
-from tritium.golden import spgemm as golden
+from tritium.engines.spgemm import golden as golden
 
 TOP = "spgemm"
 
@@ -30,19 +30,19 @@ BUILD_ARGS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE",
 
 
 def design(cfg: SpgemmConfig):
-    from tritium.hdl.spgemm import SpgemmEngine
+    from tritium.engines.spgemm.hdl import SpgemmEngine
 
-    from .build import design_of
+    from tritium.sim.build import design_of
 
     return design_of(SpgemmEngine(cfg), TOP)
 
 
 def load_beats(cfg: SpgemmConfig, A, B) -> list[int]:
     """The ``load`` stream that writes A and B (row extents, then entries) into the engine."""
-    from tritium.hdl.spgemm.engine import (MEMORIES, entry_layout, extent_layout,
+    from tritium.engines.spgemm.hdl.engine import (MEMORIES, entry_layout, extent_layout,
                                            load_layout)
 
-    from .payload import pack
+    from tritium.sim.payload import pack
 
     lay, ext, ent = load_layout(cfg), extent_layout(cfg), entry_layout(cfg)
     beats = []
@@ -65,7 +65,7 @@ def run_spgemm(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *, seed: i
     """C = A·B on the RTL. Returns ``(C, counters)``: C as scipy CSR (int64, each row in
     the engine's drain order, explicit zeros kept), read back from the engine's C memory
     (row extents, then each PE bank's entries), and the hardware counters (dict; see
-    :data:`tritium.hdl.spgemm.engine.COUNTERS`). C was already compared with the golden
+    :data:`tritium.engines.spgemm.hdl.engine.COUNTERS`). C was already compared with the golden
     model inside this call (SimulationError on any difference, or if the stored rows
     overlap or leave a gap). ``details=True`` adds ``counters["golden"]`` (the golden
     result) and ``counters["cached"]``.
@@ -74,8 +74,8 @@ def run_spgemm(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *, seed: i
     semiring's range, a semiring not built, a C larger than ``max_c_nnz``) raises
     ShapeError/ConfigError first.
     """
-    from .build import build
-    from .run import simulate
+    from tritium.sim.build import build
+    from tritium.sim.run import simulate
 
     ref = golden.spgemm(cfg, A, B, semiring)  # checks the operands first
     if ref.stats["out"] > cfg.max_c_nnz:
@@ -136,8 +136,8 @@ def run_raw(cfg: SpgemmConfig, loads: list[int], cmd: dict[str, int], *, run_dir
     golden comparison: for testing the hardware's own reaction to bad input. Returns
     the bench's outputs (``rows``: C read back per row as ``[col, value]`` pairs,
     ``extents``, ``error``, ``counters``)."""
-    from .build import build
-    from .run import simulate
+    from tritium.sim.build import build
+    from tritium.sim.run import simulate
 
     model = build(design(cfg), build_args=BUILD_ARGS)
     return simulate(model, __name__, testcase="check_product", run_dir=run_dir,
@@ -152,15 +152,15 @@ import cocotb  # noqa: E402  (the bench half of this module runs inside the simu
 
 from cocotb.triggers import RisingEdge
 
-from .payload import pack, unpack
-from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
-                      start_clock)
+from tritium.sim.payload import pack, unpack
+from tritium.sim.streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset,
+                                save_outputs, start_clock)
 
 @cocotb.test()
 async def check_product(dut):
     """Load A and B, run one command, read C back from the engine's memory (extents, then
     entries), and the counters."""
-    from tritium.hdl.spgemm.engine import (c_extent_layout, cmd_layout, counters_layout,
+    from tritium.engines.spgemm.hdl.engine import (c_extent_layout, cmd_layout, counters_layout,
                                            entry_layout, rd_layout, rdata_layout)
 
     inp = load_inputs()

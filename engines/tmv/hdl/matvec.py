@@ -54,13 +54,11 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tritium.config import TernaryConfig
+from tritium.engines.tmv import COUNTER_BITS, COUNTERS
 from tritium.golden.ternary import CODE_INVALID, TMV_FORMAT_CODES, T3_PER_BYTE
 
-from ..mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth
+from tritium.hdl.mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth
 from .dot import adder_tree
-
-COUNTER_BITS = 48
-COUNTERS = ("busy_cycles", "mac_slots", "stall_input", "stall_output", "stall_memory")
 
 
 def _bits(n: int) -> int:

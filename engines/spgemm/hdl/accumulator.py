@@ -30,7 +30,7 @@ full rate and never loses an update. A collision re-issues the read at slot+1 fr
 in the same cycle and holds R (one cycle per extra probe); a refusal holds R for one
 cycle so the next product is checked against the lowered ``hi``. Products are therefore
 merged strictly in order: the table and every statistic equal the sequential model of
-:func:`tritium.golden.spgemm.accumulate_row`, whatever the stalls. Throughput: one
+:func:`tritium.engines.spgemm.golden.accumulate_row`, whatever the stalls. Throughput: one
 product per cycle plus one cycle per collision and per refusal. A drain takes
 ``entries + 3`` cycles without back pressure on ``o``.
 
@@ -45,7 +45,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
-from tritium.golden.spgemm import HASH_MULTIPLIER, HASH_WORD_BITS
+from tritium.engines.spgemm.golden import HASH_MULTIPLIER, HASH_WORD_BITS
 
 SEMIRING_BITS = 3
 OP = {name: k for k, name in enumerate(SPGEMM_SEMIRINGS)}
@@ -57,7 +57,7 @@ def pair_layout(cfg: SpgemmConfig) -> data.StructLayout:
 
 
 def hash_slot(cfg: SpgemmConfig, col):
-    """Knuth's multiplicative hash, as :func:`tritium.golden.spgemm.hash_slot`: the top
+    """Knuth's multiplicative hash, as :func:`tritium.engines.spgemm.golden.hash_slot`: the top
     ``hash_bits`` of the low 32 bits of col·0x9E3779B9 (a constant multiply: adders)."""
     product = (col * Const(HASH_MULTIPLIER, HASH_WORD_BITS))[:HASH_WORD_BITS]
     return product[HASH_WORD_BITS - cfg.hash_bits:]

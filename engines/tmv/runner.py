@@ -1,4 +1,4 @@
-"""cocotb bench of :class:`tritium.hdl.ternary.TernaryMatVec` (TMV), and its host runners.
+"""cocotb bench of :class:`tritium.engines.tmv.hdl.TernaryMatVec` (TMV), and its host runners.
 
 :func:`run_tmv` runs one matvec; :func:`run_tmv_commands` runs a list of back-to-back
 commands on one weight-memory image. Both check every command on the host first
@@ -34,9 +34,9 @@ _SETTLE = 8
 
 
 def design(cfg: TernaryConfig):
-    from tritium.hdl.ternary import TernaryMatVec
+    from tritium.engines.tmv.hdl import TernaryMatVec
 
-    from .build import design_of
+    from tritium.sim.build import design_of
 
     return design_of(TernaryMatVec(cfg), TOP)
 
@@ -99,8 +99,8 @@ def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: flo
     ``_extra_lines`` written over the image); ``_corrupt_expected=k`` breaks expected
     beat k, to show the comparison can fail.
     """
-    from .build import build
-    from .run import simulate
+    from tritium.sim.build import build
+    from tritium.sim.run import simulate
 
     lines: dict[int, int] = {}
     commands, expected, ys, x_prev = [], [], [], None
@@ -155,14 +155,14 @@ import cocotb  # noqa: E402  (the bench half of this module runs inside the simu
 
 from cocotb.triggers import ClockCycles
 
-from .payload import pack, unpack
-from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset, save_outputs,
-                      start_clock)
+from tritium.sim.payload import pack, unpack
+from tritium.sim.streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset,
+                                save_outputs, start_clock)
 
 @cocotb.test()
 async def check_commands(dut):
     """Load the weights, stream commands and activations, compare every result beat."""
-    from tritium.hdl.ternary.matvec import (COUNTERS, act_layout, cmd_layout,
+    from tritium.engines.tmv.hdl.matvec import (COUNTERS, act_layout, cmd_layout,
                                             result_layout, wload_layout)
 
     inp = load_inputs()

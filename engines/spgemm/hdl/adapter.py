@@ -1,4 +1,4 @@
-"""The SpGEMM engine on the SoC's byte bus (START engine 3, ``SPGEMM_START_FIELDS``).
+"""The SpGEMM engine on the SoC's byte bus (START and counters: :mod:`tritium.engines.spgemm`).
 
 Regions (``SpgemmConfig.soc_regions``; one word per ``word_stride(word)`` bytes,
 little-endian, fields as ``SpgemmConfig.word_fields`` lays them out from bit 0):
@@ -19,7 +19,7 @@ accepted START until the last word of C is written) it holds the bus: every acce
 NAKed (address), so the host cannot race it. STATUS: busy, done (set when a run ends),
 error (the engine's sticky error flag: a bad column index in A or a PE's C bank full);
 ``result_beats`` = C entries written by the last run. Counters: the engine's
-(:data:`~tritium.hdl.spgemm.engine.COUNTERS`, ``cfg.counter_bits`` wide, cleared by each
+(:data:`tritium.engines.spgemm.COUNTERS`, ``cfg.counter_bits`` wide, cleared by each
 START).
 """
 
@@ -30,9 +30,8 @@ from amaranth.hdl import ResetInserter
 from amaranth.utils import exact_log2
 
 from tritium.config import SPGEMM_SEMIRINGS
-from tritium import protocol as P
 
-from ..adapter import EngineAdapter, EngineBus, EngineOut
+from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut
 from .engine import COUNTERS, MEMORIES, SpgemmEngine
 
 #: the C regions by the engine's ``rd.mem`` code
@@ -40,11 +39,6 @@ READ_MEMORIES = ("c_ext", "c_ent")
 
 
 class SpgemmAdapter(EngineAdapter):
-    name, start_id, start_fields = "spgemm", P.ENGINE_SPGEMM, P.SPGEMM_START_FIELDS
-
-    def counters(self):
-        return tuple((c, self.cfg.counter_bits) for c in COUNTERS)
-
     def elaborate(self, bus: EngineBus) -> EngineOut:
         m, proc, cfg = bus.m, bus.proc, self.cfg
         eng = SpgemmEngine(cfg)

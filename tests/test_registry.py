@@ -1,0 +1,75 @@
+"""The registry refuses what would make two engines ambiguous, and a description's
+hooks fail with typed errors that say what to fix."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tritium import registry
+from tritium.engine import Engine, load
+from tritium.errors import ConfigError
+
+
+def _package(tmp_path, monkeypatch, name: str, body: str) -> None:
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(registry.ENV, name)
+
+
+def test_the_built_ins_come_first_and_the_first_is_the_default():
+    names = registry.names()
+    assert names[:3] == ("tmv", "mfc", "spgemm")
+    assert [registry.get(n).kind for n in names[:3]] == ["ternary-matvec", "mfc", "spgemm"]
+
+
+@pytest.mark.parametrize("mod,clash,what", [
+    ("clash_name", 'name="tmv", start_id=40', "name 'tmv'"),
+    ("clash_start", 'name="other", start_id=1', "START id 1")])
+def test_a_second_engine_with_a_taken_name_or_start_id_is_refused(tmp_path, monkeypatch,
+                                                                  mod, clash, what):
+    _package(tmp_path, monkeypatch, mod, f"""\
+        import dataclasses
+        from typing import ClassVar
+        from tritium.config import Config
+        from tritium.engine import Engine
+
+        @dataclasses.dataclass(frozen=True)
+        class ClashConfig(Config):
+            kind: ClassVar[str] = "{mod}"
+
+        ENGINE = Engine({clash}, config="{mod}:ClashConfig", start_fields=(),
+                        counters=(), counter_bits=8)
+        """)
+    with pytest.raises(ConfigError, match=f"same {what}.*give each engine its own"):
+        registry.engines()
+
+
+def test_a_missing_hook_or_attribute_is_a_config_error():
+    with pytest.raises(ConfigError, match="engine tmv has no driver"):
+        registry.get("tmv").hook("driver")
+    with pytest.raises(ConfigError, match="has no 'NOPE'"):
+        load("tritium.config:NOPE")
+    with pytest.raises(ConfigError, match="cannot import 'tritium.nowhere'"):
+        load("tritium.nowhere:X")
+
+
+@pytest.mark.parametrize("kw,match", [({"name": "no-dash"}, "Python identifier"),
+                                      ({"start_id": 256}, "1..255")])
+def test_a_bad_description_is_refused(kw, match):
+    base = dict(name="ok", config="x:Y", start_id=5, start_fields=(), counters=(),
+                counter_bits=8)
+    with pytest.raises(ConfigError, match=match):
+        Engine(**{**base, **kw})
+
+
+def test_counters_and_labels_come_from_the_config():
+    from tritium.config import SOC_SPGEMM, MfcConfig
+
+    spg = registry.get("spgemm")
+    assert {b for _, b in spg.counter_widths(SOC_SPGEMM)} == {SOC_SPGEMM.counter_bits}
+    assert spg.label(SOC_SPGEMM) == (f"spgemm (pes={SOC_SPGEMM.pes} hash_bits="
+                                     f"{SOC_SPGEMM.hash_bits} max_nnz={SOC_SPGEMM.max_nnz} "
+                                     f"max_c_nnz={SOC_SPGEMM.max_c_nnz})")
+    assert f"tmv.simd={MfcConfig().tmv.simd}" in registry.get("mfc").label(MfcConfig())
