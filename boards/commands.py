@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tritium.cliargs import add_json_flag, engine_name, engines_help
+from tritium.cliargs import (add_engine_options, add_json_flag, engine_name, engine_options_applied,
+                             engine_options_given, engines_help)
 from tritium import registry
 from tritium.config import SocConfig, load_config
 from tritium.errors import ConfigError, ToolchainError
@@ -58,6 +59,8 @@ def cmd_build(args) -> int:
         cfg = board.default_config(args.engine)
     elif args.engine:
         raise ConfigError("give --config or --engine, not both (the config names its engines)")
+    if engine_options_given(args):
+        cfg = engine_options_applied(args, cfg or board.default_config())
     out = Path(args.output)
     if args.verilog_only:
         files = [str(f) for f in write_verilog(board, cfg, out)]
@@ -135,6 +138,7 @@ def register(sub) -> None:
                    help="without --config: the board's SoC with this engine (default: the "
                         "board's own; the others as `tritium serve --engine` serves them): "
                         + engines_help())
+    add_engine_options(p)
     p.add_argument("-o", "--output", default="build", metavar="DIR",
                    help="build directory (default build/)")
     mode = p.add_mutually_exclusive_group()

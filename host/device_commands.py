@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 
-from tritium.cliargs import add_json_flag, engine_name, engines_help, print_json
+from tritium.cliargs import (add_engine_options, add_json_flag, engine_name, engine_options_applied,
+                             engines_help, print_json)
 from tritium import registry
 from tritium.config import MfcConfig, SocConfig, load_config, served_soc
 from tritium.errors import ConfigError, SimulationError, TritiumError
@@ -55,7 +56,7 @@ def cmd_serve(args) -> int:
     from tritium.sim.serve import SimulatedDevice
 
     console = Console(stderr=True)
-    cfg = _soc_config(args.config, args.engine)
+    cfg = engine_options_applied(args, _soc_config(args.config, args.engine))
     dev = SimulatedDevice(cfg, port=args.port)  # checks the port before building
     with console.status("building the simulated FPGA (Verilator; cached after the first time)"):
         dev.start()
@@ -400,6 +401,7 @@ def register(sub) -> None:
     p.add_argument("--engine", type=engine_name, default=registry.default_name(),
                    help=f"without --config: the SoC of this engine alone ({engines_help()}; "
                         "default %(default)s)")
+    add_engine_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("generate", help="generate tokens on the token core of a device",

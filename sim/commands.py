@@ -7,17 +7,16 @@ Component options are generated from the config dataclass of the component
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from tritium.cliargs import add_json_flag, add_model_size_options, int_range
-from tritium.config import Config, load_config
-from tritium.errors import ConfigError, TritiumError, UsageError
+from tritium.cliargs import (add_config_options as _add_config_options, add_json_flag,
+                             add_model_size_options, config_from_args as _config_from_args,
+                             int_range)
+from tritium.errors import TritiumError, UsageError
 
 #: largest --seed: it becomes cocotb's 32-bit RANDOM_SEED, and `sim tmv` adds the job index
 SEED_MAX = 2 ** 30
@@ -31,52 +30,6 @@ def _components():
     from tritium.hdl import COMPONENTS
 
     return COMPONENTS
-
-
-def _int_fields(cfg_cls, prefix: str = ""):
-    """(option name, path, field) of every integer field, nested configs flattened:
-    MfcConfig's ``tmv.simd`` becomes ``--tmv-simd``."""
-    for f in dataclasses.fields(cfg_cls):
-        if f.default is dataclasses.MISSING:     # a nested config (default_factory)
-            nested = type(f.default_factory())
-            yield from _int_fields(nested, f"{prefix}{f.name}.")
-        elif f.type in ("int", int):
-            yield (prefix + f.name).replace(".", "-").replace("_", "-"), prefix + f.name, f
-
-
-def _default(cfg, path: str):
-    for name in path.split("."):
-        cfg = getattr(cfg, name)
-    return cfg
-
-
-def _add_config_options(p: argparse.ArgumentParser, cfg_cls) -> None:
-    defaults = cfg_cls()
-    for opt, path, f in _int_fields(cfg_cls):
-        lo, hi = f.metadata.get("range", (None, None))
-        rng = f" [{lo}..{hi}]" if lo is not None else ""
-        p.add_argument(f"--{opt}", dest=f"cfg_{path}", type=int, metavar="N",
-                       help=f"{f.metadata.get('doc', '')} (default "
-                            f"{_default(defaults, path)}){rng}")
-    p.add_argument("--config", metavar="JSON", help="read the config from a JSON file "
-                   "(options given on the command line override its fields)")
-
-
-def _config_from_args(args, cfg_cls) -> Config:
-    # overrides apply to the whole default config, nested ones included
-    base = (load_config(args.config) if args.config else cfg_cls()).to_dict()
-    for _, path, _ in _int_fields(cfg_cls):
-        v = getattr(args, f"cfg_{path}")
-        if v is not None:
-            *outer, name = path.split(".")
-            d = base
-            for key in outer:
-                d = d[key]
-            d[name] = v
-    cfg = Config.from_dict(base)
-    if not isinstance(cfg, cfg_cls):
-        raise ConfigError(f"{args.config} holds a {cfg.kind!r} config, not {cfg_cls.kind!r}")
-    return cfg
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -72,3 +72,113 @@ def add_model_size_options(parser: argparse.ArgumentParser, *, hidden: int = 64,
                         help=f"number of layers ({layers})")
     parser.add_argument("--vocab", type=int_range(1, MAX_VOCAB), default=vocab,
                         help=f"vocabulary size ({vocab})")
+
+
+# ---- options generated from a config dataclass ------------------------------------------
+
+def int_fields(cfg_cls, prefix: str = ""):
+    """(option name, path, field) of every integer field, nested configs flattened:
+    MfcConfig's ``tmv.simd`` becomes ``--tmv-simd``."""
+    import dataclasses
+
+    for f in dataclasses.fields(cfg_cls):
+        if f.default is dataclasses.MISSING:     # a nested config (default_factory)
+            nested = type(f.default_factory())
+            yield from int_fields(nested, f"{prefix}{f.name}.")
+        elif f.type in ("int", int):
+            yield (prefix + f.name).replace(".", "-").replace("_", "-"), prefix + f.name, f
+
+
+def _value(cfg, path: str):
+    for name in path.split("."):
+        cfg = getattr(cfg, name)
+    return cfg
+
+
+def _add_int_options(p, cfg_cls, defaults, opt_prefix: str, dest: str,
+                     default_label: str = "default") -> None:
+    for opt, path, f in int_fields(cfg_cls):
+        lo, hi = f.metadata.get("range", (None, None))
+        rng = f" [{lo}..{hi}]" if lo is not None else ""
+        p.add_argument(f"--{opt_prefix}{opt}", dest=f"{dest}{path}", type=int, metavar="N",
+                       help=f"{f.metadata.get('doc', '')} ({default_label} "
+                            f"{_value(defaults, path)}){rng}")
+
+
+def _overridden(args, cfg_cls, dest: str, base: dict) -> dict:
+    """``base`` (a config's dict) with every option given on the command line applied."""
+    for _, path, _ in int_fields(cfg_cls):
+        v = getattr(args, f"{dest}{path}", None)
+        if v is not None:
+            *outer, name = path.split(".")
+            d = base
+            for key in outer:
+                d = d[key]
+            d[name] = v
+    return base
+
+
+def add_config_options(p: argparse.ArgumentParser, cfg_cls) -> None:
+    """One ``--field N`` option per integer field of ``cfg_cls`` (defaults, ranges and help
+    from the dataclass), plus ``--config JSON``."""
+    _add_int_options(p, cfg_cls, cfg_cls(), "", "cfg_")
+    p.add_argument("--config", metavar="JSON", help="read the config from a JSON file "
+                   "(options given on the command line override its fields)")
+
+
+def config_from_args(args, cfg_cls):
+    """The ``cfg_cls`` config ``--config`` (or the default) names, with the options of
+    :func:`add_config_options` applied; ConfigError if the file holds another kind."""
+    from tritium.config import Config, load_config
+    from tritium.errors import ConfigError
+
+    base = (load_config(args.config) if args.config else cfg_cls()).to_dict()
+    cfg = Config.from_dict(_overridden(args, cfg_cls, "cfg_", base))
+    if not isinstance(cfg, cfg_cls):
+        raise ConfigError(f"{args.config} holds a {cfg.kind!r} config, not {cfg_cls.kind!r}")
+    return cfg
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--NAME-FIELD N`` for every integer field of every built-in (and
+    ``TRITIUM_ENGINES``) engine's config, in one group per engine: ``tritium serve --engine
+    tmv --tmv-simd 8``. Applied by :func:`engine_options_applied`. An engine added only by an
+    installed entry point gets none (building the parser scans no installed distributions)."""
+    from tritium import registry
+
+    for e in registry.engines(installed=False).values():
+        cls = e.config_class()
+        g = p.add_argument_group(f"{e.name} engine options (fields of {cls.__name__}; they "
+                                 f"change the {e.name} engine of the SoC)")
+        _add_int_options(g, cls, e.served_config(), f"{e.name}-", f"eng_{e.name}__",
+                         "served")
+
+
+def engine_options_given(args) -> set[str]:
+    """The names of the engines whose :func:`add_engine_options` were given."""
+    return {k.split("__")[0][4:] for k, v in vars(args).items()
+            if k.startswith("eng_") and v is not None}
+
+
+def engine_options_applied(args, soc):
+    """``soc`` with the :func:`add_engine_options` given on the command line applied to its
+    engines (each engine's config re-validated). ConfigError naming the option if it is for
+    an engine the SoC does not hold."""
+    import dataclasses
+
+    from tritium import registry
+    from tritium.config import Config
+    from tritium.errors import ConfigError
+
+    given = engine_options_given(args)
+    if not given:
+        return soc
+    held = {registry.of(e).name: e for e in soc.engines}
+    stray = sorted(given - set(held))
+    if stray:
+        raise ConfigError(f"--{stray[0]}-... options change the {stray[0]} engine, which this "
+                          f"SoC does not hold (it holds {', '.join(held)}); choose "
+                          f"--engine {stray[0]} or drop them")
+    engines = tuple(Config.from_dict(_overridden(args, type(e), f"eng_{n}__", e.to_dict()))
+                    if n in given else e for n, e in held.items())
+    return dataclasses.replace(soc, engines=engines, tmv=None, mfc=None)
