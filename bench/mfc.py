@@ -14,7 +14,7 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
   ``rtl_tokens_identical_to_golden`` (1/0, against ``GoldenCore.generate``);
   ``rtl_tokens_per_s_at_soc_clock``; ``rtl_wall_s_per_token`` (median wall time of one
   simulated token, link traffic included);
-- ``agree_*``: ``tritium.host.compile.agreement`` of the fixed-point golden vs the float
+- ``agree_*``: ``tritium.engines.mfc.compile.agreement`` of the fixed-point golden vs the float
   ``HGRNBitForCausalLM`` on ``AGREE_IDS`` teacher-forced random ids: for the default
   formats and other sigmoid segment counts (``_g<log2 segments>``, the RTL's model), with
   the sigmoid's max error per setting; and over the grid ``agree_<init>_h<H>_s<seed>_*``
@@ -83,7 +83,7 @@ def key(s: str) -> str:
 
 def rtl(ckpt, res: dict) -> None:
     from tritium.config import MfcConfig, SocConfig
-    from tritium.host.compile import GoldenCore
+    from tritium.engines.mfc.compile import GoldenCore
     from tritium.host.device import Device
     from tritium.sim.serve import SimulatedDevice
 
@@ -136,9 +136,9 @@ def _big_core():
 def agree(work: Path, ckpt, res: dict) -> None:
     from tritium.config import MfcConfig
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.golden.mfc import sigmoid_max_error
+    from tritium.engines.mfc.golden import sigmoid_max_error
     from tritium.golden.checkpoint import load_checkpoint
-    from tritium.host.compile import agreement, compile_model
+    from tritium.engines.mfc.compile import agreement, compile_model
 
     # the sigmoid settings, on the RTL's model (upstream init, H=64, seed 0)
     desc = load_checkpoint(ckpt)
@@ -200,7 +200,7 @@ def _fp16_run(ck, ids):
 def _grid(work: Path, res: dict, seeds, prefix: str, medians: bool) -> None:
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.golden.checkpoint import load_checkpoint
-    from tritium.host.compile import agreement, compile_model
+    from tritium.engines.mfc.compile import agreement, compile_model
 
     within = total = zeros = 0
     for init in INITS:
@@ -254,7 +254,7 @@ def _probe_machine(cfg, exact_sigmoid: bool = False):
     the chord table (an ablation; not the core's arithmetic)."""
     from collections import defaultdict
 
-    from tritium.golden.mfc import Machine, Op
+    from tritium.engines.mfc.golden import Machine, Op
 
     class Probe(Machine):
         def __init__(self):
@@ -315,7 +315,7 @@ def _probe_case(work: Path, init: str, hidden: int, seed: int, **formats) -> dic
     import torch
 
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.compile import GoldenCore, compile_model
+    from tritium.engines.mfc.compile import GoldenCore, compile_model
 
     exact_sigmoid = formats.pop("exact_sigmoid", False)
     unshifted = formats.pop("unshifted", False)
@@ -389,7 +389,7 @@ class _no_shifts:
         self.on = on
 
     def __enter__(self):
-        from tritium.host.compile import _Compiler
+        from tritium.engines.mfc.compile import _Compiler
         self.saved = _Compiler.shifts
         if self.on:
             def zero(comp):
@@ -398,7 +398,7 @@ class _no_shifts:
             _Compiler.shifts = zero
 
     def __exit__(self, *exc):
-        from tritium.host.compile import _Compiler
+        from tritium.engines.mfc.compile import _Compiler
         _Compiler.shifts = self.saved
 
 
@@ -418,7 +418,7 @@ def span(work: Path, res: dict) -> None:
     in plain Q.F (the formats before)."""
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.golden.checkpoint import load_checkpoint
-    from tritium.host.compile import GoldenCore, agreement, compile_model
+    from tritium.engines.mfc.compile import GoldenCore, agreement, compile_model
 
     ck = _checkpoint(work, "upstream", 64, 0)
     ids = list(np.random.default_rng(0).integers(0, 256, SPAN_IDS))

@@ -343,116 +343,7 @@ def open_transport(url: str, timeout: float):
                         "`tritium serve` and pass the socket:// URL it prints") from None
 
 
-def check_prompt(prompt_ids, vocab: int) -> list[int]:
-    """The prompt as ints; DeviceError unless it is non-empty and inside [0, vocab)."""
-    ids = [int(t) for t in prompt_ids]
-    if not ids or min(ids) < 0 or max(ids) >= vocab:
-        raise DeviceError(f"prompt ids must be a non-empty list in [0, {vocab - 1}] (the "
-                          f"checkpoint's vocabulary), got {ids[:8]}")
-    return ids
-
-
-@dataclasses.dataclass
-class TokenRun:
-    """One token on the token core: the argmax and the run's per-unit counters."""
-
-    token: int
-    counters: dict[str, int]
-
-
-class _TokenCore:
-    """Device methods for the token core (``SocConfig.mfc``): load a compiled checkpoint
-    (:func:`tritium.host.compile.compile_model`) and generate tokens on it."""
-
-    compiled = None
-
-    def _need_engine(self) -> None:
-        if self.cfg.engine != "mfc":
-            raise DeviceConfigError(f"this device has no token core (engines: "
-                                    f"{', '.join(self.cfg.engine_kinds)}); serve one with "
-                                    "`tritium serve --engine mfc`")
-
-    def compile(self, model, fmt: str = "t2"):
-        """Compile ``model`` (checkpoint path or ModelDescription) for this device's core."""
-        from tritium.host.compile import compile_model
-        self._need_engine()
-        return compile_model(model, self.cfg.mfc, fmt)
-
-    def load_core(self, compiled, progress: bool = False) -> LoadReport:
-        """Send the weights (CRC-checked), the program and the vector-memory image."""
-        self._need_engine()
-        if compiled.cfg != self.cfg.mfc:
-            raise DeviceConfigError("the program was compiled for another core configuration; "
-                                    "compile it with this device's config (Device.compile)")
-        lb, pad = self.cfg.line_bytes, bytes(self.cfg.line_stride - self.cfg.line_bytes)
-        image = b"".join(line.to_bytes(lb, "little") + pad for line in compiled.weights)
-        self.reset()
-        t0 = time.monotonic()
-        with _progress(progress, len(image), "load") as update:
-            self.write(self.map["weights"]["base"], image, update)
-        crc = self._verify(image)
-        self.write(self.map["program"]["base"],
-                   b"".join(w.to_bytes(8, "little") for w in compiled.program))
-        for addr, values in compiled.vmem.items():
-            self.write_vmem(addr, values)
-        self.placements, self.compiled = compiled.placements, compiled
-        return LoadReport(compiled.placements, len(image), time.monotonic() - t0, True, crc)
-
-    def write_vmem(self, addr: int, values) -> None:
-        v = np.asarray(values, dtype=np.int64)
-        self.write(self.map["vmem"]["base"] + 4 * addr, v.astype("<i4").tobytes())
-
-    def read_vmem(self, addr: int, n: int) -> np.ndarray:
-        raw = self.read(self.map["vmem"]["base"] + 4 * addr, 4 * n)
-        return np.frombuffer(raw, dtype="<i4").astype(np.int64)
-
-    def read_sreg(self, k: int) -> int:
-        raw = self.read(self.map["sregs"]["base"] + 8 * k, 8)
-        return int.from_bytes(raw, "little", signed=True)
-
-    def run_core(self, entry: int = 0, timeout: float = 60.0) -> dict[str, int]:
-        """START the core at ``entry``, wait for HALT; returns the run's counters."""
-        self.start("mfc", entry=entry)
-        st = self.wait("the core's run to HALT", timeout, error_ok=True)
-        if st["flags"] & P.STATUS_ENGINE_ERROR:
-            raise DeviceError("the core stopped on its error flag (bad instruction or operand); "
-                              "reload the program")
-        return {k[4:]: v for k, v in self.counters().items() if k.startswith("mfc_")}
-
-    def step(self, token: int) -> TokenRun:
-        """One token: its embedding in, the program run, the argmax out."""
-        c = self._need_core()
-        self.write_vmem(c.layout.x, c.embed(token))
-        counters = self.run_core()
-        return TokenRun(self.read_sreg(c.layout.argmax), counters)
-
-    def logits(self) -> np.ndarray:
-        """The last token's logits (floats) as the core left them."""
-        c = self._need_core()
-        return self.read_vmem(c.layout.logits, c.vocab) / float(1 << c.cfg.frac_bits)
-
-    def reset_state(self) -> None:
-        """Zero every layer's MLGRU state: the next token starts a new sequence."""
-        for addr, n in self._need_core().state:
-            self.write_vmem(addr, np.zeros(n, dtype=np.int64))
-
-    def generate(self, prompt_ids, n: int, on_token=None) -> tuple[list[int], list[TokenRun]]:
-        """Greedy decoding on the device from a fresh state: the prompt, then ``n`` tokens.
-        Returns (all token ids, one TokenRun per run); ``on_token(run)`` after each run."""
-        c = self._need_core()
-        ids = check_prompt(prompt_ids, c.vocab)
-        from tritium.host.compile import greedy
-
-        self.reset_state()
-        return greedy(self.step, ids, n, on_token)
-
-    def _need_core(self):
-        if self.compiled is None:
-            raise DeviceError("no program loaded; call load_core(compile(checkpoint)) first")
-        return self.compiled
-
-
-class Device(_TokenCore):
+class Device:
     """The device behind ``url`` (see the module docstring)."""
 
     def __init__(self, url: str | None = None, *, transport=None, timeout: float = 0.5,
@@ -577,7 +468,7 @@ class Device(_TokenCore):
         plan, image = self._image(model, fmt)
         self.reset()  # clears the device's weight CRC
         t0 = time.monotonic()
-        with _progress(progress, len(image), "load") as update:
+        with transfer_progress(progress, len(image), "load") as update:
             self.write(self.map["weights"]["base"], image, update)
         seconds = time.monotonic() - t0
         crc = self._verify(image)
@@ -698,7 +589,7 @@ class Device(_TokenCore):
                              "does any engine driver)")
 
 
-class _progress:
+class transfer_progress:
     """A rich progress bar (bytes, MB/s, ETA) or nothing."""
 
     def __init__(self, enabled: bool, total: int, what: str):

@@ -320,9 +320,9 @@ def cmd_sim_mfc(args) -> int:
     import numpy as np
 
     from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
-    from tritium.host.compile import compile_model
+    from tritium.engines.mfc.compile import compile_model
 
-    from .mfc import golden_mfc, run_mfc
+    from tritium.engines.mfc.runner import golden_mfc, run_mfc
 
     cfg = _sim_setup(args)
     with tempfile.TemporaryDirectory(prefix="tritium-sim-mfc-") as work:

@@ -39,12 +39,12 @@ SpGEMM (:func:`spgemm_estimate`)
     the engine's dealer does, and the run ends when the last PE finishes.
 
 MFC token core (:func:`estimate_mfc`)
-    The instruction-driven token core of :mod:`tritium.hdl.mfc` instead of the generic
+    The instruction-driven token core of :mod:`tritium.engines.mfc.hdl` instead of the generic
     "matvecs + serialised row-wise unit" above: an :class:`MfcConfig` is built for the
     platform (TMV simd/pe/format from the preset, ``mem_bytes_per_cycle`` =
     ``mem_bw / clock`` when the weights are external), the compiler's own program for
-    the model's shape (:func:`tritium.host.compile.shape_program`) is timed by the
-    core's cycle-exact model (:func:`tritium.golden.mfc.estimate_cycles`, equal to the
+    the model's shape (:func:`tritium.engines.mfc.compile.shape_program`) is timed by the
+    core's cycle-exact model (:func:`tritium.engines.mfc.golden.estimate_cycles`, equal to the
     RTL counters), and the per-unit counters come out: the sequencer's cycles are
     exactly ``issue + vpu_busy + scalar_busy + wait_tmv``; ``tmv_busy`` overlaps them.
     The core's vector unit does one element per cycle (MfcConfig), so with many TMV
@@ -420,8 +420,8 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
     (``simd``, ``pe``, ``clock_hz``, ``mem_bw``, ``fmt``); ``cfg`` gives the core
     configuration outright (its TMV as is; the platform then supplies the clock and the
     energy table only)."""
-    from tritium.golden.mfc import Op, decode_word, estimate_cycles
-    from tritium.host.compile import shape_program
+    from tritium.engines.mfc.golden import Op, decode_word, estimate_cycles
+    from tritium.engines.mfc.compile import shape_program
 
     p = platform(plat, **override)
     shapes = model_shapes(model_config(model))
@@ -478,7 +478,7 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
         "the core's vector unit does ONE element per cycle (MfcConfig), whatever the "
         "preset's rowwise_lanes"]
     assumptions += [
-        "timing: the compiler's program for this shape (tritium.host.compile.shape_program) "
+        "timing: the compiler's program for this shape (tritium.engines.mfc.compile.shape_program) "
         "on the cycle-exact core model (golden.mfc.estimate_cycles, equal to the RTL "
         "counters on the test model)",
         "the program's addresses are placeholders: at this size the weights, norm vectors "

@@ -385,8 +385,8 @@ def test_one_chord_sigmoid_runs_exactly():
     """The MFC edge that emitted a zero-width ROM address (sig_segments_log2 = 0): its
     vector unit, built and run, equals the golden machine on every op, the sigmoids over
     the whole clamp range included."""
-    from tritium.golden.mfc import VECTOR_OPS
-    from tritium.sim.mfc import run_mfc_vector
+    from tritium.engines.mfc.golden import VECTOR_OPS
+    from tritium.engines.mfc.runner import run_mfc_vector
 
     cfg = MFC_CASES[0]
     assert cfg.sig_segments_log2 == 0

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tritium.config import MfcConfig, TernaryConfig
-from tritium.host.compile import compile_model
+from tritium.engines.mfc.compile import compile_model
 from tritium.sim import model as M
 
 
