@@ -143,7 +143,7 @@ def cmd_run(args) -> int:
     import numpy as np
     from rich.console import Console
 
-    from tritium.golden.ternary import ternary_matvec
+    from tritium.engines.tmv.golden import ternary_matvec
     from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device

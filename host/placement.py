@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from tritium.errors import TritiumError
-from tritium.golden.ternary import check_tmv_command
+from tritium.engines.tmv.golden import check_tmv_command
 
 
 class DeviceConfigError(TritiumError):

@@ -178,7 +178,7 @@ def _status(args, what: str):
 
 
 def _run_and_report(args, cfg, vectors) -> int:
-    from tritium.golden.ternary import ternary_dot
+    from tritium.engines.tmv.golden import ternary_dot
 
     from tritium.engines.tmv.dot_runner import run_ternary_dot
 
@@ -229,7 +229,7 @@ def cmd_sim_tmv(args) -> int:
     random stalls; each result checked against the golden, counters against the formula."""
     import numpy as np
 
-    from tritium.golden.ternary import ternary_matvec
+    from tritium.engines.tmv.golden import ternary_matvec
 
     from tritium.engines.tmv.runner import run_tmv
 

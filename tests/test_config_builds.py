@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from tritium.config import MfcConfig, SocConfig, SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError
 from tritium.engines.spgemm import golden as gs
-from tritium.golden.ternary import ternary_matvec
+from tritium.engines.tmv.golden import ternary_matvec
 from tritium.hdl import COMPONENTS, resolve
 from tritium.sim import toolchain
 from tritium.sim.build import LINT_WAIVERS, to_verilog

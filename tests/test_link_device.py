@@ -12,7 +12,7 @@ import serial
 
 from tritium.config import SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
-from tritium.golden.ternary import ternary_matvec
+from tritium.engines.tmv.golden import ternary_matvec
 from tritium import protocol as P
 from tritium.engines import tmv as TMV
 from tritium.golden.checkpoint import load_checkpoint, write_checkpoint

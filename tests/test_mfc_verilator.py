@@ -8,7 +8,7 @@ import pytest
 
 from tritium.config import MfcConfig, TernaryConfig
 from tritium.engines.mfc.golden import VECTOR_OPS, Op, encode
-from tritium.golden.ternary import tmv_lines
+from tritium.engines.tmv.golden import tmv_lines
 from tritium.engines.mfc.runner import golden_mfc, run_mfc, run_mfc_scalar, run_mfc_vector
 
 pytestmark = pytest.mark.verilator

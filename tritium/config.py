@@ -213,7 +213,7 @@ class TernaryConfig(_TernaryTerms, Config):
     """Ternary matrix-vector engine (TMV): y = W·x, W in {-1, 0, +1}, x signed ``act_bits``.
 
     The engine consumes one weight *word* per cycle: ``pe`` rows × ``simd`` columns of W
-    (``pe*simd`` MAC slots), in the word order of :func:`tritium.golden.ternary.tile_tmv`.
+    (``pe*simd`` MAC slots), in the word order of :func:`tritium.engines.tmv.golden.tile_tmv`.
     A word is stored packed as ``t2`` (4 codes/byte) or ``t3`` (5 codes/byte) in one
     memory line of ``line_bits``; a build supports the formats whose flag is 1.
 

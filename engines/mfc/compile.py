@@ -60,7 +60,7 @@ import numpy as np
 from tritium.config import TMV_FORMATS, MfcConfig
 from tritium.errors import TritiumError
 from tritium.engines.mfc.golden import Machine, Op, encode, estimate_cycles
-from tritium.golden.ternary import tmv_lines
+from tritium.engines.tmv.golden import tmv_lines
 from tritium.golden.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
 from tritium.golden.quantize import BITLINEAR_NORM_EPS
 from tritium.host.placement import LayerPlacement, plan_weights

@@ -23,6 +23,7 @@ import numpy as np
 
 from tritium import protocol as P
 from tritium.engines.mfc import ENGINE as SPEC
+from tritium.engines.tmv.driver import Weights
 from tritium.errors import DeviceError
 from tritium.host.device import LoadReport, transfer_progress
 from tritium.host.placement import DeviceConfigError
@@ -55,9 +56,9 @@ def loaded(dev):
     return compiled
 
 
-class Driver:
+class Driver(Weights):
     """What ``Device`` gains when the device holds the token core (``self`` is the
-    ``Device``)."""
+    ``Device``): its TMV's weight methods (``plan``, ``load``) and the token core's."""
 
     def compile(self, model, fmt: str = "t2"):
         """Compile ``model`` (checkpoint path or ModelDescription) for this device's core."""

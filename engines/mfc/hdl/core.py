@@ -54,7 +54,7 @@ scalar register index out of range, a bad TMV command or a fetch past the instru
 memory sets ``error`` and ends the run (after a TMV still in flight has finished; those
 cycles count in ``tmv_busy`` but not in ``cycles``). A program that races the TMV
 (:class:`~tritium.engines.mfc.golden.ProgramError`) computes whatever the hardware's order gives.
-Weight lines must be packed as :func:`tritium.golden.ternary.tmv_lines` packs them
+Weight lines must be packed as :func:`tritium.engines.tmv.golden.tmv_lines` packs them
 (zero codes past ``cols`` in a word): the engine multiplies those padding codes with
 whatever ACT holds past ``cols``, where the golden reads only the ``cols`` columns.
 """
