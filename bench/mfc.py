@@ -31,7 +31,7 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
   before ``norm_frac`` (``q16``);
 - ``noise_<case>_emb<level>_*``: the float32 golden's logits moved by relative noise of
   each level on the embeddings (the models' chaos, :func:`noise_floor`);
-- ``mfc_<platform>_<model>_*`` (``tritium.sim.model.estimate_mfc``) beside
+- ``mfc_<platform>_<model>_*`` (``tritium.engines.mfc.model.estimate_mfc``) beside
   ``generic_<platform>_<model>_*`` (``estimate_model``, the matvecs + serialised row-wise
   unit model) for MMfreeLM-370M/1.3B/2.7B at the ULX3S-85F and U250 presets;
 - ``ulx3s_85f_mfc_soc_*``: the board flow (``boards.flow.build`` through
@@ -502,11 +502,12 @@ def noise_floor(work: Path, res: dict) -> None:
 
 
 def scale(res: dict, fmax_mhz: float | None = None) -> None:
+    from tritium.engines.mfc.model import estimate_mfc
     from tritium.sim import model as M
 
     for p in PLATFORMS:
         for m in MODELS:
-            e, g = M.estimate_mfc(m, p), M.estimate_model(m, p)
+            e, g = estimate_mfc(m, p), M.estimate_model(m, p)
             k = f"{key(p)}_{key(m)}"
             res[f"mfc_{k}_cycles_per_token"] = e["cycles_per_token"]
             res[f"mfc_{k}_tokens_per_s"] = round(e["tokens_per_s"], 3)
@@ -521,7 +522,7 @@ def scale(res: dict, fmax_mhz: float | None = None) -> None:
             res[f"generic_{k}_matmul_fraction"] = round(g["matmul_fraction"], 4)
             res[f"generic_{k}_j_per_token"] = round(g["j_per_token"], 5)
             if p == "ecp5-85f" and fmax_mhz:
-                ef = M.estimate_mfc(m, p, clock_hz=min(fmax_mhz, 100) * 1e6)
+                ef = estimate_mfc(m, p, clock_hz=min(fmax_mhz, 100) * 1e6)
                 res[f"mfc_{k}_tokens_per_s_at_soc_fmax"] = round(ef["tokens_per_s"], 3)
     res["mfc_platform_clocks_mhz"] = ", ".join(
         f"{p} {M.PLATFORMS[p].clock_hz / 1e6:g}" for p in PLATFORMS)
