@@ -133,9 +133,10 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
         "the core's vector unit does ONE element per cycle (MfcConfig), whatever the "
         "preset's rowwise_lanes"]
     assumptions += [
-        "timing: the compiler's program for this shape (tritium.engines.mfc.compile.shape_program) "
-        "on the cycle-exact core model (golden.mfc.estimate_cycles, equal to the RTL "
-        "counters on the test model)",
+        "timing: the compiler's program for this shape "
+        "(tritium.engines.mfc.compile.shape_program) on the cycle-exact core model "
+        "(tritium.engines.mfc.golden.estimate_cycles, equal to the RTL counters on the test "
+        "model)",
         "the program's addresses are placeholders: at this size the weights, norm vectors "
         "and logits overflow the core's 16-bit weight-base and vector-address fields, so a "
         "real core for it needs wider fields or paging (ASSUMPTION: at no cycle cost)",
