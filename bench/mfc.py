@@ -14,7 +14,7 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
   ``rtl_tokens_identical_to_golden`` (1/0, against ``GoldenCore.generate``);
   ``rtl_tokens_per_s_at_soc_clock``; ``rtl_wall_s_per_token`` (median wall time of one
   simulated token, link traffic included);
-- ``agree_*``: ``tritium.host.compile.agreement`` of the fixed-point golden vs the float
+- ``agree_*``: ``tritium.engines.mfc.compile.agreement`` of the fixed-point golden vs the float
   ``HGRNBitForCausalLM`` on ``AGREE_IDS`` teacher-forced random ids: for the default
   formats and other sigmoid segment counts (``_g<log2 segments>``, the RTL's model), with
   the sigmoid's max error per setting; and over the grid ``agree_<init>_h<H>_s<seed>_*``
@@ -31,7 +31,7 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
   before ``norm_frac`` (``q16``);
 - ``noise_<case>_emb<level>_*``: the float32 golden's logits moved by relative noise of
   each level on the embeddings (the models' chaos, :func:`noise_floor`);
-- ``mfc_<platform>_<model>_*`` (``tritium.sim.model.estimate_mfc``) beside
+- ``mfc_<platform>_<model>_*`` (``tritium.engines.mfc.model.estimate_mfc``) beside
   ``generic_<platform>_<model>_*`` (``estimate_model``, the matvecs + serialised row-wise
   unit model) for MMfreeLM-370M/1.3B/2.7B at the ULX3S-85F and U250 presets;
 - ``ulx3s_85f_mfc_soc_*``: the board flow (``boards.flow.build`` through
@@ -83,7 +83,7 @@ def key(s: str) -> str:
 
 def rtl(ckpt, res: dict) -> None:
     from tritium.config import MfcConfig, SocConfig
-    from tritium.host.compile import GoldenCore
+    from tritium.engines.mfc.compile import GoldenCore
     from tritium.host.device import Device
     from tritium.sim.serve import SimulatedDevice
 
@@ -136,9 +136,9 @@ def _big_core():
 def agree(work: Path, ckpt, res: dict) -> None:
     from tritium.config import MfcConfig
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.golden.mfc import sigmoid_max_error
+    from tritium.engines.mfc.golden import sigmoid_max_error
     from tritium.golden.checkpoint import load_checkpoint
-    from tritium.host.compile import agreement, compile_model
+    from tritium.engines.mfc.compile import agreement, compile_model
 
     # the sigmoid settings, on the RTL's model (upstream init, H=64, seed 0)
     desc = load_checkpoint(ckpt)
@@ -200,7 +200,7 @@ def _fp16_run(ck, ids):
 def _grid(work: Path, res: dict, seeds, prefix: str, medians: bool) -> None:
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.golden.checkpoint import load_checkpoint
-    from tritium.host.compile import agreement, compile_model
+    from tritium.engines.mfc.compile import agreement, compile_model
 
     within = total = zeros = 0
     for init in INITS:
@@ -254,7 +254,7 @@ def _probe_machine(cfg, exact_sigmoid: bool = False):
     the chord table (an ablation; not the core's arithmetic)."""
     from collections import defaultdict
 
-    from tritium.golden.mfc import Machine, Op
+    from tritium.engines.mfc.golden import Machine, Op
 
     class Probe(Machine):
         def __init__(self):
@@ -315,7 +315,7 @@ def _probe_case(work: Path, init: str, hidden: int, seed: int, **formats) -> dic
     import torch
 
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.compile import GoldenCore, compile_model
+    from tritium.engines.mfc.compile import GoldenCore, compile_model
 
     exact_sigmoid = formats.pop("exact_sigmoid", False)
     unshifted = formats.pop("unshifted", False)
@@ -389,7 +389,7 @@ class _no_shifts:
         self.on = on
 
     def __enter__(self):
-        from tritium.host.compile import _Compiler
+        from tritium.engines.mfc.compile import _Compiler
         self.saved = _Compiler.shifts
         if self.on:
             def zero(comp):
@@ -398,7 +398,7 @@ class _no_shifts:
             _Compiler.shifts = zero
 
     def __exit__(self, *exc):
-        from tritium.host.compile import _Compiler
+        from tritium.engines.mfc.compile import _Compiler
         _Compiler.shifts = self.saved
 
 
@@ -418,7 +418,7 @@ def span(work: Path, res: dict) -> None:
     in plain Q.F (the formats before)."""
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.golden.checkpoint import load_checkpoint
-    from tritium.host.compile import GoldenCore, agreement, compile_model
+    from tritium.engines.mfc.compile import GoldenCore, agreement, compile_model
 
     ck = _checkpoint(work, "upstream", 64, 0)
     ids = list(np.random.default_rng(0).integers(0, 256, SPAN_IDS))
@@ -502,11 +502,12 @@ def noise_floor(work: Path, res: dict) -> None:
 
 
 def scale(res: dict, fmax_mhz: float | None = None) -> None:
+    from tritium.engines.mfc.model import estimate_mfc
     from tritium.sim import model as M
 
     for p in PLATFORMS:
         for m in MODELS:
-            e, g = M.estimate_mfc(m, p), M.estimate_model(m, p)
+            e, g = estimate_mfc(m, p), M.estimate_model(m, p)
             k = f"{key(p)}_{key(m)}"
             res[f"mfc_{k}_cycles_per_token"] = e["cycles_per_token"]
             res[f"mfc_{k}_tokens_per_s"] = round(e["tokens_per_s"], 3)
@@ -521,7 +522,7 @@ def scale(res: dict, fmax_mhz: float | None = None) -> None:
             res[f"generic_{k}_matmul_fraction"] = round(g["matmul_fraction"], 4)
             res[f"generic_{k}_j_per_token"] = round(g["j_per_token"], 5)
             if p == "ecp5-85f" and fmax_mhz:
-                ef = M.estimate_mfc(m, p, clock_hz=min(fmax_mhz, 100) * 1e6)
+                ef = estimate_mfc(m, p, clock_hz=min(fmax_mhz, 100) * 1e6)
                 res[f"mfc_{k}_tokens_per_s_at_soc_fmax"] = round(ef["tokens_per_s"], 3)
     res["mfc_platform_clocks_mhz"] = ", ".join(
         f"{p} {M.PLATFORMS[p].clock_hz / 1e6:g}" for p in PLATFORMS)

@@ -29,7 +29,7 @@ import numpy as np
 
 from tritium.boards.report import summarize, yosys_cells
 from tritium.config import TernaryConfig
-from tritium.golden.ternary import ternary_matvec
+from tritium.engines.tmv.golden import ternary_matvec
 from _results import save_results  # bench/_results.py (run as a script)
 
 UTIL_CFG = TernaryConfig(simd=64, pe=4, max_in=1024, max_out=1024, weight_depth=4096)

@@ -13,7 +13,7 @@ COMPONENTS: dict[str, tuple[str, str, str]] = {
                "spgemm"),
     "ternary-matvec": ("tritium.config:TernaryConfig", "tritium.engines.tmv.hdl:TernaryMatVec",
                        "ternary_matvec"),
-    "mfc": ("tritium.config:MfcConfig", "tritium.hdl.mfc:MfcCore", "mfc"),
+    "mfc": ("tritium.config:MfcConfig", "tritium.engines.mfc.hdl:MfcCore", "mfc"),
 }
 COMPONENTS["tmv"] = COMPONENTS["ternary-matvec"]  # the short name the docs use
 

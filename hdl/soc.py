@@ -24,7 +24,7 @@ link's. RESET clears the engines, their counters, the weight CRC and the status,
 the memories.
 
 Each engine's adapter lives beside its engine (``Engine.adapter``: the bare TMV's in
-:mod:`tritium.engines.tmv.hdl.adapter`, the token core's in :mod:`tritium.hdl.mfc.adapter`,
+:mod:`tritium.engines.tmv.hdl.adapter`, the token core's in :mod:`tritium.engines.mfc.hdl.adapter`,
 the SpGEMM engine's in :mod:`tritium.engines.spgemm.hdl.adapter`); their START fields,
 regions and counters are in the engines' descriptions (docs/protocol.md).
 """

@@ -11,8 +11,11 @@ safe, and idempotent requests do not use up the state-changing sequence numbers,
 stays true however many of them there are. On a noisy line frames shrink and waits back
 off; when even that fails, a :class:`LinkError` says what was seen and what to check.
 
-Before anything is sent, :meth:`Device.load` checks the checkpoint against the device's
-config (shapes, weight memory) and :meth:`Device.__init__` checks the device against an
+The engines' methods (``load``, ``matvec``, ``generate``, ``spgemm``, ...) are their
+drivers' (``Engine.driver``: :mod:`tritium.engines.tmv.driver` and the others), bound to
+the device by :meth:`Device.__getattr__` when it holds that engine. Before anything is
+sent, ``Device.load`` checks the checkpoint against the device's config (shapes, weight
+memory) and :meth:`Device.__init__` checks the device against an
 expected config if one is given; mismatches raise :class:`DeviceConfigError`.
 """
 
@@ -23,13 +26,11 @@ import json
 import time
 from typing import Any
 
-import numpy as np
-
 from tritium import protocol as P
-from tritium.config import TMV_FORMATS, SocConfig
+from tritium.config import SocConfig
 from tritium.errors import DeviceError, TritiumError  # noqa: F401  (DeviceError: re-exported)
 
-from .placement import DeviceConfigError, LayerPlacement, plan_weights  # noqa: F401
+from .placement import DeviceConfigError, LayerPlacement  # noqa: F401
 
 
 class LinkError(TritiumError):
@@ -343,116 +344,7 @@ def open_transport(url: str, timeout: float):
                         "`tritium serve` and pass the socket:// URL it prints") from None
 
 
-def check_prompt(prompt_ids, vocab: int) -> list[int]:
-    """The prompt as ints; DeviceError unless it is non-empty and inside [0, vocab)."""
-    ids = [int(t) for t in prompt_ids]
-    if not ids or min(ids) < 0 or max(ids) >= vocab:
-        raise DeviceError(f"prompt ids must be a non-empty list in [0, {vocab - 1}] (the "
-                          f"checkpoint's vocabulary), got {ids[:8]}")
-    return ids
-
-
-@dataclasses.dataclass
-class TokenRun:
-    """One token on the token core: the argmax and the run's per-unit counters."""
-
-    token: int
-    counters: dict[str, int]
-
-
-class _TokenCore:
-    """Device methods for the token core (``SocConfig.mfc``): load a compiled checkpoint
-    (:func:`tritium.host.compile.compile_model`) and generate tokens on it."""
-
-    compiled = None
-
-    def _need_engine(self) -> None:
-        if self.cfg.engine != "mfc":
-            raise DeviceConfigError(f"this device has no token core (engines: "
-                                    f"{', '.join(self.cfg.engine_kinds)}); serve one with "
-                                    "`tritium serve --engine mfc`")
-
-    def compile(self, model, fmt: str = "t2"):
-        """Compile ``model`` (checkpoint path or ModelDescription) for this device's core."""
-        from tritium.host.compile import compile_model
-        self._need_engine()
-        return compile_model(model, self.cfg.mfc, fmt)
-
-    def load_core(self, compiled, progress: bool = False) -> LoadReport:
-        """Send the weights (CRC-checked), the program and the vector-memory image."""
-        self._need_engine()
-        if compiled.cfg != self.cfg.mfc:
-            raise DeviceConfigError("the program was compiled for another core configuration; "
-                                    "compile it with this device's config (Device.compile)")
-        lb, pad = self.cfg.line_bytes, bytes(self.cfg.line_stride - self.cfg.line_bytes)
-        image = b"".join(line.to_bytes(lb, "little") + pad for line in compiled.weights)
-        self.reset()
-        t0 = time.monotonic()
-        with _progress(progress, len(image), "load") as update:
-            self.write(self.map["weights"]["base"], image, update)
-        crc = self._verify(image)
-        self.write(self.map["program"]["base"],
-                   b"".join(w.to_bytes(8, "little") for w in compiled.program))
-        for addr, values in compiled.vmem.items():
-            self.write_vmem(addr, values)
-        self.placements, self.compiled = compiled.placements, compiled
-        return LoadReport(compiled.placements, len(image), time.monotonic() - t0, True, crc)
-
-    def write_vmem(self, addr: int, values) -> None:
-        v = np.asarray(values, dtype=np.int64)
-        self.write(self.map["vmem"]["base"] + 4 * addr, v.astype("<i4").tobytes())
-
-    def read_vmem(self, addr: int, n: int) -> np.ndarray:
-        raw = self.read(self.map["vmem"]["base"] + 4 * addr, 4 * n)
-        return np.frombuffer(raw, dtype="<i4").astype(np.int64)
-
-    def read_sreg(self, k: int) -> int:
-        raw = self.read(self.map["sregs"]["base"] + 8 * k, 8)
-        return int.from_bytes(raw, "little", signed=True)
-
-    def run_core(self, entry: int = 0, timeout: float = 60.0) -> dict[str, int]:
-        """START the core at ``entry``, wait for HALT; returns the run's counters."""
-        self.start("mfc", entry=entry)
-        st = self.wait("the core's run to HALT", timeout, error_ok=True)
-        if st["flags"] & P.STATUS_ENGINE_ERROR:
-            raise DeviceError("the core stopped on its error flag (bad instruction or operand); "
-                              "reload the program")
-        return {k[4:]: v for k, v in self.counters().items() if k.startswith("mfc_")}
-
-    def step(self, token: int) -> TokenRun:
-        """One token: its embedding in, the program run, the argmax out."""
-        c = self._need_core()
-        self.write_vmem(c.layout.x, c.embed(token))
-        counters = self.run_core()
-        return TokenRun(self.read_sreg(c.layout.argmax), counters)
-
-    def logits(self) -> np.ndarray:
-        """The last token's logits (floats) as the core left them."""
-        c = self._need_core()
-        return self.read_vmem(c.layout.logits, c.vocab) / float(1 << c.cfg.frac_bits)
-
-    def reset_state(self) -> None:
-        """Zero every layer's MLGRU state: the next token starts a new sequence."""
-        for addr, n in self._need_core().state:
-            self.write_vmem(addr, np.zeros(n, dtype=np.int64))
-
-    def generate(self, prompt_ids, n: int, on_token=None) -> tuple[list[int], list[TokenRun]]:
-        """Greedy decoding on the device from a fresh state: the prompt, then ``n`` tokens.
-        Returns (all token ids, one TokenRun per run); ``on_token(run)`` after each run."""
-        c = self._need_core()
-        ids = check_prompt(prompt_ids, c.vocab)
-        from tritium.host.compile import greedy
-
-        self.reset_state()
-        return greedy(self.step, ids, n, on_token)
-
-    def _need_core(self):
-        if self.compiled is None:
-            raise DeviceError("no program loaded; call load_core(compile(checkpoint)) first")
-        return self.compiled
-
-
-class Device(_TokenCore):
+class Device:
     """The device behind ``url`` (see the module docstring)."""
 
     def __init__(self, url: str | None = None, *, transport=None, timeout: float = 0.5,
@@ -546,65 +438,7 @@ class Device(_TokenCore):
     def __exit__(self, *exc):
         self.close()
 
-    # ---- weights ----------------------------------------------------------------------
-    def plan(self, linears, fmt: str = "t2") -> dict[str, LayerPlacement]:
-        """Place BitLinears in weight memory (checks everything before any byte is sent)."""
-        if self.cfg.tmv is None:
-            raise DeviceConfigError(f"this device has no weight memory (engines: "
-                                    f"{', '.join(self.cfg.engine_kinds)}); serve a TMV or "
-                                    "token-core device to load a checkpoint")
-        return plan_weights(self.cfg.tmv, linears, fmt)
-
-    def _image(self, model, fmt: str) -> tuple[dict[str, LayerPlacement], bytes]:
-        """Placement and the exact bytes of the weight region for ``model``."""
-        from tritium.golden.ternary import tmv_lines
-        from tritium.golden.checkpoint import load_checkpoint
-
-        if not hasattr(model, "bitlinears"):
-            model = load_checkpoint(model)
-        plan = self.plan(list(model.bitlinears()), fmt)   # raises before anything is sent
-        stride, lb = self.cfg.line_stride, self.cfg.line_bytes
-        pad = bytes(stride - lb)
-        image = bytearray()
-        for p in plan.values():
-            for line in tmv_lines(self.cfg.tmv, p.codes, fmt):
-                image += line.to_bytes(lb, "little") + pad
-        return plan, bytes(image)
-
-    def load(self, model, fmt: str = "t2", progress: bool = False) -> LoadReport:
-        """Send every BitLinear of ``model`` (a ModelDescription, or a checkpoint path) and
-        prove it arrived: the device's CRC of all weight bytes must equal the host's."""
-        plan, image = self._image(model, fmt)
-        self.reset()  # clears the device's weight CRC
-        t0 = time.monotonic()
-        with _progress(progress, len(image), "load") as update:
-            self.write(self.map["weights"]["base"], image, update)
-        seconds = time.monotonic() - t0
-        crc = self._verify(image)
-        self.placements = plan
-        return LoadReport(plan, len(image), seconds, True, crc)
-
-    def _need_bare_tmv(self) -> None:
-        if self.cfg.engine == "mfc":
-            raise DeviceConfigError("this device is the mfc token core, which "
-                                    "runs whole programs, not single matvecs; serve a bare "
-                                    "TMV device (`tritium serve` without --engine mfc) or "
-                                    "use `tritium generate`")
-        if self.cfg.engine != "tmv":
-            raise DeviceConfigError(f"this device has no TMV engine (engines: "
-                                    f"{', '.join(self.cfg.engine_kinds)}); serve one with "
-                                    "`tritium serve --engine tmv`")
-
-    def attach(self, model, fmt: str = "t2") -> dict[str, LayerPlacement]:
-        """Use weights loaded earlier (e.g. by `tritium load` in another process): checks
-        that the device's weight CRC is that of ``model`` packed as ``fmt``. A token-core
-        device raises DeviceConfigError (it has no activation or result region)."""
-        self._need_bare_tmv()
-        plan, image = self._image(model, fmt)
-        self._verify(image, hint="load the checkpoint first (`tritium load CKPT --device URL`)")
-        self.placements = plan
-        return plan
-
+    # ---- weights (any engine with a weight memory) -----------------------------------
     def _verify(self, image: bytes, hint: str = "reload") -> int:
         st = self.status()
         expect, lines = P.crc32(image), len(image) // self.cfg.line_stride
@@ -613,35 +447,6 @@ class Device(_TokenCore):
                               f"{st['weight_crc']:#010x} over {st['weight_lines']} lines, host "
                               f"{expect:#010x} over {lines}; {hint}")
         return expect
-
-    # ---- compute ----------------------------------------------------------------------
-    def matvec(self, layer: str, x, timeout: float = 30.0) -> tuple[np.ndarray, dict[str, int]]:
-        """y = W_layer · x on the device (x int8, ``cols`` long); returns (y int64 array,
-        counter deltas of this run)."""
-        self._need_bare_tmv()
-        if layer not in self.placements:
-            raise DeviceError(f"layer {layer!r} is not loaded; load the checkpoint first "
-                              f"(loaded: {sorted(self.placements)[:5]}...)")
-        p = self.placements[layer]
-        xs = np.asarray(x).astype(np.int64).ravel()
-        if xs.size != p.cols or xs.min() < -128 or xs.max() > 127:
-            raise DeviceError(f"{layer} takes {p.cols} int8 activations, got {xs.size} values "
-                              f"in [{xs.min()}, {xs.max()}]")
-        self.write(self.map["activations"]["base"], xs.astype(np.int8).tobytes())
-        before = self.counters()
-        self.run_tmv(p.rows, p.cols, p.base, p.fmt, timeout=timeout, what=layer)
-        raw = self.read(self.map["results"]["base"], 4 * p.rows)
-        after = self.counters()
-        y = np.frombuffer(raw, dtype="<i4").astype(np.int64)
-        return y, {k: after[k] - before[k] for k in after}
-
-
-    def run_tmv(self, rows: int, cols: int, base: int, fmt: str = "t2", *,
-                timeout: float = 30.0, what: str = "the matvec") -> None:
-        """START the TMV engine on the loaded activations and wait until it is done.
-        Raises DeviceError on the engine's error flag or after ``timeout`` seconds."""
-        self.start("tmv", rows=rows, cols=cols, base=base, fmt=TMV_FORMATS.index(fmt))
-        self.wait(what, timeout)
 
     # ---- any engine -------------------------------------------------------------------
     def engine_info(self, engine: str) -> dict:
@@ -682,23 +487,28 @@ class Device(_TokenCore):
     # ---- engine drivers ---------------------------------------------------------------
     def __getattr__(self, name: str):
         """A method of an engine's driver (``Engine.driver``, :mod:`tritium.registry`),
-        bound to this device: ``dev.spgemm(A, B)``. DeviceConfigError if the engine whose
-        driver has it is not on this device."""
+        bound to this device: ``dev.spgemm(A, B)``, from the first engine in registry order
+        that this device holds and whose driver has it. DeviceConfigError if no engine on
+        this device has it but another engine does (it names that engine)."""
         if name.startswith("_") or "info" not in self.__dict__:
             raise AttributeError(name)
         from tritium import registry
 
+        held, wanted = self.info.get("engines", {}), None
         for eng in registry.engines().values():
             method = getattr(eng.hook("driver"), name, None) if eng.driver else None
             if method is None:
                 continue
-            self.engine_info(eng.name)
-            return method.__get__(self)
+            if eng.name in held:
+                return method.__get__(self)
+            wanted = wanted or eng.name
+        if wanted is not None:
+            self.engine_info(wanted)  # raises: names the engine and the ones it has
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r} (nor "
                              "does any engine driver)")
 
 
-class _progress:
+class transfer_progress:
     """A rich progress bar (bytes, MB/s, ETA) or nothing."""
 
     def __init__(self, enabled: bool, total: int, what: str):

@@ -144,7 +144,7 @@ def cmd_run(args) -> int:
     import numpy as np
     from rich.console import Console
 
-    from tritium.golden.ternary import ternary_matvec
+    from tritium.engines.tmv.golden import ternary_matvec
     from tritium.golden.checkpoint import load_checkpoint
 
     from .device import Device
@@ -185,7 +185,7 @@ def _generation(desc, compiled, prompt, n, tokens, runs, clock) -> dict:
     """The generated tokens against the fixed-point golden, the last token's cycles by
     unit beside the cycle model, and the agreement with the float reference."""
     from tritium.golden.hgrn import HGRNBitForCausalLM
-    from tritium.host.compile import GoldenCore, agreement
+    from tritium.engines.mfc.compile import GoldenCore, agreement
 
     golden = GoldenCore(compiled).generate(prompt, n)
     per, est = runs[-1].counters, compiled.estimate()
@@ -227,7 +227,7 @@ def _check_agreement(gen: dict, min_agreement: float) -> None:
     """AgreementError when the teacher-forced top-1 agreement with the float reference is
     below ``min_agreement`` (the device may equal the fixed-point golden and still be
     wrong: a collapsed core)."""
-    from tritium.host.compile import AgreementError
+    from tritium.engines.mfc.compile import AgreementError
 
     ag = gen["agreement"]
     if ag["top1_agreement"] < min_agreement:
@@ -246,7 +246,9 @@ def cmd_generate(args) -> int:
 
     from tritium.golden.checkpoint import load_checkpoint
 
-    from .device import Device, check_prompt
+    from tritium.engines.mfc.driver import check_prompt
+
+    from .device import Device
 
     console = Console(quiet=args.json)
     prompt = _ids(args.prompt_ids)

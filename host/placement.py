@@ -1,7 +1,7 @@
 """Where BitLinears lie in a TMV engine's weight memory.
 
 Both the host driver (:mod:`tritium.host.device`, which streams the weights) and the token
-core's compiler (:mod:`tritium.host.compile`, which addresses them in its program) place
+core's compiler (:mod:`tritium.engines.mfc.compile`, which addresses them in its program) place
 weights the same way, so the placement lives here, below both.
 """
 
@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from tritium.errors import TritiumError
-from tritium.golden.ternary import check_tmv_command
+from tritium.engines.tmv.golden import check_tmv_command
 
 
 class DeviceConfigError(TritiumError):

@@ -131,7 +131,7 @@ def _status(args, what: str):
 
 
 def _run_and_report(args, cfg, vectors) -> int:
-    from tritium.golden.ternary import ternary_dot
+    from tritium.engines.tmv.golden import ternary_dot
 
     from tritium.engines.tmv.dot_runner import run_ternary_dot
 
@@ -182,7 +182,7 @@ def cmd_sim_tmv(args) -> int:
     random stalls; each result checked against the golden, counters against the formula."""
     import numpy as np
 
-    from tritium.golden.ternary import ternary_matvec
+    from tritium.engines.tmv.golden import ternary_matvec
 
     from tritium.engines.tmv.runner import run_tmv
 
@@ -273,9 +273,9 @@ def cmd_sim_mfc(args) -> int:
     import numpy as np
 
     from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
-    from tritium.host.compile import compile_model
+    from tritium.engines.mfc.compile import compile_model
 
-    from .mfc import golden_mfc, run_mfc
+    from tritium.engines.mfc.runner import golden_mfc, run_mfc
 
     cfg = _sim_setup(args)
     with tempfile.TemporaryDirectory(prefix="tritium-sim-mfc-") as work:

@@ -38,17 +38,10 @@ SpGEMM (:func:`spgemm_estimate`)
     pipeline, see :data:`SPGEMM_TIMING`). Rows are dealt to the first idle PE as
     the engine's dealer does, and the run ends when the last PE finishes.
 
-MFC token core (:func:`estimate_mfc`)
-    The instruction-driven token core of :mod:`tritium.hdl.mfc` instead of the generic
-    "matvecs + serialised row-wise unit" above: an :class:`MfcConfig` is built for the
-    platform (TMV simd/pe/format from the preset, ``mem_bytes_per_cycle`` =
-    ``mem_bw / clock`` when the weights are external), the compiler's own program for
-    the model's shape (:func:`tritium.host.compile.shape_program`) is timed by the
-    core's cycle-exact model (:func:`tritium.golden.mfc.estimate_cycles`, equal to the
-    RTL counters), and the per-unit counters come out: the sequencer's cycles are
-    exactly ``issue + vpu_busy + scalar_busy + wait_tmv``; ``tmv_busy`` overlaps them.
-    The core's vector unit does one element per cycle (MfcConfig), so with many TMV
-    lanes the row-wise work, not the matmul, limits ``tmv_busy_fraction``.
+MFC token core
+    The instruction-driven token core's own model (the compiler's program timed by the
+    core's cycle-exact model) is the engine's: :func:`tritium.engines.mfc.model.estimate_mfc`,
+    built on this module's platforms, shapes and power tables.
 
 Power (:func:`power`)
     ``static_w + Σ events · pJ/event / time`` from the per-family tables in
@@ -68,7 +61,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tritium.config import TMV_FORMATS, MfcConfig, SpgemmConfig, TernaryConfig
+from tritium.config import SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError, TritiumError
 from tritium.golden.shapes import (MODEL_PRESETS, CheckpointError, bitnet_spec, hgrn_spec,
                                    read_config)
@@ -372,143 +365,6 @@ def estimate_model(model: str | dict, plat: str | Platform = "u250", **override)
             ["BitNet lm_head is full precision: counted as an 8-bit matvec on the TMV lanes "
              "(optimistic)", f"attention over a {p.context}-token KV cache on the row-wise unit"]
             if shapes["arch"] == "bitnet" else []),
-    }
-
-
-#: the MFC's 16-bit instruction fields (TMV rows/cols, vector length) bound the shapes
-MFC_FIELD_LIMIT = 1 << 16
-
-#: operands of each vector op per element: (int32 reads of V or RES, int32 writes to V,
-#: int8 writes to ACT); energy accounting of :func:`estimate_mfc`
-_MFC_VECTOR_TRAFFIC = {"VADD": (2, 1, 0), "VSUB": (2, 1, 0), "VMUL": (2, 1, 0),
-                       "VAFF": (1, 1, 0), "VSIG": (1, 1, 0), "VSILU": (1, 1, 0),
-                       "VNORM": (1, 1, 0), "VMAXABS": (1, 0, 0), "VARGMAX": (1, 0, 0),
-                       "VQUANT": (1, 0, 1), "VRESCALE": (1, 1, 0)}
-
-
-def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None,
-               **override) -> MfcConfig:
-    """The token-core configuration a platform implies for a model of ``shapes``
-    (:func:`model_shapes`): ``base`` (default :class:`MfcConfig`) with the platform's TMV
-    lanes and format, ``max_in``/``max_out`` covering the model's largest BitLinear and
-    lm_head, and ``mem_bytes_per_cycle = floor(mem_bw / clock)`` (at least 1) when the
-    weights stream from external memory."""
-    p = platform(plat, **override)
-    if shapes["arch"] != "hgrn":
-        raise ModelError(f"the MFC token core runs HGRN-bit models; {shapes['arch']} needs "
-                         "attention, which the core does not have (use the generic estimate)")
-    max_in = max(i for _, _, i in shapes["linears"])
-    max_out = max(o for _, o, _ in shapes["linears"])
-    if max(max_in, max_out) > MFC_FIELD_LIMIT:
-        raise ModelError(f"a {max_out}x{max_in} matvec exceeds the core's 16-bit TMV fields "
-                         f"(<= {MFC_FIELD_LIMIT}); the MFC estimate cannot take this model")
-    bpc = 0 if p.mem_bw is None else max(1, int(p.mem_bw // p.clock_hz))
-    base = base or MfcConfig()
-    try:
-        tmv = dataclasses.replace(p.tmv_config(max_in, max_out),
-                                  weight_depth=base.tmv.weight_depth,
-                                  mem_latency=base.tmv.mem_latency, mem_bytes_per_cycle=bpc)
-        return dataclasses.replace(base, tmv=tmv)
-    except ConfigError as e:
-        raise ModelError(f"no MFC configuration for {p.name}: {e}") from None
-
-
-def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
-                 cfg: MfcConfig | None = None, **override) -> dict:
-    """Per-token cycles, per-unit breakdown, tokens/s and power of an HGRN-bit model on
-    the MFC token core (module docstring). ``override`` changes platform fields
-    (``simd``, ``pe``, ``clock_hz``, ``mem_bw``, ``fmt``); ``cfg`` gives the core
-    configuration outright (its TMV as is; the platform then supplies the clock and the
-    energy table only)."""
-    from tritium.golden.mfc import Op, decode_word, estimate_cycles
-    from tritium.host.compile import shape_program
-
-    p = platform(plat, **override)
-    shapes = model_shapes(model_config(model))
-    if cfg is None:
-        cfg = mfc_config(p, shapes)
-        given = False
-    else:
-        if shapes["arch"] != "hgrn":
-            mfc_config(p, shapes)  # the same ModelError
-        given = True
-    fmt = p.fmt if p.fmt in cfg.tmv.formats else cfg.tmv.formats[0]
-    H, I, V, L = shapes["hidden"], shapes["intermediate"], shapes["vocab"], shapes["layers"]
-    try:
-        program = shape_program(cfg, H, I, V, L, fmt)
-    except (ValueError, TritiumError) as e:  # a field that does not fit its 16 bits
-        raise ModelError(f"the core cannot run a {H}/{I}/{V}/{L}-layer model: {e}") from None
-    counters = estimate_cycles(cfg, program)
-    cycles = counters["cycles"]
-    # walk the program once more for the work it does (events), and its matvecs
-    t, vl = cfg.tmv, 0
-    matvecs, elems = [], 0
-    v_read = v_write = act_write = 0
-    for word in program:
-        ins = decode_word(word)
-        op = Op(ins.op)
-        if op == Op.SETVL:
-            vl = ins.a
-        elif op == Op.TMV:
-            f = TMV_FORMATS[ins.c & 1]
-            matvecs.append({"rows": ins.d, "cols": ins.a, "fmt": f,
-                            "words": t.words(ins.d, ins.a),
-                            "tmv_cycles": cfg.tmv_cycles(ins.d, ins.a, f)})
-        elif op.name in _MFC_VECTOR_TRAFFIC:
-            r, w, a = _MFC_VECTOR_TRAFFIC[op.name]
-            elems += vl
-            v_read, v_write, act_write = v_read + r * vl, v_write + w * vl, act_write + a * vl
-    words = sum(m["words"] for m in matvecs)
-    wbytes = sum(m["words"] * t.word_bytes(m["fmt"]) for m in matvecs)
-    macs = sum(m["rows"] * m["cols"] for m in matvecs)
-    tps = p.clock_hz / cycles
-    events = {"ternary_add_per_lane": words * t.word_codes,
-              "rowwise_op": elems + counters["scalar_busy"],
-              "bram_read_per_bit": words * t.simd * t.act_bits + 32 * v_read,
-              "bram_write_per_bit": 32 * v_write + 8 * act_write}
-    if t.external_memory:
-        events["ext_mem_byte"] = wbytes
-    else:
-        events["bram_read_per_bit"] += 8 * wbytes
-    pw = power(p.family, events, 1 / tps, ops=OPS_PER_WEIGHT * macs)
-    seq = {k: counters[k] for k in ("issue", "vpu_busy", "scalar_busy", "wait_tmv")}
-    assumptions = [] if given else [
-        f"MFC on {p.name}: TMV simd={t.simd} pe={t.pe} {fmt} from the platform preset, "
-        f"weights {'on chip' if not t.external_memory else f'external at {t.mem_bytes_per_cycle} B/cycle (floor of mem_bw/clock), 1-cycle latency'}; "
-        "the core's vector unit does ONE element per cycle (MfcConfig), whatever the "
-        "preset's rowwise_lanes"]
-    assumptions += [
-        "timing: the compiler's program for this shape (tritium.host.compile.shape_program) "
-        "on the cycle-exact core model (golden.mfc.estimate_cycles, equal to the RTL "
-        "counters on the test model)",
-        "the program's addresses are placeholders: at this size the weights, norm vectors "
-        "and logits overflow the core's 16-bit weight-base and vector-address fields, so a "
-        "real core for it needs wider fields or paging (ASSUMPTION: at no cycle cost)",
-        "energy (ASSUMPTION): a rowwise_op per vector element and per busy cycle of the "
-        "iterative scalar unit (a 64-bit shift-add step); V and ACT traffic as 32-/8-bit "
-        "BRAM bits; activations read simd x 8 bits per weight word",
-        f"static power: the {p.family} table's static_w ({energy_table(p.family)['static_w']} W)"]
-    return {
-        "model": model.get("_name", "config") if isinstance(model, dict) else str(model),
-        "arch": shapes["arch"], "core": "mfc", "platform": p.name, "family": p.family,
-        "clock_hz": p.clock_hz, "simd": t.simd, "pe": t.pe, "fmt": fmt,
-        "mem_bytes_per_cycle": t.mem_bytes_per_cycle, "vpu_elements_per_cycle": 1,
-        "mfc": cfg.to_dict(),
-        "instructions_per_token": counters["instructions"],
-        "matvecs_per_token": len(matvecs), "ternary_weights": macs,
-        "cycles_per_token": cycles,
-        "tmv_busy_cycles": counters["tmv_busy"], "vpu_busy_cycles": counters["vpu_busy"],
-        "scalar_busy_cycles": counters["scalar_busy"], "issue_cycles": counters["issue"],
-        "wait_tmv_cycles": counters["wait_tmv"],
-        "tmv_busy_fraction": counters["tmv_busy"] / cycles,
-        "sequencer_fractions": {k: v / cycles for k, v in seq.items()},
-        "tokens_per_s": tps, "ms_per_token": 1e3 / tps,
-        "weight_bytes_per_token": wbytes, "required_bw_bytes_per_s": wbytes * tps,
-        "bound": "memory" if t.transfer_cycles(fmt) > 1 else "compute",
-        "gops": OPS_PER_WEIGHT * macs * tps / 1e9,
-        **{k: v for k, v in pw.items()},
-        "counters": counters, "matvecs": matvecs,
-        "assumptions": assumptions,
     }
 
 

@@ -5,7 +5,7 @@ held against the RTL's hardware counters.
 preset (``--platform``, fields overridable: ``--simd --pe --clock --mem-bw --fmt``): by
 default the generic accelerator model (matvecs plus a serialised row-wise unit),
 with ``--core mfc`` the MFC token core's own program on its cycle-exact model
-(:func:`~tritium.sim.model.estimate_mfc`: per-unit cycles, TMV busy fraction);
+(:func:`~tritium.engines.mfc.model.estimate_mfc`: per-unit cycles, TMV busy fraction);
 ``estimate --spgemm MATRIX`` the cycles of A·A (A·Aᵀ for a non-square A) on a SpGEMM
 config, MATRIX a built-in name or a ``.mtx``/``.npz`` file. ``compare [--quick]``
 runs a grid of TMV and SpGEMM workloads in Verilator, reads the counters, and writes a
@@ -94,7 +94,10 @@ def cmd_estimate(args) -> int:
     if args.core == "mfc" and not args.model:
         raise M.ModelError("--core mfc estimates a model: give --model NAME|DIR")
     if args.model:
-        est = M.estimate_mfc if args.core == "mfc" else M.estimate_model
+        if args.core == "mfc":
+            from tritium.engines.mfc.model import estimate_mfc as est
+        else:
+            est = M.estimate_model
         rep = est(args.model, args.platform, simd=args.simd, pe=args.pe,
                   clock_hz=args.clock, mem_bw=args.mem_bw, fmt=args.fmt)
     elif args.engine:

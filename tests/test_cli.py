@@ -184,7 +184,7 @@ def test_estimate_json_and_table_say_the_same():
 def test_sim_mfc_runs_tokens_equal_to_the_golden_core(tmp_path):
     from tritium.config import MfcConfig
     from tritium.golden.checkpoint import write_checkpoint
-    from tritium.host.compile import GoldenCore, compile_model
+    from tritium.engines.mfc.compile import GoldenCore, compile_model
 
     r = run("sim", "mfc", "--tokens", "2", "--seed", "3", "--json")
     assert r.returncode == 0, r.stderr

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from tritium.config import MfcConfig, SocConfig, SpgemmConfig, TernaryConfig
 from tritium.errors import ConfigError
 from tritium.engines.spgemm import golden as gs
-from tritium.golden.ternary import ternary_matvec
+from tritium.engines.tmv.golden import ternary_matvec
 from tritium.hdl import COMPONENTS, resolve
 from tritium.sim import toolchain
 from tritium.sim.build import LINT_WAIVERS, to_verilog
@@ -385,8 +385,8 @@ def test_one_chord_sigmoid_runs_exactly():
     """The MFC edge that emitted a zero-width ROM address (sig_segments_log2 = 0): its
     vector unit, built and run, equals the golden machine on every op, the sigmoids over
     the whole clamp range included."""
-    from tritium.golden.mfc import VECTOR_OPS
-    from tritium.sim.mfc import run_mfc_vector
+    from tritium.engines.mfc.golden import VECTOR_OPS
+    from tritium.engines.mfc.runner import run_mfc_vector
 
     cfg = MFC_CASES[0]
     assert cfg.sig_segments_log2 == 0

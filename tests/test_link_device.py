@@ -12,10 +12,11 @@ import serial
 
 from tritium.config import SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
-from tritium.golden.ternary import ternary_matvec
+from tritium.engines.tmv.golden import ternary_matvec
 from tritium import protocol as P
 from tritium.engines import tmv as TMV
 from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
+from tritium.engines.tmv.driver import weight_image
 from tritium.host.device import Device, DeviceConfigError, DeviceError, LinkError
 from tritium.sim.serve import SimulatedDevice
 
@@ -170,7 +171,7 @@ def test_killed_device_gives_a_clear_error_and_a_rerun_succeeds(ckpt):
                 first.kill()
 
         with pytest.raises(LinkError, match="restart|running|went away"):
-            plan, image = dev._image(desc, "t2")
+            plan, image = weight_image(dev, desc, "t2")
             dev.write(dev.map["weights"]["base"], image, kill_after_a_few_frames)
     finally:
         first.kill()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tritium.config import MfcConfig, TernaryConfig
-from tritium.golden.mfc import (IMM_BITS, Machine, Op, ProgramError, decode_word,
+from tritium.engines.mfc.golden import (IMM_BITS, Machine, Op, ProgramError, decode_word,
                                 disassemble, encode, estimate_cycles, sig_fixed,
                                 sigmoid_max_error)
 
@@ -92,8 +92,8 @@ def test_estimate_cycles_equals_the_interpreter():
 
 
 def test_hdl_timing_matches_the_config():
-    from tritium.hdl.mfc.scalar import BUSY_CYCLES
-    from tritium.hdl.mfc.vector import LATENCY
+    from tritium.engines.mfc.hdl.scalar import BUSY_CYCLES
+    from tritium.engines.mfc.hdl.vector import LATENCY
 
     assert CFG.scalar_cycles == BUSY_CYCLES
     assert CFG.vpu_latency == 1 + LATENCY
@@ -101,7 +101,7 @@ def test_hdl_timing_matches_the_config():
 
 
 def test_core_elaborates_for_a_non_power_of_two_engine():
-    from tritium.hdl.mfc import MfcCore
+    from tritium.engines.mfc.hdl import MfcCore
     from tritium.sim.build import to_verilog
 
     cfg = MfcConfig(tmv=TernaryConfig(simd=6, pe=3, max_in=30, max_out=12, weight_depth=64,

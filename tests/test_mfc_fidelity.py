@@ -11,9 +11,9 @@ import torch
 
 from tritium.config import MfcConfig, TernaryConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
-from tritium.golden.mfc import Machine, Op, encode
+from tritium.engines.mfc.golden import Machine, Op, encode
 from tritium.golden.checkpoint import load_checkpoint
-from tritium.host.compile import CompileError, _Compiler, agreement, compile_model, to_fixed
+from tritium.engines.mfc.compile import CompileError, _Compiler, agreement, compile_model, to_fixed
 
 CFG = MfcConfig()
 EPS_LINEAR = 1e-6   # the released FusedBitLinear kernel's default eps

@@ -13,9 +13,9 @@ import pytest
 
 from tritium.config import MfcConfig, SocConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
-from tritium.golden.mfc import ProgramError, estimate_cycles
+from tritium.engines.mfc.golden import ProgramError, estimate_cycles
 from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
-from tritium.host.compile import (CompileError, GoldenCore, agreement, compile_model,
+from tritium.engines.mfc.compile import (CompileError, GoldenCore, agreement, compile_model,
                                   shape_program)
 from tritium.host.device import Device, DeviceConfigError, DeviceError
 
@@ -67,7 +67,7 @@ def test_compile_refuses_what_the_core_cannot_run(tmp_path, ckpt):
 
 
 def test_a_racing_program_is_caught_by_the_golden(compiled):
-    from tritium.golden.mfc import Machine, Op, encode
+    from tritium.engines.mfc.golden import Machine, Op, encode
     m = Machine(CFG.mfc)
     m.load_program([encode(Op.SETVL, a=16), encode(Op.TMV, d=4, a=16, b=0, c=0),
                     encode(Op.VQUANT, d=0, a=0, c=0), encode(Op.HALT)])
@@ -177,5 +177,5 @@ def test_cli_generate_on_a_bare_tmv_device_is_one_line(ckpt):
         r = subprocess.run([sys.executable, "-m", "tritium.cli", "generate", str(ckpt),
                             "--device", sim.url], capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
-    assert "no token core" in r.stderr and "Traceback" not in r.stderr
+    assert "has no mfc engine" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tritium.config import MfcConfig, TernaryConfig
-from tritium.golden.mfc import VECTOR_OPS, Op, encode
-from tritium.golden.ternary import tmv_lines
-from tritium.sim.mfc import golden_mfc, run_mfc, run_mfc_scalar, run_mfc_vector
+from tritium.engines.mfc.golden import VECTOR_OPS, Op, encode
+from tritium.engines.tmv.golden import tmv_lines
+from tritium.engines.mfc.runner import golden_mfc, run_mfc, run_mfc_scalar, run_mfc_vector
 
 pytestmark = pytest.mark.verilator
 

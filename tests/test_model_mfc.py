@@ -1,4 +1,4 @@
-"""The cycle model's MFC preset (:func:`tritium.sim.model.estimate_mfc`): the same cycles
+"""The cycle model's MFC preset (:func:`tritium.engines.mfc.model.estimate_mfc`): the same cycles
 as the compiler's own estimate, sane structure at scale, the CLI path, typed errors.
 No simulator."""
 
@@ -8,7 +8,8 @@ import json
 import pytest
 
 from tritium.config import MfcConfig, TernaryConfig
-from tritium.host.compile import compile_model
+from tritium.engines.mfc.compile import compile_model
+from tritium.engines.mfc.model import estimate_mfc
 from tritium.sim import model as M
 
 
@@ -24,7 +25,7 @@ def ckpt(h64_checkpoint):
 ], ids=["default", "s8p2-ext"])
 def test_estimate_on_the_test_shape_equals_the_compiled_programs_estimate(ckpt, cfg):
     est = compile_model(ckpt, cfg).estimate()
-    rep = M.estimate_mfc(ckpt, "ecp5-85f", cfg=cfg)
+    rep = estimate_mfc(ckpt, "ecp5-85f", cfg=cfg)
     assert rep["counters"] == est
     assert rep["cycles_per_token"] == est["cycles"]
     assert rep["tmv_busy_cycles"] == est["tmv_busy"]
@@ -33,7 +34,7 @@ def test_estimate_on_the_test_shape_equals_the_compiled_programs_estimate(ckpt, 
 
 
 def test_platform_config_follows_the_preset():
-    rep = M.estimate_mfc("mmfreelm-370m", "ecp5-85f")
+    rep = estimate_mfc("mmfreelm-370m", "ecp5-85f")
     p = M.PLATFORMS["ecp5-85f"]
     tmv = rep["mfc"]["tmv"]
     assert (tmv["simd"], tmv["pe"]) == (p.simd, p.pe)
@@ -42,11 +43,11 @@ def test_platform_config_follows_the_preset():
     assert rep["bound"] == "memory"
     # weights on chip: a line per cycle, the block-RAM TMV
     on_chip = dataclasses.replace(M.PLATFORMS["u250"], mem_bw=None)
-    assert M.estimate_mfc("mmfreelm-370m", on_chip)["mfc"]["tmv"]["mem_bytes_per_cycle"] == 0
+    assert estimate_mfc("mmfreelm-370m", on_chip)["mfc"]["tmv"]["mem_bytes_per_cycle"] == 0
 
 
 def test_370m_structure():
-    rep = M.estimate_mfc("mmfreelm-370m", "u250")
+    rep = estimate_mfc("mmfreelm-370m", "u250")
     c, cfg = rep["counters"], MfcConfig.from_dict(rep["mfc"])
     # 7 BitLinears per layer (i, f, g, o, gate, down) = 6, plus the head
     assert rep["matvecs_per_token"] == 24 * 6 + 1 == len(rep["matvecs"])
@@ -62,7 +63,7 @@ def test_370m_structure():
     assert rep["j_per_token"] == pytest.approx(rep["power_w"] / rep["tokens_per_s"])
     assert rep["events"]["ternary_add_per_lane"] >= rep["ternary_weights"]
     # bigger models: more cycles, fewer tokens/s
-    big = M.estimate_mfc("mmfreelm-2.7b", "u250")
+    big = estimate_mfc("mmfreelm-2.7b", "u250")
     assert big["cycles_per_token"] > rep["cycles_per_token"]
     assert big["tokens_per_s"] < rep["tokens_per_s"]
 
@@ -90,12 +91,12 @@ def test_cli_help_names_the_core_option(capsys):
 
 def test_bad_inputs_raise_model_error():
     with pytest.raises(M.ModelError, match="unknown model"):
-        M.estimate_mfc("no-such-model", "u250")
+        estimate_mfc("no-such-model", "u250")
     with pytest.raises(M.ModelError, match="unknown platform"):
-        M.estimate_mfc("mmfreelm-370m", "no-such-board")
+        estimate_mfc("mmfreelm-370m", "no-such-board")
     with pytest.raises(M.ModelError, match="HGRN-bit"):
-        M.estimate_mfc("bitnet-b1.58-2b", "u250")
+        estimate_mfc("bitnet-b1.58-2b", "u250")
     with pytest.raises(M.ModelError, match="16-bit"):
-        M.estimate_mfc({"model_type": "hgrn_bit", "hidden_size": 1024,
+        estimate_mfc({"model_type": "hgrn_bit", "hidden_size": 1024,
                         "num_hidden_layers": 1, "vocab_size": 70000,
                         "intermediate_size": 2816}, "u250")

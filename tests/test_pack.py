@@ -6,7 +6,8 @@ import pytest
 from tritium.errors import ShapeError
 from tritium.golden.ternary import (CODE_INVALID, CODE_NEG, CODE_POS, CODE_ZERO, pack_t2,
                                     pack_t2_simple, pack_t3, pack_t3_simple, packed_length,
-                                    tile_tmv, unpack_t2, unpack_t3)
+                                    unpack_t2, unpack_t3)
+from tritium.engines.tmv.golden import tile_tmv
 from tritium.golden.quantize import pack_hf_bitnet, unpack_hf_bitnet
 
 SHAPES = [(1,), (4,), (5,), (7,), (3, 1), (3, 8), (3, 9), (2, 10), (5, 13), (2, 3, 11),

@@ -47,8 +47,8 @@ def test_a_second_engine_with_a_taken_name_or_start_id_is_refused(tmp_path, monk
 
 
 def test_a_missing_hook_or_attribute_is_a_config_error():
-    with pytest.raises(ConfigError, match="engine tmv has no driver"):
-        registry.get("tmv").hook("driver")
+    with pytest.raises(ConfigError, match="engine tmv has no commands"):
+        registry.get("tmv").hook("commands")
     with pytest.raises(ConfigError, match="has no 'NOPE'"):
         load("tritium.config:NOPE")
     with pytest.raises(ConfigError, match="cannot import 'tritium.nowhere'"):

@@ -6,7 +6,7 @@ import pytest
 
 from tritium.config import SocConfig, SpgemmConfig
 from tritium.engines.spgemm import golden as g
-from tritium.golden.ternary import ternary_matvec
+from tritium.engines.tmv.golden import ternary_matvec
 from tritium import protocol as P
 from tritium.engines import mfc as MFC
 from tritium.golden.checkpoint import load_checkpoint

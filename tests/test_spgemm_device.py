@@ -179,7 +179,7 @@ def test_unknown_engine_id_is_naked(dev):
 
 
 def test_no_weight_memory_on_this_device(dev):
-    with pytest.raises(DeviceConfigError, match="no weight memory"):
+    with pytest.raises(DeviceConfigError, match="has no tmv engine"):
         dev.plan([])
 
 

@@ -8,8 +8,8 @@ from amaranth.sim import Simulator
 
 from tritium.config import TernaryDotConfig
 from tritium.errors import ConfigError, ShapeError
-from tritium.golden.ternary import (CODE_INVALID, CODE_NEG, CODE_POS, CODE_ZERO, decode,
-                                    encode, ternary_dot, to_beats)
+from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, CODE_ZERO, decode, encode
+from tritium.engines.tmv.golden import ternary_dot, to_beats
 from tritium.engines.tmv.hdl import TernaryDot
 from tritium.engines.tmv.hdl.dot import beat_layout
 

@@ -5,7 +5,8 @@ import pytest
 
 from tritium.config import TernaryDotConfig
 from tritium.errors import ShapeError, SimulationError
-from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, ternary_dot, to_beats
+from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS
+from tritium.engines.tmv.golden import ternary_dot, to_beats
 from tritium.engines.tmv.hdl.dot import beat_layout
 from tritium.sim.payload import pack
 from tritium.engines.tmv.dot_runner import run_ternary_dot

@@ -9,9 +9,9 @@ from amaranth.sim import Simulator
 
 from tritium.config import TernaryConfig
 from tritium.errors import ConfigError, ShapeError
-from tritium.golden.ternary import (CODE_INVALID, CODE_NEG, CODE_POS, TMV_FORMAT_CODES,
-                                    check_tmv_command, pack_t3, ternary_matvec, tmv_lines,
-                                    tmv_unpack_lines, unpack_t3)
+from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, pack_t3, unpack_t3
+from tritium.engines.tmv.golden import (TMV_FORMAT_CODES, check_tmv_command, ternary_matvec,
+                                        tmv_lines, tmv_unpack_lines)
 from tritium.engines.tmv.hdl.matvec import (COUNTERS, TernaryMatVec, act_layout, cmd_layout,
                                         t3_decode, wload_layout)
 

@@ -6,7 +6,8 @@ import pytest
 
 from tritium.config import TernaryConfig
 from tritium.errors import ConfigError, ShapeError, SimulationError
-from tritium.golden.ternary import CODE_INVALID, CODE_NEG, TMV_FORMAT_CODES, ternary_matvec
+from tritium.golden.ternary import CODE_INVALID, CODE_NEG
+from tritium.engines.tmv.golden import TMV_FORMAT_CODES, ternary_matvec
 from tritium.sim import run_tmv, run_tmv_commands
 
 pytestmark = pytest.mark.verilator

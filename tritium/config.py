@@ -213,7 +213,7 @@ class TernaryConfig(_TernaryTerms, Config):
     """Ternary matrix-vector engine (TMV): y = W·x, W in {-1, 0, +1}, x signed ``act_bits``.
 
     The engine consumes one weight *word* per cycle: ``pe`` rows × ``simd`` columns of W
-    (``pe*simd`` MAC slots), in the word order of :func:`tritium.golden.ternary.tile_tmv`.
+    (``pe*simd`` MAC slots), in the word order of :func:`tritium.engines.tmv.golden.tile_tmv`.
     A word is stored packed as ``t2`` (4 codes/byte) or ``t3`` (5 codes/byte) in one
     memory line of ``line_bits``; a build supports the formats whose flag is 1.
 
@@ -576,11 +576,11 @@ class MfcConfig(Config):
     """MatMul-free token core (MFC): a sequencer, a scalar unit, a one-element-per-cycle
     vector unit and the TMV engine (``tmv``), running programs from an instruction memory.
 
-    Fixed-point formats (documented in docs/mfc.md, executed by :mod:`tritium.golden.mfc`):
+    Fixed-point formats (documented in docs/mfc.md, executed by :mod:`tritium.engines.mfc.golden`):
 
     - vector memory: ``vmem_depth`` int32 elements in Q(32-F).F, F = ``frac_bits``, the
       binary point of the vector ops (the compiler holds vectors that only norms read in
-      Q.(F + s), s from a proven bound: :meth:`tritium.host.compile._Compiler.shifts`);
+      Q.(F + s), s from a proven bound: :meth:`tritium.engines.mfc.compile._Compiler.shifts`);
     - per-token activation quantisation: ``x_q = clamp((u·k + 2**(Q-1)) >> Q, -128, 127)``
       with ``k = (127 << Q) // max|u|``, Q = ``quant_shift``; the compiler quantises a
       vector normalised to max-abs in (2**(F_N-1), 2**F_N], so k lies in
@@ -597,7 +597,7 @@ class MfcConfig(Config):
     - sigmoid: ``2**sig_segments_log2`` chords over [-2**sig_range_log2, 2**sig_range_log2),
       the input clamped into that range.
 
-    Timing (the contract the RTL meets cycle for cycle; :func:`tritium.golden.mfc.run`
+    Timing (the contract the RTL meets cycle for cycle; :func:`tritium.engines.mfc.golden.run`
     adds it up): every instruction spends ``issue_cycles`` in fetch and decode (SETVL,
     SLI and SADD retire there); a vector
     op of length n then ``n + vpu_latency``; a scalar op ``scalar_cycles[op]``; ``TMV``

@@ -23,5 +23,5 @@ ENGINE = Engine(
     start_codes=(("fmt", "tritium.config:TMV_FORMATS"),),
     counters=COUNTERS, counter_bits=COUNTER_BITS,
     adapter="tritium.engines.tmv.hdl.adapter:TmvAdapter", served="tritium.config:_default_soc_tmv",
-    golden="tritium.golden.ternary:ternary_matvec",
+    driver="tritium.engines.tmv.driver:Driver", golden="tritium.engines.tmv.golden:ternary_matvec",
     estimate="tritium.engines.tmv.model:estimate", label_fields=("simd", "pe", "weight_depth"))

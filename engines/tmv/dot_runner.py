@@ -2,7 +2,7 @@
 
 :func:`run_ternary_dot` builds the design (cached), runs :func:`check_vectors` in
 Verilator and returns what the bench measured. Inside the simulator, every result beat
-is compared as it arrives with :func:`tritium.golden.ternary.ternary_dot`, under random
+is compared as it arrives with :func:`tritium.engines.tmv.golden.ternary_dot`, under random
 valid/ready stalls from the seed; a mismatch or a stall fails the run with
 :class:`~tritium.errors.SimulationError`.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from tritium.config import TernaryDotConfig
-from tritium.golden.ternary import ternary_dot, to_beats
+from tritium.engines.tmv.golden import ternary_dot, to_beats
 
 TOP = "ternary_dot"
 

@@ -2,7 +2,7 @@
 
 :func:`run_tmv` runs one matvec; :func:`run_tmv_commands` runs a list of back-to-back
 commands on one weight-memory image. Both check every command on the host first
-(:func:`tritium.golden.ternary.check_tmv_command`, :func:`~tritium.golden.ternary.ternary_matvec`:
+(:func:`tritium.engines.tmv.golden.check_tmv_command`, :func:`~tritium.engines.tmv.golden.ternary_matvec`:
 ShapeError / ConfigError before any simulation), build the design (cached), and run
 :func:`check_commands` in Verilator. Inside the simulator every result beat is compared,
 as it arrives, with the golden's beat, under random valid/ready stalls from the seed; a
@@ -18,8 +18,9 @@ import numpy as np
 
 from tritium.config import TernaryConfig
 from tritium.errors import ShapeError
-from tritium.golden.ternary import (CODE_INVALID, TMV_FORMAT_CODES, check_tmv_command,
-                                    ternary_matvec, tmv_lines)
+from tritium.golden.ternary import CODE_INVALID
+from tritium.engines.tmv.golden import (TMV_FORMAT_CODES, check_tmv_command, ternary_matvec,
+                                        tmv_lines)
 
 TOP = "ternary_matvec"
 #: Verilator warnings waived for this design, with the reason: yosys' Verilog backend

@@ -3,8 +3,8 @@
 Ports (``cfg = TernaryConfig``; S = ``cfg.simd``, P = ``cfg.pe``, A = ``cfg.act_bits``):
 
 - ``wload``: stream ``{addr, data: cfg.line_bits}``, always ready: writes one weight line.
-  Lines hold words of P×S codes in :func:`tritium.golden.ternary.tile_tmv` order, packed
-  ``t2`` or ``t3`` into the low bytes (:func:`tritium.golden.ternary.tmv_lines`).
+  Lines hold words of P×S codes in :func:`tritium.engines.tmv.golden.tile_tmv` order, packed
+  ``t2`` or ``t3`` into the low bytes (:func:`tritium.engines.tmv.golden.tmv_lines`).
 - ``act``: stream ``{x: S × signed(A)}``: activation blocks (columns past ``cols`` are
   don't-care), taken only by commands with ``load_x`` set (below).
 - ``cmd``: stream ``{rows, cols, base, fmt, load_x}``: compute ``rows`` results of a
@@ -44,7 +44,7 @@ Bad input never hangs the engine; it sets ``error``:
 - a weight word at an address >= ``weight_depth`` is read from the wrapped address;
 - a t2 code 0b11 counts as weight 0; a t3 byte above 242 decodes as ``byte - 243``.
 Results after an error are whatever those rules give (the golden mirrors them); the host
-(:func:`tritium.golden.ternary.check_tmv_command`) raises before sending such input.
+(:func:`tritium.engines.tmv.golden.check_tmv_command`) raises before sending such input.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ from amaranth.lib.wiring import In, Out
 
 from tritium.config import TernaryConfig
 from tritium.engines.tmv import COUNTER_BITS, COUNTERS
-from tritium.golden.ternary import CODE_INVALID, TMV_FORMAT_CODES, T3_PER_BYTE
+from tritium.golden.ternary import CODE_INVALID, T3_PER_BYTE
+from tritium.engines.tmv.golden import TMV_FORMAT_CODES
 
 from tritium.hdl.mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth
 from .dot import adder_tree

@@ -6,7 +6,7 @@ Ports:
   register values; ``shift`` 0..63), taken while the unit is idle;
 - ``o``: stream ``{value: 64}``: the result, held until taken.
 
-Results, exactly as :mod:`tritium.golden.mfc` defines them:
+Results, exactly as :mod:`tritium.engines.mfc.golden` defines them:
 
 - ``smul``: ``wrap64((a·b) >> shift)``: a signed radix-2 shift-add multiplier (the sign
   bit of ``b`` subtracts), the 128-bit product shifted on the way out;

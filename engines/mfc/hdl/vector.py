@@ -3,18 +3,18 @@
 Ports (``cfg = MfcConfig``; F, Q, R its ``frac_bits``, ``quant_shift``, ``rescale_frac``):
 
 - ``i``: stream of elements ``{op, x, y, s0, s1, first, last}``: ``op`` a vector
-  :class:`~tritium.golden.mfc.Op`, ``x``/``y`` the operands (``y`` for VADD/VSUB/VMUL;
+  :class:`~tritium.engines.mfc.golden.Op`, ``x``/``y`` the operands (``y`` for VADD/VSUB/VMUL;
   VRESCALE's result element in ``x``), ``s0``/``s1`` the scalar operands ``s32(S[c])`` /
   ``s32(S[c+1])`` (VNORM takes ``s0``'s bits as unsigned), ``first``/``last`` mark a
   vector's ends (reductions restart at ``first``);
 - ``o``: stream ``{data, acc, last}`` per element: ``data`` the element result of
-  :mod:`tritium.golden.mfc` (VQUANT: the int8 value, sign-extended), ``acc`` the
+  :mod:`tritium.engines.mfc.golden` (VQUANT: the int8 value, sign-extended), ``acc`` the
   reduction over the vector so far, this element included (VNORM: the wrapped sum of the
   squared results, VMAXABS: max |x|, VARGMAX: the first index of the maximum), ``last`` as
   it came in.
 
 Stages: (1) operand select, the sigmoid's clamp, segment and chord-table look-up (a ROM
-of :func:`~tritium.golden.mfc.sigmoid_table`), add/sub, |x|; (2) the first multiplier
+of :func:`~tritium.engines.mfc.golden.sigmoid_table`), add/sub, |x|; (2) the first multiplier
 (x·y, x·s0 or the chord slope times the clamped x); (3) shift, round, offset and
 clamp; (4) the second multiplier (VSILU: x·sig(x), VNORM: q·q); then ``o`` is formed from
 the stage-4 registers. An element taken in cycle t is on ``o`` in cycle t + 4 (``LATENCY``);
@@ -28,9 +28,9 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tritium.config import MfcConfig, signed_bits_for
-from tritium.golden.mfc import Op, sigmoid_table
+from tritium.engines.mfc.golden import Op, sigmoid_table
 
-from ..mem import memory_depth
+from tritium.hdl.mem import memory_depth
 
 #: cycles from an element taken on ``i`` to its result on ``o``
 LATENCY = 4

@@ -12,7 +12,7 @@ from __future__ import annotations
 from amaranth import Cat, Mux, Signal
 from amaranth.hdl import ResetInserter
 
-from ..adapter import EngineAdapter, EngineBus, EngineOut
+from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut
 from .core import MfcCore
 
 

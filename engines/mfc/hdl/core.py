@@ -1,5 +1,5 @@
 """MfcCore: the MatMul-free token core: a sequencer running programs of
-:mod:`tritium.golden.mfc` on a scalar unit, a vector unit and the TMV engine.
+:mod:`tritium.engines.mfc.golden` on a scalar unit, a vector unit and the TMV engine.
 
 Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
 
@@ -16,11 +16,11 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
 - ``start`` (a one-cycle pulse, ignored while busy) runs from instruction ``entry``;
   ``busy`` from the cycle after ``start`` until the run has halted and the TMV is idle;
   ``done`` is set then and cleared by the next ``start``; ``error`` (sticky, cleared by the
-  next ``start``) is set by the decode-time checks of :mod:`tritium.golden.mfc`, which
+  next ``start``) is set by the decode-time checks of :mod:`tritium.engines.mfc.golden`, which
   halt the run before the offending instruction.
-- counters (48 bits, :data:`~tritium.golden.mfc.COUNTERS`), cleared by ``start``, counting
+- counters (48 bits, :data:`~tritium.engines.mfc.golden.COUNTERS`), cleared by ``start``, counting
   that run: ``cycles`` (the sequencer's cycles, from the first fetch to the end of the
-  run as :meth:`~tritium.golden.mfc.Machine.run` counts it), ``instructions`` (retired),
+  run as :meth:`~tritium.engines.mfc.golden.Machine.run` counts it), ``instructions`` (retired),
   ``tmv_busy`` (the engine and its adapter busy), ``vpu_busy``, ``scalar_busy``,
   ``wait_tmv`` (TMV/TWAIT/HALT waiting for the engine) and ``issue`` (fetch and decode).
   Each equals the golden's count exactly.
@@ -36,11 +36,11 @@ registers and the vector length VL (both kept between runs).
 
 Sequencer, in order, one instruction at a time: fetch (the instruction memory's read
 cycle), decode (checks, operand read); then SETVL/SLI retire, SMUL/SDIV/SSQRT run on
-:class:`~tritium.hdl.mfc.scalar.MfcScalar`, vector ops stream VL elements through
-:class:`~tritium.hdl.mfc.vector.MfcVector`, TMV hands its command to the adapter (waiting
+:class:`~tritium.engines.mfc.hdl.scalar.MfcScalar`, vector ops stream VL elements through
+:class:`~tritium.engines.mfc.hdl.vector.MfcVector`, TMV hands its command to the adapter (waiting
 while the engine is busy) and goes on, TWAIT and HALT wait for the engine.
 
-Timing (``cfg``'s contract; the golden's :class:`~tritium.golden.mfc.Timer` adds it up):
+Timing (``cfg``'s contract; the golden's :class:`~tritium.engines.mfc.golden.Timer` adds it up):
 ``issue_cycles`` = 2 per instruction; a vector op of length n then ``n +
 vpu_latency`` (element i is read in cycle i and written in cycle i + 5, the result of a
 reduction goes to S in the last cycle); a scalar op ``scalar_cycles[op]`` (iterations + 2);
@@ -53,8 +53,8 @@ Bad programs never hang: an unknown opcode, an operand range outside its memory,
 scalar register index out of range, a bad TMV command or a fetch past the instruction
 memory sets ``error`` and ends the run (after a TMV still in flight has finished; those
 cycles count in ``tmv_busy`` but not in ``cycles``). A program that races the TMV
-(:class:`~tritium.golden.mfc.ProgramError`) computes whatever the hardware's order gives.
-Weight lines must be packed as :func:`tritium.golden.ternary.tmv_lines` packs them
+(:class:`~tritium.engines.mfc.golden.ProgramError`) computes whatever the hardware's order gives.
+Weight lines must be packed as :func:`tritium.engines.tmv.golden.tmv_lines` packs them
 (zero codes past ``cols`` in a word): the engine multiplies those padding codes with
 whatever ACT holds past ``cols``, where the golden reads only the ``cols`` columns.
 """
@@ -67,7 +67,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from tritium.config import TMV_FORMATS, MfcConfig
-from tritium.golden.mfc import COUNTERS, SCALAR_OPS, VECTOR_OPS, Op
+from tritium.engines.mfc.golden import COUNTERS, SCALAR_OPS, VECTOR_OPS, Op
 
 from tritium.engines.tmv.hdl.matvec import TernaryMatVec, wload_layout
 from .scalar import BUSY_CYCLES, SCALAR_CODES, MfcScalar

@@ -9,7 +9,7 @@ on the host: the table is V×H floats the core has no use for) to
 carries over from one run to the next, so nothing but the embedding crosses the link
 per token.
 
-Arithmetic (fixed point, see :mod:`tritium.golden.mfc`). A BitLinear after a block norm
+Arithmetic (fixed point, see :mod:`tritium.engines.mfc.golden`). A BitLinear after a block norm
 computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(·)·g``
 (``eb`` = config ``rms_norm_eps``, ``el`` = :data:`~tritium.golden.quantize.BITLINEAR_NORM_EPS`).
 Both norms scale by positive scalars, which the per-token absmax quantisation removes
@@ -59,8 +59,8 @@ import numpy as np
 
 from tritium.config import TMV_FORMATS, MfcConfig
 from tritium.errors import TritiumError
-from tritium.golden.mfc import Machine, Op, encode, estimate_cycles
-from tritium.golden.ternary import tmv_lines
+from tritium.engines.mfc.golden import Machine, Op, encode, estimate_cycles
+from tritium.engines.tmv.golden import tmv_lines
 from tritium.golden.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
 from tritium.golden.quantize import BITLINEAR_NORM_EPS
 from tritium.host.placement import LayerPlacement, plan_weights
@@ -124,7 +124,7 @@ class Compiled:
         return estimate_cycles(self.cfg, self.program)
 
     def listing(self) -> str:
-        from tritium.golden.mfc import disassemble
+        from tritium.engines.mfc.golden import disassemble
         return "\n".join(f"{k:5d}  {disassemble(w)}" for k, w in enumerate(self.program))
 
 
@@ -670,7 +670,7 @@ class Agreement:
 
 def agreement(compiled: Compiled, reference, ids) -> Agreement:
     """Compare :class:`GoldenCore` with ``reference`` (an HGRNBitForCausalLM) on ``ids``."""
-    from tritium.golden.mfc import sigmoid_max_error
+    from tritium.engines.mfc.golden import sigmoid_max_error
 
     core = GoldenCore(compiled)
     fixed = core.logits(ids)

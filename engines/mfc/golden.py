@@ -86,7 +86,8 @@ import numpy as np
 from tritium.config import TMV_FORMATS, MfcConfig
 from tritium.errors import TritiumError
 
-from .ternary import decode, tmv_unpack_lines
+from tritium.golden.ternary import decode
+from tritium.engines.tmv.golden import tmv_unpack_lines
 
 
 class ProgramError(TritiumError):

@@ -1,10 +1,10 @@
-"""cocotb benches of the token core (:class:`tritium.hdl.mfc.MfcCore`) and its units, and
+"""cocotb benches of the token core (:class:`tritium.engines.mfc.hdl.MfcCore`) and its units, and
 their host-side runners.
 
 - :func:`run_mfc` loads weights, V, the scalar registers and a program through the core's
   ports, runs it from one or more entry points and reads back V, S, ``error`` and the
   counters of each run. :func:`golden_mfc` returns the same dict from
-  :class:`tritium.golden.mfc.Machine`, so a test compares the two with ``==``.
+  :class:`tritium.engines.mfc.golden.Machine`, so a test compares the two with ``==``.
 - :func:`run_mfc_vector` / :func:`run_mfc_scalar` drive the vector and the scalar unit
   alone under random valid/ready stalls; their expected values come from the golden
   machine executing the same operations.
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tritium.config import MfcConfig
-from tritium.golden.mfc import (COUNTERS, IMM_BITS, SCALAR_OPS, VECTOR_OPS, Instr, Machine,
+from tritium.engines.mfc.golden import (COUNTERS, IMM_BITS, SCALAR_OPS, VECTOR_OPS, Instr, Machine,
                                 Op, encode, s32)
 
 TOP = "mfc"
@@ -40,9 +40,9 @@ DEFAULT_MAX_CYCLES = 1 << 20
 def design(cfg: MfcConfig, unit: str = "core"):
     """The Verilog of the core (or of its ``"vector"`` / ``"scalar"`` unit); elaborating
     the core takes seconds, so a process converts each config once."""
-    from tritium.hdl.mfc import MfcCore, MfcScalar, MfcVector
+    from tritium.engines.mfc.hdl import MfcCore, MfcScalar, MfcVector
 
-    from .build import design_of
+    from tritium.sim.build import design_of
 
     if unit == "vector":
         return design_of(MfcVector(cfg), "mfc_vector")
@@ -102,8 +102,8 @@ def run_mfc(cfg: MfcConfig, program, *, vmem=None, weights=None, sregs=None,
     ``error``, and ``cached`` (the build came from the cache). A run that does not finish
     within ``max_cycles`` fails with SimulationError.
     """
-    from .build import build
-    from .run import simulate
+    from tritium.sim.build import build
+    from tritium.sim.run import simulate
 
     words = [int(w) for w in program]
     if len(words) > cfg.imem_depth:
@@ -158,8 +158,8 @@ def run_mfc_vector(cfg: MfcConfig, jobs, *, seed: int = 1, valid_prob: float = 1
     """Stream ``jobs`` (``(op, x, y, s0, s1)``, x and y int32 sequences of one length >= 1)
     through the vector unit under random stalls. Returns ``got`` and ``expected``: per
     element ``(data, acc)`` with the fields that op defines (None elsewhere)."""
-    from .build import build
-    from .run import simulate
+    from tritium.sim.build import build
+    from tritium.sim.run import simulate
 
     beats = []
     for op, x, y, s0, s1 in jobs:
@@ -182,10 +182,10 @@ def run_mfc_scalar(cfg: MfcConfig, jobs, *, seed: int = 1, valid_prob: float = 1
     """Run ``jobs`` (``(op, a, b, shift)``, op an :class:`Op` of the scalar unit, a and b
     signed 64-bit) through the scalar unit under random stalls. Returns ``got`` and
     ``expected`` (signed 64-bit results; expected from the golden machine)."""
-    from tritium.hdl.mfc.scalar import SCALAR_CODES
+    from tritium.engines.mfc.hdl.scalar import SCALAR_CODES
 
-    from .build import build
-    from .run import simulate
+    from tritium.sim.build import build
+    from tritium.sim.run import simulate
 
     expected = []
     for op, a, b, shift in jobs:
@@ -208,9 +208,9 @@ import cocotb  # noqa: E402  (the bench half of this module runs inside the simu
 
 from cocotb.triggers import ClockCycles, FallingEdge  # noqa: E402
 
-from .payload import pack, unpack  # noqa: E402
-from .streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset,  # noqa: E402
-                      save_outputs, start_clock)
+from tritium.sim.payload import pack, unpack  # noqa: E402
+from tritium.sim.streams import (StreamSink, StreamSource, Watchdog, load_inputs,  # noqa: E402
+                                 reset, save_outputs, start_clock)
 
 
 async def _run_to_done(dut, entry: int, max_cycles: int) -> None:
@@ -233,7 +233,7 @@ async def _run_to_done(dut, entry: int, max_cycles: int) -> None:
 @cocotb.test()
 async def check_run(dut):
     """Load weights, V, S and the program; run each entry; read V, S and the counters."""
-    from tritium.hdl.mfc.core import imem_layout
+    from tritium.engines.mfc.hdl.core import imem_layout
     from tritium.engines.tmv.hdl.matvec import wload_layout
 
     inp = load_inputs()
@@ -306,7 +306,7 @@ async def _through_unit(dut, in_layout, out_layout) -> list[dict]:
 @cocotb.test()
 async def check_vector(dut):
     """Element beats through the vector unit; records ``(data, acc)`` per result."""
-    from tritium.hdl.mfc.vector import in_layout, out_layout
+    from tritium.engines.mfc.hdl.vector import in_layout, out_layout
 
     res = await _through_unit(dut, in_layout(), out_layout())
     save_outputs({"results": [(r["data"], r["acc"]) for r in res]})
@@ -315,7 +315,7 @@ async def check_vector(dut):
 @cocotb.test()
 async def check_scalar(dut):
     """Operations through the scalar unit; records the signed results."""
-    from tritium.hdl.mfc.scalar import IN_LAYOUT, OUT_LAYOUT
+    from tritium.engines.mfc.hdl.scalar import IN_LAYOUT, OUT_LAYOUT
 
     res = await _through_unit(dut, IN_LAYOUT, OUT_LAYOUT)
     save_outputs({"results": [r["value"] - ((r["value"] >> 63) << 64) for r in res]})
