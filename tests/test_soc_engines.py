@@ -1,6 +1,7 @@
 """The SoC as a list of engines: SocConfig forms, the memory-map builder, the INFO
 description, the SpGEMM word packing (no simulator)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -45,6 +46,21 @@ def test_older_form_and_engines_form_are_the_same_device():
     assert SocConfig(mfc=m).tmv == m.tmv and SocConfig(mfc=m).engine == "mfc"
     s = SocConfig(engines=(SOC_SPGEMM,))
     assert s.tmv is None and s.mfc is None and s.spgemm == SOC_SPGEMM and s.engine == "none"
+
+
+def test_an_engines_list_keeps_a_tmv_that_is_not_the_default():
+    from tritium.boards import get_board
+    from tritium.config import TernaryConfig
+
+    small = TernaryConfig(simd=8, pe=1, max_in=256, max_out=256, weight_depth=512, has_t3=0)
+    cfg = SocConfig(engines=(small,))
+    assert cfg.engines == (small,) and cfg.tmv == small
+    assert SocConfig.from_json(cfg.to_json()) == cfg
+    # a board's SoC is built from its own TMV, and replacing the tmv field still replaces it
+    board = get_board("icebreaker")
+    assert board.default_config().engines == (board.tmv,)
+    deeper = dataclasses.replace(board.tmv, weight_depth=1024)
+    assert dataclasses.replace(board.default_config(), tmv=deeper).engines == (deeper,)
 
 
 @pytest.mark.parametrize("cfg", [SocConfig(), SocConfig(mfc=MfcConfig()),

@@ -836,14 +836,17 @@ class SocConfig(Config):
                                       f"{', '.join(sorted(clash))} ({name} excludes them: "
                                       f"{known[name].title}); drop one of them")
             # tmv/mfc beside engines (a JSON round trip, or dataclasses.replace(cfg, tmv=...)):
-            # a tmv or mfc that differs replaces the engine of its kind
+            # a tmv or mfc that differs replaces the engine of its kind. The field's default
+            # TMV is no choice: SocConfig(engines=(TernaryConfig(simd=8),)) keeps its engine
+            default_tmv = _default_soc_tmv()
             for kind, given in (("mfc", self.mfc), ("ternary-matvec", self.tmv)):
-                if given is not None and kind in kinds and engines[kinds.index(kind)] != given:
+                if given is not None and given != default_tmv \
+                        and kind in kinds and engines[kinds.index(kind)] != given:
                     engines = tuple(given if k == kind else e for k, e in zip(kinds, engines))
             mfc = next((e for e in engines if e.kind == "mfc"), None)
             tmv = next((e for e in engines if e.kind == "ternary-matvec"),
                        mfc.tmv if mfc is not None else None)
-            if self.mfc not in (None, mfc) or self.tmv not in (None, tmv, _default_soc_tmv()):
+            if self.mfc not in (None, mfc) or self.tmv not in (None, tmv, default_tmv):
                 raise ConfigError("soc: tmv/mfc name an engine the engines list does not hold "
                                   "(or a TMV beside a token core); give the engines only")
             object.__setattr__(self, "mfc", mfc)
