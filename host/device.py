@@ -454,8 +454,14 @@ class Device:
         DeviceConfigError if the device has no such engine."""
         spec = self.info.get("engines", {}).get(engine)
         if spec is None:
-            raise DeviceConfigError(f"this device has no {engine} engine (it has "
-                                    f"{', '.join(self.info.get('engines', {})) or 'none'}); "
+            from tritium import registry
+
+            def named(name):  # what the device holds, in words where the registry knows it
+                known = registry.engines(installed=False).get(name)
+                return f"{name}: {known.title}" if known is not None and known.title else name
+
+            held = "; ".join(named(n) for n in self.info.get("engines", {})) or "none"
+            raise DeviceConfigError(f"this device has no {engine} engine (it has {held}); "
                                     f"serve one with `tritium serve --engine {engine}`")
         return spec
 
