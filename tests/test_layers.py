@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = ("spec", "golden", "hdl", "host", "sim", "boards", "cli")
 SPEC_MODULES = {"tritium", "tritium.config", "tritium.errors", "tritium.progress",
-                "tritium.protocol", "tritium.engine", "tritium.registry", "tritium.engines",
+                "tritium.protocol", "tritium.engine", "tritium.registry", "tritium.engines", "tritium.dram",
                 "tritium.docgen"}
 CLI_MODULES = {"tritium.cli", "tritium.cliargs"}
 #: the layer of a module inside an engine package, by its name there ("" = the package)
