@@ -26,3 +26,23 @@ def port_signature(cfg: DramConfig) -> wiring.Signature:
         "wdata": In(stream.Signature(data.StructLayout({"data": bits, "mask": bits // 8}))),
         "rdata": Out(stream.Signature(bits)),
     })
+
+
+def sim_controller(cfg: DramConfig):
+    """The simulated device's memory controller for ``cfg``'s part: an object with
+
+    - ``component``: an Amaranth component whose ``port`` member is :func:`port_signature`
+      (the controller's side), elaborated into the Verilated model beside the SoC;
+    - ``sources``: extra Verilog files the Verilator build needs (none for the ideal part);
+    - ``backdoor_cpp``: C++ source defining ``dram_backdoor_write(top, addr, data, n)`` and
+      ``dram_backdoor_read(top, addr, data, n)`` (byte address, the Verilated top as a
+      template argument), which the served simulation's fast load path uses.
+
+    The ideal part's is :mod:`tritium.hdl.dram.ideal`; a real part's is LiteDRAM's
+    controller and its ``SDRAMPHYModel`` (:mod:`tritium.hdl.dram.litedram`).
+    """
+    if cfg.spec.kind == "ideal":
+        from .ideal import sim_controller as make
+    else:
+        from .litedram import sim_controller as make
+    return make(cfg)
