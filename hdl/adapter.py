@@ -54,10 +54,32 @@ class EngineBus:
     START strobe (``start``: a START for this engine was accepted, one cycle) and its
     argument fields (``fields``: name -> the argument bytes' slice), the soft reset."""
 
-    def __init__(self, m: Module, proc: CommandProcessor, amap: dict, start, fields: dict):
+    def __init__(self, m: Module, proc: CommandProcessor, amap: dict, start, fields: dict,
+                 dram=None):
         self.m, self.proc, self.amap, self.start, self.fields = m, proc, amap, start, fields
         self.soft = proc.soft_reset
         self.addr, self.wdata = proc.bus_addr, proc.bus_wdata
+        #: the SoC's DramConfig (None: the device has no DRAM)
+        self.dram = dram
+        #: the DRAM requester ports handed out by :meth:`dram_port`, in order
+        self.dram_ports: list = []
+
+    def dram_port(self):
+        """A requester port on the SoC's DRAM (:func:`tritium.hdl.dram.port_signature`,
+        flipped), shared with the link and the other engines by the SoC's arbiter
+        (docs/memory.md); its addresses are beats from the start of the DRAM. Raises
+        ConfigError on a device without DRAM."""
+        from tritium.errors import ConfigError
+
+        from .dram import port_signature
+
+        if self.dram is None:
+            raise ConfigError("this engine reads DRAM but the SoC has none; set "
+                              "SocConfig.dram (e.g. `tritium serve --dram ideal`)")
+        port = port_signature(self.dram).flip().create(
+            path=("dram_req", str(len(self.dram_ports))))
+        self.dram_ports.append(port)
+        return port
 
     @staticmethod
     def span(r) -> int:

@@ -25,10 +25,15 @@ signal, which yosys writes as ``wire [-1:0]`` and Verilator rejects (ASCRANGE).
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import ResetInserter
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import ceil_log2, exact_log2
+
+from tritium import protocol as P
+
+from .dram import port_signature as _dram_sig
 
 
 def memory_depth(depth: int) -> int:
@@ -120,4 +125,237 @@ class BlockRAM(ExternalMemoryModel):
 def mux_sat_sub(a, b: int):
     """``max(a - b, 0)`` for an unsigned ``a`` and a constant ``b``."""
     return Mux(a > b, a - b, 0)
+
+
+
+# ---- the SoC's DRAM subsystem ---------------------------------------------------------------
+#
+# The DRAM controller's native port (tritium.hdl.dram.port_signature: one beat per
+# command, reads in order, valid/ready everywhere) is shared by the link and the engines
+# through a DramArbiter; the link reaches it through a LinkDramPort, which turns the
+# command processor's byte bus into beats.
+
+#: beats the link's read-ahead buffer holds (and reads it may have in flight)
+LINK_READ_AHEAD = 16
+#: beats of link writes queued for the controller
+LINK_WRITE_QUEUE = 4
+#: reads the arbiter tracks in flight (whose data it routes back in order)
+ARBITER_READS = 64
+
+
+class LinkDramPort(wiring.Component):
+    """The command processor's byte bus, in the ``dram`` region, as DRAM beats.
+
+    Ports: ``we``/``re`` (a byte write / read of the region this cycle), ``addr`` (byte
+    offset in the region), ``wdata``; ``wready``: a write is taken this cycle (low: the
+    bus must hold it); ``rdata``/``rvalid``: a read's byte, some cycles after ``re``;
+    ``busy``: written bytes not yet handed to the controller; ``invalidate``: another
+    requester wrote the DRAM (the read-ahead is dropped); ``port``: the requester's side
+    of the native port.
+
+    Writes: bytes of one beat combine in a register (with their byte mask); the beat goes
+    to a queue of :data:`LINK_WRITE_QUEUE` as soon as a byte of another beat comes or a
+    cycle passes without a write, so a WRITE frame's bytes (one per cycle, in address
+    order) leave as whole beats, and a partial beat as a masked one. Reads: a byte of beat
+    b is answered from a read-ahead buffer of :data:`LINK_READ_AHEAD` beats that streams
+    b, b+1, ... (to the end of the DRAM); a byte of any other beat, or a write, restarts
+    it (reads still in flight are dropped as they come). So sequential reads (READ, the
+    CRC command) cost the controller's latency once, not per byte. Beats the read-ahead
+    fetched and the bus never read are counted by the DRAM's ``bytes_read``.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        lane = exact_log2(cfg.word_bytes)
+        self.lane_bits = lane
+        super().__init__({
+            "we": In(1), "re": In(1), "addr": In(cfg.addr_bits + lane), "wdata": In(8),
+            "wready": Out(1), "rdata": Out(8), "rvalid": Out(1), "busy": Out(1),
+            "invalidate": In(1), "port": Out(_dram_sig(cfg).flip()),
+        })
+
+    def elaborate(self, platform):
+        m, cfg, p = Module(), self.cfg, self.port
+        bits, nb, lb = cfg.port_bits, cfg.word_bytes, self.lane_bits
+        beat = self.addr[lb:]
+        lane = self.addr[:lb] if lb else Const(0)
+
+        # ---- writes: combine bytes into a beat, queue the beats ------------------------
+        held_v, held_b = Signal(), Signal(cfg.addr_bits)
+        held_d, held_m = Signal(bits), Signal(nb)
+        wq_layout = data.StructLayout({"addr": cfg.addr_bits, "data": bits, "mask": nb})
+        m.submodules.wq = wq = fifo.SyncFIFOBuffered(width=wq_layout.size,
+                                                     depth=LINK_WRITE_QUEUE)
+        same = held_v & (held_b == beat)
+        byte_mask = Signal(nb)
+        m.d.comb += byte_mask.eq(1 << lane) if lb else byte_mask.eq(1)
+        m.d.comb += wq.w_data.eq(Cat(held_b, held_d, held_m))
+        with m.If(self.we & same):
+            m.d.comb += self.wready.eq(1)
+            m.d.sync += [held_d.word_select(lane, 8).eq(self.wdata) if lb
+                         else held_d.eq(self.wdata), held_m.eq(held_m | byte_mask)]
+        with m.Elif(held_v):
+            m.d.comb += [wq.w_en.eq(1), self.wready.eq(self.we & wq.w_rdy)]
+            with m.If(wq.w_rdy):
+                m.d.sync += held_v.eq(self.we)
+                with m.If(self.we):
+                    m.d.sync += [held_b.eq(beat), held_m.eq(byte_mask),
+                                 held_d.word_select(lane, 8).eq(self.wdata) if lb
+                                 else held_d.eq(self.wdata)]
+        with m.Elif(self.we):
+            m.d.comb += self.wready.eq(1)
+            m.d.sync += [held_v.eq(1), held_b.eq(beat), held_m.eq(byte_mask),
+                         held_d.word_select(lane, 8).eq(self.wdata) if lb
+                         else held_d.eq(self.wdata)]
+
+        # the queue's head goes out as a command and its data; either may be taken first
+        head = wq_layout(wq.r_data)
+        c_done, d_done = Signal(), Signal()
+        writing = wq.r_rdy
+        c_acc = p.cmd.valid & p.cmd.ready & writing
+        d_acc = p.wdata.valid & p.wdata.ready
+        m.d.comb += [p.wdata.valid.eq(writing & ~d_done), p.wdata.payload.data.eq(head.data),
+                     p.wdata.payload.mask.eq(head.mask)]
+        both = (c_done | c_acc) & (d_done | d_acc)
+        m.d.comb += wq.r_en.eq(writing & both)
+        with m.If(both):
+            m.d.sync += [c_done.eq(0), d_done.eq(0)]
+        with m.Else():
+            with m.If(c_acc):
+                m.d.sync += c_done.eq(1)
+            with m.If(d_acc):
+                m.d.sync += d_done.eq(1)
+        m.d.comb += self.busy.eq(held_v | wq.r_rdy)
+
+        # ---- reads: the read-ahead buffer ------------------------------------------------
+        D = LINK_READ_AHEAD
+        beats = cfg.size_bytes // nb
+        act = Signal()
+        nxt, hd = Signal(cfg.addr_bits + 1), Signal(cfg.addr_bits + 1)
+        inflight, drop = Signal(range(D + 1)), Signal(range(D + 1))
+        want, want_b = Signal(), Signal(cfg.addr_bits + 1)
+        want_l = Signal(max(1, lb))
+        flush = Signal()
+        m.submodules.rbuf = rbuf = ResetInserter(flush)(fifo.SyncFIFOBuffered(width=bits,
+                                                                              depth=D))
+        with m.If(self.re):
+            m.d.sync += [want.eq(1), want_b.eq(beat), want_l.eq(lane)]
+        hit = want & act & (hd == want_b)
+        restart = want & ~(act & (hd == want_b))
+        m.d.comb += flush.eq(restart | self.invalidate | self.we)
+        serve = hit & rbuf.r_rdy
+        last_lane = (want_l == nb - 1) if lb else Const(1)
+        m.d.comb += [self.rvalid.eq(serve),
+                     self.rdata.eq(rbuf.r_data.word_select(want_l, 8) if lb else rbuf.r_data),
+                     rbuf.r_en.eq(serve & last_lane)]
+        with m.If(serve):
+            m.d.sync += want.eq(0)
+            with m.If(last_lane):
+                m.d.sync += hd.eq(hd + 1)
+        # a read command when no write is queued, with room for its beat
+        rd_ok = act & ~flush & ~writing & (nxt < beats) & (rbuf.level + inflight + drop < D)
+        m.d.comb += [p.cmd.valid.eq(Mux(writing, ~c_done, rd_ok)),
+                     p.cmd.payload.we.eq(writing),
+                     p.cmd.payload.addr.eq(Mux(writing, head.addr, nxt[:cfg.addr_bits])),
+                     p.rdata.ready.eq(1)]
+        issue = p.cmd.valid & p.cmd.ready & ~writing
+        arrive = p.rdata.valid
+        keep = arrive & (drop == 0)
+        m.d.comb += [rbuf.w_en.eq(keep & ~flush), rbuf.w_data.eq(p.rdata.payload)]
+        with m.If(issue):
+            m.d.sync += nxt.eq(nxt + 1)
+        with m.If(flush):
+            m.d.sync += [drop.eq(drop - (arrive & (drop != 0)) + inflight - keep),
+                         inflight.eq(0), act.eq(restart), hd.eq(want_b), nxt.eq(want_b)]
+        with m.Else():
+            m.d.sync += [inflight.eq(inflight + issue - keep),
+                         drop.eq(drop - (arrive & (drop != 0)))]
+        return m
+
+
+class DramArbiter(wiring.Component):
+    """``n`` requesters on one DRAM native port, with the DRAM's hardware counters.
+
+    Ports: ``r0`` .. ``r{n-1}``: controller-side native ports (a requester connects its
+    flipped port); ``ctrl``: the requester side towards the controller; ``wrote``: a
+    write command was accepted in the previous cycle; ``busy``: a command waits or a beat is in
+    flight; counters (48 bits, from reset/``clear``): ``bytes_read`` (beats delivered x
+    beat bytes), ``bytes_written`` (bytes enabled by the write masks), ``busy_cycles``
+    (cycles with ``busy``), ``stall_cycles`` (cycles in which some requester has a command
+    waiting and none is accepted).
+
+    Policy: round robin over commands, one beat each: after requester k's command is
+    accepted, k+1, k+2, ... come first. Reads return in command order (the controller's
+    order); a FIFO of :data:`ARBITER_READS` requester numbers routes each beat to its
+    requester, and a read waits while it is full. Write data goes to the controller in
+    write-command order, from the requester whose command it was.
+    """
+
+    #: counter names without the ``dram_`` prefix COUNTERS reports them with
+    COUNTERS = tuple(c.removeprefix("dram_") for c in P.DRAM_COUNTERS)
+
+    def __init__(self, cfg, n: int):
+        self.cfg, self.n = cfg, n
+        sig = _dram_sig(cfg)
+        super().__init__({**{f"r{k}": Out(sig) for k in range(n)},
+                          "ctrl": Out(sig.flip()), "wrote": Out(1), "busy": Out(1),
+                          "clear": In(1), **{c: Out(48) for c in self.COUNTERS}})
+
+    def elaborate(self, platform):
+        m, cfg, n = Module(), self.cfg, self.n
+        rs = [getattr(self, f"r{k}") for k in range(n)]
+        c = self.ctrl
+        idb = max(1, (n - 1).bit_length())
+        m.submodules.rid = rid = fifo.SyncFIFOBuffered(width=idb, depth=ARBITER_READS)
+        m.submodules.wid = wid = fifo.SyncFIFOBuffered(width=idb, depth=ARBITER_READS)
+
+        # round robin: the first valid requester after the last one granted
+        last = Signal(index_shape(n))
+        sel = Signal(index_shape(n))
+        any_valid = Cat(*[r.cmd.valid for r in rs]).any()
+        with m.Switch(last):
+            for L in range(n):
+                with m.Case(L):
+                    order = [(L + 1 + j) % n for j in range(n)]
+                    for k in reversed(order):
+                        with m.If(rs[k].cmd.valid):
+                            m.d.comb += sel.eq(k)
+        room = Signal()
+        for k, r in enumerate(rs):
+            with m.If(sel == k):
+                m.d.comb += [c.cmd.payload.eq(r.cmd.payload),
+                             room.eq(Mux(r.cmd.payload.we, wid.w_rdy, rid.w_rdy)),
+                             c.cmd.valid.eq(r.cmd.valid & room),
+                             r.cmd.ready.eq(c.cmd.ready & room)]
+        acc = c.cmd.valid & c.cmd.ready
+        m.d.comb += [rid.w_data.eq(sel), wid.w_data.eq(sel),
+                     rid.w_en.eq(acc & ~c.cmd.payload.we), wid.w_en.eq(acc & c.cmd.payload.we)]
+        # registered: a requester's read-ahead drops its beats on it without a
+        # combinational path from its own command back to it
+        m.d.sync += self.wrote.eq(acc & c.cmd.payload.we)
+        with m.If(acc):
+            m.d.sync += last.eq(sel)
+
+        # write data of the oldest write command; read data to the oldest read's requester
+        for k, r in enumerate(rs):
+            with m.If(wid.r_rdy & (wid.r_data == k)):
+                m.d.comb += [c.wdata.valid.eq(r.wdata.valid), c.wdata.payload.eq(r.wdata.payload),
+                             r.wdata.ready.eq(c.wdata.ready)]
+            m.d.comb += r.rdata.payload.eq(c.rdata.payload)
+            with m.If(rid.r_rdy & (rid.r_data == k)):
+                m.d.comb += [r.rdata.valid.eq(c.rdata.valid), c.rdata.ready.eq(r.rdata.ready)]
+        d_acc = c.wdata.valid & c.wdata.ready
+        r_acc = c.rdata.valid & c.rdata.ready
+        m.d.comb += [wid.r_en.eq(d_acc), rid.r_en.eq(r_acc)]
+
+        busy = any_valid | rid.r_rdy | wid.r_rdy
+        m.d.comb += self.busy.eq(busy)
+        mask = c.wdata.payload.mask
+        popcount = sum((mask[i] for i in range(len(mask))), Const(0, 1))
+        for name, step in (("bytes_read", Mux(r_acc, cfg.word_bytes, 0)),
+                           ("bytes_written", Mux(d_acc, popcount, 0)),
+                           ("busy_cycles", busy), ("stall_cycles", any_valid & ~acc)):
+            counter = getattr(self, name)
+            m.d.sync += counter.eq(Mux(self.clear, 0, counter + step))
+        return m
 

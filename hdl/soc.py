@@ -39,9 +39,11 @@ from amaranth.lib.wiring import In, Out
 
 from tritium import protocol as P
 from tritium import registry
-from tritium.config import SocConfig
+from tritium.config import DRAM_REGION, SocConfig
 
 from .adapter import EngineAdapter, EngineBus, _any, _widen
+from .dram import port_signature as dram_port_signature
+from .mem import DramArbiter, LinkDramPort
 from .link.command import CommandProcessor
 from .link.deframer import Deframer
 from .link.framer import Framer
@@ -54,9 +56,10 @@ def adapters(cfg: SocConfig) -> list[EngineAdapter]:
 
 
 def counter_names(cfg: SocConfig) -> tuple[str, ...]:
-    """The COUNTERS answer, in order: each engine's counters, then the link's."""
+    """The COUNTERS answer, in order: each engine's counters, the DRAM port's (a device
+    with DRAM), then the link's."""
     return tuple(n for a in adapters(cfg) for n, _ in a.describe()["counters"]) + \
-        P.LINK_COUNTERS
+        (P.DRAM_COUNTERS if cfg.dram is not None else ()) + P.LINK_COUNTERS
 
 
 def info_bytes(cfg: SocConfig) -> bytes:
@@ -72,8 +75,11 @@ def info_bytes(cfg: SocConfig) -> bytes:
 class Soc(wiring.Component):
     def __init__(self, cfg: SocConfig):
         self.cfg = cfg
-        super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
-                          "idle": Out(1), "rx_partial": Out(1)})
+        ports = {"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
+                 "idle": Out(1), "rx_partial": Out(1)}
+        if cfg.dram is not None:
+            ports["dram"] = Out(dram_port_signature(cfg.dram).flip())
+        super().__init__(ports)
 
     def elaborate(self, platform):
         cfg, m = self.cfg, Module()
@@ -113,8 +119,9 @@ class Soc(wiring.Component):
                 fields[name] = proc.start_args[8 * pos:8 * (pos + size)]
                 pos += size
             start = proc.start & (proc.start_engine == a.start_id)
-            outs.append(EngineBus(m, proc, amap, start, fields))
-        outs = [a.elaborate(b) for a, b in zip(engines, outs)]
+            outs.append(EngineBus(m, proc, amap, start, fields, cfg.dram))
+        buses = outs
+        outs = [a.elaborate(b) for a, b in zip(engines, buses)]
         mine = [proc.start_engine == a.start_id for a in engines]
         m.d.comb += [proc.start_args_ok.eq(_any([s & o.args_ok for s, o in zip(mine, outs)])),
                      proc.start_ready.eq(_any([s & o.ready for s, o in zip(mine, outs)]))]
@@ -129,21 +136,46 @@ class Soc(wiring.Component):
                 end = probe.offset(name, proc.chk_addr) + proc.chk_len
                 can = Mux(proc.chk_write, int("w" in r["access"]), int("r" in r["access"]))
                 ok.append(probe.hit(name, proc.chk_addr) & (end <= r["size"]) & can & ~o.locks)
+        # ---- the DRAM: the link's port and the engines' behind one arbiter ----------------
+        readers = [(_any([probe.hit(n) for n in a.regions()]), o.rdata, o.rvalid)
+                   for a, o in zip(engines, outs)]
+        dram_busy, dram_counters = Const(0, 1), []
+        if cfg.dram is not None:
+            region = DRAM_REGION
+            r = amap[region]
+            ok.append(probe.hit(region, proc.chk_addr) &
+                      (probe.offset(region, proc.chk_addr) + proc.chk_len <= r["size"]))
+            m.submodules.dram_link = dlink = LinkDramPort(cfg.dram)
+            wants = [p for b in buses for p in b.dram_ports]
+            m.submodules.dram_arbiter = arb = DramArbiter(cfg.dram, 1 + len(wants))
+            hit = probe.hit(region)
+            m.d.comb += [dlink.we.eq(proc.bus_we & hit), dlink.re.eq(proc.bus_re & hit),
+                         dlink.addr.eq(probe.offset(region)), dlink.wdata.eq(proc.bus_wdata),
+                         dlink.invalidate.eq(arb.wrote), arb.clear.eq(soft),
+                         proc.bus_wready.eq(~(proc.bus_we & hit) | dlink.wready),
+                         proc.bus_wbusy.eq(dlink.busy | proc.bus_we & hit)]
+            wiring.connect(m, dlink.port, arb.r0)
+            for k, p in enumerate(wants):
+                wiring.connect(m, p, getattr(arb, f"r{k + 1}"))
+            wiring.connect(m, arb.ctrl, wiring.flipped(self.dram))
+            readers.append((hit, dlink.rdata, dlink.rvalid))
+            dram_busy = dlink.busy | arb.busy
+            dram_counters = [getattr(arb, c) for c in DramArbiter.COUNTERS]
         m.d.comb += proc.chk_ok.eq(_any(ok))
 
-        # ---- bus reads: the engine whose region was read answers ------------------------
-        if len(engines) == 1:
-            m.d.comb += [proc.bus_rdata.eq(outs[0].rdata), proc.bus_rvalid.eq(outs[0].rvalid)]
+        # ---- bus reads: the engine (or the DRAM) whose region was read answers -----------
+        if len(readers) == 1:
+            m.d.comb += [proc.bus_rdata.eq(readers[0][1]), proc.bus_rvalid.eq(readers[0][2])]
         else:
-            sel = Signal(range(len(engines)))
+            sel = Signal(range(len(readers)))
             with m.If(proc.bus_re):
-                for k, a in enumerate(engines):
-                    with m.If(_any([probe.hit(n) for n in a.regions()])):
+                for k, (hit_k, _, _) in enumerate(readers):
+                    with m.If(hit_k):
                         m.d.sync += sel.eq(k)
             with m.Switch(sel):
-                for k, o in enumerate(outs):
+                for k, (_, rdata, rvalid) in enumerate(readers):
                     with m.Case(k):
-                        m.d.comb += [proc.bus_rdata.eq(o.rdata), proc.bus_rvalid.eq(o.rvalid)]
+                        m.d.comb += [proc.bus_rdata.eq(rdata), proc.bus_rvalid.eq(rvalid)]
 
         # ---- status: the engine started last -------------------------------------------
         if len(engines) == 1:
@@ -172,9 +204,10 @@ class Soc(wiring.Component):
         link = {"frames": dfr.frames, "crc_errors": dfr.crc_errors, "timeouts": dfr.timeouts,
                 "oversize": dfr.oversize, "naks": proc.naks, "duplicates": proc.duplicates,
                 "cycles": cycles}
-        values = [v for o in outs for v in o.counters] + [link[n] for n in P.LINK_COUNTERS]
+        values = [v for o in outs for v in o.counters] + dram_counters + \
+            [link[n] for n in P.LINK_COUNTERS]
         m.d.comb += proc.counters.eq(Cat(*[_widen(v, 64) for v in values]))
-        busy = _any([o.busy for o in outs])
+        busy = _any([o.busy for o in outs]) | dram_busy
         m.d.comb += [self.idle.eq(proc.idle & ~dfr.busy & ~fmr.busy & ~busy &
                                   ~txf.r_rdy & ~rxf.r_rdy),
                      self.rx_partial.eq(dfr.receiving)]

@@ -244,13 +244,18 @@ def build(design: Design, *, waves: bool = False, build_args: tuple[str, ...] = 
 
 
 def build_standalone(design: Design, main_cpp: str, *, kind: str,
-                     args: tuple[str, ...] = ()) -> Path:
+                     args: tuple[str, ...] = (), sources: tuple[Path, ...] = ()) -> Path:
     """Build (once per content) a plain Verilated executable: ``design`` with its own C++
     ``main`` (no VPI, no cocotb, no Python), as the served simulation and the bare-loop
-    benchmark use. Cached under ``<cache>/<kind>/`` like :func:`build`; returns the
-    executable. Raises ToolchainError with the compiler's last lines on failure."""
+    benchmark use. ``sources``: more Verilog (``.v``) and Verilator configuration
+    (``.vlt``) files, copied into the entry (their content is part of the key; a ``.vlt``
+    goes first on the command line, so its rules apply to every file). Cached under
+    ``<cache>/<kind>/`` like :func:`build`; returns the executable. Raises
+    ToolchainError with the compiler's last lines on failure."""
     v = setup_verilator()
-    key = hashlib.sha256("\0".join([design.verilog, main_cpp, v.banner, *args])
+    texts = [(Path(s).name, Path(s).read_text()) for s in sources]
+    key = hashlib.sha256("\0".join([design.verilog, main_cpp, v.banner, *args,
+                                    *[f"{n}\0{t}" for n, t in texts]])
                          .encode()).hexdigest()[:16]
     with _cache_slot(kind, design.top, key) as (d, hit):
         exe = d / "obj" / "Vtop"
@@ -258,9 +263,14 @@ def build_standalone(design: Design, main_cpp: str, *, kind: str,
             return exe
         (d / f"{design.top}.v").write_text(design.verilog)
         (d / "main.cpp").write_text(main_cpp)
+        extra = []
+        for name, text in texts:
+            (d / name).write_text(text)
+            extra.append(str(d / name))
+        extra.sort(key=lambda f: not f.endswith(".vlt"))
         cmd = [str(v.executable), "--cc", "--exe", "--build", "-j", "2", "--prefix", "Vtop",
                "--top-module", design.top, "-Mdir", str(d / "obj"), "-o", "Vtop", *args,
-               str(d / f"{design.top}.v"), str(d / "main.cpp")]
+               *extra, str(d / f"{design.top}.v"), str(d / "main.cpp")]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])

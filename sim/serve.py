@@ -289,7 +289,15 @@ SPEED_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-MAKEFLAGS", 
 
 
 def soc_design(cfg: SocConfig) -> Design:
-    """The SoC with a plain ``clk`` input and no reset port, as the bridge drives it.
+    """The served top's Verilog (see :func:`served_top`)."""
+    return served_top(cfg)[0]
+
+
+def served_top(cfg: SocConfig):
+    """The SoC with a plain ``clk`` input and no reset port, as the bridge drives it, and
+    on a device with DRAM the part's simulated controller beside it (instance ``dram``,
+    :func:`tritium.hdl.dram.sim_controller`). Returns (design, the controller's extra
+    Verilog/.vlt sources, its backdoor C++ or None).
 
     Without a top-level ``rst``, the model's next-state logic no longer depends on an
     input, so Verilator does not re-evaluate it on every ``eval`` (measured: that
@@ -301,6 +309,12 @@ def soc_design(cfg: SocConfig) -> Design:
     from amaranth.lib.wiring import In, Out
 
     from tritium.hdl.soc import Soc
+
+    ctrl = None
+    if cfg.dram is not None:
+        from tritium.hdl.dram import sim_controller
+
+        ctrl = sim_controller(cfg.dram)
 
     class ServedSoc(wiring.Component):
         def __init__(self):
@@ -316,19 +330,27 @@ def soc_design(cfg: SocConfig) -> Design:
                          self.rx_partial.eq(soc.rx_partial)]
             wiring.connect(m, wiring.flipped(self.rx), soc.rx)
             wiring.connect(m, soc.tx, wiring.flipped(self.tx))
+            if ctrl is not None:
+                m.submodules.dram = ctrl.component
+                wiring.connect(m, soc.dram, ctrl.component.port)
             return m
 
-    return design_of(ServedSoc(), TOP)
+    design = design_of(ServedSoc(), TOP)
+    if ctrl is None:
+        return design, (), None
+    return design, tuple(ctrl.sources), ctrl.backdoor_cpp
 
 
 def build_server(cfg: SocConfig) -> Path:
     """Build (once per design, cached by content) the served simulation; returns the exe."""
     # after a host leaves, a partial frame needs frame_timeout cycles to drop; twice that
     # bounds the drain even if an answer is still being sent
+    design, sources, backdoor = served_top(cfg)
     bridge = BRIDGE.replace("BATCH_CYCLES", str(BATCH_CYCLES)).replace(
         "DRAIN_LIMIT", f"{2 * cfg.frame_timeout + BATCH_CYCLES}ULL")
-    return build_standalone(soc_design(cfg), bridge, kind="serve",
-                            args=BUILD_ARGS + ("--output-split", "0") + SPEED_ARGS)
+    return build_standalone(design, bridge, kind="serve",
+                            args=BUILD_ARGS + ("--output-split", "0") + SPEED_ARGS,
+                            sources=sources)
 
 
 #: the one frame a second host gets before it is disconnected

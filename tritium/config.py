@@ -797,8 +797,15 @@ class SocConfig(Config):
                                 "cycles without a byte before a partial frame is dropped")
     clock_hz: int = _field(25_000_000, 1, 1 << 31, "system clock, Hz")
     baud: int = _field(115_200, 300, 12_000_000, "UART baud rate (boards)")
+    #: the device's DRAM (:class:`tritium.dram.DramConfig`), None: on-chip memories only.
+    #: With it, the map gains a read/write ``dram`` region of the DRAM's size, after the
+    #: engines' regions (docs/memory.md)
+    dram: "DramConfig | None" = None
 
     def __post_init__(self):
+        from tritium.dram import DramConfig
+
+        self._nested("dram", DramConfig, optional=True)
         self._nested("tmv", TernaryConfig, optional=True)
         self._nested("mfc", MfcConfig, optional=True)
         from tritium import registry
@@ -889,6 +896,7 @@ class SocConfig(Config):
         d["tmv"] = None if self.tmv is None else self.tmv.to_dict()
         d["mfc"] = None if self.mfc is None else self.mfc.to_dict()
         d["engines"] = [e.to_dict() for e in self.engines]
+        d["dram"] = None if self.dram is None else self.dram.to_dict()
         return d
 
     @property
@@ -912,7 +920,13 @@ class SocConfig(Config):
         for e in self.engines:
             for name, size, access in e.soc_regions():
                 mm.add(name, size, access)
+        if self.dram is not None:
+            mm.add(DRAM_REGION, self.dram.size_bytes, "rw")
         return mm.regions()
+
+
+#: the address-map region of the device's DRAM (SocConfig.dram)
+DRAM_REGION = "dram"
 
 
 def served_soc(engine: str) -> SocConfig:

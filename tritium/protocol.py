@@ -100,6 +100,9 @@ INFO_CHUNK_FIELDS = (("offset", 2), ("length", 2))
 #: START payload: the engine byte (its START id), then that engine's fields
 #: (tritium.engine.Engine.start_fields, as INFO reports them)
 #: counters the link itself keeps (the engines' follow, named in INFO)
+#: counters of the DRAM port, on a device with DRAM (between the engines' and the link's)
+DRAM_COUNTERS = ("dram_bytes_read", "dram_bytes_written", "dram_busy_cycles",
+                 "dram_stall_cycles")
 LINK_COUNTERS = ("frames", "crc_errors", "timeouts", "oversize", "naks", "duplicates", "cycles")
 
 

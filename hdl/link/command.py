@@ -8,7 +8,9 @@ payload bytes), and talks to the rest of the device through:
   byte read); ``bus_rdata`` is taken in the first cycle after ``bus_re`` in which
   ``bus_rvalid`` is high (a block-RAM region answers the next cycle; a region behind a
   stream, such as the SpGEMM engine's C read-back, answers when its word arrives, and
-  must answer: the processor waits for it). Before touching it, the processor presents an access as
+  must answer: the processor waits for it); ``bus_wready`` low holds a write (the bus
+  takes it in a later cycle: a DRAM's write queue is full), and a WRITE is acknowledged
+  only once ``bus_wbusy`` (written bytes not yet in memory) is low. Before touching it, the processor presents an access as
   ``chk_addr``/``chk_len``/``chk_write`` and the device answers ``chk_ok`` (same cycle)
   if that byte range lies in one region with that access right;
 - an engine start port: ``start`` (one-cycle pulse) with ``start_args`` (the START
@@ -59,6 +61,7 @@ class CommandProcessor(wiring.Component):
             "payload": Out(stream.Signature(8)),
             "bus_addr": Out(32), "bus_wdata": Out(8), "bus_we": Out(1), "bus_re": Out(1),
             "bus_rdata": In(8), "bus_rvalid": In(1),
+            "bus_wready": In(1, init=1), "bus_wbusy": In(1),
             "chk_addr": Out(32), "chk_len": Out(17), "chk_write": Out(1), "chk_ok": In(1),
             "start": Out(1), "start_engine": Out(8), "start_args": Out(8 * (ARG_BYTES - 1)),
             "start_ready": In(1), "start_args_ok": In(1),
@@ -208,12 +211,24 @@ class CommandProcessor(wiring.Component):
                     with m.Default():
                         nak(P.NAK_COMMAND)
             with m.State("WRITE"):
-                # buffer byte 4+k is read this cycle and written over the bus the next
-                m.d.comb += self.buf_raddr.eq(k + P.ADDR_BYTES)
-                m.d.sync += k.eq(k + 1)
+                # buffer byte 4+k is read this cycle and written over the bus the next; a
+                # write the bus does not take (bus_wready low) is held: its byte is read
+                # again, and k stays
+                held = self.bus_we & ~self.bus_wready
+                m.d.comb += self.buf_raddr.eq(k + P.ADDR_BYTES - held)
+                with m.If(~held):
+                    m.d.sync += k.eq(k + 1)
                 with m.If(k > 0):
                     m.d.comb += [self.bus_we.eq(1), self.bus_addr.eq(addr + k - 1)]
-                with m.If(k == n):
+                with m.If((k == n) & ~held):
+                    with m.If(self.bus_wbusy):
+                        m.next = "WFLUSH"
+                    with m.Else():
+                        ack()
+            with m.State("WFLUSH"):
+                # the bus still holds written bytes (a DRAM's write queue): acknowledge
+                # only once they are in memory, so whatever the host sends next sees them
+                with m.If(~self.bus_wbusy):
                     ack()
             with m.State("HEADER"):
                 m.d.comb += self.hdr.valid.eq(1)
