@@ -149,8 +149,8 @@ class LinkDramPort(wiring.Component):
     Ports: ``we``/``re`` (a byte write / read of the region this cycle), ``addr`` (byte
     offset in the region), ``wdata``; ``wready``: a write is taken this cycle (low: the
     bus must hold it); ``rdata``/``rvalid``: a read's byte, some cycles after ``re``;
-    ``busy``: written bytes not yet handed to the controller; ``invalidate``: another
-    requester wrote the DRAM (the read-ahead is dropped); ``port``: the requester's side
+    ``busy``: written bytes not yet handed to the controller; ``invalidate``: drop the
+    read-ahead (another requester wrote the DRAM, or a read command begins); ``port``: the requester's side
     of the native port.
 
     Writes: bytes of one beat combine in a register (with their byte mask); the beat goes

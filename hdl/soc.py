@@ -151,7 +151,7 @@ class Soc(wiring.Component):
             hit = probe.hit(region)
             m.d.comb += [dlink.we.eq(proc.bus_we & hit), dlink.re.eq(proc.bus_re & hit),
                          dlink.addr.eq(probe.offset(region)), dlink.wdata.eq(proc.bus_wdata),
-                         dlink.invalidate.eq(arb.wrote), arb.clear.eq(soft),
+                         dlink.invalidate.eq(arb.wrote | proc.bus_rstart), arb.clear.eq(soft),
                          proc.bus_wready.eq(~(proc.bus_we & hit) | dlink.wready),
                          proc.bus_wbusy.eq(dlink.busy | proc.bus_we & hit)]
             wiring.connect(m, dlink.port, arb.r0)

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from tritium import protocol as P
-from tritium.config import SocConfig
+from tritium.config import DRAM_REGION, SocConfig
 from tritium.errors import DeviceError, TritiumError  # noqa: F401  (DeviceError: re-exported)
 
 from .placement import DeviceConfigError, LayerPlacement  # noqa: F401
@@ -48,6 +48,68 @@ class LoadReport:
     @property
     def mb_per_s(self) -> float:
         return self.bytes_sent / max(self.seconds, 1e-9) / 1e6
+
+
+@dataclasses.dataclass
+class DramLoadReport:
+    """What :meth:`Device.load_dram` did: ``bytes_sent`` in ``seconds`` (the writing),
+    ``verify_seconds`` for the CRC proof, whether the backdoor (``fast``) wrote them, the
+    device's CRC of each chunk (all equal to the host's)."""
+
+    bytes_sent: int
+    seconds: float
+    verify_seconds: float
+    fast: bool
+    crcs: list
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_sent / max(self.seconds, 1e-9) / 1e6
+
+
+class Backdoor:
+    """The simulated device's backdoor (``tritium serve`` prints its URL,
+    ``socket://127.0.0.1:PORT``): writes bytes straight into the simulated DRAM, between
+    two clock batches. Requests: ``W`` + u64 DRAM byte offset + u32 length + the bytes,
+    answered ``K``; ``R`` + offset + length, answered with the bytes. Only a simulated
+    device has one; LinkError if it cannot be reached."""
+
+    def __init__(self, url: str):
+        import socket
+
+        host, _, port = url.removeprefix("socket://").rpartition(":")
+        try:
+            self.sock = socket.create_connection((host, int(port)), timeout=30)
+        except (OSError, ValueError) as e:
+            raise LinkError(f"cannot reach the simulated device's backdoor at {url} ({e}); "
+                            "pass the backdoor URL `tritium serve` prints, or load without "
+                            "fast=") from None
+
+    def _exchange(self, req: bytes, n: int) -> bytes:
+        try:
+            self.sock.sendall(req)
+            out = bytearray()
+            while len(out) < n:
+                got = self.sock.recv(n - len(out))
+                if not got:
+                    raise OSError("connection closed")
+                out += got
+            return bytes(out)
+        except OSError as e:
+            raise LinkError(f"the simulated device's backdoor went away ({e}); restart "
+                            "`tritium serve` and load again") from None
+
+    def write(self, offset: int, data: bytes) -> None:
+        head = b"W" + offset.to_bytes(8, "little") + len(data).to_bytes(4, "little")
+        if self._exchange(head + data, 1) != b"K":
+            raise LinkError("the simulated device's backdoor refused a write; is the URL "
+                            "its backdoor's?")
+
+    def read(self, offset: int, n: int) -> bytes:
+        return self._exchange(b"R" + offset.to_bytes(8, "little") + n.to_bytes(4, "little"), n)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class Link:
@@ -132,15 +194,20 @@ class Link:
         self.max_payload = self.decoder.max_payload = n
         self.limit = n if self.noise == 0 else min(self.limit, n)
 
-    def request(self, cmd: int, payload: bytes = b"", expect: int | None = None) -> bytes:
+    def request(self, cmd: int, payload: bytes = b"", expect: int | None = None,
+                work: float = 0.0) -> bytes:
         """One request with a fixed ``payload``; returns the answer's payload. ``expect``
-        is the answer's payload length when known (a garbled answer is then seen at once)."""
-        return self.exchange(cmd, lambda limit: payload, lambda p: expect)[0]
+        is the answer's payload length when known (a garbled answer is then seen at once);
+        ``work``: seconds the device may compute before answering (a CRC over megabytes),
+        added to every wait for this request's answer."""
+        return self.exchange(cmd, lambda limit: payload, lambda p: expect, work)[0]
 
-    def exchange(self, cmd: int, build, expect=lambda payload: None) -> tuple[bytes, bytes]:
+    def exchange(self, cmd: int, build, expect=lambda payload: None,
+                 work: float = 0.0) -> tuple[bytes, bytes]:
         """One request whose payload ``build(limit)`` cuts to at most ``limit`` bytes;
-        ``expect(payload)`` is the answer length or None. Returns (answer, the payload
-        that was answered): callers that split data advance by what was sent."""
+        ``expect(payload)`` is the answer length or None; ``work`` as for
+        :meth:`request`. Returns (answer, the payload that was answered): callers that
+        split data advance by what was sent."""
         state = cmd in P.NOT_IDEMPOTENT
         if state:
             if self._resync:
@@ -174,8 +241,8 @@ class Link:
             # back off after the second silence in a row: a device that is slow, not
             # gone, gets longer and longer to answer
             kind, reply = self._await(
-                seq, cmd, min(wait * 2 ** max(0, silent_run - 1), 8 * self.timeout), want,
-                copies)
+                seq, cmd, min(wait * 2 ** max(0, silent_run - 1), 8 * self.timeout) + work,
+                want, copies)
             if kind == "answer":
                 if not reply.is_nak:
                     self._answered(attempt == 0, time.monotonic() - t0,
@@ -330,6 +397,10 @@ class Link:
 
 
 STATUS_BYTES = P.fields_size(P.STATUS_FIELDS)
+#: the slowest clock the wait for a long request's answer allows for (a CRC, a large
+#: frame into DRAM): a served simulation runs at ~1M cycles/s or more, a board at its
+#: clock_hz
+SLOWEST_HZ = 200_000
 #: how long one transport read blocks: short, so a garbled answer is seen within ~1 ms
 POLL_S = 0.001
 
@@ -392,16 +463,19 @@ class Device:
                                     f"{P.VERSION}; update one of them")
         return info
 
-    def write(self, addr: int, data: bytes, progress=None) -> None:
+    def write(self, addr: int, data: bytes, progress=None, *, slow: bool = False) -> None:
         """Write ``data`` at ``addr``, in frames the link cuts to its current size (it
         shrinks them on a noisy line and grows them back: :class:`Link`). Every byte is
-        written exactly once; ``progress(n)`` after each frame."""
+        written exactly once; ``progress(n)`` after each frame. ``slow``: each frame may
+        take the device two cycles a byte at :data:`SLOWEST_HZ` (a large frame into
+        DRAM), so a slow answer is waited for rather than taken for a lost one."""
         off = 0
         while off < len(data):
             def build(limit, off=off):
                 return (addr + off).to_bytes(P.ADDR_BYTES, "little") + \
                     data[off:off + limit - P.ADDR_BYTES]
-            _, sent = self.link.exchange(P.WRITE, build, lambda p: 0)
+            work = 2 * self.link.limit / SLOWEST_HZ if slow else 0.0
+            _, sent = self.link.exchange(P.WRITE, build, lambda p: 0, work)
             n = len(sent) - P.ADDR_BYTES
             off += n
             if progress:
@@ -420,6 +494,78 @@ class Device:
 
     def status(self) -> dict[str, int]:
         return self.link.status()
+
+    def crc(self, addr: int, length: int) -> int:
+        """The device's CRC-32 of ``length`` bytes from ``addr``, read back over its own
+        bus (the CRC command: docs/protocol.md); the range must be readable. DeviceError
+        if the device refuses it (NAK)."""
+        # a wait ceiling, not a delay: two cycles a byte at a simulated device's slowest
+        work = 2 * length / SLOWEST_HZ
+        raw = self.link.request(P.CRC, P.pack_fields(P.CRC_FIELDS, {"addr": addr,
+                                                                     "length": length}),
+                                expect=P.CRC_ANSWER_BYTES, work=work)
+        return int.from_bytes(raw, "little")
+
+    def load_dram(self, images, *, progress: bool = False, fast: str | None = None,
+                  chunk: int = 1 << 18) -> "DramLoadReport":
+        """Write ``images`` (``{offset: bytes}``, offsets in bytes from the DRAM's start)
+        into the device's DRAM and prove they arrived: for every ``chunk`` bytes the
+        device's CRC (:meth:`crc`, read back through its bus and arbiter) must equal the
+        host's. Over the link the frames are the device's ``max_payload``; with ``fast``
+        (a simulated device's backdoor URL, ``SimulatedDevice.backdoor_url``, which
+        ``tritium serve`` prints) the bytes go straight into the simulated DRAM instead,
+        and the same CRC proof follows. ``progress``: a bar with MB/s.
+
+        Before anything is written: DeviceConfigError if the device has no DRAM, an image
+        runs past the DRAM's end (or starts below 0) or two images overlap. DeviceError if
+        a CRC differs (nothing is assumed: load again); LinkError if the device goes away
+        (a rerun loads everything again)."""
+        region = self.map.get(DRAM_REGION)
+        if region is None:
+            raise DeviceConfigError("this device has no DRAM; serve one with "
+                                    "`tritium serve --dram ideal` (or set SocConfig.dram)")
+        size = region["size"]
+        spans = sorted((int(off), bytes(img)) for off, img in dict(images).items())
+        for off, img in spans:
+            if off < 0 or off + len(img) > size:
+                raise DeviceConfigError(
+                    f"image of {len(img)} bytes at DRAM offset {off:#x} does not fit the "
+                    f"device's {size}-byte DRAM (it ends at {off + len(img):#x}); make it "
+                    "smaller or move it")
+        for (a, x), (b, y) in zip(spans, spans[1:]):
+            if a + len(x) > b:
+                raise DeviceConfigError(f"images at DRAM offsets {a:#x} ({len(x)} bytes) and "
+                                        f"{b:#x} overlap; give each its own range")
+        total = sum(len(img) for _, img in spans)
+        t0 = time.monotonic()
+        backdoor = None
+        if fast is not None:
+            backdoor = Backdoor(fast)
+        try:
+            with transfer_progress(progress, total, "load dram") as update:
+                for off, img in spans:
+                    if backdoor is not None:
+                        for k in range(0, len(img), chunk):
+                            backdoor.write(off + k, img[k:k + chunk])
+                            update(len(img[k:k + chunk]))
+                    else:
+                        self.write(region["base"] + off, img, update, slow=True)
+        finally:
+            if backdoor is not None:
+                backdoor.close()
+        seconds = time.monotonic() - t0
+        t1 = time.monotonic()
+        crcs = []
+        for off, img in spans:
+            for k in range(0, len(img), chunk):
+                piece = img[k:k + chunk]
+                got, want = self.crc(region["base"] + off + k, len(piece)), P.crc32(piece)
+                if got != want:
+                    raise DeviceError(
+                        f"DRAM bytes {off + k:#x}..{off + k + len(piece):#x} read back with CRC "
+                        f"{got:#010x}, host {want:#010x}: the load did not arrive; load again")
+                crcs.append(got)
+        return DramLoadReport(total, seconds, time.monotonic() - t1, fast is not None, crcs)
 
     def counters(self) -> dict[str, int]:
         names = self.info["counters"]

@@ -55,13 +55,19 @@ def cmd_serve(args) -> int:
 
     from tritium.sim.serve import SimulatedDevice
 
+    from tritium.sim.serve import with_dram
+
     console = Console(stderr=True)
     cfg = engine_options_applied(args, _soc_config(args.config, args.engine))
+    if args.dram is not None:
+        cfg = with_dram(cfg, args.dram, args.dram_size, large_frames=not args.config)
     dev = SimulatedDevice(cfg, port=args.port)  # checks the port before building
     with console.status("building the simulated FPGA (Verilator; cached after the first time)"):
         dev.start()
     print(dev.url, flush=True)
     console.print(f"simulated FPGA serving on {dev.url} (Ctrl-C to stop)")
+    if dev.backdoor_url:
+        console.print(f"DRAM backdoor (Device.load_dram(..., fast=URL)): {dev.backdoor_url}")
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     try:
@@ -403,6 +409,12 @@ def register(sub) -> None:
     p.add_argument("--engine", type=engine_name, default=registry.default_name(),
                    help=f"without --config: the SoC of this engine alone ({engines_help()}; "
                         "default %(default)s)")
+    p.add_argument("--dram", metavar="PART", default=None,
+                   help="give the SoC a DRAM of this part (ideal, or a part of "
+                        "tritium.dram.PARTS), its simulated controller beside it and a "
+                        "backdoor for fast loads (docs/memory.md)")
+    p.add_argument("--dram-size", metavar="BYTES", type=int, default=0,
+                   help="with --dram: bytes of the part used (a power of two; default all)")
     add_engine_options(p)
     p.set_defaults(func=cmd_serve)
 

@@ -79,6 +79,8 @@ BRIDGE = r"""
 #define TX_READY tx___05Fready
 #define TX_DATA tx___05Fpayload
 
+BACKDOOR_CODE
+
 static volatile std::sig_atomic_t stop_flag = 0;
 static void on_signal(int) { stop_flag = 1; }
 
@@ -92,7 +94,7 @@ static std::vector<unsigned char> from_hex(const char* h) {
 }
 
 int main(int argc, char** argv) {
-    int port = 0;
+    int port = 0, backdoor_port = -1;
     const char* selftest = nullptr;  // hex bytes to feed again and again, no socket
     unsigned long long selftest_cycles = 0;
     const int batch = BATCH_CYCLES;
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; ++i)
         if (!std::strcmp(argv[i], "--port")) port = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--parent")) parent = std::atol(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--backdoor")) backdoor_port = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--busy")) busy = from_hex(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--selftest") && i + 2 < argc) {
             selftest = argv[i + 1];
@@ -162,6 +165,22 @@ int main(int argc, char** argv) {
     socklen_t alen = sizeof addr;
     getsockname(lfd, (sockaddr*)&addr, &alen);
     std::printf("listening socket://127.0.0.1:%d\n", ntohs(addr.sin_port));
+    Backdoor bd;
+    if (backdoor_port >= 0 && HAVE_BACKDOOR) {
+        bd.lfd = socket(AF_INET, SOCK_STREAM, 0);
+        setsockopt(bd.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in baddr{};
+        baddr.sin_family = AF_INET;
+        baddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        baddr.sin_port = htons(backdoor_port);
+        if (bind(bd.lfd, (sockaddr*)&baddr, sizeof baddr) || listen(bd.lfd, 1)) {
+            std::fprintf(stderr, "error: cannot listen on 127.0.0.1:%d: %s\n", backdoor_port, std::strerror(errno));
+            return 2;
+        }
+        socklen_t blen = sizeof baddr;
+        getsockname(bd.lfd, (sockaddr*)&baddr, &blen);
+        std::printf("backdoor socket://127.0.0.1:%d\n", ntohs(baddr.sin_port));
+    }
     std::fflush(stdout);
 
     VerilatedContext ctx;
@@ -211,8 +230,11 @@ int main(int argc, char** argv) {
     std::vector<unsigned char> rxq, txbuf;
     unsigned char buf[65536];
     while (!stop_flag) {
-        pollfd ap{lfd, POLLIN, 0};
-        if (poll(&ap, 1, 200) <= 0) continue;
+        std::vector<pollfd> ap = {{lfd, POLLIN, 0}};
+        bd.add_fds(ap);
+        if (poll(ap.data(), ap.size(), 200) <= 0) continue;
+        backdoor_serve(bd, top);
+        if (!(ap[0].revents & POLLIN)) continue;
         int fd = accept(lfd, nullptr, nullptr);
         if (fd < 0) continue;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -257,9 +279,11 @@ int main(int argc, char** argv) {
             }
             txbuf.clear();
             refuse_waiting(fd);
+            backdoor_serve(bd, top);
             if (connected && rxpos == rxq.size() && top.idle) {
                 std::vector<pollfd> p = {{fd, POLLIN, 0}, {lfd, POLLIN, 0}};
                 for (auto& r : refused) p.push_back({r.fd, POLLIN, 0});
+                bd.add_fds(p);
                 poll(p.data(), p.size(), 100);
             }
         }
@@ -284,6 +308,77 @@ int main(int argc, char** argv) {
 """
 
 BATCH_CYCLES = 4096
+
+#: the bridge's backdoor server (a device with DRAM): requests of Device's Backdoor
+#: ('W' u64 offset u32 length bytes -> 'K'; 'R' u64 offset u32 length -> the bytes; a
+#: range past the DRAM's end -> 'E'), served between clock batches through the part's
+#: dram_backdoor_write/read
+BACKDOOR_SERVER = r"""
+#define HAVE_BACKDOOR 1
+static const uint64_t DRAM_BYTES = DRAM_BYTES_VALUE;
+struct Backdoor {
+    int lfd = -1, fd = -1;
+    std::vector<unsigned char> in;
+    void add_fds(std::vector<pollfd>& p) {
+        if (lfd >= 0) p.push_back({lfd, POLLIN, 0});
+        if (fd >= 0) p.push_back({fd, POLLIN, 0});
+    }
+};
+static bool bd_send(int fd, const unsigned char* p, size_t n) {
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0) return false;
+        p += w; n -= w;
+    }
+    return true;
+}
+template<class T> static void backdoor_serve(Backdoor& b, T& top) {
+    if (b.lfd < 0) return;
+    if (b.fd < 0) {
+        pollfd p{b.lfd, POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0) return;
+        b.fd = accept(b.lfd, nullptr, nullptr);
+        if (b.fd < 0) return;
+    }
+    unsigned char buf[65536];
+    bool open = true;
+    for (;;) {
+        ssize_t n = recv(b.fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) { b.in.insert(b.in.end(), buf, buf + n); continue; }
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) open = false;
+        break;
+    }
+    size_t pos = 0;
+    while (open && b.in.size() - pos >= 13) {
+        const unsigned char* h = b.in.data() + pos;
+        uint64_t off = 0; uint32_t len = 0;
+        std::memcpy(&off, h + 1, 8); std::memcpy(&len, h + 9, 4);
+        bool fits = off <= DRAM_BYTES && len <= DRAM_BYTES - off;
+        if (h[0] == 'W') {
+            if (b.in.size() - pos < 13 + (size_t)len) break;
+            if (fits) dram_backdoor_write(&top, off, h + 13, len);
+            unsigned char k = fits ? 'K' : 'E';
+            open = bd_send(b.fd, &k, 1);
+            pos += 13 + len;
+        } else if (h[0] == 'R') {
+            std::vector<unsigned char> out(fits ? len : 1, 'E');
+            if (fits) dram_backdoor_read(&top, off, out.data(), len);
+            open = bd_send(b.fd, out.data(), out.size());
+            pos += 13;
+        } else {
+            open = false;
+        }
+    }
+    b.in.erase(b.in.begin(), b.in.begin() + pos);
+    if (!open) { close(b.fd); b.fd = -1; b.in.clear(); }
+}
+"""
+#: a device without DRAM: no backdoor
+NO_BACKDOOR = r"""
+#define HAVE_BACKDOOR 0
+struct Backdoor { int lfd = -1; void add_fds(std::vector<pollfd>&) {} };
+template<class T> static void backdoor_serve(Backdoor&, T&) {}
+"""
 #: optimise the model for simulation speed (it is built once and served for long)
 SPEED_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-MAKEFLAGS", "OPT_FAST=-O2")
 
@@ -348,9 +443,34 @@ def build_server(cfg: SocConfig) -> Path:
     design, sources, backdoor = served_top(cfg)
     bridge = BRIDGE.replace("BATCH_CYCLES", str(BATCH_CYCLES)).replace(
         "DRAIN_LIMIT", f"{2 * cfg.frame_timeout + BATCH_CYCLES}ULL")
+    if backdoor is None:
+        code = NO_BACKDOOR
+    else:
+        code = backdoor + BACKDOOR_SERVER.replace("DRAM_BYTES_VALUE",
+                                                  f"{cfg.dram.size_bytes}ULL")
+    bridge = bridge.replace("BACKDOOR_CODE", code)
     return build_standalone(design, bridge, kind="serve",
                             args=BUILD_ARGS + ("--output-split", "0") + SPEED_ARGS,
                             sources=sources)
+
+
+#: the frame size of a served device with DRAM unless its config says otherwise: large,
+#: so loads take few round trips (the frame buffer is block RAM of this many bytes)
+DRAM_MAX_PAYLOAD = 16384
+
+
+def with_dram(cfg: SocConfig, part: str, size: int = 0, *, large_frames: bool = True):
+    """``cfg`` with a DRAM of ``part`` (``size`` bytes of it; 0: all), and with
+    ``large_frames`` a ``max_payload`` of :data:`DRAM_MAX_PAYLOAD` if it had less.
+    ConfigError for an unknown part or a bad size."""
+    import dataclasses
+
+    from tritium.dram import DramConfig
+
+    cfg = dataclasses.replace(cfg, dram=DramConfig(part=part, size=size))
+    if large_frames and cfg.max_payload < DRAM_MAX_PAYLOAD:
+        cfg = dataclasses.replace(cfg, max_payload=DRAM_MAX_PAYLOAD)
+    return cfg
 
 
 #: the one frame a second host gets before it is disconnected
@@ -386,17 +506,27 @@ class SimulatedDevice:
         self.port = check_port(port)
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
+        #: the DRAM backdoor's URL (a device with DRAM): Device.load_dram(..., fast=...)
+        self.backdoor_url: str | None = None
         self.stats: dict[str, float] = {}
         self._stderr: list[str] = []
         self._stopping = False
 
     def start(self) -> "SimulatedDevice":
         exe = build_server(self.cfg)
+        extra = ["--backdoor", "0"] if self.cfg.dram is not None else []
         self.proc = subprocess.Popen([str(exe), "--port", str(self.port),
-                                      "--parent", str(os.getpid()), "--busy", BUSY_FRAME.hex()],
+                                      "--parent", str(os.getpid()), "--busy", BUSY_FRAME.hex(),
+                                      *extra],
                                      text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.proc.stdout.readline().strip()
-        if not line.startswith("listening "):
+        if extra and line.startswith("listening "):
+            second = self.proc.stdout.readline().strip()
+            if second.startswith("backdoor "):
+                self.backdoor_url = second.split()[1]
+            else:
+                line = second
+        if not line.startswith("listening ") or extra and self.backdoor_url is None:
             err = self.proc.stderr.read().strip()
             self.proc.kill()
             self.proc.wait()

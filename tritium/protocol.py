@@ -37,6 +37,7 @@ class Command(enum.IntEnum):
     STATUS = 0x05
     COUNTERS = 0x06
     RESET = 0x07
+    CRC = 0x08
     NAK = 0xFF
 
 
@@ -44,6 +45,7 @@ class Command(enum.IntEnum):
 INFO, WRITE, READ, START = Command.INFO.value, Command.WRITE.value, Command.READ.value, \
     Command.START.value
 STATUS, COUNTERS, RESET = Command.STATUS.value, Command.COUNTERS.value, Command.RESET.value
+CRC = Command.CRC.value
 NAK = Command.NAK.value
 COMMAND_NAMES = {c.value: c.name for c in Command if c is not Command.NAK}
 #: commands that change device state: a repeated sequence number is acknowledged, not re-run
@@ -95,6 +97,10 @@ STATUS_BUSY, STATUS_DONE, STATUS_ENGINE_ERROR = 0x01, 0x02, 0x04
 #: STATUS payload: (field, bytes), little-endian, in order
 STATUS_FIELDS = (("flags", 1), ("result_beats", 4), ("weight_crc", 4), ("weight_lines", 4),
                  ("last_seq", 1), ("have_last", 1))
+#: CRC request payload: the device reads ``length`` bytes from ``addr`` back over its bus
+#: (a readable range of one region) and answers their CRC-32 (:func:`crc32`) as a u32
+CRC_FIELDS = (("addr", 4), ("length", 4))
+CRC_ANSWER_BYTES = 4
 #: INFO request payload for one chunk of the answer (no payload: the whole answer)
 INFO_CHUNK_FIELDS = (("offset", 2), ("length", 2))
 #: START payload: the engine byte (its START id), then that engine's fields

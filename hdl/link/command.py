@@ -10,7 +10,9 @@ payload bytes), and talks to the rest of the device through:
   stream, such as the SpGEMM engine's C read-back, answers when its word arrives, and
   must answer: the processor waits for it); ``bus_wready`` low holds a write (the bus
   takes it in a later cycle: a DRAM's write queue is full), and a WRITE is acknowledged
-  only once ``bus_wbusy`` (written bytes not yet in memory) is low. Before touching it, the processor presents an access as
+  only once ``bus_wbusy`` (written bytes not yet in memory) is low; ``bus_rstart`` pulses
+  as a READ or CRC begins (a read-ahead buffer drops what it holds, so every read
+  command sees memory as it is then). Before touching it, the processor presents an access as
   ``chk_addr``/``chk_len``/``chk_write`` and the device answers ``chk_ok`` (same cycle)
   if that byte range lies in one region with that access right;
 - an engine start port: ``start`` (one-cycle pulse) with ``start_args`` (the START
@@ -28,7 +30,9 @@ device's JSON description), all of them or, with ``INFO_CHUNK_FIELDS`` as payloa
 chunk of at most ``min(length, max_payload)`` bytes from ``offset`` (empty past the end);
 WRITE/READ move bytes over the bus (WRITE runs at one byte
 per cycle, after the whole frame's CRC has been checked, so a corrupted frame can never
-write anything); START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
+write anything); CRC reads ``length`` bytes from ``addr`` over the bus (one byte per
+two cycles when the bus answers at once; the range is checked as a READ's) and answers
+their CRC-32; START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
 reason and execute nothing. A repeated sequence number of WRITE/START/RESET is
 acknowledged without executing again; the device remembers the last executed one.
 """
@@ -41,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from tritium import protocol as P
 
-from .deframer import COUNTER_BITS, frame_layout
+from .deframer import COUNTER_BITS, CRC32, frame_layout
 from .framer import header_layout
 
 ARG_BYTES = 16
@@ -61,8 +65,8 @@ class CommandProcessor(wiring.Component):
             "payload": Out(stream.Signature(8)),
             "bus_addr": Out(32), "bus_wdata": Out(8), "bus_we": Out(1), "bus_re": Out(1),
             "bus_rdata": In(8), "bus_rvalid": In(1),
-            "bus_wready": In(1, init=1), "bus_wbusy": In(1),
-            "chk_addr": Out(32), "chk_len": Out(17), "chk_write": Out(1), "chk_ok": In(1),
+            "bus_wready": In(1, init=1), "bus_wbusy": In(1), "bus_rstart": Out(1),
+            "chk_addr": Out(32), "chk_len": Out(33), "chk_write": Out(1), "chk_ok": In(1),
             "start": Out(1), "start_engine": Out(8), "start_args": Out(8 * (ARG_BYTES - 1)),
             "start_ready": In(1), "start_args_ok": In(1),
             "status": In(8 * status_bytes), "counters": In(64 * counter_count),
@@ -80,8 +84,8 @@ class CommandProcessor(wiring.Component):
         last_seq, have_last = self.last_seq, self.have_last
         duplicate = have_last & (seq == last_seq)
         reason = Signal(8)
-        k = Signal(17)           # byte index within the current loop
-        n = Signal(17)           # loop length
+        k = Signal(33)           # byte index within the current loop
+        n = Signal(33)           # loop length (a CRC's reaches 2**32 - 1)
         addr = Signal(32)
         resp_cmd, resp_len = Signal(8), Signal(16)
 
@@ -90,8 +94,11 @@ class CommandProcessor(wiring.Component):
         info_rd = info.read_port()
 
         # payload sources of the byte pump
-        SRC_INFO, SRC_BUS, SRC_STATUS, SRC_COUNTERS, SRC_REASON = range(5)
-        src = Signal(range(5))
+        SRC_INFO, SRC_BUS, SRC_STATUS, SRC_COUNTERS, SRC_REASON, SRC_CRC = range(6)
+        src = Signal(range(6))
+        # the CRC command's: CRC-32 of the bytes read back
+        m.submodules.readback_crc = rcrc = CRC32(data_width=8).create()
+        crc_bytes = Array(rcrc.crc[8 * j:8 * j + 8] for j in range(P.CRC_ANSWER_BYTES))
         status = Array(self.status[8 * j:8 * j + 8] for j in range(self.status_bytes))
         counters = Array(self.counters[8 * j:8 * j + 8] for j in range(8 * self.counter_count))
         out = Signal(8)
@@ -138,7 +145,8 @@ class CommandProcessor(wiring.Component):
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.comb += [self.chk_len.eq(Mux(cmd == P.READ, Cat(args[4], args[5]),
-                                                 length - P.ADDR_BYTES)),
+                                                 Mux(cmd == P.CRC, u32(4),
+                                                     length - P.ADDR_BYTES))),
                              self.chk_write.eq(cmd == P.WRITE)]
                 with m.Switch(cmd):
                     with m.Case(P.INFO):
@@ -181,6 +189,7 @@ class CommandProcessor(wiring.Component):
                         with m.Elif(~self.chk_ok):
                             nak(P.NAK_ADDRESS)
                         with m.Else():
+                            m.d.comb += self.bus_rstart.eq(1)
                             m.d.sync += addr.eq(u32(0))
                             respond(P.READ | P.ACK_BIT, rlen, SRC_BUS)
                     with m.Case(P.START):
@@ -196,6 +205,15 @@ class CommandProcessor(wiring.Component):
                         with m.Else():
                             m.d.comb += self.start.eq(1)
                             ack()
+                    with m.Case(P.CRC):
+                        with m.If(length != P.fields_size(P.CRC_FIELDS)):
+                            nak(P.NAK_LENGTH)
+                        with m.Elif(~self.chk_ok):
+                            nak(P.NAK_ADDRESS)
+                        with m.Else():
+                            m.d.comb += [rcrc.start.eq(1), self.bus_rstart.eq(1)]
+                            m.d.sync += [addr.eq(u32(0)), k.eq(0), n.eq(u32(4))]
+                            m.next = "CRC_FETCH"
                     with m.Case(P.STATUS):
                         respond(P.STATUS | P.ACK_BIT, self.status_bytes, SRC_STATUS)
                     with m.Case(P.COUNTERS):
@@ -230,6 +248,20 @@ class CommandProcessor(wiring.Component):
                 # only once they are in memory, so whatever the host sends next sees them
                 with m.If(~self.bus_wbusy):
                     ack()
+            # CRC: read byte k over the bus (as READ does), feed it to the CRC, next
+            with m.State("CRC_FETCH"):
+                with m.If(k == n):
+                    m.next = "CRC_DONE"
+                with m.Else():
+                    m.d.comb += self.bus_re.eq(1)
+                    m.next = "CRC_LATCH"
+            with m.State("CRC_LATCH"):
+                with m.If(self.bus_rvalid):
+                    m.d.comb += [rcrc.valid.eq(1), rcrc.data.eq(self.bus_rdata)]
+                    m.d.sync += k.eq(k + 1)
+                    m.next = "CRC_FETCH"
+            with m.State("CRC_DONE"):
+                respond(P.CRC | P.ACK_BIT, P.CRC_ANSWER_BYTES, SRC_CRC)
             with m.State("HEADER"):
                 m.d.comb += self.hdr.valid.eq(1)
                 with m.If(self.hdr.ready):
@@ -252,6 +284,8 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += out.eq(status[k])
                     with m.Case(SRC_COUNTERS):
                         m.d.sync += out.eq(counters[k])
+                    with m.Case(SRC_CRC):
+                        m.d.sync += out.eq(crc_bytes[k[:2]])
                     with m.Default():
                         m.d.sync += out.eq(reason)
             with m.State("PUSH"):
