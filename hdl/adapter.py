@@ -65,10 +65,11 @@ class EngineBus:
         self.dram_ports: list = []
 
     def dram_port(self):
-        """A requester port on the SoC's DRAM (:func:`tritium.hdl.dram.port_signature`,
-        flipped), shared with the link and the other engines by the SoC's arbiter
-        (docs/memory.md); its addresses are beats from the start of the DRAM. Raises
-        ConfigError on a device without DRAM."""
+        """A port on the SoC's DRAM, as a controller's side
+        (:func:`tritium.hdl.dram.port_signature`): connect the engine's requester to it
+        (``wiring.connect(m, requester, bus.dram_port())``). The SoC's arbiter shares it with
+        the link and the other engines (docs/memory.md); addresses are beats from the
+        start of the DRAM. Raises ConfigError on a device without DRAM."""
         from tritium.errors import ConfigError
 
         from .dram import port_signature
@@ -76,7 +77,7 @@ class EngineBus:
         if self.dram is None:
             raise ConfigError("this engine reads DRAM but the SoC has none; set "
                               "SocConfig.dram (e.g. `tritium serve --dram ideal`)")
-        port = port_signature(self.dram).flip().create(
+        port = port_signature(self.dram).create(
             path=("dram_req", str(len(self.dram_ports))))
         self.dram_ports.append(port)
         return port

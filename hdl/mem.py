@@ -279,7 +279,7 @@ class DramArbiter(wiring.Component):
     Ports: ``r0`` .. ``r{n-1}``: controller-side native ports (a requester connects its
     flipped port); ``ctrl``: the requester side towards the controller; ``wrote``: a
     write command was accepted in the previous cycle; ``busy``: a command waits or a beat is in
-    flight; counters (48 bits, from reset/``clear``): ``bytes_read`` (beats delivered x
+    flight; counters (``DRAM_COUNTER_BITS`` wide, from reset/``clear``): ``bytes_read`` (beats delivered x
     beat bytes), ``bytes_written`` (bytes enabled by the write masks), ``busy_cycles``
     (cycles with ``busy``), ``stall_cycles`` (cycles in which some requester has a command
     waiting and none is accepted).
@@ -299,7 +299,7 @@ class DramArbiter(wiring.Component):
         sig = _dram_sig(cfg)
         super().__init__({**{f"r{k}": Out(sig) for k in range(n)},
                           "ctrl": Out(sig.flip()), "wrote": Out(1), "busy": Out(1),
-                          "clear": In(1), **{c: Out(48) for c in self.COUNTERS}})
+                          "clear": In(1), **{c: Out(P.DRAM_COUNTER_BITS) for c in self.COUNTERS}})
 
     def elaborate(self, platform):
         m, cfg, n = Module(), self.cfg, self.n
@@ -359,3 +359,70 @@ class DramArbiter(wiring.Component):
             m.d.sync += counter.eq(Mux(self.clear, 0, counter + step))
         return m
 
+
+
+class DramWeightPort(wiring.Component):
+    """An engine's weight memory (:func:`port_signature`, the memory's side, member
+    ``mem``) read from DRAM (member ``dram``: a requester port, e.g.
+    :meth:`tritium.hdl.adapter.EngineBus.dram_port`).
+
+    Line ``a`` is the ``stride`` bytes at DRAM byte ``a * stride`` (``stride`` a multiple
+    of the beat, a power of two): ``stride / beat`` beats, read in address order and
+    assembled low beat first. A request is accepted while the previous one issues its
+    last beat, so a stream of requests reads one beat per cycle when the controller
+    takes one; responses come in request order, as soon as a line's last beat arrives
+    (variable latency: the requester bounds what it has in flight by credits, as the
+    TMV's weight FIFO does, and ``resp`` is always ready). At most ``outstanding`` lines
+    are in flight. Writes (``mem.w``) are ignored: the weights are loaded into DRAM over
+    the bus. Bytes past ``width`` in a line are ignored.
+    """
+
+    def __init__(self, *, dram, depth: int, width: int, tag_shape, max_size: int,
+                 stride: int, outstanding: int):
+        if stride % dram.word_bytes or stride & (stride - 1):
+            raise ValueError(f"a weight line of {stride} bytes is not a power-of-two number "
+                             f"of {dram.word_bytes}-byte DRAM beats")
+        self.dram_cfg, self.depth, self.width = dram, depth, width
+        self.beats = stride // dram.word_bytes
+        self.outstanding = outstanding
+        self.tag_shape = tag_shape
+        super().__init__({
+            "mem": Out(port_signature(depth=depth, width=width, tag_shape=tag_shape,
+                                      max_size=max_size)),
+            "dram": Out(_dram_sig(dram).flip()),
+        })
+
+    def elaborate(self, platform):
+        m, d, B = Module(), self.dram_cfg, self.beats
+        req, resp, port = self.mem.req, self.mem.resp, self.dram
+        shift = exact_log2(B)
+        left = Signal(range(B + 1))
+        cur = Signal(d.addr_bits)
+        m.submodules.tags = tags = fifo.SyncFIFOBuffered(
+            width=Signal(self.tag_shape).as_value().shape().width, depth=self.outstanding)
+        c_acc = port.cmd.valid & port.cmd.ready
+        m.d.comb += [port.cmd.valid.eq(left != 0), port.cmd.payload.we.eq(0),
+                     port.cmd.payload.addr.eq(cur), port.wdata.valid.eq(0),
+                     req.ready.eq(tags.w_rdy & ((left == 0) | ((left == 1) & c_acc))),
+                     tags.w_data.eq(req.payload.tag), tags.w_en.eq(req.valid & req.ready)]
+        with m.If(req.valid & req.ready):
+            m.d.sync += [left.eq(B), cur.eq(req.payload.addr << shift)]
+        with m.Elif(c_acc):
+            m.d.sync += [left.eq(left - 1), cur.eq(cur + 1)]
+        # assembly: beats arrive in order; the line leaves with its last
+        k = Signal(range(B))
+        line = Signal(B * d.port_bits)
+        m.d.comb += port.rdata.ready.eq(1)
+        got = port.rdata.valid
+        last = (k == B - 1) if B > 1 else Const(1)
+        with m.If(got):
+            m.d.sync += k.eq(Mux(last, 0, k + 1))
+            if B > 1:
+                m.d.sync += line.word_select(k, d.port_bits).eq(port.rdata.payload)
+            else:
+                m.d.sync += line.eq(port.rdata.payload)
+        done = Signal()
+        m.d.sync += done.eq(got & last)
+        m.d.comb += [resp.valid.eq(done), resp.payload.data.eq(line[:self.width]),
+                     resp.payload.tag.eq(tags.r_data), tags.r_en.eq(done)]
+        return m

@@ -156,7 +156,7 @@ class Soc(wiring.Component):
                          proc.bus_wbusy.eq(dlink.busy | proc.bus_we & hit)]
             wiring.connect(m, dlink.port, arb.r0)
             for k, p in enumerate(wants):
-                wiring.connect(m, p, getattr(arb, f"r{k + 1}"))
+                wiring.connect(m, wiring.flipped(p), getattr(arb, f"r{k + 1}"))
             wiring.connect(m, arb.ctrl, wiring.flipped(self.dram))
             readers.append((hit, dlink.rdata, dlink.rvalid))
             dram_busy = dlink.busy | arb.busy

@@ -250,8 +250,14 @@ class TernaryConfig(_TernaryTerms, Config):
     mem_bytes_per_cycle: int = _field(0, 0, 1 << 16,
                                       "weight memory bandwidth, bytes/cycle (0 = a line/cycle)")
     levels_per_stage: int = _field(2, 1, 16, "adder-tree levels between pipeline registers")
+    weights_dram: int = _field(0, 0, 1, "read the weight lines from the SoC's DRAM (1) "
+                                        "instead of on-chip memory (0)")
 
     def validate(self) -> None:
+        if self.weights_dram and self.mem_bytes_per_cycle:
+            raise ConfigError(f"{self.kind}: weights_dram=1 reads at the DRAM's rate; leave "
+                              "mem_bytes_per_cycle=0 (mem_latency: the DRAM latency the "
+                              "weight FIFO covers)")
         if not (self.has_t2 or self.has_t3):
             raise ConfigError(f"{self.kind}: enable at least one weight format "
                               "(has_t2=1 or has_t3=1)")
@@ -297,14 +303,16 @@ class TernaryConfig(_TernaryTerms, Config):
     def soc_regions(self) -> tuple[tuple[str, int, str], ...]:
         """(name, bytes, access) of the bare engine's regions on the device bus: the weight
         lines (write only), the int8 activations, the int32 results (read only)."""
-        return (("weights", self.weight_depth * self.line_stride, "w"),
-                ("activations", self.act_depth * self.simd, "rw"),
+        own = (("activations", self.act_depth * self.simd, "rw"),
                 ("results", -(-self.max_out // self.pe) * self.pe * 4, "r"))
+        if self.weights_dram:  # the weight lines live in the SoC's dram region
+            return own
+        return (("weights", self.weight_depth * self.line_stride, "w"),) + own
 
     # --- memory and timing ---------------------------------------------------------------
     @property
     def external_memory(self) -> bool:
-        return self.mem_latency != 1 or self.mem_bytes_per_cycle != 0
+        return not self.weights_dram and (self.mem_latency != 1 or self.mem_bytes_per_cycle != 0)
 
     def transfer_cycles(self, fmt: str) -> int:
         """Cycles the memory port is busy per word: ceil(word_bytes / bandwidth), at least 1."""
@@ -478,7 +486,7 @@ class SpgemmConfig(Config):
     # --- memory and timing ---------------------------------------------------------------
     @property
     def external_memory(self) -> bool:
-        return self.mem_latency != 1 or self.mem_bytes_per_cycle != 0
+        return not self.weights_dram and (self.mem_latency != 1 or self.mem_bytes_per_cycle != 0)
 
     @property
     def word_fields(self) -> dict[str, tuple[tuple[str, int, bool], ...]]:
@@ -880,6 +888,17 @@ class SocConfig(Config):
         return "mfc" if self.mfc is not None else "tmv" if self.tmv is not None else "none"
 
     def validate(self) -> None:
+        for e in self.engines:
+            if getattr(e, "weights_dram", 0):
+                lines = e.weight_depth * e.line_stride
+                if self.dram is None:
+                    raise ConfigError(f"soc: {e.kind}.weights_dram=1 needs a DRAM; set "
+                                      "soc.dram (e.g. `tritium serve --dram ideal`)")
+                if lines > self.dram.size_bytes or e.line_stride % self.dram.word_bytes:
+                    raise ConfigError(
+                        f"soc: {e.kind}'s {e.weight_depth} weight lines of {e.line_stride} "
+                        f"bytes must fit the {self.dram.size_bytes}-byte DRAM in whole "
+                        f"{self.dram.word_bytes}-byte beats; lower weight_depth")
         t = self.tmv
         if t is None:
             return

@@ -109,6 +109,7 @@ INFO_CHUNK_FIELDS = (("offset", 2), ("length", 2))
 #: counters of the DRAM port, on a device with DRAM (between the engines' and the link's)
 DRAM_COUNTERS = ("dram_bytes_read", "dram_bytes_written", "dram_busy_cycles",
                  "dram_stall_cycles")
+DRAM_COUNTER_BITS = 48
 LINK_COUNTERS = ("frames", "crc_errors", "timeouts", "oversize", "naks", "duplicates", "cycles")
 
 

@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from tritium.config import TMV_FORMATS
+from tritium import protocol as P
+from tritium.config import DRAM_REGION, TMV_FORMATS
 from tritium.engines.tmv import ENGINE as SPEC
 from tritium.errors import DeviceError
 from tritium.host.device import LoadReport, transfer_progress
@@ -51,11 +52,19 @@ class Weights:
         """Place BitLinears in weight memory (checks everything before any byte is sent)."""
         return plan_weights(self.cfg.tmv, linears, fmt)
 
-    def load(self, model, fmt: str = "t2", progress: bool = False) -> LoadReport:
+    def load(self, model, fmt: str = "t2", progress: bool = False,
+             fast: str | None = None) -> LoadReport:
         """Send every BitLinear of ``model`` (a ModelDescription, or a checkpoint path) and
-        prove it arrived: the device's CRC of all weight bytes must equal the host's."""
+        prove it arrived: the device's CRC of all weight bytes must equal the host's. With
+        the weights in DRAM (``weights_dram``) the image goes to the DRAM's start
+        (:meth:`~tritium.host.device.Device.load_dram`: large frames, or the simulated
+        device's backdoor ``fast``) and the CRC command proves it."""
         plan, image = weight_image(self, model, fmt)
         self.reset()  # clears the device's weight CRC
+        if self.cfg.tmv.weights_dram:
+            rep = self.load_dram({0: image}, progress=progress, fast=fast)
+            self.placements = plan
+            return LoadReport(plan, len(image), rep.seconds, True, P.crc32(image))
         t0 = time.monotonic()
         with transfer_progress(progress, len(image), "load") as update:
             self.write(self.map["weights"]["base"], image, update)
@@ -72,7 +81,14 @@ class Driver(Weights):
         """Use weights loaded earlier (e.g. by `tritium load` in another process): checks
         that the device's weight CRC is that of ``model`` packed as ``fmt``."""
         plan, image = weight_image(self, model, fmt)
-        self._verify(image, hint="load the checkpoint first (`tritium load CKPT --device URL`)")
+        hint = "load the checkpoint first (`tritium load CKPT --device URL`)"
+        if self.cfg.tmv.weights_dram:
+            got = self.crc(self.map[DRAM_REGION]["base"], len(image))
+            if got != P.crc32(image):
+                raise DeviceError(f"device DRAM weights are not this checkpoint: device CRC "
+                                  f"{got:#010x}, host {P.crc32(image):#010x}; {hint}")
+        else:
+            self._verify(image, hint=hint)
         self.placements = plan
         return plan
 

@@ -70,8 +70,11 @@ class IdealController(wiring.Component):
         m, cfg, p = Module(), self.cfg, self.port
         bits, lat = cfg.port_bits, self.latency
         # responses in flight (accepted reads whose beat is not yet taken): the buffer
-        # holds every one, so a read may be accepted only while there is room
-        depth = lat + 2
+        # holds every one, so a read may be accepted only while there is room. A credit
+        # comes back lat + 2 cycles after its read was accepted (the delay line, the
+        # buffer's output register, the requester's take), so lat + 4 keep one read a
+        # cycle going
+        depth = lat + 4
         m.submodules.resp = resp = fifo.SyncFIFOBuffered(width=bits, depth=depth)
         inflight = Signal(range(depth + 1))
         pend_w, pend_addr = Signal(), Signal(cfg.addr_bits)

@@ -1,5 +1,9 @@
 """The bare TMV engine on the SoC's byte bus (its description: :mod:`tritium.engines.tmv`).
 
+With ``weights_dram`` the engine has no ``weights`` region: its lines are in the SoC's
+DRAM (line ``base + i`` at DRAM byte ``(base + i) * line_stride``), read through a
+:class:`~tritium.hdl.mem.DramWeightPort` on the SoC's DRAM arbiter.
+
 Regions: ``weights`` (write only; ``weight_depth`` lines of ``line_stride`` bytes;
 writing the last byte, ``line_bytes - 1``, of a line commits the whole line; every byte
 also goes through a CRC-32, STATUS ``weight_crc``), ``activations`` (read/write, int8),
@@ -17,7 +21,10 @@ from amaranth.utils import bits_for, exact_log2
 
 from tritium.config import TMV_FORMATS
 
+from amaranth.lib import wiring
+
 from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut, _any
+from tritium.hdl.mem import DramWeightPort
 from .matvec import TernaryMatVec
 
 
@@ -28,7 +35,18 @@ class TmvAdapter(EngineAdapter):
         m, proc, t, soft = bus.m, bus.proc, self.cfg, bus.soft
         tmv = TernaryMatVec(t)
         m.submodules.tmv = ResetInserter(soft)(tmv)
-        crc, lines = bus.weights(t.line_bits // 8, t.line_stride, tmv.wload)
+        if t.weights_dram:
+            # weight line a is the line_stride bytes at DRAM byte a * line_stride; the
+            # host loads them over the dram region and proves them with the CRC command
+            m.submodules.wport = wport = DramWeightPort(
+                dram=bus.dram, stride=t.line_stride, outstanding=t.fifo_depth + 1,
+                **TernaryMatVec.mem_args(t))
+            wiring.connect(m, tmv.wmem, wport.mem)
+            wiring.connect(m, wport.dram, bus.dram_port())
+            m.d.comb += tmv.wload.valid.eq(0)
+            crc = lines = None
+        else:
+            crc, lines = bus.weights(t.line_bits // 8, t.line_stride, tmv.wload)
         wdata = bus.wdata
         # ---- activations: S int8 lanes per word --------------------------------------
         S, Pe = t.simd, t.pe

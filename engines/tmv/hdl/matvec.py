@@ -3,6 +3,11 @@
 Ports (``cfg = TernaryConfig``; S = ``cfg.simd``, P = ``cfg.pe``, A = ``cfg.act_bits``):
 
 - ``wload``: stream ``{addr, data: cfg.line_bits}``, always ready: writes one weight line.
+- ``wmem`` (only with ``cfg.weights_dram``): the weight memory is outside the engine; this
+  is the requester side of its :func:`tritium.hdl.mem.port_signature` (the SoC adapter
+  puts a :class:`~tritium.hdl.mem.DramWeightPort` behind it). Responses may come after
+  any latency: the engine requests a word only while its weight FIFO has room for every
+  word in flight (credits), so a slow or variable memory costs time, never data.
   Lines hold words of P×S codes in :func:`tritium.engines.tmv.golden.tile_tmv` order, packed
   ``t2`` or ``t3`` into the low bytes (:func:`tritium.engines.tmv.golden.tmv_lines`).
 - ``act``: stream ``{x: S × signed(A)}``: activation blocks (columns past ``cols`` are
@@ -58,7 +63,8 @@ from tritium.engines.tmv import COUNTER_BITS, COUNTERS
 from tritium.golden.ternary import CODE_INVALID, T3_PER_BYTE
 from tritium.engines.tmv.golden import TMV_FORMAT_CODES
 
-from tritium.hdl.mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth
+from tritium.hdl.mem import (BlockRAM, ExternalMemoryModel, index_shape, memory_depth,
+                             port_signature)
 from .dot import adder_tree
 
 
@@ -149,7 +155,17 @@ class TernaryMatVec(wiring.Component):
             "o": Out(stream.Signature(result_layout(cfg))),
             "error": Out(1),
             **{name: Out(COUNTER_BITS) for name in COUNTERS},
+            # weights in DRAM: the weight memory is outside (a DramWeightPort), this
+            # port is its requester side
+            **({"wmem": Out(port_signature(**self.mem_args(cfg)).flip())}
+               if cfg.weights_dram else {}),
         })
+
+    @staticmethod
+    def mem_args(cfg: TernaryConfig) -> dict:
+        """The weight memory port's shape (:func:`tritium.hdl.mem.port_signature`)."""
+        return dict(depth=cfg.weight_depth, width=cfg.line_bits, tag_shape=tag_layout(cfg),
+                    max_size=max(cfg.word_bytes(f) for f in cfg.formats))
 
     def elaborate(self, platform):
         cfg, m = self.cfg, Module()
@@ -159,14 +175,16 @@ class TernaryMatVec(wiring.Component):
         errors = []  # conditions that set the sticky error flag
 
         # ---- weight memory ---------------------------------------------------------------
-        mem_args = dict(depth=cfg.weight_depth, width=cfg.line_bits, tag_shape=tag,
-                        max_size=max(cfg.word_bytes(f) for f in cfg.formats))
-        if cfg.external_memory:
-            mem = ExternalMemoryModel(latency=cfg.mem_latency,
-                                      bytes_per_cycle=cfg.mem_bytes_per_cycle, **mem_args)
+        mem_args = self.mem_args(cfg)
+        if cfg.weights_dram:
+            mem = self.wmem
         else:
-            mem = BlockRAM(**mem_args)
-        m.submodules.mem = mem
+            if cfg.external_memory:
+                mem = ExternalMemoryModel(latency=cfg.mem_latency,
+                                          bytes_per_cycle=cfg.mem_bytes_per_cycle, **mem_args)
+            else:
+                mem = BlockRAM(**mem_args)
+            m.submodules.mem = mem
         m.d.comb += [mem.w.valid.eq(self.wload.valid), mem.w.payload.eq(self.wload.payload),
                      self.wload.ready.eq(1)]
 
