@@ -281,8 +281,8 @@ class DramArbiter(wiring.Component):
     write command was accepted in the previous cycle; ``busy``: a command waits or a beat is in
     flight; counters (``DRAM_COUNTER_BITS`` wide, from reset/``clear``): ``bytes_read`` (beats delivered x
     beat bytes), ``bytes_written`` (bytes enabled by the write masks), ``busy_cycles``
-    (cycles with ``busy``), ``stall_cycles`` (cycles in which some requester has a command
-    waiting and none is accepted).
+    (cycles with ``busy``), ``stall_cycles`` (cycles in which some requester's command
+    waits: not accepted, because another's was or the controller is not ready).
 
     Policy: round robin over commands, one beat each: after requester k's command is
     accepted, k+1, k+2, ... come first. Reads return in command order (the controller's
@@ -349,12 +349,13 @@ class DramArbiter(wiring.Component):
         m.d.comb += [wid.r_en.eq(d_acc), rid.r_en.eq(r_acc)]
 
         busy = any_valid | rid.r_rdy | wid.r_rdy
+        waiting = Cat(*[r.cmd.valid & ~r.cmd.ready for r in rs]).any()
         m.d.comb += self.busy.eq(busy)
         mask = c.wdata.payload.mask
         popcount = sum((mask[i] for i in range(len(mask))), Const(0, 1))
         for name, step in (("bytes_read", Mux(r_acc, cfg.word_bytes, 0)),
                            ("bytes_written", Mux(d_acc, popcount, 0)),
-                           ("busy_cycles", busy), ("stall_cycles", any_valid & ~acc)):
+                           ("busy_cycles", busy), ("stall_cycles", waiting)):
             counter = getattr(self, name)
             m.d.sync += counter.eq(Mux(self.clear, 0, counter + step))
         return m

@@ -64,6 +64,8 @@ class IdealController(wiring.Component):
     def __init__(self, cfg: DramConfig):
         self.cfg = cfg
         self.latency = cfg.spec.latency
+        if self.latency < 2:
+            raise ValueError("the ideal part's controller needs a latency of 2 cycles or more")
         super().__init__({"port": Out(port_signature(cfg))})
 
     def elaborate(self, platform):
@@ -71,11 +73,10 @@ class IdealController(wiring.Component):
         bits, lat = cfg.port_bits, self.latency
         # responses in flight (accepted reads whose beat is not yet taken): the buffer
         # holds every one, so a read may be accepted only while there is room. A credit
-        # comes back lat + 2 cycles after its read was accepted (the delay line, the
-        # buffer's output register, the requester's take), so lat + 4 keep one read a
-        # cycle going
-        depth = lat + 4
-        m.submodules.resp = resp = fifo.SyncFIFOBuffered(width=bits, depth=depth)
+        # comes back the cycle after its beat is taken (latency + 1 after the read), so
+        # latency + 2 keep one read a cycle going
+        depth = lat + 2
+        m.submodules.resp = resp = fifo.SyncFIFO(width=bits, depth=depth)
         inflight = Signal(range(depth + 1))
         pend_w, pend_addr = Signal(), Signal(cfg.addr_bits)
 
@@ -103,11 +104,12 @@ class IdealController(wiring.Component):
                      waddr.eq(Mux(pend_w, pend_addr, cmd.payload.addr)),
                      wdata.eq(p.wdata.payload.data), wmask.eq(p.wdata.payload.mask)]
 
-        # the store's read register is stage 1; lat - 1 more stages of delay
+        # the store's read register is stage 1, lat - 2 more stages of delay, the response
+        # buffer (readable the cycle after its write) the last
         valid = Signal()
         m.d.sync += valid.eq(take_r)
         data = rdata
-        for k in range(lat - 1):
+        for k in range(lat - 2):
             v2, d2 = Signal(name=f"rv{k}"), Signal(bits, name=f"rd{k}")
             m.d.sync += [v2.eq(valid), d2.eq(data)]
             valid, data = v2, d2

@@ -1,0 +1,124 @@
+"""The bare TMV reading its weights from DRAM on the served SoC (ideal part): golden
+equality, the DRAM counters, sustained bandwidth against the port's peak, the cycle
+model (exact for the ideal part), and the link's DRAM traffic beside a running matvec."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+from tritium.config import SocConfig, TernaryConfig
+from tritium.dram import DramConfig
+from tritium.engines.tmv.golden import ternary_matvec, tmv_lines
+from tritium.engines.tmv.model import dram_matvec_cycles
+from tritium.errors import ConfigError, DeviceError
+from tritium.host import Device
+from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice
+
+N = 1024
+DRAM = DramConfig(size=1 << 20)
+TMV = TernaryConfig(simd=16, pe=4, max_in=N, max_out=N, weight_depth=DRAM.size_bytes // 16,
+                    has_t3=0, weights_dram=1, mem_latency=16)
+CFG = SocConfig(engines=(TMV,), dram=DRAM, max_payload=DRAM_MAX_PAYLOAD)
+
+
+def image_of(codes) -> bytes:
+    lb = TMV.line_bits // 8
+    return b"".join(v.to_bytes(lb, "little") + bytes(TMV.line_stride - lb)
+                    for v in tmv_lines(TMV, codes, "t2"))
+
+
+@pytest.fixture(scope="module")
+def served():
+    with SimulatedDevice(CFG) as sd:
+        yield sd
+
+
+def run(dev, rows, cols, base, x):
+    dev.write(dev.map["activations"]["base"], np.asarray(x, dtype=np.int8).tobytes())
+    before = dev.counters()
+    dev.run_tmv(rows, cols, base, "t2")
+    after = dev.counters()
+    y = np.frombuffer(dev.read(dev.map["results"]["base"], 4 * rows), dtype="<i4")
+    return y.astype(np.int64).tolist(), {k: after[k] - before[k] for k in after}
+
+
+def test_config_checks():
+    assert "weights" not in CFG.address_map()
+    with pytest.raises(ConfigError, match="needs a DRAM"):
+        SocConfig(engines=(TMV,))
+    with pytest.raises(ConfigError, match="must fit"):
+        SocConfig(engines=(TMV,), dram=DramConfig(size=1 << 16))
+    with pytest.raises(ConfigError, match="mem_bytes_per_cycle"):
+        TernaryConfig(weights_dram=1, mem_bytes_per_cycle=4)
+
+
+def test_1024_matvec_from_dram_golden_counters_model(served):
+    rng = np.random.default_rng(5)
+    codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(N, N))
+    x = rng.integers(-128, 128, N)
+    base = 4096  # lines: the image sits 64 KB into the DRAM
+    image = image_of(codes)
+    with Device(served.url) as dev:
+        rep = dev.load_dram({base * TMV.line_stride: image}, fast=served.backdoor_url)
+        assert rep.fast and rep.bytes_sent == len(image) == 256 * 1024
+        y, d = run(dev, N, N, base, x)
+    assert y == ternary_matvec(TMV, codes, x)[0]
+    model = dram_matvec_cycles(TMV, DRAM, N, N, base)
+    assert d["dram_bytes_read"] == model["bytes"] == len(image)
+    assert d["dram_bytes_written"] == 0
+    assert d["tmv_busy_cycles"] == model["cycles"]          # exact for the ideal part
+    assert d["tmv_mac_slots"] == TMV.words(N, N) * TMV.word_codes
+    # sustained bandwidth: bytes per busy cycle of the port against its peak (a beat a
+    # cycle); the matvec is DRAM-bound (4 beats a word), so this is the engine's rate too
+    peak = DRAM.word_bytes
+    sustained = d["dram_bytes_read"] / d["dram_busy_cycles"]
+    assert sustained / peak >= 0.99
+    assert d["dram_stall_cycles"] == 0
+
+
+def test_small_shapes_and_refusal(served):
+    rng = np.random.default_rng(9)
+    with Device(served.url) as dev:
+        for rows, cols in ((1, 1), (5, 17), (64, 100)):
+            codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(rows, cols))
+            x = rng.integers(-128, 128, cols)
+            dev.load_dram({0: image_of(codes)})  # over the link
+            y, d = run(dev, rows, cols, 0, x)
+            assert y == ternary_matvec(TMV, codes, x)[0]
+            assert d["tmv_busy_cycles"] == dram_matvec_cycles(TMV, DRAM, rows, cols)["cycles"]
+        with pytest.raises(DeviceError, match="argument out of range"):
+            dev.start("tmv", rows=N, cols=N, base=TMV.weight_depth - 1, fmt=0)
+
+
+def test_link_traffic_beside_a_running_matvec(served):
+    """The arbiter shares the port: the host writes and reads another DRAM range while
+    the engine streams its weights; both are right."""
+    rng = np.random.default_rng(11)
+    codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(N, N))
+    x = rng.integers(-128, 128, N)
+    blob = os.urandom(4000)
+    far = 800 * 1024
+    with Device(served.url) as dev:
+        dev.load_dram({0: image_of(codes)}, fast=served.backdoor_url)
+        dram = dev.map["dram"]["base"]
+        dev.write(dev.map["activations"]["base"], x.astype(np.int8).tobytes())
+        before = dev.counters()
+        dev.start("tmv", rows=N, cols=N, base=0, fmt=0)
+        dev.write(dram + far, blob)
+        mid = dev.status()
+        assert dev.read(dram + far, len(blob)) == blob
+        assert dev.crc(dram + far, len(blob)) == zlib.crc32(blob)
+        dev.wait("matvec")
+        after = dev.counters()
+        y = np.frombuffer(dev.read(dev.map["results"]["base"], 4 * N), dtype="<i4")
+    assert y.astype(np.int64).tolist() == ternary_matvec(TMV, codes, x)[0]
+    busy = after["tmv_busy_cycles"] - before["tmv_busy_cycles"]
+    assert mid["flags"] & 1, "the writes were meant to overlap the matvec"
+    # sharing costs the engine cycles (stalls), never data
+    assert busy > dram_matvec_cycles(TMV, DRAM, N, N)["cycles"]
+    assert after["dram_stall_cycles"] > before["dram_stall_cycles"]
+    assert after["dram_bytes_written"] - before["dram_bytes_written"] == len(blob)
