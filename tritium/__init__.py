@@ -15,3 +15,4 @@ the layers of docs/engines.md:
 __version__ = "0.1.0"
 
 from .errors import TritiumError, ConfigError  # noqa: F401
+from . import dram  # noqa: F401,E402  (registers the DRAM config kind SocConfig.dram takes)

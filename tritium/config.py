@@ -811,9 +811,9 @@ class SocConfig(Config):
     dram: "DramConfig | None" = None
 
     def __post_init__(self):
-        from tritium.dram import DramConfig
-
-        self._nested("dram", DramConfig, optional=True)
+        # the DRAM config class registers itself (kind "dram") when tritium.dram is
+        # imported, which the package does: this module cannot import it back
+        self._nested("dram", _REGISTRY["dram"], optional=True)
         self._nested("tmv", TernaryConfig, optional=True)
         self._nested("mfc", MfcConfig, optional=True)
         from tritium import registry

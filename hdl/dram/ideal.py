@@ -31,7 +31,7 @@ from amaranth.lib.wiring import Out
 
 from tritium.dram import DramConfig
 
-from . import port_signature
+from .port import port_signature
 
 #: the Verilog module holding the ideal part's bytes (a synchronous read port, a write
 #: port with byte enables)
