@@ -486,7 +486,7 @@ class SpgemmConfig(Config):
     # --- memory and timing ---------------------------------------------------------------
     @property
     def external_memory(self) -> bool:
-        return not self.weights_dram and (self.mem_latency != 1 or self.mem_bytes_per_cycle != 0)
+        return self.mem_latency != 1 or self.mem_bytes_per_cycle != 0
 
     @property
     def word_fields(self) -> dict[str, tuple[tuple[str, int, bool], ...]]:
