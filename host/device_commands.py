@@ -93,7 +93,8 @@ def cmd_load(args) -> int:
 
     desc = load_checkpoint(args.checkpoint)
     with Device(args.device) as dev:
-        rep = dev.load(desc, fmt=args.format, progress=not args.quiet)
+        kw = {"fast": args.fast} if args.fast else {}
+        rep = dev.load(desc, fmt=args.format, progress=not args.quiet, **kw)
     print(f"loaded {len(rep.layers)} BitLinears ({rep.bytes_sent:,} bytes, {args.format}) "
           f"in {rep.seconds:.2f} s = {rep.mb_per_s:.2f} MB/s; device CRC {rep.device_crc:#010x} "
           "matches")
@@ -445,6 +446,10 @@ def register(sub) -> None:
                    help="socket://127.0.0.1:PORT (tritium serve) or a serial port")
     p.add_argument("--format", choices=("t2", "t3"), default="t2")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--fast", metavar="URL", default=None,
+                   help="weights in a simulated device's DRAM: write them through its "
+                        "backdoor (the URL `tritium serve --dram` prints); the CRC proof "
+                        "is the same (docs/memory.md)")
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("run", help="run an engine on a device and check it against the golden",

@@ -183,3 +183,15 @@ def test_device_lost_mid_load_then_rerun():
     with SimulatedDevice(CFG) as sd2, Device(sd2.url) as d2:
         rep = d2.load_dram({0: image})
         assert rep.bytes_sent == len(image)
+
+
+def test_cli_serve_refuses_a_bad_part_in_one_line():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "tritium.cli", "serve", "--dram", "nosuchpart"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "unknown DRAM part" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr

@@ -12,11 +12,14 @@ controller's side, member ``port``) for a :class:`~tritium.dram.DramConfig` whos
   has room for every read in flight (credits), so nothing is lost and ``cmd.ready`` drops
   instead.
 
-The storage is a plain Verilog array (:data:`STORE_VERILOG`, one of the ``sources``), not
-``amaranth.lib.memory``: Amaranth writes a memory's initial contents as one Verilog
+The storage (``storage="verilog"``, what the served simulation builds) is a plain Verilog
+array (:data:`STORE_VERILOG`, one of the ``sources``), not ``amaranth.lib.memory``: Amaranth writes a memory's initial contents as one Verilog
 statement per word, which for a 64 MB part is 16M lines and minutes of conversion
 (measured: a 1M-word memory, 28 MB of Verilog, 10 minutes). The array is made public to
 the backdoor by a Verilator ``.vlt`` rule (``public_flat_rw``), nothing else is.
+``storage="amaranth"`` puts the same read/write ports on ``amaranth.lib.memory``, for
+Amaranth's own simulator (which cannot run the Verilog array) at small sizes; the
+controller around it is the same.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import hashlib
 from pathlib import Path
 
 from amaranth import ClockSignal, Instance, Module, Mux, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import Out
 
 from tritium.dram import DramConfig
@@ -61,8 +64,10 @@ public_flat_rw -module "{STORE_MODULE}" -var "mem"
 class IdealController(wiring.Component):
     """See the module docstring. ``port``: the controller's side of the native port."""
 
-    def __init__(self, cfg: DramConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: DramConfig, *, storage: str = "verilog"):
+        if storage not in ("verilog", "amaranth"):
+            raise ValueError(f"storage is 'verilog' or 'amaranth', not {storage!r}")
+        self.cfg, self.storage = cfg, storage
         self.latency = cfg.spec.latency
         if self.latency < 2:
             raise ValueError("the ideal part's controller needs a latency of 2 cycles or more")
@@ -83,10 +88,17 @@ class IdealController(wiring.Component):
         raddr, rdata = Signal(cfg.addr_bits), Signal(bits)
         we, waddr = Signal(), Signal(cfg.addr_bits)
         wdata, wmask = Signal(bits), Signal(bits // 8)
-        m.submodules.store = Instance(
-            STORE_MODULE, p_AW=cfg.addr_bits, p_DW=bits, i_clk=ClockSignal(),
-            i_raddr=raddr, o_rdata=rdata, i_we=we, i_waddr=waddr, i_wdata=wdata,
-            i_wmask=wmask)
+        if self.storage == "verilog":
+            m.submodules.store = Instance(
+                STORE_MODULE, p_AW=cfg.addr_bits, p_DW=bits, i_clk=ClockSignal(),
+                i_raddr=raddr, o_rdata=rdata, i_we=we, i_waddr=waddr, i_wdata=wdata,
+                i_wmask=wmask)
+        else:  # the same ports on amaranth.lib.memory (Amaranth's simulator; small sizes)
+            m.submodules.store = store = memory.Memory(shape=bits, depth=1 << cfg.addr_bits,
+                                                       init=[])
+            rp, wp = store.read_port(), store.write_port(granularity=8)
+            m.d.comb += [rp.addr.eq(raddr), rdata.eq(rp.data), wp.addr.eq(waddr),
+                         wp.data.eq(wdata), wp.en.eq(Mux(we, wmask, 0))]
 
         cmd = p.cmd
         is_w = cmd.payload.we
