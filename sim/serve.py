@@ -399,7 +399,7 @@ def served_top(cfg: SocConfig):
     input-combinational pass was 40 % of the run time). Registers start from their
     initial values; RESET over the link still clears the engine.
     """
-    from amaranth import ClockDomain, ClockSignal, Module
+    from amaranth import ClockDomain, ClockSignal, Module, ResetSignal
     from amaranth.lib import stream, wiring
     from amaranth.lib.wiring import In, Out
 
@@ -419,7 +419,13 @@ def served_top(cfg: SocConfig):
 
         def elaborate(self, platform):
             m = Module()
-            m.domains.sync = ClockDomain(reset_less=True)
+            if ctrl is None:
+                m.domains.sync = ClockDomain(reset_less=True)
+            else:
+                # a controller may take ResetSignal() (LiteDRAM's core has a reset input):
+                # the domain has one, tied low, which the build optimises away as well
+                m.domains.sync = ClockDomain()
+                m.d.comb += ResetSignal("sync").eq(0)
             m.submodules.soc = soc = Soc(cfg)
             m.d.comb += [ClockSignal("sync").eq(self.clk), self.idle.eq(soc.idle),
                          self.rx_partial.eq(soc.rx_partial)]
