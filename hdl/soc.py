@@ -8,6 +8,13 @@
   busy); the simulator may stop its clock while idle and no byte arrives.
 - ``rx_partial``: inside a frame, waiting for more of its bytes (the simulator then
   checks its socket often instead of clocking long batches).
+- ``dram`` (only with ``cfg.dram``): the requester side of the DRAM controller's native
+  port (:func:`tritium.hdl.dram.port_signature`); the controller is outside the SoC.
+  The ``dram`` region of the map reaches it through a :class:`~tritium.hdl.mem.LinkDramPort`,
+  engines through :meth:`EngineBus.dram_port`, all behind one round-robin
+  :class:`~tritium.hdl.mem.DramArbiter` whose counters COUNTERS reports (prefix
+  ``dram_``, between the engines' and the link's); ``idle`` waits for it too
+  (docs/memory.md).
 
 The SoC holds one adapter per engine of ``cfg.engines`` (:func:`adapters`), each an
 :class:`EngineAdapter`: its START id and field layout, its regions (``soc_regions`` of
