@@ -122,3 +122,30 @@ def test_link_traffic_beside_a_running_matvec(served):
     assert busy > dram_matvec_cycles(TMV, DRAM, N, N)["cycles"]
     assert after["dram_stall_cycles"] > before["dram_stall_cycles"]
     assert after["dram_bytes_written"] - before["dram_bytes_written"] == len(blob)
+
+
+def test_checkpoint_load_into_dram_and_every_bitlinear(served, h64_checkpoint):
+    """Device.load of a real safetensors checkpoint onto a DRAM-weight TMV (the backdoor,
+    then over the link), every BitLinear against the reference's integer matvec; attach
+    proves a second process's view with the CRC command."""
+    from tritium.golden.checkpoint import load_checkpoint
+    from tritium.golden.hgrn import HGRNBitForCausalLM
+
+    desc = load_checkpoint(h64_checkpoint(3))
+    trace = HGRNBitForCausalLM(desc).trace_integer_matvecs([5, 6, 7])
+    with Device(served.url) as dev:
+        rep = dev.load(desc, fast=served.backdoor_url)
+        assert rep.verified and rep.bytes_sent == \
+            sum(p.lines for p in rep.layers.values()) * TMV.line_stride
+        rep = dev.load(desc)  # over the link: the same bytes, the same proof
+        for name, x, acc in trace:
+            y, delta = dev.matvec(name, x)
+            assert y.tolist() == acc.tolist(), name
+            p = dev.placements[name]
+            assert delta["tmv_busy_cycles"] == dram_matvec_cycles(TMV, DRAM, p.rows, p.cols,
+                                                                  p.base)["cycles"]
+    with Device(served.url) as other:
+        assert set(other.attach(desc)) == set(rep.layers)
+        other.write(other.map["dram"]["base"], b"\x00" * 16)  # clobber line 0
+        with pytest.raises(DeviceError, match="not this checkpoint"):
+            other.attach(desc)
