@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from tritium.boards.report import summarize, yosys_cells
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.engines.tmv.golden import ternary_matvec
 from _results import save_results  # bench/_results.py (run as a script)
 

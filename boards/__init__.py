@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from tritium import registry
-from tritium.config import SocConfig, TernaryConfig, served_soc
+from tritium.config import SocConfig, served_soc
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError, TritiumError
 
 #: board modules of this package, by board name (one file per board)

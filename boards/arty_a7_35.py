@@ -5,7 +5,7 @@ Verilog and XDC constraints only: the bitstream needs Vivado, which the open flo
 
 from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 
 from . import Board
 

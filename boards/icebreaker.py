@@ -2,7 +2,7 @@
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 
 from . import Board
 

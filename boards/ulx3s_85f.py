@@ -2,7 +2,7 @@
 
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 
 from . import Board
 

@@ -61,7 +61,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tritium.config import SpgemmConfig, TernaryConfig
+from tritium.engines.spgemm.config import SpgemmConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError, TritiumError
 from tritium.golden.shapes import (MODEL_PRESETS, CheckpointError, bitnet_spec, hgrn_spec,
                                    read_config)

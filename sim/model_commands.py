@@ -22,7 +22,9 @@ from pathlib import Path
 
 from tritium import registry
 from tritium.cliargs import add_json_flag, engine_name, engines_help
-from tritium.config import SpgemmConfig, TernaryConfig, load_config
+from tritium.config import load_config
+from tritium.engines.spgemm.config import SpgemmConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.engines.spgemm.model import spgemm_workload
 from tritium.errors import ConfigError, UsageError
 

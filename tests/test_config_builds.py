@@ -28,7 +28,10 @@ from amaranth import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import MfcConfig, SocConfig, SpgemmConfig, TernaryConfig
+from tritium.config import SocConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.spgemm.config import SpgemmConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 from tritium.engines.spgemm import golden as gs
 from tritium.engines.tmv.golden import ternary_matvec

@@ -5,7 +5,8 @@ against MfcConfig."""
 import numpy as np
 import pytest
 
-from tritium.config import MfcConfig, TernaryConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.engines.mfc.golden import (IMM_BITS, Machine, Op, ProgramError, decode_word,
                                 disassemble, encode, estimate_cycles, sig_fixed,
                                 sigmoid_max_error)

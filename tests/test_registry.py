@@ -65,7 +65,8 @@ def test_a_bad_description_is_refused(kw, match):
 
 
 def test_counters_and_labels_come_from_the_config():
-    from tritium.config import SOC_SPGEMM, MfcConfig
+    from tritium.engines.mfc.config import MfcConfig
+    from tritium.engines.spgemm.config import SOC_SPGEMM
 
     spg = registry.get("spgemm")
     assert {b for _, b in spg.counter_widths(SOC_SPGEMM)} == {SOC_SPGEMM.counter_bits}

@@ -181,4 +181,4 @@ def engine_options_applied(args, soc):
                           f"--engine {stray[0]} or drop them")
     engines = tuple(Config.from_dict(_overridden(args, type(e), f"eng_{n}__", e.to_dict()))
                     if n in given else e for n, e in held.items())
-    return dataclasses.replace(soc, engines=engines, tmv=None, mfc=None)
+    return dataclasses.replace(soc, engines=engines)

@@ -57,7 +57,8 @@ import dataclasses
 
 import numpy as np
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
 from tritium.engines.mfc.golden import Machine, Op, encode, estimate_cycles
 from tritium.engines.tmv.golden import tmv_lines

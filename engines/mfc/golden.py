@@ -49,7 +49,7 @@ addresses are flat over both banks (bank b starts at ``b·act_elems`` / ``b·res
 
 ``VNORM`` with ``k = 2^31 // max|V[a+i]|`` (SDIV) rescales a vector of any magnitude to
 max-abs in (2^(F_N-1), 2^F_N], i.e. about 1.0 in Q.F_N (F_N = ``norm_frac``, N = 31 -
-F_N, :attr:`~tritium.config.MfcConfig.norm_shift`; ``k = 2^(31-s) // max`` targets
+F_N, :attr:`~tritium.engines.mfc.config.MfcConfig.norm_shift`; ``k = 2^(31-s) // max`` targets
 2^(F_N-s)), and sums the squares of the rescaled elements exactly: the RMS of a vector
 then comes out with ~F_N bits of relative precision whatever its scale, where a sum of
 ``(v·v) >> F`` underflows to 0 below RMS 2^(-F/2). With ``k = 2^N`` it is the identity
@@ -65,7 +65,7 @@ Bad programs never hang the core: an unknown opcode, an operand range outside it
 command outside the engine's limits, or a fetch past the instruction memory sets the
 sticky ``error`` flag and halts before executing that instruction.
 
-Timing: see :class:`~tritium.config.MfcConfig`. The TMV computes from ``ACT`` as it is
+Timing: see :class:`~tritium.engines.mfc.config.MfcConfig`. The TMV computes from ``ACT`` as it is
 when the command issues; a program that writes the act bank of a TMV still in flight,
 or reads the result bank it is still writing, races the hardware: :func:`run` raises
 :class:`ProgramError` for it (``check_races``) so compilers find such bugs here. So it
@@ -83,7 +83,8 @@ import math
 
 import numpy as np
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
 
 from tritium.golden.ternary import decode
@@ -271,7 +272,7 @@ def _wrap_arr(v: np.ndarray, bits: int) -> np.ndarray:
 
 
 class Timer:
-    """The timing rules of :class:`~tritium.config.MfcConfig`, one instruction at a time:
+    """The timing rules of :class:`~tritium.engines.mfc.config.MfcConfig`, one instruction at a time:
     the cycle model both the interpreter and :func:`estimate_cycles` use."""
 
     def __init__(self, cfg: MfcConfig):

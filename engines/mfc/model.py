@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import ConfigError, TritiumError
 from tritium.sim.model import (OPS_PER_WEIGHT, ModelError, Platform, energy_table,
                                model_config, model_shapes, platform, power)

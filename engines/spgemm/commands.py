@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from tritium.cliargs import add_json_flag, print_json
-from tritium.config import SPGEMM_SEMIRINGS
+from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 
 
 def cmd_run_spgemm(args) -> int:
@@ -22,7 +22,7 @@ def cmd_run_spgemm(args) -> int:
     B = read_sparse(args.b) if args.b else A
     with Device(args.device) as dev:
         C, counters = dev.spgemm(A, B, args.semiring)
-        cfg = dev.cfg.spgemm
+        cfg = dev.cfg.engine_config(SpgemmConfig.kind)
     op = prepare(cfg, A, B, args.semiring)
     ref = golden.spgemm(cfg, op.A, op.B, op.semiring).csr()
     ref.sort_indices()

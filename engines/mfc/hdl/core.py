@@ -66,7 +66,8 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.mfc.golden import COUNTERS, SCALAR_OPS, VECTOR_OPS, Op
 
 from tritium.engines.tmv.hdl.matvec import TernaryMatVec, wload_layout
