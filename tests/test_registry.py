@@ -47,8 +47,10 @@ def test_a_second_engine_with_a_taken_name_or_start_id_is_refused(tmp_path, monk
 
 
 def test_a_missing_hook_or_attribute_is_a_config_error():
-    with pytest.raises(ConfigError, match="engine tmv has no commands"):
-        registry.get("tmv").hook("commands")
+    bare = Engine(name="bare", config="tritium.config:SocConfig", start_id=200,
+                  start_fields=(), counters=(), counter_bits=8)
+    with pytest.raises(ConfigError, match="engine bare has no commands"):
+        bare.hook("commands")
     with pytest.raises(ConfigError, match="has no 'NOPE'"):
         load("tritium.config:NOPE")
     with pytest.raises(ConfigError, match="cannot import 'tritium.nowhere'"):

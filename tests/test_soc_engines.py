@@ -99,8 +99,8 @@ def test_an_engines_list_keeps_a_tmv_that_is_not_the_default():
     assert SocConfig.from_json(cfg.to_json()) == cfg
     # a board's SoC is built from its own TMV, and replacing the tmv field still replaces it
     board = get_board("icebreaker")
-    assert board.default_config().engines == (board.tmv,)
-    deeper = dataclasses.replace(board.tmv, weight_depth=1024)
+    assert board.default_config().engines == (board.engine,)
+    deeper = dataclasses.replace(board.engine, weight_depth=1024)
     assert board.default_config().replace_engine(deeper).engines == (deeper,)
 
 

@@ -24,7 +24,10 @@ library only):
 - ``excludes``: engine names it cannot sit beside on one SoC (the token core owns its
   TMV);
 - ``title``: one line for help texts and generated docs; ``workload``: what the
-  estimate hook's workload string means (help of ``tritium estimate --workload``).
+  estimate hook's workload string means (help of ``tritium estimate --workload``);
+- ``components``: what ``tritium verilog NAME`` can emit of the engine,
+  ``((NAME, "module:ConfigClass", "module:ComponentClass", verilog_top), ...)``; the
+  engine's own name also names the one built from its :attr:`config`.
 
 The hooks are ``"module:attribute"`` strings, imported only when used (:meth:`hook`),
 so describing an engine costs no import of Amaranth, numpy or the engine's code:
@@ -40,7 +43,8 @@ so describing an engine costs no import of Amaranth, numpy or the engine's code:
 - ``estimate``: ``estimate(cfg, workload: str, platform) -> dict`` of flat numbers
   (``cycles`` at least), what ``tritium estimate --engine NAME --workload W`` prints;
 - ``commands``: ``register(verb, subparsers)``, the engine's own subcommands of a verb
-  (``tritium run NAME ...``).
+  (``tritium run NAME ...``, ``tritium sim NAME ...``); it adds none for a verb it does
+  not know.
 
 A missing hook is None; asking for it raises ConfigError naming the engine.
 """
@@ -88,6 +92,7 @@ class Engine:
     workload: str = ""
     label_fields: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
+    components: tuple[tuple[str, str, str, str], ...] = ()
     adapter: str | None = None
     served: str | None = None
     driver: str | None = None

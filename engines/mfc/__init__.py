@@ -23,4 +23,7 @@ ENGINE = Engine(
     served="tritium.engines.mfc.config:MfcConfig", driver="tritium.engines.mfc.driver:Driver",
     golden="tritium.engines.mfc.golden:Machine",
     estimate="tritium.engines.mfc.model:estimate",
-    label_fields=("tmv.simd", "tmv.pe", "tmv.weight_depth", "imem_depth"))
+    label_fields=("tmv.simd", "tmv.pe", "tmv.weight_depth", "imem_depth"),
+    commands="tritium.engines.mfc.commands:register",
+    components=(("mfc", "tritium.engines.mfc.config:MfcConfig", "tritium.engines.mfc.hdl:MfcCore",
+                 "mfc"),))

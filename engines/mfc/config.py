@@ -15,6 +15,19 @@ from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 
 
+#: width of an instruction's ``d``, ``a`` and ``b`` fields (registers, vector-memory
+#: addresses, the vector length, TMV rows, cols and weight base): every depth and shape an
+#: instruction names stays within 2**FIELD_BITS
+FIELD_BITS = 16
+#: the 64-bit instruction word, field by field from bit 0: (name, bits); SLI's signed
+#: immediate takes every bit above ``d`` (:data:`IMM_BITS`)
+INSTR_FIELDS: tuple[tuple[str, int], ...] = (("op", 6), ("d", FIELD_BITS), ("a", FIELD_BITS),
+                                             ("b", FIELD_BITS), ("c", 10))
+INSTR_BITS = sum(bits for _, bits in INSTR_FIELDS)
+#: SLI's immediate starts at bit IMM_SHIFT, past ``op`` and ``d``
+IMM_SHIFT = INSTR_FIELDS[0][1] + INSTR_FIELDS[1][1]
+IMM_BITS = INSTR_BITS - IMM_SHIFT
+
 #: scalar-unit operations of the token core, by name -> busy cycles (see MfcConfig)
 MFC_SCALAR_OPS: tuple[str, ...] = ("smul", "sdiv", "ssqrt")
 
@@ -64,8 +77,8 @@ class MfcConfig(Config):
     rescale_frac: int = _field(28, 16, 40, "R: fraction bits of the rescale factor c")
     sig_segments_log2: int = _field(8, 0, 8, "log2 of the sigmoid's linear segments")
     sig_range_log2: int = _field(3, 1, 5, "sigmoid input range is ±2**this")
-    vmem_depth: int = _field(4096, 16, 1 << 16, "vector memory, int32 elements")
-    imem_depth: int = _field(1024, 16, 1 << 16, "instruction memory, 64-bit words")
+    vmem_depth: int = _field(4096, 16, 1 << FIELD_BITS, "vector memory, int32 elements")
+    imem_depth: int = _field(1024, 16, 1 << FIELD_BITS, "instruction memory, 64-bit words")
     sregs: int = _field(16, 4, 64, "scalar registers (64-bit)")
 
     def __post_init__(self):
@@ -76,9 +89,10 @@ class MfcConfig(Config):
         t = self.tmv
         if t.act_bits != 8:
             raise ConfigError("mfc: the core quantises activations to int8; use tmv.act_bits=8")
-        if max(t.max_in, t.max_out, t.weight_depth) > 1 << 16:
-            raise ConfigError("mfc: TMV rows, cols and base are 16-bit instruction fields; keep "
-                              "tmv.max_in, max_out and weight_depth <= 65536")
+        if max(t.max_in, t.max_out, t.weight_depth) > 1 << FIELD_BITS:
+            raise ConfigError(f"mfc: TMV rows, cols and base are {FIELD_BITS}-bit instruction "
+                              "fields; keep tmv.max_in, max_out and weight_depth <= "
+                              f"{1 << FIELD_BITS}")
         if self.frac_bits + self.sig_range_log2 + 1 < self.sig_segments_log2:
             raise ConfigError("mfc: more sigmoid segments than input codes; lower "
                               "sig_segments_log2")

@@ -83,7 +83,7 @@ import math
 
 import numpy as np
 
-from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.mfc.config import IMM_BITS, IMM_SHIFT, INSTR_FIELDS, MfcConfig
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
 
@@ -139,7 +139,6 @@ SCALAR_OPS: dict[Op, str] = {Op.SMUL: "smul", Op.SDIV: "sdiv", Op.SSQRT: "ssqrt"
 COUNTERS = ("cycles", "instructions", "tmv_busy", "vpu_busy", "scalar_busy", "wait_tmv",
             "issue")
 
-IMM_BITS = 42
 M32, M64 = (1 << 32) - 1, (1 << 64) - 1
 
 
@@ -157,10 +156,10 @@ def encode(op: Op, d: int = 0, a: int = 0, b: int = 0, c: int = 0, imm: int | No
     if imm is not None:
         if op != Op.SLI or not -(1 << (IMM_BITS - 1)) <= imm < 1 << (IMM_BITS - 1):
             raise ValueError(f"immediate {imm} does not fit {IMM_BITS} signed bits (SLI only)")
-        fields = [(int(op), 6), (d, 16)]
-        word = (imm & ((1 << IMM_BITS) - 1)) << 22
+        fields = [(int(op), INSTR_FIELDS[0][1]), (d, INSTR_FIELDS[1][1])]
+        word = (imm & ((1 << IMM_BITS) - 1)) << IMM_SHIFT
     else:
-        fields = [(int(op), 6), (d, 16), (a, 16), (b, 16), (c, 10)]
+        fields = [(v, width) for v, (_, width) in zip((int(op), d, a, b, c), INSTR_FIELDS)]
         word = 0
     pos = 0
     for value, width in fields:
@@ -182,9 +181,11 @@ class Instr:
 
 
 def decode_word(word: int) -> Instr:
-    imm = wrap(word >> 22, IMM_BITS)
-    return Instr(word & 0x3F, (word >> 6) & 0xFFFF, (word >> 22) & 0xFFFF,
-                 (word >> 38) & 0xFFFF, (word >> 54) & 0x3FF, imm)
+    values, pos = [], 0
+    for _, width in INSTR_FIELDS:
+        values.append((word >> pos) & ((1 << width) - 1))
+        pos += width
+    return Instr(*values, wrap(word >> IMM_SHIFT, IMM_BITS))
 
 
 def disassemble(word: int) -> str:

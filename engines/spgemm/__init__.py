@@ -26,4 +26,6 @@ ENGINE = Engine(
     golden="tritium.engines.spgemm.golden:spgemm",
     estimate="tritium.engines.spgemm.model:estimate",
     commands="tritium.engines.spgemm.commands:register",
-    label_fields=("pes", "hash_bits", "max_nnz", "max_c_nnz"))
+    label_fields=("pes", "hash_bits", "max_nnz", "max_c_nnz"),
+    components=(("spgemm", "tritium.engines.spgemm.config:SpgemmConfig",
+                 "tritium.engines.spgemm.hdl:SpgemmEngine", "spgemm"),))

@@ -24,4 +24,9 @@ ENGINE = Engine(
     counters=COUNTERS, counter_bits=COUNTER_BITS,
     adapter="tritium.engines.tmv.hdl.adapter:TmvAdapter", served="tritium.engines.tmv.config:_default_soc_tmv",
     driver="tritium.engines.tmv.driver:Driver", golden="tritium.engines.tmv.golden:ternary_matvec",
-    estimate="tritium.engines.tmv.model:estimate", label_fields=("simd", "pe", "weight_depth"))
+    estimate="tritium.engines.tmv.model:estimate", label_fields=("simd", "pe", "weight_depth"),
+    commands="tritium.engines.tmv.commands:register",
+    components=(("ternary-dot", "tritium.engines.tmv.config:TernaryDotConfig",
+                 "tritium.engines.tmv.hdl:TernaryDot", "ternary_dot"),
+                ("ternary-matvec", "tritium.engines.tmv.config:TernaryConfig",
+                 "tritium.engines.tmv.hdl:TernaryMatVec", "ternary_matvec")))
