@@ -37,7 +37,7 @@ SYNTH = dict(simd=64, pe=1, max_in=1024, max_out=1024, weight_depth=1024)
 
 
 def utilization(fmt: str, seed: int = 1) -> dict:
-    from tritium.sim import run_tmv
+    from tritium.engines.tmv.runner import run_tmv
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 3, (1024, 1024))

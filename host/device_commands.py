@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 from tritium.cliargs import (add_engine_options, add_json_flag, engine_name, engine_options_applied,
-                             engines_help, print_json)
+                             engines_help, parser_engines, print_json)
 from tritium import registry
 from tritium.config import SocConfig, load_config, served_soc
 from tritium.engines.mfc.config import MfcConfig
@@ -456,6 +456,6 @@ def register(sub) -> None:
     add_json_flag(q)
     q.set_defaults(func=cmd_run)
 
-    for eng in registry.engines(installed=False).values():  # each engine's own `run` commands
+    for eng in parser_engines().values():  # each engine's own `run` commands
         if eng.commands:
             eng.hook("commands")("run", rsub)

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from tritium.cliargs import (add_config_options as _add_config_options,
-                             config_from_args as _config_from_args, int_range)
+                             config_from_args as _config_from_args, int_range,
+                             parser_engines)
 from tritium.errors import TritiumError, UsageError
 
 #: largest --seed: it becomes cocotb's 32-bit RANDOM_SEED, and a run may add a job index
@@ -26,9 +27,10 @@ MAX_VECTORS = 1 << 16
 
 
 def _components():
-    from tritium.hdl import COMPONENTS
+    from tritium import cliargs
+    from tritium.hdl import components
 
-    return COMPONENTS
+    return components(installed=cliargs.SCAN_INSTALLED)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -142,7 +144,6 @@ def add_sim_options(cp, cfg_cls) -> None:
 
 
 def register(sub) -> None:
-    from tritium import registry
     from tritium.hdl import resolve
 
     comps = _components()
@@ -156,7 +157,7 @@ def register(sub) -> None:
         _add_config_options(cp, resolve(comps[name][0]))
         cp.set_defaults(func=cmd_verilog)
 
-    engines = registry.engines(installed=False)
+    engines = parser_engines()
     p = sub.add_parser("sim", help="simulate a component in Verilator against its golden",
                        description="Run a component in Verilator and check it against the "
                        "golden model; each engine brings its own subcommands ("

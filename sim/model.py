@@ -369,6 +369,15 @@ def estimate_model(model: str | dict, plat: str | Platform = "u250", **override)
     }
 
 
+def compare_row(engine: str, config: str, workload: str, estimate, measured,
+                **extra) -> dict:
+    """One row of ``tritium compare``: an engine's workload on a named config, the model's
+    cycles beside the RTL's counter and the signed error in percent of the RTL's."""
+    return {"engine": engine, "config": config, "workload": workload,
+            "estimate_cycles": estimate, "rtl_cycles": measured,
+            "error_pct": round(100 * (estimate - measured) / measured, 3), **extra}
+
+
 def anchor_errors(estimates: dict[tuple[str, str], dict] | None = None) -> list[dict]:
     """The model's error against every published figure in :data:`ANCHORS`."""
     out = []

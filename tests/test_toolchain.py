@@ -108,7 +108,7 @@ RELOCATED_SNIPPET = textwrap.dedent("""
     if sys.argv[1] != "-":  # build against this copy of cocotb's libraries
         cocotb_tools.config.libs_dir = Path(sys.argv[1])
     from tritium.engines.tmv.config import TernaryDotConfig
-    from tritium.sim import run_ternary_dot
+    from tritium.engines.tmv.dot_runner import run_ternary_dot
     out = run_ternary_dot(TernaryDotConfig(lanes=3, max_length=6), [([0, 1, 2], [5, -7, 3])])
     print("CACHED" if out["cached"] else "BUILT", *out["results"])
 """)

@@ -42,6 +42,12 @@ so describing an engine costs no import of Amaranth, numpy or the engine's code:
   against);
 - ``estimate``: ``estimate(cfg, workload: str, platform) -> dict`` of flat numbers
   (``cycles`` at least), what ``tritium estimate --engine NAME --workload W`` prints;
+- ``lm_estimate``: ``estimate(model, platform, **platform_overrides) -> dict``, the
+  per-token budget of a whole language model run on this engine (``tritium estimate
+  --model M --core NAME``);
+- ``compare``: ``compare(quick, rng) -> [job, ...]``, the workloads ``tritium compare``
+  runs on the RTL, each job a call returning one row (the model's cycles beside the
+  hardware counter's, :func:`tritium.sim.model.compare_row`);
 - ``commands``: ``register(verb, subparsers)``, the engine's own subcommands of a verb
   (``tritium run NAME ...``, ``tritium sim NAME ...``); it adds none for a verb it does
   not know.
@@ -57,7 +63,8 @@ import importlib
 from tritium.errors import ConfigError
 
 #: the hooks an Engine may name (see the module docstring)
-HOOKS = ("adapter", "served", "driver", "golden", "estimate", "commands")
+HOOKS = ("adapter", "served", "driver", "golden", "estimate", "lm_estimate", "compare",
+         "commands")
 
 
 def load(path: str):
@@ -98,6 +105,8 @@ class Engine:
     driver: str | None = None
     golden: str | None = None
     estimate: str | None = None
+    lm_estimate: str | None = None
+    compare: str | None = None
     commands: str | None = None
 
     def __post_init__(self):

@@ -24,6 +24,7 @@ ENGINE = Engine(
     golden="tritium.engines.mfc.golden:Machine",
     estimate="tritium.engines.mfc.model:estimate",
     label_fields=("tmv.simd", "tmv.pe", "tmv.weight_depth", "imem_depth"),
+    lm_estimate="tritium.engines.mfc.model:estimate_mfc",
     commands="tritium.engines.mfc.commands:register",
     components=(("mfc", "tritium.engines.mfc.config:MfcConfig", "tritium.engines.mfc.hdl:MfcCore",
                  "mfc"),))

@@ -25,6 +25,7 @@ ENGINE = Engine(
     served="tritium.engines.spgemm.config:SOC_SPGEMM", driver="tritium.engines.spgemm.driver:Driver",
     golden="tritium.engines.spgemm.golden:spgemm",
     estimate="tritium.engines.spgemm.model:estimate",
+    compare="tritium.engines.spgemm.model:compare",
     commands="tritium.engines.spgemm.commands:register",
     label_fields=("pes", "hash_bits", "max_nnz", "max_c_nnz"),
     components=(("spgemm", "tritium.engines.spgemm.config:SpgemmConfig",

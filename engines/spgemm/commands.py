@@ -107,8 +107,29 @@ def cmd_sim_spgemm(args) -> int:
     return 0
 
 
-def register(verb: str, sub) -> None:
-    """Add this engine's subcommand of ``verb`` (``run``, ``sim``) to ``sub``."""
+def estimate_workload(args, plat) -> dict:
+    """``tritium estimate --spgemm MATRIX``: A·A on a SpGEMM engine of ``--pes`` PEs and
+    ``--hash-bits`` tables, its memories as large as the matrix needs, under
+    ``--semiring`` (:func:`tritium.engines.spgemm.model.estimate`)."""
+    from tritium.engines.spgemm.model import estimate
+
+    cfg = SpgemmConfig(pes=args.pes, hash_bits=args.hash_bits, max_dim=1 << 16,
+                       max_nnz=1 << 22, max_c_nnz=1 << 22)
+    return estimate(cfg, args.spgemm, plat, args.semiring)
+
+
+def register(verb: str, sub):
+    """Add this engine's subcommand of ``verb`` (``run``, ``sim``) to ``sub``; for
+    ``estimate`` (``sub`` is then the estimate parser) add its workload options and
+    return ``(dest, "--spgemm MATRIX", estimate_workload)``."""
+    if verb == "estimate":
+        sub.add_argument("--spgemm", metavar="MATRIX",
+                         help="pyamg example or fixture name, or a Matrix Market (.mtx) or "
+                              ".npz file; A·A (A·Aᵀ if A is not square)")
+        sub.add_argument("--pes", type=int, default=2, help="SpGEMM row-PEs")
+        sub.add_argument("--hash-bits", type=int, default=6, help="SpGEMM table: log2 slots")
+        sub.add_argument("--semiring", default="plus-times")
+        return "spgemm", "--spgemm MATRIX", estimate_workload
     if verb == "sim":
         cp = sub.add_parser("spgemm", help="the SpGEMM engine on a matrix and a semiring",
                             description="C = A·A on the RTL, checked against the golden, "
@@ -125,7 +146,7 @@ def register(verb: str, sub) -> None:
         cp.set_defaults(func=cmd_sim_spgemm)
         return
     if verb != "run":
-        return
+        return None
     q = sub.add_parser("spgemm", help="C = A·B of sparse matrices on the SpGEMM engine",
                        description="Read A (and B; default B = A) from Matrix Market (.mtx) "
                        "or scipy .npz files, compute C = A·B under the semiring on the "

@@ -25,6 +25,7 @@ ENGINE = Engine(
     adapter="tritium.engines.tmv.hdl.adapter:TmvAdapter", served="tritium.engines.tmv.config:_default_soc_tmv",
     driver="tritium.engines.tmv.driver:Driver", golden="tritium.engines.tmv.golden:ternary_matvec",
     estimate="tritium.engines.tmv.model:estimate", label_fields=("simd", "pe", "weight_depth"),
+    compare="tritium.engines.tmv.model:compare",
     commands="tritium.engines.tmv.commands:register",
     components=(("ternary-dot", "tritium.engines.tmv.config:TernaryDotConfig",
                  "tritium.engines.tmv.hdl:TernaryDot", "ternary_dot"),
