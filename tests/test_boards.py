@@ -4,7 +4,6 @@ Every board's top elaborates and emits Verilog with its constraints; the parsers
 checked on real yosys/nextpnr output of an iCEBreaker build kept in tests/data/boards.
 """
 
-import dataclasses
 import json
 import re
 import subprocess

@@ -76,3 +76,30 @@ def test_counters_and_labels_come_from_the_config():
                                      f"{SOC_SPGEMM.hash_bits} max_nnz={SOC_SPGEMM.max_nnz} "
                                      f"max_c_nnz={SOC_SPGEMM.max_c_nnz})")
     assert f"tmv.simd={MfcConfig().tmv.simd}" in registry.get("mfc").label(MfcConfig())
+
+
+def test_verilog_components_come_from_the_descriptions():
+    from tritium.hdl import COMPONENTS, components, resolve
+
+    assert sorted(COMPONENTS) == ["mfc", "spgemm", "ternary-dot", "ternary-matvec", "tmv"]
+    # the engine's own name is the component of its config class
+    assert COMPONENTS["tmv"] == COMPONENTS["ternary-matvec"]
+    assert resolve(COMPONENTS["tmv"][1]).__name__ == "TernaryMatVec"
+    assert [resolve(COMPONENTS[n][0]).kind for n in ("ternary-dot", "mfc", "spgemm")] == \
+        ["ternary-dot", "mfc", "spgemm"]
+    assert components() == COMPONENTS
+
+
+def test_an_engine_config_file_loads_in_a_fresh_process(tmp_path):
+    # an engine config's kind parses in a fresh process whose registry has loaded nothing
+    import subprocess
+    import sys
+
+    path = tmp_path / "tmv.json"
+    path.write_text('{"kind": "ternary-matvec", "simd": 8, "pe": 2}')
+    code = ("import sys; from tritium.config import load_config; "
+            "c = load_config(sys.argv[1]); print(type(c).__name__, c.simd, c.pe)")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "TernaryConfig 8 2\n"

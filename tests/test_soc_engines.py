@@ -88,6 +88,8 @@ def test_older_json_whose_fields_and_list_disagree_is_refused():
     old = {"kind": "soc", "tmv": OLD_TMV, "engines": [OLD_CORE_TMV]}
     with pytest.raises(ConfigError, match="different engine configs"):
         SocConfig.from_dict(old)
+    with pytest.raises(ConfigError, match="no engine"):
+        SocConfig.from_dict({"kind": "soc", "tmv": None, "mfc": None})
 
 
 def test_an_engines_list_keeps_a_tmv_that_is_not_the_default():

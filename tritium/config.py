@@ -275,13 +275,15 @@ class SocConfig(Config):
         """The older layout named each engine as a field, by its engine name, null when
         absent, and a token core's file held the core's TMV as well (``"tmv": {...},
         "mfc": {...}``): each non-null one becomes an engine config, but one that another
-        of them excludes is dropped. Beside an ``engines`` list (files written while both
-        existed) they must name the same configs; ConfigError otherwise."""
+        of them excludes is dropped (all null: no engine, which SocConfig refuses). Beside
+        an ``engines`` list (files written while both existed) they must name the same
+        configs; ConfigError otherwise."""
         from tritium import registry
 
         fields = {f.name for f in dataclasses.fields(cls)}
         legacy = {n: d.pop(n) for n in [k for k in d if k not in fields]
                   if n in registry.names()}
+        legacy_keys = bool(legacy)
         legacy = {n: registry.get(n).config_class().from_dict(v)
                   for n, v in legacy.items() if v is not None}
         excluded = {x for n in legacy for x in registry.get(n).excludes}
@@ -291,8 +293,8 @@ class SocConfig(Config):
             if any(c not in given for c in engines):
                 raise ConfigError(f"soc: the fields {sorted(legacy)} and 'engines' name "
                                   "different engine configs; give the engines list only")
-        elif engines:
-            d["engines"] = engines
+        elif legacy_keys:
+            d["engines"] = engines  # all null: no engine, refused as such
         return d
 
     @property
