@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from tritium.config import TMV_FORMATS
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.tmv import ENGINE as SPEC
 from tritium.errors import DeviceError
 from tritium.host.device import LoadReport, transfer_progress

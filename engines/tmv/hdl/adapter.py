@@ -15,7 +15,7 @@ from amaranth.hdl import ResetInserter
 from amaranth.lib import memory
 from amaranth.utils import bits_for, exact_log2
 
-from tritium.config import TMV_FORMATS
+from tritium.engines.tmv.config import TMV_FORMATS
 
 from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut, _any
 from .matvec import TernaryMatVec
