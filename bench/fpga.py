@@ -35,8 +35,7 @@ DOC = ROOT / "docs" / "boards.md"
 
 
 def with_simd(cfg, simd, pe=None):
-    return dataclasses.replace(cfg, tmv=dataclasses.replace(cfg.tmv, simd=simd,
-                                                             pe=pe or cfg.tmv.pe))
+    return cfg.replace_engine(dataclasses.replace(cfg.tmv, simd=simd, pe=pe or cfg.tmv.pe))
 
 
 def fmax_mhz(rep):

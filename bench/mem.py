@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 from tritium import protocol as P
-from tritium.config import SocConfig, TernaryConfig
+from tritium.config import SocConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.dram import DramConfig
 from tritium.engines import tmv as TMV
 from tritium.engines.tmv.golden import ternary_matvec, tmv_lines

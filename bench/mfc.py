@@ -4,7 +4,7 @@ float reference, the cycle model at scale, and the core on the ECP5-85F.
 Writes bench/results/mfc.json (flat keys, units in the names) and the MFC table of
 docs/model.md (between its ``bench:mfc`` markers). All in one run:
 
-- ``rtl_*``: the token-core SoC served in Verilator (``SocConfig(mfc=MfcConfig())``,
+- ``rtl_*``: the token-core SoC served in Verilator (``SocConfig(engines=(MfcConfig(),))``,
   ``tritium serve --engine mfc``), a generated 2-layer H=64 V=256 HGRN-bit checkpoint
   compiled, loaded over the link and ``Device.generate(PROMPT, N_TOKENS)``; per-token
   hardware counters (median over the runs; the program is straight-line, so every run
@@ -82,12 +82,13 @@ def key(s: str) -> str:
 
 
 def rtl(ckpt, res: dict) -> None:
-    from tritium.config import MfcConfig, SocConfig
+    from tritium.config import SocConfig
+    from tritium.engines.mfc.config import MfcConfig
     from tritium.engines.mfc.compile import GoldenCore
     from tritium.host.device import Device
     from tritium.sim.serve import SimulatedDevice
 
-    cfg = SocConfig(mfc=MfcConfig())
+    cfg = SocConfig(engines=(MfcConfig(),))
     t0 = time.monotonic()
     with SimulatedDevice(cfg) as sim:
         res["rtl_build_and_start_s"] = round(time.monotonic() - t0, 1)
@@ -128,13 +129,14 @@ def rtl(ckpt, res: dict) -> None:
 
 def _big_core():
     """MfcConfig() with room for H=128 (weight lines, vector memory); formats default."""
-    from tritium.config import MfcConfig, TernaryConfig
+    from tritium.engines.mfc.config import MfcConfig
+    from tritium.engines.tmv.config import TernaryConfig
     return MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=1024, max_out=1024,
                                        weight_depth=16384, has_t3=0), vmem_depth=8192)
 
 
 def agree(work: Path, ckpt, res: dict) -> None:
-    from tritium.config import MfcConfig
+    from tritium.engines.mfc.config import MfcConfig
     from tritium.golden.hgrn import HGRNBitForCausalLM
     from tritium.engines.mfc.golden import sigmoid_max_error
     from tritium.golden.checkpoint import load_checkpoint
@@ -182,7 +184,7 @@ def _checkpoint(work: Path, init: str, hidden: int, seed: int):
 def _core_cfg(hidden: int, **formats):
     import dataclasses
 
-    from tritium.config import MfcConfig
+    from tritium.engines.mfc.config import MfcConfig
     return dataclasses.replace(MfcConfig() if hidden == 64 else _big_core(), **formats)
 
 
@@ -562,17 +564,18 @@ def fpga(res: dict, work: Path, deadline_s: float) -> None:
     from tritium.boards import get_board
     from tritium.boards import report as R
     from tritium.boards.flow import design_name
-    from tritium.config import MfcConfig, SocConfig
+    from tritium.config import SocConfig
+    from tritium.engines.mfc.config import MfcConfig
 
     board = get_board("ulx3s-85f")
     pre = "ulx3s_85f_mfc_soc_"
-    res[pre + "config"] = ("SocConfig(mfc=MfcConfig()): TMV simd=16 pe=4 t2, 4096 weight "
+    res[pre + "config"] = ("SocConfig(engines=(MfcConfig(),)): TMV simd=16 pe=4 t2, 4096 weight "
                            "lines, vmem 4096 x int32, imem 1024 x 64 bit (the full default core)")
     out: dict = {}
 
     def job():
         try:
-            out["rep"] = run(board, SocConfig(mfc=MfcConfig()), work, "mfc")
+            out["rep"] = run(board, SocConfig(engines=(MfcConfig(),)), work, "mfc")
         except Exception as e:  # noqa: BLE001 -- recorded below
             out["error"] = str(e)
 

@@ -12,7 +12,7 @@ import platform
 import statistics
 import sys
 
-from tritium.config import TernaryDotConfig
+from tritium.engines.tmv.config import TernaryDotConfig
 from tritium.sim.build import build
 from tritium.sim.run import simulate
 from tritium.sim.speed import build_cpp_loop, run_cpp_loop

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from tritium.boards.report import summarize, yosys_cells
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.engines.tmv.golden import ternary_matvec
 from _results import save_results  # bench/_results.py (run as a script)
 
@@ -37,7 +37,7 @@ SYNTH = dict(simd=64, pe=1, max_in=1024, max_out=1024, weight_depth=1024)
 
 
 def utilization(fmt: str, seed: int = 1) -> dict:
-    from tritium.sim import run_tmv
+    from tritium.engines.tmv.runner import run_tmv
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 3, (1024, 1024))

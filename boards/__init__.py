@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from typing import Any
+
 from tritium import registry
-from tritium.config import SocConfig, TernaryConfig, served_soc
+from tritium.config import Config, SocConfig, served_soc
 from tritium.errors import ConfigError, TritiumError
 
 #: board modules of this package, by board name (one file per board)
@@ -49,8 +51,10 @@ class Board:
 
     ``platform``: the amaranth-boards platform class; ``reset``: the resource name of a
     reset button (or None: power-on reset only); ``uart``: the UART resource name;
-    ``tmv`` and ``max_payload``: the default SoC for the part (the rest of
-    :class:`SocConfig` at its defaults, the clock from the platform);
+    ``engine`` and ``max_payload``: the default SoC for the part (the rest of
+    :class:`SocConfig` at its defaults, the clock from the platform); ``engine`` is the
+    engine config sized for the part, given as its JSON dict (``"kind"`` picks the
+    engine's config class through the registry) and held as that config;
     ``openfpgaloader``: the ``-b`` board name; ``bitstream``: True when the open flow
     can place, route and pack for the part (False: Verilog + constraints only).
     """
@@ -58,12 +62,16 @@ class Board:
     name: str
     part: str
     platform: type
-    tmv: TernaryConfig
+    engine: Any
     max_payload: int
     openfpgaloader: str
     reset: str | None = None
     uart: str = "uart"
     bitstream: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.engine, dict):
+            object.__setattr__(self, "engine", Config.from_dict(self.engine))
 
     def make_platform(self):
         cls = self.platform
@@ -77,11 +85,11 @@ class Board:
 
     def default_config(self, engine: str | None = None) -> SocConfig:
         """The board's SoC with ``engine`` (a registry name), at the board's payload and
-        clock: the board's own engine config (``tmv``) when it is of that engine or no
+        clock: the board's own engine config (``engine``) when it is of that engine or no
         engine is given, else the one the served device has
         (:func:`tritium.config.served_soc`)."""
-        if engine is None or registry.of(self.tmv).name == engine:
-            return SocConfig(engines=(self.tmv,), max_payload=self.max_payload,
+        if engine is None or registry.of(self.engine).name == engine:
+            return SocConfig(engines=(self.engine,), max_payload=self.max_payload,
                              clock_hz=self.clock_hz)
         return dataclasses.replace(served_soc(engine), max_payload=self.max_payload,
                                    clock_hz=self.clock_hz)

@@ -22,7 +22,7 @@ from .flow import build
 
 def point_config(board: Board, simd: int, pe: int, base: SocConfig | None = None):
     cfg = board.config_for(base)
-    return dataclasses.replace(cfg, tmv=dataclasses.replace(cfg.tmv, simd=simd, pe=pe))
+    return cfg.replace_engine(dataclasses.replace(cfg.tmv, simd=simd, pe=pe))
 
 
 def sweep(board: Board, simds: list[int], out: Path, pe: int = 1,

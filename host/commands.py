@@ -12,7 +12,7 @@ import math
 import sys
 
 from tritium.cliargs import add_json_flag, add_model_size_options, int_range
-from tritium.config import TMV_FORMATS
+from tritium.engines.tmv.config import TMV_FORMATS
 # torch-free at import time: tritium.golden.checkpoint (torch) is imported by the commands
 from tritium.golden.shapes import ARCHITECTURES
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 
 from tritium.cliargs import (add_engine_options, add_json_flag, engine_name, engine_options_applied,
-                             engines_help, print_json)
+                             engines_help, parser_engines, print_json)
 from tritium import registry
-from tritium.config import MfcConfig, SocConfig, load_config, served_soc
+from tritium.config import SocConfig, load_config, served_soc
+from tritium.engines.mfc.config import MfcConfig
 from tritium.errors import ConfigError, SimulationError, TritiumError
 
 DEMO_PROMPT = (1, 2, 3)
@@ -345,7 +346,7 @@ def _demo(console, work: Path, seed: int, t0: float, min_agreement: float,
     # the token core: the whole model on the device, token by token
     n = 16
     with console.status("building the token-core SoC (Verilator; cached after the first time)"):
-        sim = SimulatedDevice(SocConfig(mfc=MfcConfig())).start()
+        sim = SimulatedDevice(SocConfig(engines=(MfcConfig(),))).start()
     try:
         with Device(sim.url) as dev:
             compiled = dev.compile(desc)
@@ -472,6 +473,6 @@ def register(sub) -> None:
     add_json_flag(q)
     q.set_defaults(func=cmd_run)
 
-    for eng in registry.engines(installed=False).values():  # each engine's own `run` commands
+    for eng in parser_engines().values():  # each engine's own `run` commands
         if eng.commands:
             eng.hook("commands")("run", rsub)

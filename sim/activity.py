@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 
 from . import model as M
 

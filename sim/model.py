@@ -61,7 +61,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tritium.config import SpgemmConfig, TernaryConfig
+from tritium.engines.spgemm.config import SpgemmConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError, TritiumError
 from tritium.golden.shapes import (MODEL_PRESETS, CheckpointError, bitnet_spec, hgrn_spec,
                                    read_config)
@@ -366,6 +367,15 @@ def estimate_model(model: str | dict, plat: str | Platform = "u250", **override)
              "(optimistic)", f"attention over a {p.context}-token KV cache on the row-wise unit"]
             if shapes["arch"] == "bitnet" else []),
     }
+
+
+def compare_row(engine: str, config: str, workload: str, estimate, measured,
+                **extra) -> dict:
+    """One row of ``tritium compare``: an engine's workload on a named config, the model's
+    cycles beside the RTL's counter and the signed error in percent of the RTL's."""
+    return {"engine": engine, "config": config, "workload": workload,
+            "estimate_cycles": estimate, "rtl_cycles": measured,
+            "error_pct": round(100 * (estimate - measured) / measured, 3), **extra}
 
 
 def anchor_errors(estimates: dict[tuple[str, str], dict] | None = None) -> list[dict]:

@@ -4,7 +4,6 @@ Every board's top elaborates and emits Verilog with its constraints; the parsers
 checked on real yosys/nextpnr output of an iCEBreaker build kept in tests/data/boards.
 """
 
-import dataclasses
 import json
 import re
 import subprocess
@@ -139,7 +138,7 @@ def test_point_config_changes_only_the_engine_width():
     cfg = point_config(b, 64, 1)
     base = b.default_config()
     assert (cfg.tmv.simd, cfg.tmv.pe) == (64, 1)
-    assert dataclasses.replace(cfg, tmv=base.tmv) == base
+    assert cfg.replace_engine(base.tmv) == base
 
 
 def test_does_not_fit_numbers_from_a_failed_nextpnr_log():

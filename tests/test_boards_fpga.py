@@ -15,7 +15,7 @@ import pytest
 from tritium.boards import DoesNotFitError, get_board
 from tritium.boards import report as R
 from tritium.boards.flow import build, design_name
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 
 pytestmark = pytest.mark.fpga
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.fpga
 def small(board_name):
     board = get_board(board_name)
     tmv = TernaryConfig(simd=4, pe=1, max_in=64, max_out=64, weight_depth=64, has_t3=0)
-    return board, dataclasses.replace(board.default_config(), tmv=tmv, max_payload=64)
+    return board, dataclasses.replace(board.default_config().replace_engine(tmv), max_payload=64)
 
 
 def check_report(board, root, rep):
@@ -65,7 +65,7 @@ def test_ulx3s_12f_bitstream(tmp_path):
 def test_too_large_for_the_icebreaker(tmp_path):
     board = get_board("icebreaker")
     cfg = board.default_config()
-    big = dataclasses.replace(cfg, tmv=dataclasses.replace(cfg.tmv, weight_depth=16384))
+    big = cfg.replace_engine(dataclasses.replace(cfg.tmv, weight_depth=16384))
     with pytest.raises(DoesNotFitError, match=r"does not fit the iCE40UP5K-SG48: "
                        r"ICESTORM_RAM \d+/30 \(\d+%\); shrink tmv") as e:
         build(board, big, tmp_path)

@@ -182,7 +182,7 @@ def test_estimate_json_and_table_say_the_same():
 
 @pytest.mark.verilator
 def test_sim_mfc_runs_tokens_equal_to_the_golden_core(tmp_path):
-    from tritium.config import MfcConfig
+    from tritium.engines.mfc.config import MfcConfig
     from tritium.golden.checkpoint import write_checkpoint
     from tritium.engines.mfc.compile import GoldenCore, compile_model
 

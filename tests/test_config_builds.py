@@ -28,7 +28,10 @@ from amaranth import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import MfcConfig, SocConfig, SpgemmConfig, TernaryConfig
+from tritium.config import SocConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.spgemm.config import SpgemmConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 from tritium.engines.spgemm import golden as gs
 from tritium.engines.tmv.golden import ternary_matvec
@@ -354,7 +357,7 @@ SPG_1PE = SpgemmConfig(pes=1, hash_bits=2, max_dim=6, max_nnz=24, max_c_nnz=24, 
 @pytest.mark.verilator
 @pytest.mark.parametrize("fmt", TMV_1x1.formats)
 def test_one_by_one_tmv_runs_exactly(fmt):
-    from tritium.sim import run_tmv
+    from tritium.engines.tmv.runner import run_tmv
 
     x = np.array([TMV_1x1.act_min])
     for code in (0, 1, 2):  # weight -1, 0, +1 on the most negative activation
@@ -368,7 +371,7 @@ def test_one_by_one_tmv_runs_exactly(fmt):
 @pytest.mark.verilator
 @pytest.mark.parametrize("semiring", ["plus-times", "min-plus"])
 def test_one_pe_spgemm_runs_exactly(semiring):
-    from tritium.sim import run_spgemm
+    from tritium.engines.spgemm.runner import run_spgemm
 
     rng = np.random.default_rng(7)
     A, B = gs.random_csr(5, 6, 0.4, rng), gs.random_csr(6, 4, 0.4, rng)

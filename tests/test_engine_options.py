@@ -12,7 +12,8 @@ import pytest
 from tritium.boards import get_board
 from tritium.cli import build_parser
 from tritium.cliargs import engine_options_applied
-from tritium.config import TernaryConfig, served_soc
+from tritium.config import served_soc
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 from tritium.host import Device
 
@@ -57,8 +58,9 @@ def test_nested_fields_of_the_token_core_have_options():
     args = build_parser().parse_args(["serve", "--engine", "mfc", "--mfc-tmv-simd", "8",
                                       "--mfc-frac-bits", "14"])
     cfg = engine_options_applied(args, served_soc("mfc"))
-    assert (cfg.mfc.tmv.simd, cfg.mfc.frac_bits) == (8, 14)
-    assert isinstance(cfg.mfc.tmv, TernaryConfig)
+    core = cfg.engines[0]
+    assert (core.tmv.simd, core.frac_bits) == (8, 14)
+    assert isinstance(core.tmv, TernaryConfig)
 
 
 def test_no_option_leaves_the_soc_as_it_is():

@@ -257,6 +257,101 @@ def test_the_walk_sees_the_package():
     assert "tritium.hdl.link.command" in {t for _, t in graph["tritium.hdl.soc"]}
 
 
+# ---- no engine name in generic code ----------------------------------------------------------
+
+#: how generic code would spell a built-in engine: its name as a string, its config kinds,
+#: its package, its config classes and the facts of its config module (written out here,
+#: not read from the registry, so the check does not trust the code it checks)
+ENGINE_NAMES = {"tmv", "mfc", "spgemm"}
+ENGINE_SPELLINGS = ("ternary-matvec", "ternary-dot", "tritium.engines.tmv",
+                    "tritium.engines.mfc", "tritium.engines.spgemm")
+ENGINE_SYMBOLS = {"TernaryConfig", "TernaryDotConfig", "MfcConfig", "SpgemmConfig",
+                  "SOC_SPGEMM", "TMV_FORMATS", "SPGEMM_SEMIRINGS", "MFC_SCALAR_OPS"}
+#: the folders of generic code (everything but the engine packages and the tests)
+GENERIC_FOLDERS = ("tritium", "golden", "hdl", "host", "sim", "boards")
+#: generic modules that may still name a built-in engine, and why; nothing else may
+ENGINE_NAME_ALLOWED = {
+    "tritium/registry.py": "BUILTIN, the one list of the built-in engines' packages",
+    "tritium/config.py": "SocConfig.tmv reads the ``tmv`` attribute an engine config may "
+                         "expose (the TMV it holds), for the weight-line sizes",
+    "boards/arty_a7_35.py": "a board file picks its default engine config by kind",
+    "boards/icebreaker.py": "a board file picks its default engine config by kind",
+    "boards/ulx3s_12f.py": "a board file picks its default engine config by kind",
+    "boards/ulx3s_85f.py": "a board file picks its default engine config by kind",
+    "host/commands.py": "`tritium pack --format` offers the TMV's packed formats",
+    "host/placement.py": "weight placement lays out TMV weight lines, which the bare TMV "
+                         "and the token core share",
+    "host/device_commands.py": "`run matvec`, `generate` and `demo` walk a checkpoint "
+                               "through the TMV and the token core",
+    "sim/model.py": "the generic cycle/power model uses the TMV as its matvec unit and "
+                    "holds the SpGEMM cycle model beside it",
+    "sim/activity.py": "the TMV's switching-activity model",
+}
+
+
+def engine_mentions(text: str) -> list[tuple[int, str]]:
+    """``(line, what)`` for each place the code (not a docstring) names a built-in engine:
+    a string equal to an engine name or holding a kind or package path, a config class or
+    config fact as a name or attribute, an import of an engine package."""
+    tree = ast.parse(text)
+    docstrings = {id(n.value) for n in ast.walk(tree)
+                  if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) \
+                and id(n) not in docstrings:
+            if n.value in ENGINE_NAMES or any(w in n.value for w in ENGINE_SPELLINGS):
+                out.append((n.lineno, repr(n.value)))
+        elif isinstance(n, ast.Name) and n.id in ENGINE_SYMBOLS:
+            out.append((n.lineno, n.id))
+        elif isinstance(n, ast.Attribute) and n.attr in ENGINE_SYMBOLS:
+            out.append((n.lineno, n.attr))
+        elif isinstance(n, ast.ImportFrom):
+            names = [f"{n.module}.{a.name}" for a in n.names] if n.module else []
+            out += [(n.lineno, f"import {m}") for m in names
+                    if any(m.startswith(w + ".") or m == w for w in ENGINE_SPELLINGS[2:])]
+        elif isinstance(n, ast.Import):
+            out += [(n.lineno, f"import {a.name}") for a in n.names
+                    if any(a.name.startswith(w) for w in ENGINE_SPELLINGS[2:])]
+    return sorted(set(out))
+
+
+def test_generic_code_names_no_engine():
+    found, seen = [], set()
+    for folder in GENERIC_FOLDERS:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            seen.add(rel)
+            hits = engine_mentions(path.read_text())
+            if hits and rel not in ENGINE_NAME_ALLOWED:
+                found += [f"{rel}:{line}: {what}" for line, what in hits]
+    assert not found, "generic code names a built-in engine (move it into the engine's " \
+        "package or ask the registry):\n" + "\n".join(found)
+    # the allow-list stays short and true: every entry exists and still needs its exemption
+    stale = [rel for rel in ENGINE_NAME_ALLOWED
+             if rel not in seen or not engine_mentions((REPO / rel).read_text())]
+    assert not stale, f"ENGINE_NAME_ALLOWED entries that name no engine any more: {stale}"
+
+
+def test_engine_mentions_sees_code_and_skips_docstrings():
+    text = textwrap.dedent('''\
+        """Docstrings may say tmv, "mfc" and TernaryConfig."""
+        from tritium.engines.tmv.config import TernaryConfig
+        import tritium.engines.spgemm.driver
+        from tritium import registry
+
+        def f(cfg):
+            """Nor does this: "spgemm"."""
+            return cfg.engine_config("mfc"), registry.get("tmvx"), f"{cfg}-ternary-matvec"
+
+        K = config.SpgemmConfig
+        ''')
+    assert engine_mentions(text) == [
+        (2, "import tritium.engines.tmv.config.TernaryConfig"),
+        (3, "import tritium.engines.spgemm.driver"), (8, "'-ternary-matvec'"),
+        (8, "'mfc'"), (10, "SpgemmConfig")]
+
+
 #: modules that must import only the standard library and tritium when imported: the spec,
 #: and the model shapes `tritium estimate` reads (its start-up is bench/results/cli.json)
 LIGHT_MODULES = sorted(SPEC_MODULES) + ["tritium.golden.shapes"]

@@ -5,7 +5,9 @@ against MfcConfig."""
 import numpy as np
 import pytest
 
-from tritium.config import MfcConfig, TernaryConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TernaryConfig
+from tritium.errors import ConfigError
 from tritium.engines.mfc.golden import (IMM_BITS, Machine, Op, ProgramError, decode_word,
                                 disassemble, encode, estimate_cycles, sig_fixed,
                                 sigmoid_max_error)
@@ -33,6 +35,22 @@ def test_encode_decode_round_trip():
         encode(Op.VADD, d=1 << 16)
     with pytest.raises(ValueError):
         encode(Op.SLI, d=0, imm=1 << 41)
+
+
+def test_the_instruction_layout_and_the_limits_it_sets():
+    # the word as docs/mfc.md lays it out: op [0,6), d [6,22), a [22,38), b [38,54),
+    # c [54,64); SLI's immediate from bit 22
+    op = Op.VADD
+    assert encode(op, 1, 2, 3, 4) == int(op) | 1 << 6 | 2 << 22 | 3 << 38 | 4 << 54
+    assert encode(Op.SLI, 5, imm=-1) == int(Op.SLI) | 5 << 6 | ((1 << 42) - 1) << 22
+    # 16-bit fields: the vector memory, the program and the TMV shapes stop at 65536
+    MfcConfig(vmem_depth=65536, imem_depth=65536)
+    for bad in ({"vmem_depth": 65537}, {"imem_depth": 65537}):
+        with pytest.raises(ConfigError, match="out of range"):
+            MfcConfig(**bad)
+    wide = TernaryConfig(simd=16, pe=4, max_in=65537, max_out=64, weight_depth=64, has_t3=0)
+    with pytest.raises(ConfigError, match="16-bit instruction fields.*<= 65536"):
+        MfcConfig(tmv=wide)
 
 
 #: (sig_range_log2, sig_segments_log2) settings checked against the table's error bound

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from tritium.config import MfcConfig, TernaryConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.engines.mfc.golden import Machine, Op, encode
 from tritium.golden.checkpoint import load_checkpoint

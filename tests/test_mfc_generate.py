@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from tritium.config import MfcConfig, SocConfig
+from tritium.config import SocConfig
+from tritium.engines.mfc.config import MfcConfig
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.engines.mfc.golden import ProgramError, estimate_cycles
 from tritium.golden.checkpoint import load_checkpoint, write_checkpoint
@@ -19,7 +20,7 @@ from tritium.engines.mfc.compile import (CompileError, GoldenCore, agreement, co
                                   shape_program)
 from tritium.host.device import Device, DeviceConfigError, DeviceError
 
-CFG = SocConfig(mfc=MfcConfig())   # `tritium serve --engine mfc`: one build for all tests
+CFG = SocConfig(engines=(MfcConfig(),))   # `tritium serve --engine mfc`: one build for all tests
 PROMPT = [1, 2, 3]
 
 
@@ -30,7 +31,7 @@ def ckpt(h64_checkpoint):
 
 @pytest.fixture(scope="module")
 def compiled(ckpt):
-    return compile_model(ckpt, CFG.mfc)
+    return compile_model(ckpt, CFG.engines[0])
 
 
 # ---- the compiler and the fixed-point golden (no simulator) ------------------------------
@@ -47,7 +48,7 @@ def test_golden_core_agrees_with_the_float_reference(ckpt, compiled):
 def test_program_is_race_free_and_its_estimate_matches_the_shape_program(compiled):
     # the golden raises ProgramError on any act/result-bank race; a token runs clean
     GoldenCore(compiled).step(5)
-    assert compiled.estimate() == estimate_cycles(CFG.mfc, shape_program(CFG.mfc, 64, 256, 256, 2))
+    assert compiled.estimate() == estimate_cycles(CFG.engines[0], shape_program(CFG.engines[0], 64, 256, 256, 2))
     est = compiled.estimate()
     assert est["cycles"] == est["issue"] + est["vpu_busy"] + est["scalar_busy"] + est["wait_tmv"]
 
@@ -68,7 +69,7 @@ def test_compile_refuses_what_the_core_cannot_run(tmp_path, ckpt):
 
 def test_a_racing_program_is_caught_by_the_golden(compiled):
     from tritium.engines.mfc.golden import Machine, Op, encode
-    m = Machine(CFG.mfc)
+    m = Machine(CFG.engines[0])
     m.load_program([encode(Op.SETVL, a=16), encode(Op.TMV, d=4, a=16, b=0, c=0),
                     encode(Op.VQUANT, d=0, a=0, c=0), encode(Op.HALT)])
     with pytest.raises(ProgramError, match="act bank 0"):
@@ -159,7 +160,7 @@ def test_cli_generate_fails_in_one_line_when_the_core_collapses(ckpt, tmp_path):
     real: the device equals its fixed-point golden, and generate still exits 1 with one
     line, because the teacher-forced agreement with the float reference collapses."""
     from tritium.sim.serve import SimulatedDevice
-    bad = SocConfig(mfc=MfcConfig(quant_shift=8))
+    bad = SocConfig(engines=(MfcConfig(quant_shift=8),))
     with SimulatedDevice(bad) as sim:
         r = subprocess.run([sys.executable, "-m", "tritium.cli", "generate", str(ckpt),
                             "--device", sim.url, "-n", "16", "--quiet"],

@@ -6,7 +6,8 @@ V, S, error and every counter."""
 import numpy as np
 import pytest
 
-from tritium.config import MfcConfig, TernaryConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.engines.mfc.golden import VECTOR_OPS, Op, encode
 from tritium.engines.tmv.golden import tmv_lines
 from tritium.engines.mfc.runner import golden_mfc, run_mfc, run_mfc_scalar, run_mfc_vector

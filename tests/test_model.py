@@ -7,7 +7,8 @@ import math
 import pytest
 
 from tritium.cli import main
-from tritium.config import SpgemmConfig, TernaryConfig
+from tritium.engines.spgemm.config import SpgemmConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 from tritium.engines.spgemm import golden as g
 from tritium.sim import model as M

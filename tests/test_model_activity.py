@@ -2,7 +2,7 @@
 
 import pytest
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.sim.activity import tmv_power_opinions, toggle_count
 
 pytestmark = pytest.mark.verilator

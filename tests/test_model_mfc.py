@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tritium.config import MfcConfig, TernaryConfig
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.engines.mfc.compile import compile_model
 from tritium.engines.mfc.model import estimate_mfc
 from tritium.sim import model as M

@@ -4,7 +4,7 @@ import pytest
 from amaranth import signed
 from amaranth.lib import data
 
-from tritium.config import TernaryDotConfig
+from tritium.engines.tmv.config import TernaryDotConfig
 from tritium.engines.tmv.hdl.dot import beat_layout
 from tritium.sim.payload import pack, unpack
 

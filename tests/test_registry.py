@@ -47,8 +47,10 @@ def test_a_second_engine_with_a_taken_name_or_start_id_is_refused(tmp_path, monk
 
 
 def test_a_missing_hook_or_attribute_is_a_config_error():
-    with pytest.raises(ConfigError, match="engine tmv has no commands"):
-        registry.get("tmv").hook("commands")
+    bare = Engine(name="bare", config="tritium.config:SocConfig", start_id=200,
+                  start_fields=(), counters=(), counter_bits=8)
+    with pytest.raises(ConfigError, match="engine bare has no commands"):
+        bare.hook("commands")
     with pytest.raises(ConfigError, match="has no 'NOPE'"):
         load("tritium.config:NOPE")
     with pytest.raises(ConfigError, match="cannot import 'tritium.nowhere'"):
@@ -65,7 +67,8 @@ def test_a_bad_description_is_refused(kw, match):
 
 
 def test_counters_and_labels_come_from_the_config():
-    from tritium.config import SOC_SPGEMM, MfcConfig
+    from tritium.engines.mfc.config import MfcConfig
+    from tritium.engines.spgemm.config import SOC_SPGEMM
 
     spg = registry.get("spgemm")
     assert {b for _, b in spg.counter_widths(SOC_SPGEMM)} == {SOC_SPGEMM.counter_bits}
@@ -73,3 +76,30 @@ def test_counters_and_labels_come_from_the_config():
                                      f"{SOC_SPGEMM.hash_bits} max_nnz={SOC_SPGEMM.max_nnz} "
                                      f"max_c_nnz={SOC_SPGEMM.max_c_nnz})")
     assert f"tmv.simd={MfcConfig().tmv.simd}" in registry.get("mfc").label(MfcConfig())
+
+
+def test_verilog_components_come_from_the_descriptions():
+    from tritium.hdl import COMPONENTS, components, resolve
+
+    assert sorted(COMPONENTS) == ["mfc", "spgemm", "ternary-dot", "ternary-matvec", "tmv"]
+    # the engine's own name is the component of its config class
+    assert COMPONENTS["tmv"] == COMPONENTS["ternary-matvec"]
+    assert resolve(COMPONENTS["tmv"][1]).__name__ == "TernaryMatVec"
+    assert [resolve(COMPONENTS[n][0]).kind for n in ("ternary-dot", "mfc", "spgemm")] == \
+        ["ternary-dot", "mfc", "spgemm"]
+    assert components() == COMPONENTS
+
+
+def test_an_engine_config_file_loads_in_a_fresh_process(tmp_path):
+    # an engine config's kind parses in a fresh process whose registry has loaded nothing
+    import subprocess
+    import sys
+
+    path = tmp_path / "tmv.json"
+    path.write_text('{"kind": "ternary-matvec", "simd": 8, "pe": 2}')
+    code = ("import sys; from tritium.config import load_config; "
+            "c = load_config(sys.argv[1]); print(type(c).__name__, c.simd, c.pe)")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "TernaryConfig 8 2\n"

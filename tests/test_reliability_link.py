@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from tritium.config import MfcConfig, SocConfig
+from tritium.config import SocConfig
+from tritium.engines.mfc.config import MfcConfig
 from tritium.errors import ConfigError
 from tritium.golden.hgrn import HGRNBitForCausalLM
 from tritium.hdl.soc import counter_names
@@ -305,7 +306,7 @@ def test_reset_clears_the_link_counters(sim):
 
 @pytest.fixture(scope="module")
 def core():
-    with SimulatedDevice(SocConfig(mfc=MfcConfig())) as s:
+    with SimulatedDevice(SocConfig(engines=(MfcConfig(),))) as s:
         yield s
 
 

@@ -7,7 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from tritium.config import SOC_SPGEMM, MemoryMap, MfcConfig, SocConfig, SpgemmConfig, served_soc
+from tritium.config import MemoryMap, SocConfig, served_soc
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.spgemm.config import SOC_SPGEMM, SpgemmConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 from tritium.hdl.soc import counter_names, info_bytes
 from tritium import protocol as P
@@ -38,19 +41,59 @@ def test_memory_map_refuses_bad_regions(args, match):
         mm.add(*args)
 
 
-def test_older_form_and_engines_form_are_the_same_device():
-    t = SocConfig().tmv
-    assert SocConfig() == SocConfig(engines=(t,))
+def test_the_default_soc_is_the_served_bare_tmv():
+    t = TernaryConfig(simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0)
+    assert SocConfig() == SocConfig(engines=(t,)) == served_soc("tmv")
+    assert SocConfig().tmv == t
     m = MfcConfig()
-    assert SocConfig(mfc=m) == SocConfig(engines=(m,))
-    assert SocConfig(mfc=m).tmv == m.tmv and SocConfig(mfc=m).engine == "mfc"
+    assert SocConfig(engines=(m,)).tmv == m.tmv
     s = SocConfig(engines=(SOC_SPGEMM,))
-    assert s.tmv is None and s.mfc is None and s.spgemm == SOC_SPGEMM and s.engine == "none"
+    assert s.tmv is None and s.engine_config("spgemm") == SOC_SPGEMM
+    assert s.engine_config("mfc") is None
+    with pytest.raises(ConfigError, match="no engine"):
+        SocConfig(engines=())
+
+
+#: JSON as SocConfig wrote it while the engines were fields (tmv, mfc) beside the list
+OLD_TMV = {"kind": "ternary-matvec", "simd": 8, "pe": 2, "max_in": 256, "max_out": 64,
+           "weight_depth": 512, "has_t3": 0}
+OLD_CORE_TMV = {"kind": "ternary-matvec", "simd": 16, "pe": 4, "max_in": 1024,
+                "max_out": 1024, "weight_depth": 4096, "has_t3": 0}
+
+
+@pytest.mark.parametrize("old,engines", [
+    ({"kind": "soc", "tmv": OLD_TMV, "mfc": None, "max_payload": 256},
+     (TernaryConfig(simd=8, pe=2, max_in=256, max_out=64, weight_depth=512, has_t3=0),)),
+    ({"kind": "soc", "tmv": OLD_CORE_TMV, "mfc": {"kind": "mfc", "tmv": OLD_CORE_TMV,
+                                                  "sregs": 8}},
+     (MfcConfig(sregs=8),)),
+    ({"kind": "soc", "tmv": OLD_TMV, "mfc": None, "engines": [OLD_TMV]},
+     (TernaryConfig(simd=8, pe=2, max_in=256, max_out=64, weight_depth=512, has_t3=0),)),
+    ({"kind": "soc", "tmv": None, "mfc": None,
+      "engines": [{"kind": "spgemm", "pes": 1, "hash_bits": 4}]},
+     (SpgemmConfig(pes=1, hash_bits=4),)),
+])
+def test_older_json_loads_as_an_engines_list(tmp_path, old, engines):
+    from tritium.config import load_config
+
+    path = tmp_path / "soc.json"
+    path.write_text(json.dumps(old))
+    cfg = load_config(path)
+    assert isinstance(cfg, SocConfig) and cfg.engines == engines
+    assert cfg.max_payload == old.get("max_payload", 1024)
+    assert "tmv" not in cfg.to_dict() and load_config(path) == SocConfig.from_json(cfg.to_json())
+
+
+def test_older_json_whose_fields_and_list_disagree_is_refused():
+    old = {"kind": "soc", "tmv": OLD_TMV, "engines": [OLD_CORE_TMV]}
+    with pytest.raises(ConfigError, match="different engine configs"):
+        SocConfig.from_dict(old)
+    with pytest.raises(ConfigError, match="no engine"):
+        SocConfig.from_dict({"kind": "soc", "tmv": None, "mfc": None})
 
 
 def test_an_engines_list_keeps_a_tmv_that_is_not_the_default():
     from tritium.boards import get_board
-    from tritium.config import TernaryConfig
 
     small = TernaryConfig(simd=8, pe=1, max_in=256, max_out=256, weight_depth=512, has_t3=0)
     cfg = SocConfig(engines=(small,))
@@ -58,12 +101,12 @@ def test_an_engines_list_keeps_a_tmv_that_is_not_the_default():
     assert SocConfig.from_json(cfg.to_json()) == cfg
     # a board's SoC is built from its own TMV, and replacing the tmv field still replaces it
     board = get_board("icebreaker")
-    assert board.default_config().engines == (board.tmv,)
-    deeper = dataclasses.replace(board.tmv, weight_depth=1024)
-    assert dataclasses.replace(board.default_config(), tmv=deeper).engines == (deeper,)
+    assert board.default_config().engines == (board.engine,)
+    deeper = dataclasses.replace(board.engine, weight_depth=1024)
+    assert board.default_config().replace_engine(deeper).engines == (deeper,)
 
 
-@pytest.mark.parametrize("cfg", [SocConfig(), SocConfig(mfc=MfcConfig()),
+@pytest.mark.parametrize("cfg", [SocConfig(), SocConfig(engines=(MfcConfig(),)),
                                  served_soc("spgemm"),
                                  SocConfig(engines=(SocConfig().tmv, SOC_SPGEMM))])
 def test_json_round_trip(cfg):
@@ -76,7 +119,7 @@ def test_unchanged_maps_of_the_older_devices():
         "weights": {"base": 0, "size": 65536, "access": "w"},
         "activations": {"base": 65536, "size": 1024, "access": "rw"},
         "results": {"base": 69632, "size": 4096, "access": "r"}}
-    assert SocConfig(mfc=MfcConfig()).address_map() == {
+    assert SocConfig(engines=(MfcConfig(),)).address_map() == {
         "weights": {"base": 0, "size": 65536, "access": "w"},
         "program": {"base": 65536, "size": 8192, "access": "w"},
         "vmem": {"base": 81920, "size": 16384, "access": "rw"},
@@ -137,7 +180,7 @@ def test_board_verilog_with_the_spgemm_engine(tmp_path):
 
     board = get_board("ulx3s-85f")
     cfg = board.default_config("spgemm")
-    assert cfg.spgemm == SOC_SPGEMM and cfg.clock_hz == board.clock_hz
+    assert cfg.engine_config("spgemm") == SOC_SPGEMM and cfg.clock_hz == board.clock_hz
     r = subprocess.run([sys.executable, "-m", "tritium.cli", "build", "--board", "ulx3s-85f",
                         "--engine", "spgemm", "--verilog-only", "-o", str(tmp_path)],
                        capture_output=True, text=True)
@@ -151,14 +194,14 @@ def test_board_verilog_with_the_spgemm_engine(tmp_path):
     assert r.returncode != 0 and r.stderr.count("\n") == 1 and "not both" in r.stderr
 
 
-def test_replacing_tmv_or_mfc_replaces_that_engine():
-    import dataclasses
-
+def test_replace_engine_replaces_the_engine_of_that_kind():
     cfg = SocConfig()
     wide = dataclasses.replace(cfg.tmv, simd=32)
-    assert dataclasses.replace(cfg, tmv=wide).engines == (wide,)
-    core = SocConfig(mfc=MfcConfig())
-    small = MfcConfig(sregs=8)
-    assert dataclasses.replace(core, mfc=small).engines == (small,)
-    with pytest.raises(ConfigError, match="beside a token core"):
-        dataclasses.replace(core, tmv=wide)
+    assert cfg.replace_engine(wide).engines == (wide,)
+    two = SocConfig(engines=(cfg.tmv, SOC_SPGEMM))
+    small = dataclasses.replace(SOC_SPGEMM, hash_bits=4)
+    assert two.replace_engine(small).engines == (cfg.tmv, small)
+    core = SocConfig(engines=(MfcConfig(),))
+    assert core.replace_engine(MfcConfig(sregs=8)).engines == (MfcConfig(sregs=8),)
+    with pytest.raises(ConfigError, match="no ternary-matvec engine to replace"):
+        core.replace_engine(wide)

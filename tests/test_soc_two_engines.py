@@ -4,7 +4,8 @@ engine id, STATUS of the engine started last, bus reads from both, over a real s
 import numpy as np
 import pytest
 
-from tritium.config import SocConfig, SpgemmConfig
+from tritium.config import SocConfig
+from tritium.engines.spgemm.config import SpgemmConfig
 from tritium.engines.spgemm import golden as g
 from tritium.engines.tmv.golden import ternary_matvec
 from tritium import protocol as P

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from amaranth.sim import Simulator
 
-from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
+from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.errors import ConfigError, ShapeError
 from tritium.engines.spgemm import golden as g
 from tritium.engines.spgemm.hdl import HashAccumulator

@@ -9,7 +9,8 @@ import scipy.io
 import scipy.sparse as sp
 
 from tritium import cli
-from tritium.config import SOC_SPGEMM, SPGEMM_SEMIRINGS, served_soc
+from tritium.config import served_soc
+from tritium.engines.spgemm.config import SOC_SPGEMM, SPGEMM_SEMIRINGS
 from tritium.errors import ConfigError, ShapeError
 from tritium.engines.spgemm import golden as g
 from tritium import protocol as P
@@ -20,7 +21,7 @@ from tritium.sim.serve import SimulatedDevice
 pytestmark = pytest.mark.verilator
 
 CFG = served_soc("spgemm")  # `tritium serve --engine spgemm`: one build for the module
-SPG = CFG.spgemm
+SPG = CFG.engine_config("spgemm")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def operands(name, semiring):
 
 
 def test_info_reports_the_engine(dev):
-    assert dev.cfg == CFG and dev.cfg.spgemm == SOC_SPGEMM
+    assert dev.cfg == CFG and dev.cfg.engine_config("spgemm") == SOC_SPGEMM
     assert dev.map == CFG.address_map()
     spec = dev.info["engines"]["spgemm"]
     assert spec["start"] == SPGEMM.START_ID == 3

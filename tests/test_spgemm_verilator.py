@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
+from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.errors import ShapeError
 from tritium.engines.spgemm import golden as g
 from tritium.engines.spgemm.runner import load_beats, run_raw, run_spgemm

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from tritium.config import TernaryDotConfig
+from tritium.engines.tmv.config import TernaryDotConfig
 from tritium.errors import ConfigError, ShapeError
 from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, CODE_ZERO, decode, encode
 from tritium.engines.tmv.golden import ternary_dot, to_beats

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tritium.config import TernaryDotConfig
+from tritium.engines.tmv.config import TernaryDotConfig
 from tritium.errors import ShapeError, SimulationError
 from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS
 from tritium.engines.tmv.golden import ternary_dot, to_beats

@@ -7,7 +7,7 @@ import pytest
 from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError, ShapeError
 from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS, pack_t3, unpack_t3
 from tritium.engines.tmv.golden import (TMV_FORMAT_CODES, check_tmv_command, ternary_matvec,

@@ -4,11 +4,11 @@ external memory, exact counters, error flags; every result beat checked against 
 import numpy as np
 import pytest
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError, ShapeError, SimulationError
 from tritium.golden.ternary import CODE_INVALID, CODE_NEG
 from tritium.engines.tmv.golden import TMV_FORMAT_CODES, ternary_matvec
-from tritium.sim import run_tmv, run_tmv_commands
+from tritium.engines.tmv.runner import run_tmv, run_tmv_commands
 
 pytestmark = pytest.mark.verilator
 

@@ -10,7 +10,8 @@ import zlib
 import numpy as np
 import pytest
 
-from tritium.config import SocConfig, TernaryConfig
+from tritium.config import SocConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.dram import DramConfig
 from tritium.engines.tmv.golden import ternary_matvec, tmv_lines
 from tritium.engines.tmv.model import dram_matvec_cycles

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tritium.config import TernaryDotConfig
+from tritium.engines.tmv.config import TernaryDotConfig
 from tritium.errors import ToolchainError
 from tritium.sim import toolchain
 from tritium.sim.build import LINT_WAIVERS, to_verilog
@@ -54,7 +54,7 @@ def test_generated_verilog_is_lint_clean(lanes, tmp_path):
 
 
 BUILD_SNIPPET = textwrap.dedent("""
-    from tritium.config import TernaryDotConfig
+    from tritium.engines.tmv.config import TernaryDotConfig
     from tritium.engines.tmv.hdl import TernaryDot
     from tritium.sim.build import build, design_of
     m = build(design_of(TernaryDot(TernaryDotConfig(lanes=2, max_length=9)), "cache_probe"))
@@ -107,8 +107,8 @@ RELOCATED_SNIPPET = textwrap.dedent("""
     import cocotb_tools.config
     if sys.argv[1] != "-":  # build against this copy of cocotb's libraries
         cocotb_tools.config.libs_dir = Path(sys.argv[1])
-    from tritium.config import TernaryDotConfig
-    from tritium.sim import run_ternary_dot
+    from tritium.engines.tmv.config import TernaryDotConfig
+    from tritium.engines.tmv.dot_runner import run_ternary_dot
     out = run_ternary_dot(TernaryDotConfig(lanes=3, max_length=6), [([0, 1, 2], [5, -7, 3])])
     print("CACHED" if out["cached"] else "BUILT", *out["results"])
 """)

@@ -17,7 +17,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from . import __version__, cliargs
 from .errors import TritiumError, UsageError
 
 #: modules contributing subcommands, in --help order
@@ -30,16 +30,28 @@ COMMAND_MODULES = [
 ]
 
 
+class _ParseAgain(Exception):
+    """The first parse failed: parse again with the installed engines listed."""
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr; subparsers inherit it."""
+    """An ArgumentParser whose errors are one line on stderr; subparsers inherit it.
+    While :attr:`first_pass`, an error raises :class:`_ParseAgain` instead."""
+
+    first_pass = False
 
     def error(self, message: str):
+        if OneLineParser.first_pass:
+            raise _ParseAgain
         message = " ".join(message.split())
         self.exit(UsageError.exit_code,
                   f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(installed: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; ``installed``: with the subcommands and options of the
+    engines installed entry points add (:func:`tritium.cliargs.parser_engines`)."""
+    cliargs.SCAN_INSTALLED = installed
     parser = OneLineParser(
         prog="tritium",
         description="FPGA accelerators for ternary MatMul-free LMs and SpGEMM: "
@@ -51,9 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None = None):
+    """``(parser, args)``. The first parse lists only the built-in and ``TRITIUM_ENGINES``
+    engines (no scan of the installed distributions at start-up); a command line it
+    refuses (an engine's subcommand or option an entry point adds, or a plain mistake) is
+    parsed again by the parser with every installed engine, which reports the error if
+    there is still one."""
+    try:
+        OneLineParser.first_pass = True
+        parser = build_parser()
+        return parser, parser.parse_args(argv)
+    except _ParseAgain:
+        pass
+    finally:
+        OneLineParser.first_pass = False
+    parser = build_parser(installed=True)
+    return parser, parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, args = parse(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -28,6 +28,21 @@ def int_range(lo: int, hi: int | None = None):
     return parse
 
 
+#: whether the parser being built lists the engines of installed entry points too (set by
+#: :func:`tritium.cli.build_parser`; off by default, so start-up scans no distributions)
+SCAN_INSTALLED = False
+
+
+def parser_engines() -> dict:
+    """The engines whose subcommands, options and help a command module's parser lists:
+    the built-in and ``TRITIUM_ENGINES`` ones, and those of installed entry points while
+    :data:`SCAN_INSTALLED` (the CLI parses again so when the first parse fails: an engine
+    only an entry point adds is then found by its subcommand or option)."""
+    from tritium import registry
+
+    return registry.engines(installed=SCAN_INSTALLED)
+
+
 def engine_name(text: str) -> str:
     """argparse type of an ``--engine`` value: a registered engine's name (the error lists
     the known ones). Checked when given, so building the parser scans no installed
@@ -43,10 +58,8 @@ def engine_name(text: str) -> str:
 
 def engines_help() -> str:
     """The engines an ``--engine`` option takes, for its help text."""
-    from tritium import registry
-
-    return "; ".join(f"{e.name}: {e.title}" for e in registry.engines(installed=False).values()) \
-        + "; or an engine added by an installed entry point"
+    return "; ".join(f"{e.name}: {e.title}" for e in parser_engines().values()) \
+        + ("" if SCAN_INSTALLED else "; or an engine added by an installed entry point")
 
 
 def print_json(doc: dict) -> None:
@@ -140,13 +153,10 @@ def config_from_args(args, cfg_cls):
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
-    """``--NAME-FIELD N`` for every integer field of every built-in (and
-    ``TRITIUM_ENGINES``) engine's config, in one group per engine: ``tritium serve --engine
-    tmv --tmv-simd 8``. Applied by :func:`engine_options_applied`. An engine added only by an
-    installed entry point gets none (building the parser scans no installed distributions)."""
-    from tritium import registry
-
-    for e in registry.engines(installed=False).values():
+    """``--NAME-FIELD N`` for every integer field of the config of every engine of
+    :func:`parser_engines`, in one group per engine: ``tritium serve --engine tmv --tmv-simd
+    8``. Applied by :func:`engine_options_applied`."""
+    for e in parser_engines().values():
         cls = e.config_class()
         g = p.add_argument_group(f"{e.name} engine options (fields of {cls.__name__}; they "
                                  f"change the {e.name} engine of the SoC)")
@@ -181,4 +191,4 @@ def engine_options_applied(args, soc):
                           f"--engine {stray[0]} or drop them")
     engines = tuple(Config.from_dict(_overridden(args, type(e), f"eng_{n}__", e.to_dict()))
                     if n in given else e for n, e in held.items())
-    return dataclasses.replace(soc, engines=engines, tmv=None, mfc=None)
+    return dataclasses.replace(soc, engines=engines)

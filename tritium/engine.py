@@ -24,7 +24,10 @@ library only):
 - ``excludes``: engine names it cannot sit beside on one SoC (the token core owns its
   TMV);
 - ``title``: one line for help texts and generated docs; ``workload``: what the
-  estimate hook's workload string means (help of ``tritium estimate --workload``).
+  estimate hook's workload string means (help of ``tritium estimate --workload``);
+- ``components``: what ``tritium verilog NAME`` can emit of the engine,
+  ``((NAME, "module:ConfigClass", "module:ComponentClass", verilog_top), ...)``; the
+  engine's own name also names the one built from its :attr:`config`.
 
 The hooks are ``"module:attribute"`` strings, imported only when used (:meth:`hook`),
 so describing an engine costs no import of Amaranth, numpy or the engine's code:
@@ -39,8 +42,15 @@ so describing an engine costs no import of Amaranth, numpy or the engine's code:
   against);
 - ``estimate``: ``estimate(cfg, workload: str, platform) -> dict`` of flat numbers
   (``cycles`` at least), what ``tritium estimate --engine NAME --workload W`` prints;
+- ``lm_estimate``: ``estimate(model, platform, **platform_overrides) -> dict``, the
+  per-token budget of a whole language model run on this engine (``tritium estimate
+  --model M --core NAME``);
+- ``compare``: ``compare(quick, rng) -> [job, ...]``, the workloads ``tritium compare``
+  runs on the RTL, each job a call returning one row (the model's cycles beside the
+  hardware counter's, :func:`tritium.sim.model.compare_row`);
 - ``commands``: ``register(verb, subparsers)``, the engine's own subcommands of a verb
-  (``tritium run NAME ...``).
+  (``tritium run NAME ...``, ``tritium sim NAME ...``); it adds none for a verb it does
+  not know.
 
 A missing hook is None; asking for it raises ConfigError naming the engine.
 """
@@ -53,7 +63,8 @@ import importlib
 from tritium.errors import ConfigError
 
 #: the hooks an Engine may name (see the module docstring)
-HOOKS = ("adapter", "served", "driver", "golden", "estimate", "commands")
+HOOKS = ("adapter", "served", "driver", "golden", "estimate", "lm_estimate", "compare",
+         "commands")
 
 
 def load(path: str):
@@ -88,11 +99,14 @@ class Engine:
     workload: str = ""
     label_fields: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
+    components: tuple[tuple[str, str, str, str], ...] = ()
     adapter: str | None = None
     served: str | None = None
     driver: str | None = None
     golden: str | None = None
     estimate: str | None = None
+    lm_estimate: str | None = None
+    compare: str | None = None
     commands: str | None = None
 
     def __post_init__(self):

@@ -16,11 +16,15 @@ START_FIELDS = (("entry", 2),)
 ENGINE = Engine(
     name="mfc", title="the MatMul-free token core (programs of TMV, vector and scalar ops)",
     workload="an HGRN-bit model, preset or checkpoint dir",
-    config="tritium.config:MfcConfig", start_id=START_ID, start_fields=START_FIELDS,
+    config="tritium.engines.mfc.config:MfcConfig", start_id=START_ID, start_fields=START_FIELDS,
     counters="tritium.engines.mfc.golden:COUNTERS",
     counter_bits="tritium.engines.mfc.hdl.core:COUNTER_BITS",
     excludes=("tmv",), adapter="tritium.engines.mfc.hdl.adapter:MfcAdapter",
-    served="tritium.config:MfcConfig", driver="tritium.engines.mfc.driver:Driver",
+    served="tritium.engines.mfc.config:MfcConfig", driver="tritium.engines.mfc.driver:Driver",
     golden="tritium.engines.mfc.golden:Machine",
     estimate="tritium.engines.mfc.model:estimate",
-    label_fields=("tmv.simd", "tmv.pe", "tmv.weight_depth", "imem_depth"))
+    label_fields=("tmv.simd", "tmv.pe", "tmv.weight_depth", "imem_depth"),
+    lm_estimate="tritium.engines.mfc.model:estimate_mfc",
+    commands="tritium.engines.mfc.commands:register",
+    components=(("mfc", "tritium.engines.mfc.config:MfcConfig", "tritium.engines.mfc.hdl:MfcCore",
+                 "mfc"),))

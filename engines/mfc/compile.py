@@ -57,7 +57,8 @@ import dataclasses
 
 import numpy as np
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import FIELD_BITS, MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
 from tritium.engines.mfc.golden import Machine, Op, encode, estimate_cycles
 from tritium.engines.tmv.golden import tmv_lines
@@ -144,8 +145,8 @@ class _Emitter:
         addr = self.top
         self.top += n
         if self.dry:
-            # timing only: placeholder addresses (the 16-bit fields wrap), no data
-            return addr % (1 << 16)
+            # timing only: placeholder addresses (the instruction fields wrap), no data
+            return addr % (1 << FIELD_BITS)
         if self.top > self.cfg.vmem_depth:
             raise CompileError(f"the vector memory is too small ({self.cfg.vmem_depth} "
                                f"elements; {what or 'the model'} needs more); raise "
@@ -552,7 +553,7 @@ def shape_program(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
     """The program the compiler emits for an HGRN-bit model of this shape, for the cycle
     model of models far larger than a core's memories: operand addresses are
     placeholders, no data is made; the timing (:func:`estimate_cycles`) is exact. The
-    TMV limits of ``cfg`` must still cover the largest matrix (16-bit fields)."""
+    TMV limits of ``cfg`` must still cover the largest matrix (``FIELD_BITS``-bit fields)."""
     import types
 
     def lin(name, out, inp):

@@ -23,6 +23,7 @@ import numpy as np
 
 from tritium import protocol as P
 from tritium.engines.mfc import ENGINE as SPEC
+from tritium.engines.mfc.config import MfcConfig
 from tritium.engines.tmv.driver import Weights
 from tritium.errors import DeviceError
 from tritium.host.device import LoadReport, transfer_progress
@@ -63,11 +64,11 @@ class Driver(Weights):
     def compile(self, model, fmt: str = "t2"):
         """Compile ``model`` (checkpoint path or ModelDescription) for this device's core."""
         from tritium.engines.mfc.compile import compile_model
-        return compile_model(model, self.cfg.mfc, fmt)
+        return compile_model(model, self.cfg.engine_config(MfcConfig.kind), fmt)
 
     def load_core(self, compiled, progress: bool = False) -> LoadReport:
         """Send the weights (CRC-checked), the program and the vector-memory image."""
-        if compiled.cfg != self.cfg.mfc:
+        if compiled.cfg != self.cfg.engine_config(MfcConfig.kind):
             raise DeviceConfigError("the program was compiled for another core configuration; "
                                     "compile it with this device's config (Device.compile)")
         lb, pad = self.cfg.line_bytes, bytes(self.cfg.line_stride - self.cfg.line_bytes)

@@ -49,7 +49,7 @@ addresses are flat over both banks (bank b starts at ``b·act_elems`` / ``b·res
 
 ``VNORM`` with ``k = 2^31 // max|V[a+i]|`` (SDIV) rescales a vector of any magnitude to
 max-abs in (2^(F_N-1), 2^F_N], i.e. about 1.0 in Q.F_N (F_N = ``norm_frac``, N = 31 -
-F_N, :attr:`~tritium.config.MfcConfig.norm_shift`; ``k = 2^(31-s) // max`` targets
+F_N, :attr:`~tritium.engines.mfc.config.MfcConfig.norm_shift`; ``k = 2^(31-s) // max`` targets
 2^(F_N-s)), and sums the squares of the rescaled elements exactly: the RMS of a vector
 then comes out with ~F_N bits of relative precision whatever its scale, where a sum of
 ``(v·v) >> F`` underflows to 0 below RMS 2^(-F/2). With ``k = 2^N`` it is the identity
@@ -65,7 +65,7 @@ Bad programs never hang the core: an unknown opcode, an operand range outside it
 command outside the engine's limits, or a fetch past the instruction memory sets the
 sticky ``error`` flag and halts before executing that instruction.
 
-Timing: see :class:`~tritium.config.MfcConfig`. The TMV computes from ``ACT`` as it is
+Timing: see :class:`~tritium.engines.mfc.config.MfcConfig`. The TMV computes from ``ACT`` as it is
 when the command issues; a program that writes the act bank of a TMV still in flight,
 or reads the result bank it is still writing, races the hardware: :func:`run` raises
 :class:`ProgramError` for it (``check_races``) so compilers find such bugs here. So it
@@ -83,7 +83,8 @@ import math
 
 import numpy as np
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import IMM_BITS, IMM_SHIFT, INSTR_FIELDS, MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
 
 from tritium.golden.ternary import decode
@@ -138,7 +139,6 @@ SCALAR_OPS: dict[Op, str] = {Op.SMUL: "smul", Op.SDIV: "sdiv", Op.SSQRT: "ssqrt"
 COUNTERS = ("cycles", "instructions", "tmv_busy", "vpu_busy", "scalar_busy", "wait_tmv",
             "issue")
 
-IMM_BITS = 42
 M32, M64 = (1 << 32) - 1, (1 << 64) - 1
 
 
@@ -156,10 +156,10 @@ def encode(op: Op, d: int = 0, a: int = 0, b: int = 0, c: int = 0, imm: int | No
     if imm is not None:
         if op != Op.SLI or not -(1 << (IMM_BITS - 1)) <= imm < 1 << (IMM_BITS - 1):
             raise ValueError(f"immediate {imm} does not fit {IMM_BITS} signed bits (SLI only)")
-        fields = [(int(op), 6), (d, 16)]
-        word = (imm & ((1 << IMM_BITS) - 1)) << 22
+        fields = [(int(op), INSTR_FIELDS[0][1]), (d, INSTR_FIELDS[1][1])]
+        word = (imm & ((1 << IMM_BITS) - 1)) << IMM_SHIFT
     else:
-        fields = [(int(op), 6), (d, 16), (a, 16), (b, 16), (c, 10)]
+        fields = [(v, width) for v, (_, width) in zip((int(op), d, a, b, c), INSTR_FIELDS)]
         word = 0
     pos = 0
     for value, width in fields:
@@ -181,9 +181,11 @@ class Instr:
 
 
 def decode_word(word: int) -> Instr:
-    imm = wrap(word >> 22, IMM_BITS)
-    return Instr(word & 0x3F, (word >> 6) & 0xFFFF, (word >> 22) & 0xFFFF,
-                 (word >> 38) & 0xFFFF, (word >> 54) & 0x3FF, imm)
+    values, pos = [], 0
+    for _, width in INSTR_FIELDS:
+        values.append((word >> pos) & ((1 << width) - 1))
+        pos += width
+    return Instr(*values, wrap(word >> IMM_SHIFT, IMM_BITS))
 
 
 def disassemble(word: int) -> str:
@@ -271,7 +273,7 @@ def _wrap_arr(v: np.ndarray, bits: int) -> np.ndarray:
 
 
 class Timer:
-    """The timing rules of :class:`~tritium.config.MfcConfig`, one instruction at a time:
+    """The timing rules of :class:`~tritium.engines.mfc.config.MfcConfig`, one instruction at a time:
     the cycle model both the interpreter and :func:`estimate_cycles` use."""
 
     def __init__(self, cfg: MfcConfig):

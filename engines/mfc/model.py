@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import FIELD_BITS, MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import ConfigError, TritiumError
 from tritium.sim.model import (OPS_PER_WEIGHT, ModelError, Platform, energy_table,
                                model_config, model_shapes, platform, power)
@@ -30,8 +31,8 @@ def estimate(cfg, workload: str, plat) -> dict:
     return estimate_mfc(workload, plat, cfg=cfg)
 
 
-#: the MFC's 16-bit instruction fields (TMV rows/cols, vector length) bound the shapes
-MFC_FIELD_LIMIT = 1 << 16
+#: the MFC's instruction fields (TMV rows/cols, vector length) bound the shapes
+MFC_FIELD_LIMIT = 1 << FIELD_BITS
 
 #: operands of each vector op per element: (int32 reads of V or RES, int32 writes to V,
 #: int8 writes to ACT); energy accounting of :func:`estimate_mfc`
@@ -55,7 +56,8 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
     max_in = max(i for _, _, i in shapes["linears"])
     max_out = max(o for _, o, _ in shapes["linears"])
     if max(max_in, max_out) > MFC_FIELD_LIMIT:
-        raise ModelError(f"a {max_out}x{max_in} matvec exceeds the core's 16-bit TMV fields "
+        raise ModelError(f"a {max_out}x{max_in} matvec exceeds the core's {FIELD_BITS}-bit "
+                         "TMV fields "
                          f"(<= {MFC_FIELD_LIMIT}); the MFC estimate cannot take this model")
     bpc = 0 if p.mem_bw is None else max(1, int(p.mem_bw // p.clock_hz))
     base = base or MfcConfig()
@@ -91,7 +93,7 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
     H, I, V, L = shapes["hidden"], shapes["intermediate"], shapes["vocab"], shapes["layers"]
     try:
         program = shape_program(cfg, H, I, V, L, fmt)
-    except (ValueError, TritiumError) as e:  # a field that does not fit its 16 bits
+    except (ValueError, TritiumError) as e:  # a field that does not fit its FIELD_BITS
         raise ModelError(f"the core cannot run a {H}/{I}/{V}/{L}-layer model: {e}") from None
     counters = estimate_cycles(cfg, program)
     cycles = counters["cycles"]
@@ -138,7 +140,8 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
         "(tritium.engines.mfc.golden.estimate_cycles, equal to the RTL counters on the test "
         "model)",
         "the program's addresses are placeholders: at this size the weights, norm vectors "
-        "and logits overflow the core's 16-bit weight-base and vector-address fields, so a "
+        f"and logits overflow the core's {FIELD_BITS}-bit weight-base and vector-address "
+        "fields, so a "
         "real core for it needs wider fields or paging (ASSUMPTION: at no cycle cost)",
         "energy (ASSUMPTION): a rowwise_op per vector element and per busy cycle of the "
         "iterative scalar unit (a 64-bit shift-add step); V and ACT traffic as 32-/8-bit "

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tritium.config import MfcConfig
+from tritium.engines.mfc.config import MfcConfig
 from tritium.engines.mfc.golden import (COUNTERS, IMM_BITS, SCALAR_OPS, VECTOR_OPS, Instr, Machine,
                                 Op, encode, s32)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tritium.config import SpgemmConfig
+from tritium.engines.spgemm.config import SpgemmConfig
 from tritium.engines.spgemm import ENGINE as SPEC
 from tritium.errors import ConfigError, DeviceError, ShapeError
 from tritium.engines.spgemm import golden as golden
@@ -151,7 +151,7 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
     with the SpGEMM engine); returns ``(C, counters)`` (see the module docstring).
     DeviceConfigError if the device has no SpGEMM engine; DeviceError on the engine's
     error flag or a run longer than ``timeout`` seconds."""
-    cfg = dev.cfg.spgemm
+    cfg = dev.cfg.engine_config(SpgemmConfig.kind)
     if cfg is None:
         raise DeviceConfigError(f"this device has no SpGEMM engine (engines: "
                                 f"{', '.join(dev.cfg.engine_kinds)}); serve one with "

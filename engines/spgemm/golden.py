@@ -51,7 +51,7 @@ from typing import Callable
 
 import numpy as np
 
-from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
+from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.errors import ConfigError, ShapeError
 
 HASH_MULTIPLIER = 0x9E3779B9

@@ -3,6 +3,42 @@
 
 from __future__ import annotations
 
+from tritium.engines.spgemm.config import SpgemmConfig
+
+# The compare grid reuses the designs tests/test_*_verilator.py build (cached by content).
+COMPARE_CONFIGS = {
+    "p2-h4": SpgemmConfig(pes=2, hash_bits=4, max_dim=300, max_nnz=2048),
+    "p3-h3": SpgemmConfig(pes=3, hash_bits=3, max_dim=64, max_nnz=512, semirings=0b00101),
+}
+
+
+def compare_grid(quick: bool) -> list[tuple[str, str, str]]:
+    """(config, workload, semiring) of ``tritium compare``'s SpGEMM runs."""
+    grid = [("p2-h4", "airfoil", "plus-times"), ("p2-h4", "banded250", "plus-times"),
+            ("p3-h3", "random64", "min-plus")]
+    if not quick:
+        grid += [("p2-h4", "powerlaw200", "plus-times")]
+    return grid
+
+
+def compare(quick: bool, rng) -> list:
+    """``tritium compare``'s SpGEMM workloads (:func:`compare_grid`): one job per
+    product; a job runs the RTL and returns its row (the estimate from the golden's own
+    statistics, the closed formula beside it). The matrices are fixed, ``rng`` unused."""
+    from tritium.sim import model as M
+
+    from .runner import run_spgemm
+
+    def job(cname, wname, semiring):
+        cfg = COMPARE_CONFIGS[cname]
+        A = spgemm_workload(wname)
+        _, cnt = run_spgemm(cfg, A, A, semiring, details=True)
+        est = M.spgemm_estimate(cfg, A, A, semiring, golden=cnt.pop("golden"))
+        return M.compare_row("spgemm", cname, f"{wname} {semiring}", est["cycles"],
+                             cnt["cycles"], formula_cycles=est["formula_cycles"],
+                             extra_passes=est["extra_passes"], products=est["products"])
+
+    return [lambda a=g: job(*a) for g in compare_grid(quick)]
 
 
 def estimate(cfg, workload: str, plat, semiring: str = "plus-times") -> dict:
@@ -23,7 +59,6 @@ def estimate(cfg, workload: str, plat, semiring: str = "plus-times") -> dict:
            **M.spgemm_power(plat.family, cfg, est, plat.clock_hz)}
     rep.pop("events", None)
     return rep
-
 
 
 def spgemm_workload(name: str):

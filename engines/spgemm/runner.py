@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 
-from tritium.config import SpgemmConfig
+from tritium.engines.spgemm.config import SpgemmConfig
 from tritium.errors import ShapeError, SimulationError
 from tritium.engines.spgemm import golden as golden
 

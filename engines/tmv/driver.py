@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from tritium import protocol as P
-from tritium.config import DRAM_REGION, TMV_FORMATS
+from tritium.config import DRAM_REGION
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.tmv import ENGINE as SPEC
 from tritium.errors import DeviceError
 from tritium.host.device import LoadReport, transfer_progress

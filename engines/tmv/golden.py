@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tritium.config import TernaryDotConfig
+from tritium.engines.tmv.config import TernaryDotConfig
 from tritium.errors import ShapeError
 from tritium.golden.ternary import (CODE_INVALID, CODE_ZERO, T3_MAX_BYTE, decode, pack_t2,
                                     pack_t3, unpack_t2, unpack_t3)

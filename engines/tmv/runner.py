@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ShapeError
 from tritium.golden.ternary import CODE_INVALID
 from tritium.engines.tmv.golden import (TMV_FORMAT_CODES, check_tmv_command, ternary_matvec,

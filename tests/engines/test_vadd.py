@@ -130,15 +130,21 @@ def test_tritium_estimate_runs_its_cycle_model():
     assert "Traceback" not in r.stderr
 
 
-def test_an_installed_entry_point_adds_it_without_the_variable(tmp_path):
-    # an installed distribution's entry point, as pip would write it (a real dist-info
-    # that importlib.metadata finds on the path), and no TRITIUM_ENGINES
+def installed_env(tmp_path) -> dict:
+    """The environment of a process in which vadd is an installed distribution's entry
+    point, as pip would write it (a real dist-info that importlib.metadata finds on the
+    path), and not in TRITIUM_ENGINES."""
     info = tmp_path / "vadd_engine-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vadd-engine\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[tritium.engines]\nvadd = vadd\n")
     env = {k: v for k, v in os.environ.items() if k != "TRITIUM_ENGINES"}
     env["PYTHONPATH"] = os.pathsep.join((str(tmp_path), env["PYTHONPATH"]))
+    return env
+
+
+def test_an_installed_entry_point_adds_it_without_the_variable(tmp_path):
+    env = installed_env(tmp_path)
     run = [sys.executable, "-m", "tritium.cli", "estimate", "--engine", "vadd", "--workload",
            "3", "--json"]
     r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
@@ -147,6 +153,30 @@ def test_an_installed_entry_point_adds_it_without_the_variable(tmp_path):
     env["PYTHONPATH"] = env["PYTHONPATH"].split(os.pathsep, 1)[1]   # not installed: unknown
     r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "unknown engine 'vadd'" in r.stderr
+
+
+@pytest.mark.verilator
+def test_its_own_run_subcommand_drives_the_served_device(served):
+    r = cli("run", "vadd", "--device", served, "--n", "20", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "vadd of 20 elements in 22 cycles: equals the golden\n"
+
+
+def test_an_entry_point_engine_gets_its_run_subcommand(tmp_path):
+    # the first parse knows no installed engine (start-up scans nothing); the command
+    # line it refuses is parsed again with the entry points, which add `run vadd`
+    env = installed_env(tmp_path)
+    run = [sys.executable, "-m", "tritium.cli", "run", "vadd", "--help"]
+    r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "check the sum against the golden model" in " ".join(r.stdout.split())
+    r = subprocess.run(run[:-1] + ["--n"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "tritium run vadd: error: argument --n: expected one argument" in r.stderr
+    env["PYTHONPATH"] = env["PYTHONPATH"].split(os.pathsep, 1)[1]   # not installed
+    r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "invalid choice: 'vadd'" in r.stderr, r.stderr
 
 
 def test_nothing_in_tritium_names_it():

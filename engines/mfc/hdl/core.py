@@ -5,9 +5,9 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
 
 - ``wload``: stream ``{addr, data}`` (:func:`~tritium.engines.tmv.hdl.matvec.wload_layout`),
   always ready: one TMV weight line, straight to the engine.
-- ``imem_w``: stream ``{addr, data: 64}``, always ready: one instruction word (addresses
+- ``imem_w``: stream ``{addr, data: INSTR_BITS}``, always ready: one instruction word (addresses
   >= ``imem_depth`` are dropped). Write the program while the core is not busy.
-- ``host_addr`` (16), ``host_wdata`` (32, the int32's bits), ``host_we``: writes
+- ``host_addr`` (``FIELD_BITS``), ``host_wdata`` (32, the int32's bits), ``host_we``: writes
   ``V[host_addr]`` while not busy (ignored while busy, and at addresses >= ``vmem_depth``);
   ``host_rdata``: ``V[host_addr]`` as addressed in the previous cycle (one-cycle read
   latency; a write and a read of one address in the same cycle reads the old value),
@@ -66,7 +66,8 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from tritium.config import TMV_FORMATS, MfcConfig
+from tritium.engines.mfc.config import FIELD_BITS, IMM_SHIFT, INSTR_BITS, INSTR_FIELDS, MfcConfig
+from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.mfc.golden import COUNTERS, SCALAR_OPS, VECTOR_OPS, Op
 
 from tritium.engines.tmv.hdl.matvec import TernaryMatVec, wload_layout
@@ -77,7 +78,7 @@ COUNTER_BITS = 48
 
 
 def imem_layout(cfg: MfcConfig) -> data.StructLayout:
-    return data.StructLayout({"addr": max(1, ceil_log2(cfg.imem_depth)), "data": 64})
+    return data.StructLayout({"addr": max(1, ceil_log2(cfg.imem_depth)), "data": INSTR_BITS})
 
 
 def _divmod(value, k: int):
@@ -101,9 +102,9 @@ class MfcCore(wiring.Component):
         super().__init__({
             "wload": In(stream.Signature(wload_layout(cfg.tmv))),
             "imem_w": In(stream.Signature(imem_layout(cfg))),
-            "host_addr": In(16), "host_wdata": In(32), "host_we": In(1), "host_rdata": Out(32),
+            "host_addr": In(FIELD_BITS), "host_wdata": In(32), "host_we": In(1), "host_rdata": Out(32),
             "sreg_sel": In(range(cfg.sregs)), "sreg_rdata": Out(64),
-            "start": In(1), "entry": In(16),
+            "start": In(1), "entry": In(FIELD_BITS),
             "busy": Out(1), "done": Out(1), "error": Out(1),
             **{name: Out(COUNTER_BITS) for name in COUNTERS},
         })
@@ -138,10 +139,14 @@ class MfcCore(wiring.Component):
 
         # ---- decode -------------------------------------------------------------------------
         word = ir.data
-        w_op, w_d, w_a, w_b, w_c = word[0:6], word[6:22], word[22:38], word[38:54], word[54:64]
-        imm = word[22:64].as_signed()
-        vl = Signal(16)
-        pc = Signal(17)
+        w_fields, pos = [], 0
+        for _, width in INSTR_FIELDS:
+            w_fields.append(word[pos:pos + width])
+            pos += width
+        w_op, w_d, w_a, w_b, w_c = w_fields
+        imm = word[IMM_SHIFT:INSTR_BITS].as_signed()
+        vl = Signal(FIELD_BITS)
+        pc = Signal(FIELD_BITS + 1)
         m.d.comb += ir.addr.eq(pc)
         bad = Signal()
         sizes = {"v": cfg.vmem_depth, "act": 2 * cfg.act_elems, "res": 2 * cfg.res_elems}
@@ -173,7 +178,8 @@ class MfcCore(wiring.Component):
                 m.d.comb += bad.eq(1)
 
         # the instruction in execution (decode's fields, held for the later states)
-        op_r, d_r, a_r, b_r, c_r = (Signal(6), Signal(16), Signal(16), Signal(16), Signal(10))
+        op_r, d_r, a_r, b_r, c_r = (Signal(width, name=f"{name}_r")
+                                     for name, width in INSTR_FIELDS)
         s0_r, s1_r = Signal(32), Signal(32)
         in_decode = Signal()
         f_op, f_d, f_a, f_b, f_c = (Mux(in_decode, w, r) for w, r in

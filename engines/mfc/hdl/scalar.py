@@ -17,7 +17,7 @@ Results, exactly as :mod:`tritium.engines.mfc.golden` defines them:
 Timing: ``i`` is taken in cycle 0, the iterations run in cycles 1..N (N = 64, 64, 32:
 :data:`ITERATIONS`), ``o`` is valid from cycle N + 1. With ``o`` always ready an
 operation occupies the unit for ``N + 2`` cycles, the ``scalar_cycles`` of
-:class:`~tritium.config.MfcConfig`.
+:class:`~tritium.engines.mfc.config.MfcConfig`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import MFC_SCALAR_OPS
+from tritium.engines.mfc.config import MFC_SCALAR_OPS
 
 #: operation codes on ``i.op``, in the order of MFC_SCALAR_OPS
 SCALAR_CODES = {name: k for k, name in enumerate(MFC_SCALAR_OPS)}

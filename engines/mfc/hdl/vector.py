@@ -27,7 +27,8 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import MfcConfig, signed_bits_for
+from tritium.config import signed_bits_for
+from tritium.engines.mfc.config import MfcConfig
 from tritium.engines.mfc.golden import Op, sigmoid_table
 
 from tritium.hdl.mem import memory_depth

@@ -6,7 +6,7 @@ W = ``cfg.window_bits``):
 - ``i``: stream of products ``{col: I, value: signed(V)}``.
 - ``o``: stream of drained entries ``{col, value}``, in insertion order (first touch of
   each column in the pass), only those inside the pass's window.
-- ``op``: the ⊕ of the semiring (its command code, :data:`tritium.config.SPGEMM_SEMIRINGS`);
+- ``op``: the ⊕ of the semiring (its command code, :data:`tritium.engines.spgemm.config.SPGEMM_SEMIRINGS`);
   held constant while a row is merged.
 - ``start`` (pulse, while idle): begin a pass over the column window [``lo``, ``limit``).
 - ``drain`` (pulse, while idle): emit the pass's entries and clear the table.
@@ -44,7 +44,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
+from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.engines.spgemm.golden import HASH_MULTIPLIER, HASH_WORD_BITS
 
 SEMIRING_BITS = 3

@@ -29,7 +29,7 @@ from amaranth import Cat, Const, Signal
 from amaranth.hdl import ResetInserter
 from amaranth.utils import exact_log2
 
-from tritium.config import SPGEMM_SEMIRINGS
+from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS
 
 from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut
 from .engine import COUNTERS, MEMORIES, SpgemmEngine

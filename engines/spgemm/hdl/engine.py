@@ -61,7 +61,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import SPGEMM_SEMIRINGS, SpgemmConfig
+from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.engines.spgemm import COUNTERS
 
 from tritium.hdl.mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth, port_signature

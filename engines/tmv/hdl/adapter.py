@@ -19,7 +19,7 @@ from amaranth.hdl import ResetInserter
 from amaranth.lib import memory
 from amaranth.utils import bits_for, exact_log2
 
-from tritium.config import TMV_FORMATS
+from tritium.engines.tmv.config import TMV_FORMATS
 
 from amaranth.lib import wiring
 

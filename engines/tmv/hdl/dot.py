@@ -25,7 +25,7 @@ from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import TernaryDotConfig
+from tritium.engines.tmv.config import TernaryDotConfig
 from tritium.golden.ternary import CODE_INVALID, CODE_NEG, CODE_POS
 
 

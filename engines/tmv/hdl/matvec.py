@@ -37,7 +37,7 @@ a result); the memory is never back-pressured: a word is requested only when the
 FIFO (``cfg.fifo_depth``) has room for it.
 
 Accumulators are ``cfg.acc_bits`` wide, from |y| <= max_in·2**(A-1) (proof in
-:class:`~tritium.config.TernaryConfig`), so no overflow is possible.
+:class:`~tritium.engines.tmv.config.TernaryConfig`), so no overflow is possible.
 
 Lanes multiplex without negation: weight -1 selects ~x (= -x - 1) and each PE counts its
 -1 lanes in a small popcount tree added at the accumulator, so the lane logic is one LUT
@@ -58,7 +58,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tritium.config import TernaryConfig
+from tritium.engines.tmv.config import TernaryConfig
 from tritium.engines.tmv import COUNTER_BITS, COUNTERS
 from tritium.golden.ternary import CODE_INVALID, T3_PER_BYTE
 from tritium.engines.tmv.golden import TMV_FORMAT_CODES

@@ -12,7 +12,8 @@ It is the walk-through of docs/engines.md ("How to add an engine"): one package,
   the bus while it runs; ``cycles(n) = n + 2`` busy cycles (:meth:`VaddConfig.cycles`);
 - counters ``cycles`` (busy cycles of the last run) and ``elements`` (results written);
 - hdl (:mod:`vadd.hdl`), golden (:mod:`vadd.golden`), cycle model (:mod:`vadd.model`),
-  host driver (:mod:`vadd.driver`: ``Device.vadd(a, b)``).
+  host driver (:mod:`vadd.driver`: ``Device.vadd(a, b)``), CLI (:mod:`vadd.commands`:
+  ``tritium run vadd``).
 """
 
 from tritium.engine import Engine
@@ -27,4 +28,4 @@ ENGINE = Engine(
     start_fields=START_FIELDS, counters=COUNTERS, counter_bits="counter_bits",
     adapter="vadd.hdl:VaddAdapter", served="vadd.config:VaddConfig",
     driver="vadd.driver:Driver", golden="vadd.golden:vadd", estimate="vadd.model:estimate",
-    label_fields=("depth",))
+    commands="vadd.commands:register", label_fields=("depth",))

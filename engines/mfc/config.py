@@ -1,0 +1,168 @@
+"""The token core's config: the one home of its formats, memory depths and timing.
+
+:class:`MfcConfig` (its own TMV a :class:`~tritium.engines.tmv.config.TernaryConfig`)
+and the scalar unit's operations (:data:`MFC_SCALAR_OPS`). Spec layer: standard library
+only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from tritium.config import Config, field as _field
+from tritium.engines.tmv.config import TernaryConfig
+from tritium.errors import ConfigError
+
+
+#: width of an instruction's ``d``, ``a`` and ``b`` fields (registers, vector-memory
+#: addresses, the vector length, TMV rows, cols and weight base): every depth and shape an
+#: instruction names stays within 2**FIELD_BITS
+FIELD_BITS = 16
+#: the 64-bit instruction word, field by field from bit 0: (name, bits); SLI's signed
+#: immediate takes every bit above ``d`` (:data:`IMM_BITS`)
+INSTR_FIELDS: tuple[tuple[str, int], ...] = (("op", 6), ("d", FIELD_BITS), ("a", FIELD_BITS),
+                                             ("b", FIELD_BITS), ("c", 10))
+INSTR_BITS = sum(bits for _, bits in INSTR_FIELDS)
+#: SLI's immediate starts at bit IMM_SHIFT, past ``op`` and ``d``
+IMM_SHIFT = INSTR_FIELDS[0][1] + INSTR_FIELDS[1][1]
+IMM_BITS = INSTR_BITS - IMM_SHIFT
+
+#: scalar-unit operations of the token core, by name -> busy cycles (see MfcConfig)
+MFC_SCALAR_OPS: tuple[str, ...] = ("smul", "sdiv", "ssqrt")
+
+
+@dataclasses.dataclass(frozen=True)
+class MfcConfig(Config):
+    """MatMul-free token core (MFC): a sequencer, a scalar unit, a one-element-per-cycle
+    vector unit and the TMV engine (``tmv``), running programs from an instruction memory.
+
+    Fixed-point formats (documented in docs/mfc.md, executed by :mod:`tritium.engines.mfc.golden`):
+
+    - vector memory: ``vmem_depth`` int32 elements in Q(32-F).F, F = ``frac_bits``, the
+      binary point of the vector ops (the compiler holds vectors that only norms read in
+      Q.(F + s), s from a proven bound: :meth:`tritium.engines.mfc.compile._Compiler.shifts`);
+    - per-token activation quantisation: ``x_q = clamp((u·k + 2**(Q-1)) >> Q, -128, 127)``
+      with ``k = (127 << Q) // max|u|``, Q = ``quant_shift``; the compiler quantises a
+      vector normalised to max-abs in (2**(F_N-1), 2**F_N], so k lies in
+      [127·2**(Q-F_N), 127·2**(Q-F_N+1)): Q - F_N + 8 bits (22 at the defaults), and
+      below 2**31 while Q <= F_N + 23;
+    - matvec rescale: ``y = (acc·c) >> (R - F)`` with ``c`` a factor holding R =
+      ``rescale_frac`` fraction bits;
+    - max-abs normalisation (VNORM): ``q = clamp((v·k + 2**(N-1)) >> N, int32)`` with
+      ``k = 2**31 // max|v|`` (unsigned 32-bit) and N = :attr:`norm_shift` = 31 - F_N,
+      F_N = ``norm_frac``, so that ``max|q|`` lies in (2**(F_N-1), 2**F_N]: the vector
+      rescaled to max-abs ≈ 1.0 in Q.F_N, whatever its scale (a smaller k targets a
+      smaller maximum); F_N > F gives the normalised vectors, which hold no range,
+      finer rounding than the residual's Q.F;
+    - sigmoid: ``2**sig_segments_log2`` chords over [-2**sig_range_log2, 2**sig_range_log2),
+      the input clamped into that range.
+
+    Timing (the contract the RTL meets cycle for cycle; :func:`tritium.engines.mfc.golden.run`
+    adds it up): every instruction spends ``issue_cycles`` in fetch and decode (SETVL,
+    SLI and SADD retire there); a vector
+    op of length n then ``n + vpu_latency``; a scalar op ``scalar_cycles[op]``; ``TMV``
+    hands its command to the engine (waiting while the engine is busy) and the sequencer
+    goes on, the engine busy for ``tmv_cycles(rows, cols, fmt)``; ``TWAIT`` and ``HALT``
+    wait for the engine to be idle.
+    """
+
+    kind: ClassVar[str] = "mfc"
+
+    tmv: "TernaryConfig" = dataclasses.field(default_factory=lambda: TernaryConfig(
+        simd=16, pe=4, max_in=1024, max_out=1024, weight_depth=4096, has_t3=0))
+    frac_bits: int = _field(16, 8, 24, "F: fraction bits of the int32 vector elements")
+    norm_frac: int = _field(23, 8, 24, "F_N: fraction bits of max-abs-normalised vectors")
+    quant_shift: int = _field(38, 8, 40, "Q: fraction bits of the quantisation factor k")
+    rescale_frac: int = _field(28, 16, 40, "R: fraction bits of the rescale factor c")
+    sig_segments_log2: int = _field(8, 0, 8, "log2 of the sigmoid's linear segments")
+    sig_range_log2: int = _field(3, 1, 5, "sigmoid input range is ±2**this")
+    vmem_depth: int = _field(4096, 16, 1 << FIELD_BITS, "vector memory, int32 elements")
+    imem_depth: int = _field(1024, 16, 1 << FIELD_BITS, "instruction memory, 64-bit words")
+    sregs: int = _field(16, 4, 64, "scalar registers (64-bit)")
+
+    def __post_init__(self):
+        self._nested("tmv", TernaryConfig)
+        super().__post_init__()
+
+    def validate(self) -> None:
+        t = self.tmv
+        if t.act_bits != 8:
+            raise ConfigError("mfc: the core quantises activations to int8; use tmv.act_bits=8")
+        if max(t.max_in, t.max_out, t.weight_depth) > 1 << FIELD_BITS:
+            raise ConfigError(f"mfc: TMV rows, cols and base are {FIELD_BITS}-bit instruction "
+                              "fields; keep tmv.max_in, max_out and weight_depth <= "
+                              f"{1 << FIELD_BITS}")
+        if self.frac_bits + self.sig_range_log2 + 1 < self.sig_segments_log2:
+            raise ConfigError("mfc: more sigmoid segments than input codes; lower "
+                              "sig_segments_log2")
+        if self.rescale_frac < self.frac_bits:
+            raise ConfigError("mfc: rescale_frac must be >= frac_bits")
+        if self.norm_frac < self.frac_bits:
+            raise ConfigError("mfc: norm_frac must be >= frac_bits")
+        if self.quant_shift > self.norm_frac + 23:
+            raise ConfigError("mfc: quant_shift > norm_frac + 23: the quantisation factor "
+                              "of a normalised vector would not fit 32 bits; lower "
+                              "quant_shift")
+
+    def soc_check(self) -> None:
+        """The link's constraints on the core's TMV (:meth:`TernaryConfig.soc_check`)."""
+        self.tmv.soc_check()
+
+    def to_dict(self):
+        d = super().to_dict()
+        d["tmv"] = self.tmv.to_dict()
+        return d
+
+    def soc_regions(self) -> tuple[tuple[str, int, str], ...]:
+        """(name, bytes, access) of the core's regions on the device bus: its TMV's weight
+        lines, the program (8 bytes per instruction), the vector memory (4 bytes per
+        element), the scalar registers (8 bytes each, read only)."""
+        return (self.tmv.soc_regions()[0], ("program", self.imem_depth * 8, "w"),
+                ("vmem", self.vmem_depth * 4, "rw"), ("sregs", self.sregs * 8, "r"))
+
+    @property
+    def norm_shift(self) -> int:
+        """N: the shift of VNORM, 31 - F_N: with ``k = 2**31 // m`` (``m`` = max|v|,
+        1 <= m < 2**31) the normalised maximum ``m·k >> N`` is in (2**(F_N-1), 2**F_N]."""
+        return 31 - self.norm_frac
+
+    # --- memories ------------------------------------------------------------------------
+    @property
+    def act_elems(self) -> int:
+        """int8 elements per activation bank (two banks: one fills while the TMV reads)."""
+        return self.tmv.act_depth * self.tmv.simd
+
+    @property
+    def res_elems(self) -> int:
+        """int32 elements per result bank (two banks)."""
+        return -(-self.tmv.max_out // self.tmv.pe) * self.tmv.pe
+
+    # --- timing --------------------------------------------------------------------------
+    @property
+    def issue_cycles(self) -> int:
+        """Fetch (instruction-memory read) and decode of every instruction."""
+        return 2
+
+    @property
+    def vpu_latency(self) -> int:
+        """Vector-op cycles beyond one per element: the operand read, the unit's four
+        stages (select and sigmoid table, multiply, shift/round/clamp, VSILU's second
+        multiply); the result is written in the fifth cycle after its read."""
+        return 5
+
+    @property
+    def scalar_cycles(self) -> dict[str, int]:
+        """Busy cycles of the iterative scalar unit, per operation: one result bit per
+        cycle (64 for SMUL and SDIV, 32 for SSQRT), plus taking the operands and handing
+        back the result."""
+        return {"smul": 66, "sdiv": 66, "ssqrt": 34}
+
+    def vector_cycles(self, n: int) -> int:
+        return n + self.vpu_latency
+
+    def tmv_cycles(self, rows: int, cols: int, fmt: str = "t2") -> int:
+        """Engine-busy cycles of one TMV instruction: the engine's own formula plus the
+        adapter's command register (the last result is written in the engine's last
+        busy cycle)."""
+        return self.tmv.cycles(rows, cols, fmt) + 1
