@@ -238,8 +238,6 @@ class LinkDramPort(wiring.Component):
         flush = Signal()
         m.submodules.rbuf = rbuf = ResetInserter(flush)(fifo.SyncFIFOBuffered(width=bits,
                                                                               depth=D))
-        with m.If(self.re):
-            m.d.sync += [want.eq(1), want_b.eq(beat), want_l.eq(lane)]
         hit = want & act & (hd == want_b)
         restart = want & ~(act & (hd == want_b))
         m.d.comb += flush.eq(restart | self.invalidate | self.we)
@@ -252,6 +250,9 @@ class LinkDramPort(wiring.Component):
             m.d.sync += want.eq(0)
             with m.If(last_lane):
                 m.d.sync += hd.eq(hd + 1)
+        # after the serve above: a read may come in the cycle the previous one is answered
+        with m.If(self.re):
+            m.d.sync += [want.eq(1), want_b.eq(beat), want_l.eq(lane)]
         # a read command when no write is queued, with room for its beat
         rd_ok = act & ~flush & ~writing & (nxt < beats) & (rbuf.level + inflight + drop < D)
         m.d.comb += [p.cmd.valid.eq(Mux(writing, ~c_done, rd_ok)),

@@ -499,7 +499,7 @@ class Device:
         """The device's CRC-32 of ``length`` bytes from ``addr``, read back over its own
         bus (the CRC command: docs/protocol.md); the range must be readable. DeviceError
         if the device refuses it (NAK)."""
-        # a wait ceiling, not a delay: two cycles a byte at a simulated device's slowest
+        # a wait ceiling, not a delay: two cycles a byte (one where the bus keeps up)
         work = 2 * length / SLOWEST_HZ
         raw = self.link.request(P.CRC, P.pack_fields(P.CRC_FIELDS, {"addr": addr,
                                                                      "length": length}),

@@ -30,9 +30,10 @@ device's JSON description), all of them or, with ``INFO_CHUNK_FIELDS`` as payloa
 chunk of at most ``min(length, max_payload)`` bytes from ``offset`` (empty past the end);
 WRITE/READ move bytes over the bus (WRITE runs at one byte
 per cycle, after the whole frame's CRC has been checked, so a corrupted frame can never
-write anything); CRC reads ``length`` bytes from ``addr`` over the bus (one byte per
-two cycles when the bus answers at once; the range is checked as a READ's) and answers
-their CRC-32; START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
+write anything); CRC reads ``length`` bytes from ``addr`` over the bus (one byte a
+cycle when the bus answers the next cycle: each ``bus_re`` after the first comes in the
+cycle ``bus_rvalid`` answers the one before, so a region must take a read in that cycle;
+the range is checked as a READ's) and answers their CRC-32; START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
 reason and execute nothing. A repeated sequence number of WRITE/START/RESET is
 acknowledged without executing again; the device remembers the last executed one.
 """
@@ -259,7 +260,12 @@ class CommandProcessor(wiring.Component):
                 with m.If(self.bus_rvalid):
                     m.d.comb += [rcrc.valid.eq(1), rcrc.data.eq(self.bus_rdata)]
                     m.d.sync += k.eq(k + 1)
-                    m.next = "CRC_FETCH"
+                    # the next byte is asked for as this one is taken: a byte a cycle
+                    # from a region that answers the next cycle
+                    with m.If(k + 1 < n):
+                        m.d.comb += [self.bus_re.eq(1), self.bus_addr.eq(addr + k + 1)]
+                    with m.Else():
+                        m.next = "CRC_DONE"
             with m.State("CRC_DONE"):
                 respond(P.CRC | P.ACK_BIT, P.CRC_ANSWER_BYTES, SRC_CRC)
             with m.State("HEADER"):
