@@ -1,0 +1,408 @@
+"""LiteDRAM behind the SoC's DRAM port: the simulated controller and the ULX3S board core.
+
+Both cores are Migen modules built from LiteDRAM's parts and converted straight to Verilog
+(not through ``litedram_gen``: its CPU-less core adds a Wishbone control bus, CSR banks and
+a clock generator the simulated top does not want, and it leaves the power-up sequence to
+software over that bus; a direct module has exactly the native port):
+
+- **simulation core** (:func:`sim_core`): LiteDRAM's controller + crossbar with one native
+  port + ``SDRAMPHYModel`` of the part (its banks are Verilog memories, so the whole DRAM
+  is inside the Verilated model), one clock (``sys_clk``/``sys_rst``).
+- **board core** (:func:`board_core`, ULX3S): the controller + ``GENSDRPHY`` with the SDRAM
+  pads as top-level ports, plus :class:`_HardwareInit`, which plays LiteDRAM's power-up
+  sequence for the part into the DFI before handing it to the controller.
+
+The LiteDRAM module (geometry and timing) is made from the :data:`tritium.dram.PARTS`
+entry, so the table is the one source of the timings the controller obeys; its rows are
+cut to ``cfg.size_bytes`` (banks and columns, and so the address mapping of a sequential
+stream, stay the part's).
+
+The native port's address is in beats; LiteDRAM maps it ``ROW_BANK_COL``: the low
+``col_bits - log2(burst)`` bits pick the column burst, the next ``log2(banks)`` the bank,
+the rest the row (``burst`` = ``nphases`` for SDR, ``2 × nphases`` for DDR). The model
+keeps bank ``b``'s data in memory ``bank_mem[b]``, entry ``row × cols_per_row + col``:
+:func:`beat_location` is that mapping, which the backdoor C++ uses.
+
+Generated files are cached under ``<tritium cache>/dram/<core>-<key>/`` (the key hashes
+the part's table entry, the size, the versions of LiteDRAM, LiteX and Migen, and this
+file), under a file lock, so a second build or a CI run does not regenerate them.
+Generation needs no network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from amaranth import ClockSignal, Instance, Module, ResetSignal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from tritium.dram import DramConfig, DramPart
+from tritium.errors import ConfigError, ToolchainError
+
+from . import port_signature
+
+#: bump when the layout of a cached entry changes
+CACHE_FORMAT = 1
+
+#: LiteDRAM's memory type for a part's ``kind``
+MEMTYPE = {"sdr": "SDR", "ddr3": "DDR3"}
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return " ".join(f"{p}={version(p)}" for p in ("litedram", "litex", "migen"))
+    except PackageNotFoundError as e:
+        raise ToolchainError(f"{e.name} is not installed; a LiteDRAM part needs the dram "
+                             "extra: pip install -c constraints.txt -e '.[dram]' (or make "
+                             "venv)") from None
+
+
+def burst_beats(part: DramPart) -> int:
+    """Column addresses one native-port beat covers (LiteDRAM's ``address_align``)."""
+    return part.nphases * (1 if part.kind == "sdr" else 2)
+
+
+def geometry(cfg: DramConfig) -> dict[str, int]:
+    """Rows, banks and column bursts per row of ``cfg``'s DRAM, as LiteDRAM addresses it.
+
+    ConfigError if ``cfg.size_bytes`` holds fewer than two rows per bank."""
+    p = cfg.spec
+    if p.kind not in MEMTYPE:
+        raise ConfigError(f"DRAM part {p.name!r} is {p.kind!r}, not one LiteDRAM drives; "
+                          f"choose one of kind {', '.join(MEMTYPE)}")
+    row_bytes = (p.dq_bits // 8) << p.col_bits
+    rows = cfg.size_bytes // (row_bytes * p.banks)
+    if rows < 2:
+        raise ConfigError(f"dram.size={cfg.size_bytes} holds fewer than 2 rows in each of "
+                          f"{p.name}'s {p.banks} banks; use at least "
+                          f"{2 * row_bytes * p.banks} bytes")
+    return {"rows": rows, "banks": p.banks, "row_beats": (1 << p.col_bits) // burst_beats(p)}
+
+
+def beat_location(cfg: DramConfig, beat: int) -> tuple[int, int, int]:
+    """``(bank, row, entry)`` of native-port beat ``beat``: the model's bank memory and
+    its entry (``row × row_beats + column burst``), LiteDRAM's ROW_BANK_COL mapping."""
+    g = geometry(cfg)
+    col = beat % g["row_beats"]
+    bank = beat // g["row_beats"] % g["banks"]
+    row = beat // (g["row_beats"] * g["banks"])
+    return bank, row, row * g["row_beats"] + col
+
+
+def litedram_module(cfg: DramConfig):
+    """LiteDRAM's ``SDRAMModule`` for ``cfg``: the part's class from ``litedram.modules``
+    with the table's timings and the rows cut to ``cfg.size_bytes``."""
+    from litedram import modules
+
+    p = cfg.spec
+    base = getattr(modules, p.litedram_module)
+    grade = base.speedgrade_timings["default"]
+    tech = base.technology_timings
+    attrs = {
+        "nrows": geometry(cfg)["rows"],
+        "technology_timings": modules._TechnologyTimings(
+            tREFI=p.trefi_ns, tWTR=tech.tWTR, tCCD=tech.tCCD, tRRD=tech.tRRD,
+            tZQCS=tech.tZQCS),
+        "speedgrade_timings": {"default": modules._SpeedgradeTimings(
+            tRP=p.trp_ns, tRCD=p.trcd_ns, tWR=p.twr_ns, tRFC=(None, p.trfc_ns),
+            tFAW=grade.tFAW, tRAS=p.tras_ns)},
+    }
+    cls = type(f"Tritium_{p.name}", (base,), attrs)
+    module = cls(p.clk_hz, f"1:{p.nphases}")
+    # the chip's address pins, not the cut rows: A10 is the precharge-all bit
+    module.geom_settings.addressbits = max(p.row_bits, p.col_bits)
+    return module
+
+
+def _phy_settings(cfg: DramConfig):
+    from litedram.phy.model import get_sdram_phy_settings
+
+    p = cfg.spec
+    settings = get_sdram_phy_settings(memtype=MEMTYPE[p.kind], data_width=p.dq_bits,
+                                      clk_freq=p.clk_hz)
+    if settings.cl != p.cl:
+        raise ConfigError(f"LiteDRAM's PHY model runs {p.name} with CL={settings.cl} at "
+                          f"{p.clk_hz / 1e6:g} MHz, the parts table says CL={p.cl}; fix "
+                          "the table's cl or clk_hz")
+    return settings
+
+
+def _native_ios(port, prefix: str = "port_"):
+    """Top-level signals of a LiteDRAM native port, named ``port_<stream>_<field>``."""
+    ios = {}
+    for stream, fields in (("cmd", ("valid", "ready", "we", "addr")),
+                           ("wdata", ("valid", "ready", "data", "we")),
+                           ("rdata", ("valid", "ready", "data"))):
+        for f in fields:
+            ios[f"{prefix}{stream}_{f}"] = getattr(getattr(port, stream), f)
+    return ios
+
+
+def _controller(phy, module):
+    from litedram.core import ControllerSettings, LiteDRAMCore
+
+    # a fresh settings object: LiteDRAM's default argument is shared and mutated
+    return LiteDRAMCore(phy=phy, geom_settings=module.geom_settings,
+                        timing_settings=module.timing_settings, clk_freq=module.clk_freq,
+                        controller_settings=ControllerSettings())
+
+
+def _generate_sim(cfg: DramConfig, name: str) -> tuple[str, dict]:
+    from migen import ClockDomain, Module as MModule
+    from migen.fhdl.verilog import convert
+    from litedram.phy.model import SDRAMPHYModel
+
+    module = litedram_module(cfg)
+
+    class Top(MModule):
+        def __init__(self):
+            self.clock_domains.cd_sys = ClockDomain("sys")
+            self.submodules.phy = SDRAMPHYModel(module, settings=_phy_settings(cfg),
+                                                clk_freq=cfg.spec.clk_hz)
+            self.submodules.core = _controller(self.phy, module)
+            self.port = self.core.crossbar.get_port()
+
+    top = Top()
+    ios = _native_ios(top.port)
+    for n, s in ios.items():
+        s.name_override = n
+    out = convert(top, ios=set(ios.values()) | {top.cd_sys.clk, top.cd_sys.rst}, name=name)
+    text = str(out)
+    g = geometry(cfg)
+    depth = g["rows"] * g["row_beats"]
+    # bank b's memory is the one its BankModel (phy_bankmodel<b>) reads
+    mems = []
+    for b in range(g["banks"]):
+        hit = re.search(rf"^assign phy_bankmodel{b}_read_port_dat_r = (\w+)\[", text, re.M)
+        decl = hit and re.search(rf"^reg \[{cfg.port_bits - 1}:0\] {hit.group(1)}"
+                                 rf"\[0:{depth - 1}\];", text, re.M)
+        if not decl:
+            raise ToolchainError(f"no memory of depth {depth} for bank {b} in the generated "
+                                 f"{name}; the LiteDRAM version differs from the one pinned "
+                                 "(constraints.txt)")
+        mems.append(hit.group(1))
+    widths = (len(top.port.cmd.addr), len(top.port.wdata.data))
+    if widths != (cfg.addr_bits, cfg.port_bits):
+        raise ToolchainError(f"LiteDRAM's native port for {name} is {widths[0]} address / "
+                             f"{widths[1]} data bits, the DRAM config says {cfg.addr_bits} / "
+                             f"{cfg.port_bits}; the parts table disagrees with LiteDRAM")
+    return text, {"bank_mems": mems}
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("TRITIUM_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tritium")
+    return Path(base) / "dram"
+
+
+@contextlib.contextmanager
+def _slot(name: str, key: str):
+    """``<cache>/dram/<name>-<key>``, locked; yields (dir, hit). A miss gets a fresh dir
+    and is marked BUILT only when the body finishes."""
+    d = _cache_dir() / f"{name}-{key}"
+    d.parent.mkdir(parents=True, exist_ok=True)
+    with open(d.parent / f"{name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (d / "BUILT").exists():
+            yield d, True
+            return
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir()
+        yield d, False
+        (d / "BUILT").write_text("")
+
+
+def _key(*parts) -> str:
+    h = hashlib.sha256()
+    for p in (str(CACHE_FORMAT), _versions(), Path(__file__).read_text(), *map(str, parts)):
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class SimCore:
+    """A generated simulation core: its Verilog, its Verilator configuration and facts."""
+
+    cfg: DramConfig
+    module: str
+    verilog: Path
+    vlt: Path
+    bank_mems: tuple[str, ...]
+
+
+def sim_core(cfg: DramConfig) -> SimCore:
+    """Generate (once per content, cached) the simulation core for ``cfg``.
+
+    Module ``litedram_sim_<part>_<size>``: inputs ``sys_clk``, ``sys_rst``; the native
+    port as ``port_cmd_{valid,ready,we,addr}``, ``port_wdata_{valid,ready,data,we}``,
+    ``port_rdata_{valid,ready,data}`` (``we``: byte enables). The ``.vlt`` makes the bank
+    memories public for the backdoor. Raises ConfigError for a part LiteDRAM does not
+    drive or a size below two rows per bank, ToolchainError if LiteDRAM is missing."""
+    p = cfg.spec
+    name = f"litedram_sim_{p.name}_{cfg.size_bytes >> 10}k"
+    geometry(cfg)
+    with _slot(name, _key(repr(p), cfg.size_bytes)) as (d, hit):
+        if not hit:
+            text, info = _generate_sim(cfg, name)
+            (d / f"{name}.v").write_text(text)
+            vlt = ["`verilator_config", "lint_off -file \"*/" + name + ".v\""]
+            vlt += [f'public_flat_rw -module "{name}" -var "{m}"' for m in info["bank_mems"]]
+            (d / f"{name}.vlt").write_text("\n".join(vlt) + "\n")
+            (d / "info.json").write_text(json.dumps(info))
+        info = json.loads((d / "info.json").read_text())
+    return SimCore(cfg, name, d / f"{name}.v", d / f"{name}.vlt", tuple(info["bank_mems"]))
+
+
+class SimController(wiring.Component):
+    """The LiteDRAM simulation core as an Amaranth component.
+
+    ``port``: :func:`tritium.hdl.dram.port_signature` (controller side); clock and reset
+    from the ``sync`` domain. Latency and throughput are LiteDRAM's (see sim/dram.py for
+    the timing model); a command is accepted when ``cmd.ready``; read data returns in
+    command order."""
+
+    def __init__(self, cfg: DramConfig, core: SimCore):
+        self.cfg, self.core = cfg, core
+        super().__init__({"port": Out(port_signature(cfg))})
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.port
+        m.submodules.litedram = Instance(
+            self.core.module,
+            i_sys_clk=ClockSignal(), i_sys_rst=ResetSignal(),
+            i_port_cmd_valid=p.cmd.valid, o_port_cmd_ready=p.cmd.ready,
+            i_port_cmd_we=p.cmd.payload.we, i_port_cmd_addr=p.cmd.payload.addr,
+            i_port_wdata_valid=p.wdata.valid, o_port_wdata_ready=p.wdata.ready,
+            i_port_wdata_data=p.wdata.payload.data, i_port_wdata_we=p.wdata.payload.mask,
+            o_port_rdata_valid=p.rdata.valid, i_port_rdata_ready=p.rdata.ready,
+            o_port_rdata_data=p.rdata.payload)
+        return m
+
+
+BACKDOOR_CPP = r"""
+// tritium: direct access to the LiteDRAM PHY model's bank memories (byte address =
+// native-port beat x BEAT_BYTES + byte in beat; ROW_BANK_COL mapping). The memories are
+// public through the core's .vlt (public_flat_rw).
+#include <cstdint>
+#include <cstddef>
+#include "Vtop___024root.h"
+
+template<class T> static inline void dram_beat_get(T* top, uint64_t beat, uint8_t* out) {
+    auto* r = top->rootp;
+    const uint64_t col = beat % ROW_BEATS, bank = beat / ROW_BEATS % BANKS,
+                   entry = beat / (ROW_BEATS * BANKS) * ROW_BEATS + col;
+    switch (bank) {
+BANK_GET_CASES
+    }
+}
+template<class T> static inline void dram_beat_put(T* top, uint64_t beat, const uint8_t* in) {
+    auto* r = top->rootp;
+    const uint64_t col = beat % ROW_BEATS, bank = beat / ROW_BEATS % BANKS,
+                   entry = beat / (ROW_BEATS * BANKS) * ROW_BEATS + col;
+    switch (bank) {
+BANK_PUT_CASES
+    }
+}
+template<class T> static inline void dram_word_bytes_get(const T& w, uint8_t* out) {
+    for (size_t i = 0; i < BEAT_BYTES; i++) out[i] = WORD_BYTE(w, i);
+}
+template<class T> void dram_backdoor_write(T* top, uint64_t byte_addr, const uint8_t* p,
+                                           size_t n) {
+    uint8_t beat[BEAT_BYTES];
+    while (n) {
+        const uint64_t b = byte_addr / BEAT_BYTES, off = byte_addr % BEAT_BYTES;
+        const size_t k = n < BEAT_BYTES - off ? n : BEAT_BYTES - off;
+        dram_beat_get(top, b, beat);
+        for (size_t i = 0; i < k; i++) beat[off + i] = p[i];
+        dram_beat_put(top, b, beat);
+        byte_addr += k; p += k; n -= k;
+    }
+}
+template<class T> void dram_backdoor_read(T* top, uint64_t byte_addr, uint8_t* p, size_t n) {
+    uint8_t beat[BEAT_BYTES];
+    while (n) {
+        const uint64_t b = byte_addr / BEAT_BYTES, off = byte_addr % BEAT_BYTES;
+        const size_t k = n < BEAT_BYTES - off ? n : BEAT_BYTES - off;
+        dram_beat_get(top, b, beat);
+        for (size_t i = 0; i < k; i++) p[i] = beat[off + i];
+        byte_addr += k; p += k; n -= k;
+    }
+}
+"""
+
+
+def backdoor_cpp(core: SimCore, top: str) -> str:
+    """The backdoor C++ for ``core`` instantiated inside the Verilated module ``top``
+    (the instance is ``litedram`` in :class:`SimController`'s module, reached by the
+    path ``hier``, e.g. ``top__DOT__dram__DOT__litedram``): see :data:`BACKDOOR_CPP`.
+
+    Verilator stores a word of ≤ 64 bits as an integer and a wider one as 32-bit words,
+    least significant first; both are handled."""
+    cfg = core.cfg
+    g = geometry(cfg)
+    nbytes = cfg.word_bytes
+    gets, puts = [], []
+    for b, mem in enumerate(core.bank_mems):
+        ref = f"r->{top}__DOT__{mem}[entry]"
+        if cfg.port_bits <= 64:
+            gets.append(f"    case {b}: {{ uint64_t w = {ref}; for (size_t i = 0; i < "
+                        f"{nbytes}; i++) out[i] = (w >> (8 * i)) & 0xff; break; }}")
+            puts.append(f"    case {b}: {{ uint64_t w = 0; for (size_t i = 0; i < {nbytes};"
+                        f" i++) w |= (uint64_t)in[i] << (8 * i); {ref} = w; break; }}")
+        else:
+            gets.append(f"    case {b}: {{ for (size_t i = 0; i < {nbytes}; i++) out[i] = "
+                        f"({ref}[i / 4] >> (8 * (i % 4))) & 0xff; break; }}")
+            puts.append(f"    case {b}: {{ for (size_t i = 0; i < {nbytes}; i += 4) "
+                        f"{ref}[i / 4] = (uint32_t)in[i] | (uint32_t)in[i + 1] << 8 | "
+                        f"(uint32_t)in[i + 2] << 16 | (uint32_t)in[i + 3] << 24; break; }}")
+    text = BACKDOOR_CPP.replace("BANK_GET_CASES", "\n".join(gets))
+    text = text.replace("BANK_PUT_CASES", "\n".join(puts))
+    consts = (f"static const uint64_t ROW_BEATS = {g['row_beats']}, BANKS = {g['banks']};\n"
+              f"static const size_t BEAT_BYTES = {nbytes};\n")
+    text = text.replace('#include "Vtop___024root.h"\n',
+                        '#include "Vtop___024root.h"\n' + consts)
+    # the helper for whole words is not needed by the cases above
+    return re.sub(r"template<class T> static inline void dram_word_bytes_get.*?\n}\n", "",
+                  text, flags=re.S)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimControllerBundle:
+    """What :func:`tritium.hdl.dram.sim_controller` returns for a LiteDRAM part.
+
+    ``sources``: the generated Verilog and, last, its ``.vlt`` (Verilator reads both from
+    its command line; ``vlt`` names the latter too). ``backdoor_cpp`` assumes the
+    controller is instantiated as ``dram`` in the Verilated top module (its instance
+    ``litedram`` inside): use :func:`backdoor_cpp` for another hierarchy."""
+
+    component: SimController
+    sources: list[Path]
+    vlt: Path
+    backdoor_cpp: str
+    core: SimCore
+
+
+def sim_controller(cfg: DramConfig, *, top: str = "tritium_soc",
+                   hier: str = "dram") -> SimControllerBundle:
+    """The simulated LiteDRAM controller for ``cfg`` (see the package's contract).
+
+    ``top``/``hier``: the Verilated top module's name and the controller's instance path
+    in it (Amaranth instance names joined by ``__DOT__``), which the backdoor C++ names."""
+    core = sim_core(cfg)
+    path = f"{top}__DOT__{hier}__DOT__litedram" if hier else f"{top}__DOT__litedram"
+    return SimControllerBundle(SimController(cfg, core), [core.verilog, core.vlt], core.vlt,
+                               backdoor_cpp(core, path), core)
