@@ -289,3 +289,51 @@ class Harness:
 
     def idle(self, n: int) -> None:
         self._ask(f"run {n}")
+
+
+def measure_overheads(cfg: DramConfig, *, phases: int = 48, calib_beats: int = 16384):
+    """Measure LiteDRAM's controller constants (:class:`tritium.sim.dram.Overhead`) for
+    reads and writes on ``cfg``'s part, on the RTL:
+
+    - ``latency``: a 4-beat stream into an open row, at many refresh phases; the fewest
+      cycles are ``latency + 3``;
+    - ``refresh``: a half-row stream into an open row at ``phases`` phases (idle cycles
+      before it); the commonest count at least tRP + tRFC + tRCD above the fewest holds
+      one whole refresh: the difference, less tRP + tRFC + tRCD;
+    - ``activate``: the model's formula solved for ``t_act`` on one ``calib_beats`` stream
+      from beat 0 (the validation streams are longer and start elsewhere), less tRCD.
+
+    Returns ``{"read": Overhead, "write": Overhead}``."""
+    from collections import Counter
+
+    from .dram import Overhead, cycles_of, refresh_interval, row_beats
+
+    p = cfg.spec
+    trp, trcd, trfc = (cycles_of(t, p) for t in (p.trp_ns, p.trcd_ns, p.trfc_ns))
+    trefi = refresh_interval(p)
+    rb = row_beats(p)
+    out = {}
+    with Harness(cfg) as h:
+        for write in (False, True):
+            lat, half = Counter(), Counter()
+            for k in range(phases):
+                h.idle(13 * k + 1)
+                h.stream(0, 4, write)
+                h.idle(20)
+                lat[h.stream(0, 4, write)[0] - 3] += 1
+                h.idle(13 * k + 1)
+                h.stream(0, 4, write)
+                h.idle(20)
+                half[h.stream(0, rb // 2, write)[0]] += 1
+            latency = min(lat)
+            base = latency + rb // 2 - 1
+            whole = [c for c in half if c >= base + trp + trfc + trcd]
+            t_ref = max(whole, key=lambda c: (half[c], -c)) - base
+            c = h.stream(0, calib_beats, write)[0]
+            activates = (calib_beats - 1) // rb + 1
+            t_act = (c * (1 - t_ref / trefi) - (latency + calib_beats - 1)) / activates
+            out["write" if write else "read"] = Overhead(
+                latency=latency, refresh=t_ref - trp - trfc - trcd,
+                activate=round(t_act) - trcd)
+    return out
+
