@@ -77,11 +77,6 @@ def refresh_interval(p: DramPart, clk_hz: float | None = None) -> int:
     return math.ceil(p.trefi_ns * (clk_hz or p.clk_hz) / 1e9 - 1e-9)
 
 
-def row_beats(p: DramPart) -> int:
-    """Native-port beats in one row of one bank."""
-    return (1 << p.col_bits) // (p.nphases * (1 if p.kind == "sdr" else 2))
-
-
 @dataclasses.dataclass(frozen=True)
 class StreamTime:
     """The model's answer for one stream: cycles and how they split."""
@@ -125,10 +120,19 @@ def stream_cycles(part: str | DramPart, beats: int, start: int = 0, *, write: bo
     trp, trcd = cycles_of(p.trp_ns, p, clk), cycles_of(p.trcd_ns, p, clk)
     trfc = cycles_of(p.trfc_ns, p, clk)
     trefi = refresh_interval(p, clk)
-    rb = row_beats(p)
+    rb = p.row_beats
     activates = (start + beats - 1) // rb - start // rb + 1
     t_act = trcd + o.activate + (trp if p.banks * rb < trefi else 0)
     t_ref = trp + trfc + trcd + o.refresh
     frac = t_ref / trefi
     cycles = (o.latency + beats - 1 + activates * t_act) / (1 - frac)
     return StreamTime(beats, cycles, activates, frac, clk, p.port_bits // 8)
+
+
+def overhead_table() -> str:
+    """:data:`LITEDRAM_OVERHEAD` as a Markdown table (docs/dram.md holds it)."""
+    rows = ["| part kind | stream | latency | refresh overhead | activate overhead |",
+            "| --- | --- | --- | --- | --- |"]
+    rows += [f"| {k} | {d} | {o.latency} | {o.refresh} | {o.activate} |"
+             for (k, d), o in LITEDRAM_OVERHEAD.items()]
+    return "\n".join(rows) + "\n"

@@ -258,6 +258,7 @@ class Harness:
         if self.proc:
             self.proc.stdin.close()
             self.proc.wait(timeout=30)
+            self.proc.stdout.close()
 
     def _ask(self, line: str) -> list[str]:
         self.proc.stdin.write(line + "\n")
@@ -306,12 +307,12 @@ def measure_overheads(cfg: DramConfig, *, phases: int = 48, calib_beats: int = 1
     Returns ``{"read": Overhead, "write": Overhead}``."""
     from collections import Counter
 
-    from .dram import Overhead, cycles_of, refresh_interval, row_beats
+    from .dram import Overhead, cycles_of, refresh_interval
 
     p = cfg.spec
     trp, trcd, trfc = (cycles_of(t, p) for t in (p.trp_ns, p.trcd_ns, p.trfc_ns))
     trefi = refresh_interval(p)
-    rb = row_beats(p)
+    rb = p.row_beats
     out = {}
     with Harness(cfg) as h:
         for write in (False, True):

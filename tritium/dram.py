@@ -61,6 +61,17 @@ class DramPart:
         return self.size_bytes / (1 << 20)
 
     @property
+    def burst_beats(self) -> int:
+        """Column addresses one native-port beat covers (LiteDRAM's ``address_align``):
+        ``nphases`` for SDR, ``2 × nphases`` for DDR."""
+        return self.nphases * (1 if self.kind == "sdr" else 2)
+
+    @property
+    def row_beats(self) -> int:
+        """Native-port beats in one row of one bank."""
+        return (1 << self.col_bits) // self.burst_beats
+
+    @property
     def peak_bytes_per_s(self) -> float:
         """One ``port_bits`` beat per system clock: the user port's ceiling."""
         return self.port_bits / 8 * self.clk_hz
@@ -147,3 +158,24 @@ class DramConfig(Config):
     def addr_bits(self) -> int:
         """Width of the native port's beat address."""
         return max(1, (self.size_bytes // self.word_bytes - 1).bit_length())
+
+
+def parts_table() -> str:
+    """The parts as a Markdown table (docs/dram.md holds it; a test keeps them equal)."""
+    def ns(v):
+        return "–" if v is None else f"{v:g}"
+
+    rows = ["| part | kind | size | dq × banks × rows × cols | port beat | clock | CL | "
+            "tRCD ns | tRP ns | tRAS ns | tRFC ns | tREFI ns | tWR ns | BL | source |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
+            "--- | --- |"]
+    for p in PARTS.values():
+        if p.kind == "ideal":
+            continue
+        rows.append(
+            f"| `{p.name}` | {p.kind} | {p.size_mib:g} MiB | {p.dq_bits} × {p.banks} × "
+            f"{1 << p.row_bits} × {1 << p.col_bits} | {p.port_bits} bits | "
+            f"{p.clk_hz / 1e6:g} MHz (1:{p.nphases}) | {p.cl} | {ns(p.trcd_ns)} | "
+            f"{ns(p.trp_ns)} | {ns(p.tras_ns)} | {ns(p.trfc_ns)} | {ns(p.trefi_ns)} | "
+            f"{ns(p.twr_ns)} | {p.burst_length} | {p.source} |")
+    return "\n".join(rows) + "\n"

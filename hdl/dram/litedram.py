@@ -20,8 +20,8 @@ stream, stay the part's).
 The native port's address is in beats; LiteDRAM maps it ``ROW_BANK_COL``: the low
 ``col_bits - log2(burst)`` bits pick the column burst, the next ``log2(banks)`` the bank,
 the rest the row (``burst`` = ``nphases`` for SDR, ``2 × nphases`` for DDR). The model
-keeps bank ``b``'s data in memory ``bank_mem[b]``, entry ``row × cols_per_row + col``:
-:func:`beat_location` is that mapping, which the backdoor C++ uses.
+keeps bank ``b``'s data in the memory its ``BankModel`` reads, entry ``row × row_beats +
+column burst``; the backdoor C++ (:func:`backdoor_cpp`) follows that mapping.
 
 Generated files are cached under ``<tritium cache>/dram/<core>-<key>/`` (the key hashes
 the part's table entry, the size, the versions of LiteDRAM, LiteX and Migen, and this
@@ -68,11 +68,6 @@ def _versions() -> str:
                              "venv)") from None
 
 
-def burst_beats(part: DramPart) -> int:
-    """Column addresses one native-port beat covers (LiteDRAM's ``address_align``)."""
-    return part.nphases * (1 if part.kind == "sdr" else 2)
-
-
 def geometry(cfg: DramConfig) -> dict[str, int]:
     """Rows, banks and column bursts per row of ``cfg``'s DRAM, as LiteDRAM addresses it.
 
@@ -87,17 +82,7 @@ def geometry(cfg: DramConfig) -> dict[str, int]:
         raise ConfigError(f"dram.size={cfg.size_bytes} holds fewer than 2 rows in each of "
                           f"{p.name}'s {p.banks} banks; use at least "
                           f"{2 * row_bytes * p.banks} bytes")
-    return {"rows": rows, "banks": p.banks, "row_beats": (1 << p.col_bits) // burst_beats(p)}
-
-
-def beat_location(cfg: DramConfig, beat: int) -> tuple[int, int, int]:
-    """``(bank, row, entry)`` of native-port beat ``beat``: the model's bank memory and
-    its entry (``row × row_beats + column burst``), LiteDRAM's ROW_BANK_COL mapping."""
-    g = geometry(cfg)
-    col = beat % g["row_beats"]
-    bank = beat // g["row_beats"] % g["banks"]
-    row = beat // (g["row_beats"] * g["banks"])
-    return bank, row, row * g["row_beats"] + col
+    return {"rows": rows, "banks": p.banks, "row_beats": p.row_beats}
 
 
 def litedram_module(cfg: DramConfig):
