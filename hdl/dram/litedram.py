@@ -48,7 +48,7 @@ from amaranth.lib.wiring import Out
 from tritium.dram import DramConfig, DramPart
 from tritium.errors import ConfigError, ToolchainError
 
-from . import port_signature
+from .port import port_signature
 
 #: bump when the layout of a cached entry changes
 CACHE_FORMAT = 1
