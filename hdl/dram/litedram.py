@@ -391,3 +391,198 @@ def sim_controller(cfg: DramConfig, *, top: str = "tritium_soc",
     path = f"{top}__DOT__{hier}__DOT__litedram" if hier else f"{top}__DOT__litedram"
     return SimControllerBundle(SimController(cfg, core), [core.verilog, core.vlt], core.vlt,
                                backdoor_cpp(core, path), core)
+
+
+# Board core -------------------------------------------------------------------------------
+
+#: LiteDRAM's init-table command strings as (cs, ras, cas, we) asserted
+_INIT_BITS = {"DFII_COMMAND_CS": 0, "DFII_COMMAND_RAS": 1, "DFII_COMMAND_CAS": 2,
+              "DFII_COMMAND_WE": 3}
+#: clocks every init command is followed by at least: covers tRP, tMRD and tRFC of the
+#: SDR parts at their board clock (LiteDRAM's table gives BIOS loop counts, some 0)
+INIT_MIN_WAIT = 16
+
+
+def init_steps(phy_settings, timing_settings) -> list[tuple[str, int, int, int, int]]:
+    """LiteDRAM's power-up sequence for the PHY as hardware steps:
+    ``(comment, command bits (cs, ras, cas, we) or -1 for "raise CKE", address, bank,
+    wait clocks)``. The waits are LiteDRAM's table's, at least :data:`INIT_MIN_WAIT`; the
+    first (CKE high) is 20000 clocks, 400 us at 50 MHz, above the 100 us the SDR
+    datasheets ask before the first command."""
+    from litedram.init import get_sdram_phy_init_sequence
+
+    seq, _ = get_sdram_phy_init_sequence(phy_settings, timing_settings)
+    steps = []
+    for comment, a, ba, cmd, delay in seq:
+        names = cmd.split("|")
+        if all(n.startswith("DFII_CONTROL") for n in names):
+            bits = -1
+        else:
+            bits = sum(1 << _INIT_BITS[n] for n in names)
+        steps.append((comment, bits, a, ba, max(delay, INIT_MIN_WAIT)))
+    return steps
+
+
+def _hardware_init(dfii, steps):
+    """A Migen FSM that plays ``steps`` into the DFII's external DFI, CKE low until the
+    first step, then hands the DFI to the controller and raises ``done``."""
+    from migen import FSM, If, Module as MModule, NextState, NextValue, Signal
+
+    class HardwareInit(MModule):
+        def __init__(self):
+            self.done = Signal()
+            p = dfii.ext_dfi.phases[0]
+            cke = Signal()
+            wait = Signal(max=max(s[4] for s in steps) + 1)
+            self.comb += [dfii.ext_dfi_sel.eq(~self.done), p.cke.eq(cke),
+                          # a NOP unless a step issues a command
+                          p.cs_n.eq(1), p.ras_n.eq(1), p.cas_n.eq(1), p.we_n.eq(1)]
+            fsm = FSM(reset_state="STEP0")
+            self.submodules += fsm
+            for i, (_, bits, a, ba, delay) in enumerate(steps):
+                nxt = f"WAIT{i}"
+                actions = [NextValue(wait, delay), NextState(nxt)]
+                if bits < 0:
+                    actions.append(NextValue(cke, 1))
+                    fsm.act(f"STEP{i}", *actions)
+                else:
+                    fsm.act(f"STEP{i}", p.address.eq(a), p.bank.eq(ba),
+                            p.cs_n.eq(not bits & 1), p.ras_n.eq(not bits & 2),
+                            p.cas_n.eq(not bits & 4), p.we_n.eq(not bits & 8), *actions)
+                after = f"STEP{i + 1}" if i + 1 < len(steps) else "DONE"
+                fsm.act(nxt, NextValue(wait, wait - 1), If(wait == 0, NextState(after)))
+            fsm.act("DONE", self.done.eq(1))
+
+    return HardwareInit()
+
+
+def _generate_board(cfg: DramConfig, name: str) -> str:
+    from migen import ClockDomain, Module as MModule, Record, Signal
+    from migen.fhdl.verilog import convert
+    from litedram.phy import GENSDRPHY
+    from litex.build.io import SDRTristate, SDRInput, SDROutput
+
+    p = cfg.spec
+    if p.kind != "sdr":
+        raise ConfigError(f"the board core drives SDR SDRAM with GENSDRPHY; {p.name} is "
+                          f"{p.kind}")
+    module = litedram_module(cfg)
+    addr_pins = max(p.row_bits, p.col_bits)
+    pads = Record([("a", addr_pins), ("ba", (p.banks - 1).bit_length()), ("cs_n", 1),
+                   ("cke", 1), ("ras_n", 1), ("cas_n", 1), ("we_n", 1),
+                   ("dm", p.dq_bits // 8), ("dq", p.dq_bits)], name="sdram")
+    dq_o, dq_oe, dq_i = (Signal(p.dq_bits, name_override=f"sdram_dq_{s}")
+                         for s in ("o", "oe", "i"))
+
+    class SplitTristate(MModule):
+        """GENSDRPHY's DQ tristate, registered as LiteX's generic lowering does, with
+        o / oe / i as separate top-level ports: the board's own I/O buffer drives the pin."""
+
+        def __init__(self, dr):
+            bit = dr.io.start if hasattr(dr.io, "start") else 0
+            self.specials += SDROutput(dr.o, dq_o[bit], dr.clk)
+            self.specials += SDROutput(dr.oe, dq_oe[bit], dr.clk)
+            self.specials += SDRInput(dq_i[bit], dr.i, dr.clk)
+
+    class SplitTristateLowering:
+        @staticmethod
+        def lower(dr):
+            return SplitTristate(dr)
+
+    class Top(MModule):
+        def __init__(self):
+            self.clock_domains.cd_sys = ClockDomain("sys")
+            self.clock_domains.cd_user = ClockDomain("user")
+            self.submodules.phy = GENSDRPHY(pads, p.clk_hz, cl=p.cl)
+            self.submodules.core = _controller(self.phy, module)
+            self.submodules.init = _hardware_init(
+                self.core.dfii, init_steps(self.phy.settings, module.timing_settings))
+            self.port = self.core.crossbar.get_port(clock_domain="user")
+            self.init_done = Signal(name_override="init_done")
+            self.comb += self.init_done.eq(self.init.done)
+
+    top = Top()
+    ios = _native_ios(top.port)
+    # the port is closed until the memory is initialised, as litedram_gen's user ports are
+    gated = {}
+    for n in ("cmd_valid", "wdata_valid"):
+        outer = Signal(name_override=f"port_{n}")
+        top.comb += ios[f"port_{n}"].eq(outer & top.init_done)
+        gated[f"port_{n}"] = outer
+    for n in ("cmd_ready", "wdata_ready"):
+        outer = Signal(name_override=f"port_{n}")
+        top.comb += outer.eq(ios[f"port_{n}"] & top.init_done)
+        gated[f"port_{n}"] = outer
+    for n, s in ios.items():
+        if n not in gated:
+            s.name_override = n
+    ios.update(gated)
+    for f in ("a", "ba", "cs_n", "cke", "ras_n", "cas_n", "we_n", "dm"):
+        getattr(pads, f).name_override = f"sdram_{f}"
+    signals = (set(ios.values()) | {getattr(pads, f) for f in ("a", "ba", "cs_n", "cke",
+               "ras_n", "cas_n", "we_n", "dm")} | {dq_o, dq_oe, dq_i, top.init_done,
+               top.cd_sys.clk, top.cd_sys.rst, top.cd_user.clk, top.cd_user.rst})
+    return str(convert(top, ios=signals, name=name,
+                       special_overrides={SDRTristate: SplitTristateLowering}))
+
+
+def board_core(cfg: DramConfig) -> Path:
+    """Generate (once per content, cached) the board core for ``cfg``'s SDR part; returns
+    its Verilog file. Module ``litedram_board_<part>``: ``sys_clk``/``sys_rst`` (the
+    memory clock, the part's ``clk_hz``), ``user_clk``/``user_rst`` (the SoC's clock:
+    LiteDRAM's native-port clock-domain crossing sits inside), the native port as in
+    :func:`sim_core` (in the user domain, closed until ``init_done``), the SDRAM pins
+    ``sdram_{a,ba,cs_n,cke,ras_n,cas_n,we_n,dm}`` and the data pins split into
+    ``sdram_dq_{o,oe,i}`` (all registered in the memory clock). The SDRAM's own clock pin
+    is the board's: the memory clock shifted by 90 degrees (boards/dram.py).
+    ConfigError for a part that is not SDR."""
+    name = f"litedram_board_{cfg.spec.name}"
+    with _slot(name, _key("board", repr(cfg.spec), cfg.size_bytes)) as (d, hit):
+        if not hit:
+            (d / f"{name}.v").write_text(_generate_board(cfg, name))
+    return d / f"{name}.v"
+
+
+class BoardController(wiring.Component):
+    """The board core as an Amaranth component.
+
+    ``port``: :func:`port_signature` (controller side) in the ``sync`` domain; the memory
+    runs in the ``dram`` domain (the part's clock). ``pads``: the SDRAM pins as plain
+    signals (``dq_o``/``dq_oe``/``dq_i`` for the data pins); ``init_done``: high once the
+    power-up sequence has run (the port accepts nothing before). ``rdata.ready`` is not
+    honoured: LiteDRAM returns read data at its own pace, so a requester must take every
+    beat (or keep no more reads in flight than it can buffer)."""
+
+    def __init__(self, cfg: DramConfig):
+        p = cfg.spec
+        self.cfg = cfg
+        self.verilog = board_core(cfg)
+        self.module = f"litedram_board_{p.name}"
+        addr_pins = max(p.row_bits, p.col_bits)
+        super().__init__({
+            "port": Out(port_signature(cfg)), "init_done": Out(1),
+            "a": Out(addr_pins), "ba": Out((p.banks - 1).bit_length()), "cs_n": Out(1),
+            "cke": Out(1), "ras_n": Out(1), "cas_n": Out(1), "we_n": Out(1),
+            "dm": Out(p.dq_bits // 8), "dq_o": Out(p.dq_bits), "dq_oe": Out(p.dq_bits),
+            "dq_i": wiring.In(p.dq_bits)})
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.port
+        if platform is not None:
+            platform.add_file(self.verilog.name, self.verilog.read_text())
+        m.submodules.litedram = Instance(
+            self.module,
+            i_sys_clk=ClockSignal("dram"), i_sys_rst=ResetSignal("dram"),
+            i_user_clk=ClockSignal(), i_user_rst=ResetSignal(allow_reset_less=True),
+            i_port_cmd_valid=p.cmd.valid, o_port_cmd_ready=p.cmd.ready,
+            i_port_cmd_we=p.cmd.payload.we, i_port_cmd_addr=p.cmd.payload.addr,
+            i_port_wdata_valid=p.wdata.valid, o_port_wdata_ready=p.wdata.ready,
+            i_port_wdata_data=p.wdata.payload.data, i_port_wdata_we=p.wdata.payload.mask,
+            o_port_rdata_valid=p.rdata.valid, i_port_rdata_ready=p.rdata.ready,
+            o_port_rdata_data=p.rdata.payload, o_init_done=self.init_done,
+            o_sdram_a=self.a, o_sdram_ba=self.ba, o_sdram_cs_n=self.cs_n,
+            o_sdram_cke=self.cke, o_sdram_ras_n=self.ras_n, o_sdram_cas_n=self.cas_n,
+            o_sdram_we_n=self.we_n, o_sdram_dm=self.dm, o_sdram_dq_o=self.dq_o,
+            o_sdram_dq_oe=self.dq_oe, i_sdram_dq_i=self.dq_i)
+        return m
