@@ -423,9 +423,14 @@ def init_steps(phy_settings, timing_settings) -> list[tuple[str, int, int, int, 
     return steps
 
 
-def _hardware_init(dfii, steps):
-    """A Migen FSM that plays ``steps`` into the DFII's external DFI, CKE low until the
-    first step, then hands the DFI to the controller and raises ``done``."""
+#: clocks CKE stays low after reset before the sequence raises it
+INIT_CKE_LOW = 256
+
+
+def _hardware_init(dfii, steps, cke_low: int = INIT_CKE_LOW):
+    """A Migen FSM that holds CKE low ``cke_low`` clocks, plays ``steps`` into the DFII's
+    external DFI (NOPs between commands), then hands the DFI to the controller and raises
+    ``done``."""
     from migen import FSM, If, Module as MModule, NextState, NextValue, Signal
 
     class HardwareInit(MModule):
@@ -433,12 +438,13 @@ def _hardware_init(dfii, steps):
             self.done = Signal()
             p = dfii.ext_dfi.phases[0]
             cke = Signal()
-            wait = Signal(max=max(s[4] for s in steps) + 1)
+            wait = Signal(max=max([s[4] for s in steps] + [cke_low]) + 1, reset=cke_low)
             self.comb += [dfii.ext_dfi_sel.eq(~self.done), p.cke.eq(cke),
                           # a NOP unless a step issues a command
                           p.cs_n.eq(1), p.ras_n.eq(1), p.cas_n.eq(1), p.we_n.eq(1)]
-            fsm = FSM(reset_state="STEP0")
+            fsm = FSM(reset_state="CKE_LOW")
             self.submodules += fsm
+            fsm.act("CKE_LOW", NextValue(wait, wait - 1), If(wait == 0, NextState("STEP0")))
             for i, (_, bits, a, ba, delay) in enumerate(steps):
                 nxt = f"WAIT{i}"
                 actions = [NextValue(wait, delay), NextState(nxt)]
