@@ -180,10 +180,9 @@ def tester_exe():
                          self.reading.eq(t.port.cmd.valid & ~t.port.cmd.payload.we)]
             return m
 
-    verilog = to_verilog(TesterTop(), "tester_top") + "\n" + bundle.core.verilog.read_text()
-    return build_standalone(Design("tester_top", verilog),
+    return build_standalone(Design("tester_top", to_verilog(TesterTop(), "tester_top")),
                             MAIN.replace("BACKDOOR", bundle.backdoor_cpp), kind="dram",
-                            args=BUILD_ARGS + (str(bundle.vlt),))
+                            args=BUILD_ARGS + tuple(map(str, bundle.sources)))
 
 
 @pytest.mark.verilator

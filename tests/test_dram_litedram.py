@@ -105,6 +105,7 @@ def test_only_the_bank_memories_are_public():
 
     assert "--public" not in BUILD_ARGS and "--public-flat-rw" not in BUILD_ARGS
     b = sim_controller(CFGS[0])
+    b.component._MustUse__silence = True  # inspected, not elaborated
     lines = b.vlt.read_text().splitlines()
     public = [ln for ln in lines if ln.startswith("public_flat_rw")]
     assert len(public) == CFGS[0].spec.banks

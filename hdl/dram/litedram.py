@@ -9,8 +9,9 @@ software over that bus; a direct module has exactly the native port):
   port + ``SDRAMPHYModel`` of the part (its banks are Verilog memories, so the whole DRAM
   is inside the Verilated model), one clock (``sys_clk``/``sys_rst``).
 - **board core** (:func:`board_core`, ULX3S): the controller + ``GENSDRPHY`` with the SDRAM
-  pads as top-level ports, plus :class:`_HardwareInit`, which plays LiteDRAM's power-up
-  sequence for the part into the DFI before handing it to the controller.
+  pads as top-level ports, plus a hardware sequencer (:func:`_hardware_init`) that plays
+  LiteDRAM's power-up sequence for the part (:func:`init_steps`) into the DFI before
+  handing it to the controller (docs/dram.md, Power-up initialisation).
 
 The LiteDRAM module (geometry and timing) is made from the :data:`tritium.dram.PARTS`
 entry, so the table is the one source of the timings the controller obeys; its rows are
@@ -52,6 +53,13 @@ from .port import port_signature
 
 #: bump when the layout of a cached entry changes
 CACHE_FORMAT = 1
+
+#: Verilator warnings the .vlt waives on the generated core (Migen's Verilog, not ours),
+#: beyond the lint class it waives whole; with them a build needs no -Wno flag for it
+VLT_WAIVERS = {
+    "COMBDLY": "Migen writes every combinational always block with <=, meaning =",
+    "INITIALDLY": "Migen's initial block starting its combinational processes uses <=",
+}
 
 #: LiteDRAM's memory type for a part's ``kind``
 MEMTYPE = {"sdr": "SDR", "ddr3": "DDR3"}
@@ -243,7 +251,9 @@ def sim_core(cfg: DramConfig) -> SimCore:
         if not hit:
             text, info = _generate_sim(cfg, name)
             (d / f"{name}.v").write_text(text)
-            vlt = ["`verilator_config", "lint_off -file \"*/" + name + ".v\""]
+            vlt = ["`verilator_config"] + [f'lint_off -rule {r} -file "*/{name}.v"'
+                                           for r in VLT_WAIVERS] + [
+                f'lint_off -file "*/{name}.v"']
             vlt += [f'public_flat_rw -module "{name}" -var "{m}"' for m in info["bank_mems"]]
             (d / f"{name}.vlt").write_text("\n".join(vlt) + "\n")
             (d / "info.json").write_text(json.dumps(info))
@@ -257,7 +267,8 @@ class SimController(wiring.Component):
     ``port``: :func:`tritium.hdl.dram.port_signature` (controller side); clock and reset
     from the ``sync`` domain. Latency and throughput are LiteDRAM's (see sim/dram.py for
     the timing model); a command is accepted when ``cmd.ready``; read data returns in
-    command order."""
+    command order. ``rdata.ready`` is not honoured (LiteDRAM's native port has no read
+    back-pressure): the requester must take every read beat as it comes."""
 
     def __init__(self, cfg: DramConfig, core: SimCore):
         self.cfg, self.core = cfg, core
