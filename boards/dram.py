@@ -135,7 +135,8 @@ class BoardDram(Elaboratable):
         p = self.cfg.spec
         m.domains.dram = ClockDomain()
         m.domains.dram_ps = ClockDomain(reset_less=True)
-        locked, dram_clk, dram_ps = Signal(), Signal(), Signal()
+        locked = Signal(name="pll_locked")
+        dram_clk, dram_ps = Signal(name="dram_clk"), Signal(name="dram_ps_clk")
         m.submodules.pll = Instance(
             "EHXPLLL", i_CLKI=ClockSignal("sync"), i_RST=0, i_STDBY=0, i_PHASESEL0=0,
             i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0,
