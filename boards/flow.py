@@ -153,7 +153,9 @@ def _dram_report(dram, root: Path, fmax: dict) -> dict:
     clocks = {c: f for c, f in fmax.items() if "dram" in c and "dram_ps" not in c}
     return {"part": dram.part, "size_bytes": dram.size_bytes, "clock_hz": dram.spec.clk_hz,
             "fmax": clocks, "controller_cells": cells,
+            # a carry cell (CCU2C) holds two LUT4s; LUT-RAM (TRELLIS_DPR16X4) is counted apart
             "controller_lut": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
+            "controller_lutram": cells.get("TRELLIS_DPR16X4", 0),
             "controller_ff": sum(n for c, n in cells.items() if c.startswith("TRELLIS_FF")),
             "logs": {"yosys": "litedram.rpt"}}
 
