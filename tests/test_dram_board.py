@@ -198,3 +198,14 @@ def test_the_tester_catches_a_corrupted_byte(tester_exe):
     out = subprocess.run([str(tester_exe), "corrupt"], capture_output=True, text=True,
                          timeout=300).stdout
     assert out.startswith("done 1 ok 0 error 1"), out
+
+
+@pytest.mark.fpga
+def test_the_controller_alone_synthesises_for_ecp5(tmp_path):
+    from tritium.boards.dram import controller_cells
+
+    cells = controller_cells(ULX3S, tmp_path)
+    # a small controller: hundreds of LUTs and flip-flops, no block RAM or DSP
+    assert 200 < cells["LUT4"] < 5000 and 100 < cells["TRELLIS_FF"] < 5000, cells
+    assert not any(c in cells for c in ("DP16KD", "MULT18X18D"))
+    assert (tmp_path / "litedram.rpt").is_file()
