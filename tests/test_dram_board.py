@@ -202,7 +202,7 @@ def test_the_tester_catches_a_corrupted_byte(tester_exe):
 
 @pytest.mark.fpga
 def test_the_controller_alone_synthesises_for_ecp5(tmp_path):
-    from tritium.boards.dram import controller_cells
+    from tritium.boards.flow import controller_cells
 
     cells = controller_cells(ULX3S, tmp_path)
     # a small controller: hundreds of LUTs and flip-flops, no block RAM or DSP
