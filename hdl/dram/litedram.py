@@ -313,9 +313,6 @@ template<class T> static inline void dram_beat_put(T* top, uint64_t beat, const 
 BANK_PUT_CASES
     }
 }
-template<class T> static inline void dram_word_bytes_get(const T& w, uint8_t* out) {
-    for (size_t i = 0; i < BEAT_BYTES; i++) out[i] = WORD_BYTE(w, i);
-}
 template<class T> void dram_backdoor_write(T* top, uint64_t byte_addr, const uint8_t* p,
                                            size_t n) {
     uint8_t beat[BEAT_BYTES];
@@ -341,10 +338,10 @@ template<class T> void dram_backdoor_read(T* top, uint64_t byte_addr, uint8_t* p
 """
 
 
-def backdoor_cpp(core: SimCore, top: str) -> str:
-    """The backdoor C++ for ``core`` instantiated inside the Verilated module ``top``
-    (the instance is ``litedram`` in :class:`SimController`'s module, reached by the
-    path ``hier``, e.g. ``top__DOT__dram__DOT__litedram``): see :data:`BACKDOOR_CPP`.
+def backdoor_cpp(core: SimCore, path: str) -> str:
+    """The backdoor C++ (:data:`BACKDOOR_CPP`) for ``core`` at Verilator path ``path``
+    (the core's instance, ``<top>__DOT__<hier>__DOT__litedram``). Byte addresses are not
+    checked against the DRAM's size: the caller does that.
 
     Verilator stores a word of ≤ 64 bits as an integer and a wider one as 32-bit words,
     least significant first; both are handled."""
@@ -353,7 +350,7 @@ def backdoor_cpp(core: SimCore, top: str) -> str:
     nbytes = cfg.word_bytes
     gets, puts = [], []
     for b, mem in enumerate(core.bank_mems):
-        ref = f"r->{top}__DOT__{mem}[entry]"
+        ref = f"r->{path}__DOT__{mem}[entry]"
         if cfg.port_bits <= 64:
             gets.append(f"    case {b}: {{ uint64_t w = {ref}; for (size_t i = 0; i < "
                         f"{nbytes}; i++) out[i] = (w >> (8 * i)) & 0xff; break; }}")
@@ -371,9 +368,7 @@ def backdoor_cpp(core: SimCore, top: str) -> str:
               f"static const size_t BEAT_BYTES = {nbytes};\n")
     text = text.replace('#include "Vtop___024root.h"\n',
                         '#include "Vtop___024root.h"\n' + consts)
-    # the helper for whole words is not needed by the cases above
-    return re.sub(r"template<class T> static inline void dram_word_bytes_get.*?\n}\n", "",
-                  text, flags=re.S)
+    return text
 
 
 @dataclasses.dataclass(frozen=True)
