@@ -6,8 +6,8 @@ board with an SDR SDRAM (the ULX3S): an ``EHXPLLL`` makes the memory clock (the 
 degrees (domain ``dram_ps``), which an output DDR register forwards to the chip's clock
 pin, as LiteX's ULX3S target does: the chip samples commands and write data a quarter
 period after the controller launched them. The ``dram`` domain is held in reset until
-the PLL locks. The controller's native port is in the SoC's ``sync`` domain (LiteDRAM's
-own clock-domain crossing).
+the PLL locks (nextpnr derives its clock constraint from the PLL). The controller's
+native port is in the SoC's ``sync`` domain (LiteDRAM's own clock-domain crossing).
 
 :class:`DramTester` is the board's check when the SoC has no DRAM port: once the memory
 is initialised it writes a pseudo-random pattern to ``beats`` beats, reads them back
@@ -144,7 +144,8 @@ class BoardDram(Elaboratable):
             **pll_params(self.clkin_hz, p.clk_hz))
         m.d.comb += [ClockSignal("dram").eq(dram_clk), ClockSignal("dram_ps").eq(dram_ps)]
         m.submodules.dram_reset = ResetSynchronizer(~locked, domain="dram")
-        platform.add_clock_constraint(dram_clk, p.clk_hz)
+        # no constraint of our own: nextpnr derives the memory clock's (and the shifted
+        # clock's) from the PLL's dividers and the board clock's constraint
         m.submodules.controller = c = self.controller
         pins = platform.request("sdram", 0, dir="-")
         outs = {"a": c.a, "ba": c.ba, "clk_en": c.cke, "cs": ~c.cs_n, "we": ~c.we_n,
