@@ -6,7 +6,9 @@ with its port at the top level, and a C++ ``main`` that reads commands on stdin,
 line, and answers one line each on stdout:
 
 - ``pw A HEX…``: write the beats ``HEX…`` (hex, most significant digit first) to native
-  port beats ``A, A+1, …`` (all bytes enabled) → ``ok CYCLES``;
+  port beats ``A, A+1, …`` with the byte enables last set by ``mask`` → ``ok CYCLES``;
+- ``mask HEX``: the byte enables of later writes (bit ``i``: byte ``i``; initially all)
+  → ``ok``;
 - ``pr A N``: read ``N`` beats from ``A`` → ``data HEX…``;
 - ``bw BYTE HEXBYTES``: backdoor write of bytes at byte address ``BYTE`` → ``ok``;
 - ``br BYTE N``: backdoor read of ``N`` bytes → ``data HEXBYTES``;
@@ -57,6 +59,7 @@ BACKDOOR
 
 static Vtop* top;
 static const size_t NB = BEAT_BYTES_;
+static uint64_t wmask = (1ULL << NB) - 1;
 typedef std::vector<uint8_t> Beat;  // little-endian bytes of one beat
 
 static void set_wide(uint32_t* w, const Beat& b) {
@@ -114,7 +117,7 @@ static void transfer(uint64_t a, uint64_t n, bool we, const std::vector<Beat>* w
         // a write beat is offered once its command has been taken
         top->wdata_valid = we && wsent < sent;
         if (we) put_data(wr ? (*wr)[wsent < n ? wsent : 0] : Beat(NB, (uint8_t)(a + wsent)));
-        top->wdata_mask = (1ULL << NB) - 1;
+        top->wdata_mask = wmask;
         Fire f = tick();
         c++;
         if (f.cmd) sent++;
@@ -173,6 +176,10 @@ int main(int argc, char** argv) {
             uint64_t a, n; in >> a >> n;
             uint64_t c, f; transfer(a, n, op == "sw", nullptr, nullptr, &c, &f);
             printf("cycles %llu first %llu\n", (unsigned long long)c, (unsigned long long)f);
+        } else if (op == "mask") {
+            std::string h; in >> h;
+            wmask = std::stoull(h, nullptr, 16);
+            printf("ok\n");
         } else if (op == "run") {
             uint64_t n; in >> n;
             for (uint64_t i = 0; i < n; i++) tick();
@@ -270,10 +277,18 @@ class Harness:
                                   f"{' '.join(answer) or 'it exited'}")
         return answer
 
-    def write(self, beat: int, words: list[int]) -> int:
-        """Write ``words`` (ints of ``port_bits``) from ``beat``; returns cycles."""
+    def write(self, beat: int, words: list[int], mask: int | None = None) -> int:
+        """Write ``words`` (ints of ``port_bits``) from ``beat``, only the bytes whose bit
+        is set in ``mask`` (default: all); returns cycles."""
         digits = self.cfg.port_bits // 4
-        return int(self._ask(f"pw {beat} " + " ".join(f"{w:0{digits}x}" for w in words))[1])
+        full = (1 << self.cfg.word_bytes) - 1
+        if mask is not None:
+            self._ask(f"mask {mask:x}")
+        try:
+            return int(self._ask(f"pw {beat} " + " ".join(f"{w:0{digits}x}" for w in words))[1])
+        finally:
+            if mask is not None:
+                self._ask(f"mask {full:x}")
 
     def read(self, beat: int, n: int) -> list[int]:
         return [int(h, 16) for h in self._ask(f"pr {beat} {n}")[1:]]

@@ -44,6 +44,18 @@ def test_a_random_pattern_reads_back(rtl):
     assert rtl.read(start, n) == data
 
 
+def test_byte_enables_write_only_their_bytes(rtl):
+    cfg = rtl.cfg
+    start, n = 2 * cfg.spec.row_beats - 2, 5
+    old, new = words(cfg, n, 4), words(cfg, n, 5)
+    rtl.write(start, old)
+    # every other byte: bytes 0, 2, 4, ... of each beat come from the new words
+    mask = sum(1 << i for i in range(0, cfg.word_bytes, 2))
+    rtl.write(start, new, mask=mask)
+    keep = sum(0xff << (8 * i) for i in range(1, cfg.word_bytes, 2))
+    assert rtl.read(start, n) == [(o & keep) | (w & ~keep) for o, w in zip(old, new)]
+
+
 def test_backdoor_write_then_port_read(rtl):
     cfg = rtl.cfg
     rng = np.random.default_rng(2)
