@@ -71,6 +71,7 @@ class DramTester(wiring.Component):
 
     def __init__(self, cfg: DramConfig, beats: int, seed: int = 0x1234_5678):
         if not 1 <= beats <= cfg.size_bytes // cfg.word_bytes:
+            self._MustUse__silence = True  # refused, so never elaborated
             raise ConfigError(f"the DRAM tester's beats={beats} must be between 1 and the "
                               f"DRAM's {cfg.size_bytes // cfg.word_bytes} beats")
         self.cfg, self.beats, self.seed = cfg, beats, seed
