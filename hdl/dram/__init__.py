@@ -13,19 +13,11 @@ Every stream has valid/ready: a controller may stall any of them (refresh, a row
 
 from __future__ import annotations
 
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
-
 from tritium.dram import DramConfig
 
+from .port import port_signature
 
-def port_signature(cfg: DramConfig) -> wiring.Signature:
-    bits = cfg.port_bits
-    return wiring.Signature({
-        "cmd": In(stream.Signature(data.StructLayout({"we": 1, "addr": cfg.addr_bits}))),
-        "wdata": In(stream.Signature(data.StructLayout({"data": bits, "mask": bits // 8}))),
-        "rdata": Out(stream.Signature(bits)),
-    })
+__all__ = ["port_signature", "sim_controller"]
 
 
 def sim_controller(cfg: DramConfig):
