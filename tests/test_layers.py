@@ -10,9 +10,9 @@ A module belongs to the layer of its package folder (setup.py's ROOTS), except t
 ``tritium.cliargs`` and every ``commands`` / ``*_commands`` module are the cli.  Inside
 an engine package (``tritium.engines.NAME``) a module's layer is its role
 (:data:`ENGINE_ROLES`: the package's top module and ``config`` spec, ``golden``, ``hdl``,
-``driver`` and ``compile`` host, ``model``/``bench``/``runner`` sim, ``commands`` cli;
-``X_runner`` is a runner too).  A module may
-import its own layer and the layers below it.  Every import counts: module level, inside
+``driver``, ``compile`` and ``placement`` host, ``model``/``bench``/``runner`` sim,
+``commands`` cli; ``X_runner`` is a runner too).  A module may import its own layer and the
+layers below it.  Every import counts: module level, inside
 functions, relative ones, and ``importlib.import_module("literal")``.  An engine package
 imports no other engine package, except those :data:`ENGINE_DEPENDS` declares.
 """
@@ -35,7 +35,8 @@ SPEC_MODULES = {"tritium", "tritium.config", "tritium.errors", "tritium.progress
 CLI_MODULES = {"tritium.cli", "tritium.cliargs"}
 #: the layer of a module inside an engine package, by its name there ("" = the package)
 ENGINE_ROLES = {"": "spec", "config": "spec", "golden": "golden", "hdl": "hdl",
-                "driver": "host", "compile": "host", "model": "sim", "bench": "sim",
+                "driver": "host", "compile": "host", "placement": "host", "model": "sim",
+                "bench": "sim",
                 "runner": "sim", "commands": "cli"}
 #: engine packages another engine package may import (the token core drives its TMV)
 ENGINE_DEPENDS = {"mfc": {"tmv"}}
@@ -279,8 +280,6 @@ ENGINE_NAME_ALLOWED = {
     "boards/ulx3s_12f.py": "a board file picks its default engine config by kind",
     "boards/ulx3s_85f.py": "a board file picks its default engine config by kind",
     "host/commands.py": "`tritium pack --format` offers the TMV's packed formats",
-    "host/placement.py": "weight placement lays out TMV weight lines, which the bare TMV "
-                         "and the token core share",
     "host/device_commands.py": "`run matvec`, `generate` and `demo` walk a checkpoint "
                                "through the TMV and the token core",
     "sim/model.py": "the generic cycle/power model uses the TMV as its matvec unit and "
