@@ -270,21 +270,23 @@ ENGINE_SYMBOLS = {"TernaryConfig", "TernaryDotConfig", "MfcConfig", "SpgemmConfi
                   "SOC_SPGEMM", "TMV_FORMATS", "SPGEMM_SEMIRINGS", "MFC_SCALAR_OPS"}
 #: the folders of generic code (everything but the engine packages and the tests)
 GENERIC_FOLDERS = ("tritium", "golden", "hdl", "host", "sim", "boards")
-#: generic modules that may still name a built-in engine, and why; nothing else may
+#: generic modules that may still name a built-in engine, and why; nothing else may. Each
+#: is data, not logic: a name the registry resolves, an attribute name, a config a file
+#: holds; no code path branches on an engine here
+_BOARD = ("a board file's default engine is a config dict (Board.engine): data that names "
+          "its kind, resolved through the registry like a config JSON file; a board's "
+          "resources fit that one config")
 ENGINE_NAME_ALLOWED = {
     "tritium/registry.py": "BUILTIN, the one list of the built-in engines' packages",
-    "tritium/config.py": "SocConfig.tmv reads the ``tmv`` attribute an engine config may "
-                         "expose (the TMV it holds), for the weight-line sizes",
-    "boards/arty_a7_35.py": "a board file picks its default engine config by kind",
-    "boards/icebreaker.py": "a board file picks its default engine config by kind",
-    "boards/ulx3s_12f.py": "a board file picks its default engine config by kind",
-    "boards/ulx3s_85f.py": "a board file picks its default engine config by kind",
-    "host/commands.py": "`tritium pack --format` offers the TMV's packed formats",
-    "host/device_commands.py": "`run matvec`, `generate` and `demo` walk a checkpoint "
-                               "through the TMV and the token core",
-    "sim/model.py": "the generic cycle/power model uses the TMV as its matvec unit and "
-                    "holds the SpGEMM cycle model beside it",
-    "sim/activity.py": "the TMV's switching-activity model",
+    "tritium/config.py": "SocConfig.tmv reads the attribute ``tmv`` that an engine config "
+                         "holding a weight-streaming TMV exposes (the bare TMV, the token "
+                         "core's): an attribute name, no branch on an engine; the "
+                         "weight-line sizes (SocConfig.line_bytes, line_stride) and the "
+                         "board sweep read it",
+    "boards/arty_a7_35.py": _BOARD,
+    "boards/icebreaker.py": _BOARD,
+    "boards/ulx3s_12f.py": _BOARD,
+    "boards/ulx3s_85f.py": _BOARD,
 }
 
 
