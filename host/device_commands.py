@@ -33,7 +33,6 @@ def _soc_config(path, engine: str | None = None) -> SocConfig:
     return cfg
 
 
-
 # ---- serve ------------------------------------------------------------------------------
 
 def cmd_serve(args) -> int:
