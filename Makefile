@@ -1,5 +1,5 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both create .venv when it is
-# missing and install tritium into it (editable, with the dev and fpga extras) under the
+# missing and install tritium into it (editable, with the dev, fpga and dram extras) under the
 # pinned versions in constraints.txt. Nothing else needs to be on PATH.
 
 PYTHON ?= python3
@@ -23,7 +23,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,fpga]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,fpga,dram]'
 	@touch $@
 
 venv: $(STAMP)

@@ -58,9 +58,9 @@ def run(board, cfg, work, tag, cold=False):
 
 
 def model_beside_measured(cfg, measured_per_lane: float) -> dict:
-    """The cycle/power model's LUT estimate (tritium.sim.model.resources, calibrated on
+    """The cycle model's LUT estimate (tritium.engines.tmv.model.resources, calibrated on
     bench/tmv.py's out-of-context build) next to this place-and-route measurement."""
-    from tritium.sim.model import resources
+    from tritium.engines.tmv.model import resources
 
     est = resources("ecp5", cfg.tmv)
     per_lane = est["lut"] / (cfg.tmv.simd * cfg.tmv.pe)

@@ -56,7 +56,9 @@ class Board:
     engine config sized for the part, given as its JSON dict (``"kind"`` picks the
     engine's config class through the registry) and held as that config;
     ``openfpgaloader``: the ``-b`` board name; ``bitstream``: True when the open flow
-    can place, route and pack for the part (False: Verilog + constraints only).
+    can place, route and pack for the part (False: Verilog + constraints only);
+    ``dram``: the :data:`tritium.dram.PARTS` name of the board's SDRAM when the build
+    puts a controller on it (boards/dram.py), else None.
     """
 
     name: str
@@ -68,6 +70,7 @@ class Board:
     reset: str | None = None
     uart: str = "uart"
     bitstream: bool = True
+    dram: str | None = None
 
     def __post_init__(self):
         if isinstance(self.engine, dict):
@@ -93,6 +96,19 @@ class Board:
                              clock_hz=self.clock_hz)
         return dataclasses.replace(served_soc(engine), max_payload=self.max_payload,
                                    clock_hz=self.clock_hz)
+
+    def dram_config(self, cfg: SocConfig | None = None):
+        """The DRAM the board build drives: the SoC's own (``cfg.dram``, which must be the
+        board's part) or the board's whole part; None for a board without one."""
+        from tritium.dram import DramConfig
+
+        if self.dram is None:
+            return None
+        own = getattr(cfg, "dram", None) if cfg is not None else None
+        if own is not None and own.part != self.dram:
+            raise ConfigError(f"dram.part={own.part!r}, but {self.name} carries "
+                              f"{self.dram!r}; use dram.part={self.dram!r}")
+        return own or DramConfig(part=self.dram)
 
     def config_for(self, cfg: SocConfig | None) -> SocConfig:
         """``cfg`` (or the board default) with the board's clock: the UART divisor and the

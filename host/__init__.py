@@ -1,4 +1,5 @@
-"""Host side: the token-core compiler, weight placement and the device driver.
+"""Host side: the device driver (the engines' drivers, compiler and weight placement are in
+their packages, ``tritium.engines.NAME``).
 
 Checkpoint ingest and quantisation are in :mod:`tritium.golden`, the wire protocol in
 :mod:`tritium.protocol` (docs/engines.md, Layers).

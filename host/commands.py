@@ -1,5 +1,9 @@
 """CLI subcommands of the host layer: ``make-checkpoint`` and ``inspect``.
 
+``inspect --format`` (the packed format ``--device-mem`` assumes) is the TMV engine's
+option, added by its ``commands`` hook for the verb ``inspect``: the formats are the ones
+it takes.
+
 Both print errors through :func:`tritium.cli.main` (one line, non-zero exit); progress
 bars go to stderr and disappear with ``--quiet``.
 """
@@ -11,8 +15,7 @@ import json
 import math
 import sys
 
-from tritium.cliargs import add_json_flag, add_model_size_options, int_range
-from tritium.engines.tmv.config import TMV_FORMATS
+from tritium.cliargs import add_json_flag, add_model_size_options, engine_hooks, int_range
 # torch-free at import time: tritium.golden.checkpoint (torch) is imported by the commands
 from tritium.golden.shapes import ARCHITECTURES
 
@@ -145,8 +148,7 @@ def register(sub) -> None:
     p.add_argument("--device-mem", type=_byte_count, metavar="BYTES",
                    help="device memory (e.g. 65536, 512K, 64M); a model that does not fit "
                         "is an error, reported before any weight is read")
-    p.add_argument("--format", choices=TMV_FORMATS, default=TMV_FORMATS[0],
-                   help="weight format assumed for --device-mem (t2)")
+    engine_hooks("inspect", p)  # --format: the packed weight formats (the TMV's)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json_flag(p)
     p.set_defaults(func=cmd_inspect)

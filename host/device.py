@@ -28,9 +28,9 @@ from typing import Any
 
 from tritium import protocol as P
 from tritium.config import DRAM_REGION, SocConfig
-from tritium.errors import DeviceError, TritiumError  # noqa: F401  (DeviceError: re-exported)
-
-from .placement import DeviceConfigError, LayerPlacement  # noqa: F401
+# DeviceError, DeviceConfigError: re-exported. LayerPlacement (the annotations below) is the
+# TMV engine's (tritium.engines.tmv.placement), which generic code does not import
+from tritium.errors import DeviceConfigError, DeviceError, TritiumError  # noqa: F401
 
 
 class LinkError(TritiumError):

@@ -1,21 +1,19 @@
-"""Cycle, bandwidth, power and resource model of the TMV and SpGEMM engines.
+"""The generic cycle, bandwidth and power model: platforms, model shapes, energy tables,
+and the per-token walk of a whole language model.
 
 Pure functions: a config (or a named platform preset) and a workload go in, a report
 ``dict`` comes out (FINN-style: the estimate is stored beside the RTL measurement by
-``tritium compare``, never instead of it). Nothing here runs a simulation.
-
-TMV (:func:`tmv_matvec`)
-    Busy cycles of one ``rows × cols`` command are the config's closed form
-    :meth:`TernaryConfig.cycles` (``(words − 1)·k + latency``, proved against the
-    hardware counters). The roofline splits it into compute cycles (``words``, one
-    weight word per cycle) and memory cycles (``words · word_bytes / bytes_per_cycle``);
-    the larger one bounds the command. Given a clock and an external bandwidth in
-    bytes/s instead of an integer ``mem_bytes_per_cycle``, ``k`` becomes the fractional
-    ``word_bytes · clock / bandwidth`` (a memory controller amortises partial words).
+``tritium compare``, never instead of it, one :func:`compare_row` per workload). Nothing
+here runs a simulation, and nothing here is an engine's: each engine's own cycle model is
+in its package's ``model`` module (the ``estimate``, ``compare``, ``lm_estimate`` and
+``lm_matvecs`` hooks of its description), built on this module's platforms, shapes and
+power tables.
 
 Whole models (:func:`estimate_model`)
-    Every BitLinear of every layer plus the lm_head runs as one TMV command; their
-    shapes come from :func:`tritium.golden.shapes.hgrn_spec` / ``bitnet_spec`` (so the
+    Every BitLinear of every layer plus the lm_head runs as one matvec on the registry's
+    matvec unit (:func:`matvec_unit`: the first engine with an ``lm_matvecs`` hook, the
+    TMV among the built-in ones, which prices each command with its own cycle formula);
+    the shapes come from :func:`tritium.golden.shapes.hgrn_spec` / ``bitnet_spec`` (so the
     model shapes are read from one place). Row-wise work runs on a separate row-wise
     unit of ``rowwise_lanes`` elements per cycle, serialised with the matvecs (the
     ternip core is one instruction stream). Row-wise cost model: an element-wise op over
@@ -28,28 +26,9 @@ Whole models (:func:`estimate_model`)
     ``heads·context``); its full-precision lm_head is counted as a matvec on the same
     lanes with 8-bit weights (an optimistic ASSUMPTION, flagged in the report).
 
-SpGEMM (:func:`spgemm_estimate`)
-    From the golden model's per-row statistics on the actual matrices: each row costs a
-    PE ``row_overhead + products + collisions + refusals + extra_passes · (pass_setup +
-    drain_extra)`` cycles: a product per cycle (every pass replays the row), a collision
-    or a refusal holds the table a cycle; the first pass's fetch and the drains overlap
-    the neighbouring rows (two tables per PE, a run-ahead fetcher), but an extra pass of
-    the same row waits for its re-fetch behind the drain (constants derived from the PE
-    pipeline, see :data:`SPGEMM_TIMING`). Rows are dealt to the first idle PE as
-    the engine's dealer does, and the run ends when the last PE finishes.
-
-MFC token core
-    The instruction-driven token core's own model (the compiler's program timed by the
-    core's cycle-exact model) is the engine's: :func:`tritium.engines.mfc.model.estimate_mfc`,
-    built on this module's platforms, shapes and power tables.
-
 Power (:func:`power`)
     ``static_w + Σ events · pJ/event / time`` from the per-family tables in
     ``sim/energy/*.json`` (each number carries its source or says ASSUMPTION).
-
-Resources (:func:`resources`)
-    LUT/FF per lane from the measured ECP5 build (bench/results/tmv.json) or the
-    published U250 figure, block RAM from the memories' bits, 0 DSP.
 """
 
 from __future__ import annotations
@@ -61,9 +40,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tritium.engines.spgemm.config import SpgemmConfig
-from tritium.engines.tmv.config import TernaryConfig
-from tritium.errors import ConfigError, TritiumError
+from tritium.errors import TritiumError
 from tritium.golden.shapes import (MODEL_PRESETS, CheckpointError, bitnet_spec, hgrn_spec,
                                    read_config)
 
@@ -182,10 +159,6 @@ class Platform:
     context: int = 512
     assumptions: tuple[str, ...] = ()
 
-    def tmv_config(self, max_in: int = 4096, max_out: int = 4096) -> TernaryConfig:
-        return TernaryConfig(simd=self.simd, pe=self.pe, max_in=max_in, max_out=max_out,
-                             has_t2=int(self.fmt == "t2"), has_t3=int(self.fmt == "t3"))
-
 
 PLATFORMS: dict[str, Platform] = {
     "u250": Platform(
@@ -268,100 +241,58 @@ def _check_platform(p: Platform) -> None:
     if p.fmt not in ("t2", "t3"):
         raise ModelError(f"weight format {p.fmt!r} is unknown; use t2 or t3")
     energy_table(p.family)
-    p.tmv_config()  # ConfigError for simd/pe out of range
-
-
-# ---- TMV ----------------------------------------------------------------------------------
-
-def tmv_matvec(cfg: TernaryConfig, rows: int, cols: int, fmt: str = "t2", *,
-               clock_hz: float | None = None, mem_bw: float | None = None) -> dict[str, Any]:
-    """Cycles of one ``rows × cols`` command and its roofline position.
-
-    Without ``mem_bw`` the memory is the config's own (block RAM or the integer
-    ``mem_bytes_per_cycle`` model) and ``cycles`` is exactly ``cfg.cycles``."""
-    if rows < 1 or cols < 1:
-        raise ModelError(f"a matvec needs rows, cols >= 1, got {rows}x{cols}")
-    if fmt not in cfg.formats:
-        raise ConfigError(f"format {fmt!r} is not built into this config (built: "
-                          f"{cfg.formats}); choose one of those")
-    words, wb = cfg.words(rows, cols), cfg.word_bytes(fmt)
-    if mem_bw is None:
-        k = cfg.transfer_cycles(fmt)
-        bpc = cfg.mem_bytes_per_cycle or wb
-        cycles = cfg.cycles(rows, cols, fmt)
-    else:
-        if not clock_hz:
-            raise ModelError("a bandwidth in bytes/s needs a clock (clock_hz) to turn into "
-                             "bytes per cycle")
-        bpc = mem_bw / clock_hz
-        k = max(1.0, wb / bpc)
-        cycles = (words - 1) * k + cfg.latency
-    compute, memory = words, words * wb / bpc
-    out = {"rows": rows, "cols": cols, "fmt": fmt, "words": words, "word_bytes": wb,
-           "cycles": cycles, "compute_cycles": compute, "memory_cycles": memory,
-           "bound": "memory" if memory > compute else "compute",
-           "ops": OPS_PER_WEIGHT * rows * cols, "weight_bytes": words * wb,
-           "mac_utilization": rows * cols / (cycles * cfg.word_codes),
-           "intensity_ops_per_byte": OPS_PER_WEIGHT * rows * cols / (words * wb)}
-    if clock_hz:
-        out["seconds"] = cycles / clock_hz
-    return out
-
-
-def tmv_stream_cycles(cfg: TernaryConfig, commands) -> int:
-    """Busy cycles of back-to-back commands [(rows, cols, fmt), …] (config docstring)."""
-    ks = [cfg.transfer_cycles(f) for _, _, f in commands]
-    return sum(cfg.words(r, c) * k for (r, c, _), k in zip(commands, ks)) - ks[-1] + cfg.latency
+    matvec_unit()(p, None)  # ConfigError for simd/pe out of range
 
 
 # ---- whole models -------------------------------------------------------------------------
 
+def matvec_unit():
+    """The ``lm_matvecs`` hook of the first registered engine that has one: the unit every
+    matvec of :func:`estimate_model` runs on, ``lm_matvecs(platform, shapes) -> dict``
+    (``cycles``, ``count``, ``weight_bytes``, ``bound``, ``events``, ``resources``; with
+    ``shapes`` None it only checks the platform). ModelError when no engine has one."""
+    from tritium import registry
+
+    for eng in registry.engines(installed=False).values():
+        if eng.lm_matvecs:
+            return eng.hook("lm_matvecs")
+    raise ModelError("no registered engine runs the matvecs of a whole-model estimate (an "
+                     "Engine.lm_matvecs hook); register one")
+
+
 def estimate_model(model: str | dict, plat: str | Platform = "u250", **override) -> dict:
-    """Per-token cycle budget, tokens/s, bytes/token, bandwidth, power and resources."""
+    """Per-token cycle budget, tokens/s, bytes/token, bandwidth, power and resources: the
+    matvecs on the :func:`matvec_unit`, the row-wise work (:func:`rowwise_ops`) on the
+    platform's row-wise unit after them."""
     p = platform(plat, **override)
     shapes = model_shapes(model_config(model))
     fmt = p.fmt
-    max_in = max(i for _, _, i in shapes["linears"] + shapes["dense"])
-    max_out = max(o for _, o, _ in shapes["linears"] + shapes["dense"])
-    cfg = p.tmv_config(min(max_in, 1 << 20), min(max_out, 1 << 20))
-    mv = [tmv_matvec(cfg, o, i, fmt, clock_hz=p.clock_hz, mem_bw=p.mem_bw)
-          for _, o, i in shapes["linears"]]
-    dense = [tmv_matvec(cfg, o, i, fmt, clock_hz=p.clock_hz,
-                        mem_bw=None if p.mem_bw is None else p.mem_bw * cfg.word_bytes(fmt)
-                        / cfg.word_codes) for _, o, i in shapes["dense"]]
+    mv = matvec_unit()(p, shapes)
     ops = rowwise_ops(shapes, p.context)
     rowwise_elems = sum(n for _, n in ops)
     rowwise_cycles = sum(-(-n // p.rowwise_lanes) + p.rowwise_latency for _, n in ops)
-    matvec_cycles = sum(m["cycles"] for m in mv + dense)
+    matvec_cycles = mv["cycles"]
     cycles = matvec_cycles + rowwise_cycles
     tps = p.clock_hz / cycles
-    wbytes = sum(m["weight_bytes"] for m in mv) + sum(o * i for _, o, i in shapes["dense"])
+    wbytes = mv["weight_bytes"]
     macs = sum(o * i for _, o, i in shapes["linears"] + shapes["dense"])
-    slots = sum(m["words"] for m in mv + dense) * cfg.word_codes
-    events = {"ternary_add_per_lane": slots, "rowwise_op": rowwise_elems}
-    act_bits = sum(m["words"] for m in mv + dense) * cfg.simd * cfg.act_bits
-    if p.mem_bw is None:
-        events["bram_read_per_bit"] = 8 * wbytes + act_bits
-    else:
-        events["ext_mem_byte"] = wbytes
-        events["bram_read_per_bit"] = act_bits
+    first, *rest = mv["events"].items()  # the matvec lanes' adds first, as power() sums them
+    events = dict([first, ("rowwise_op", rowwise_elems), *rest])
     pw = power(p.family, events, 1 / tps, ops=OPS_PER_WEIGHT * macs)
-    bound = "memory" if any(m["bound"] == "memory" for m in mv) else "compute"
     return {
         "model": model if isinstance(model, str) else model.get("_name", "config"),
         "arch": shapes["arch"], "platform": p.name, "family": p.family,
         "clock_hz": p.clock_hz, "simd": p.simd, "pe": p.pe, "fmt": fmt,
         "mem_bw_bytes_per_s": p.mem_bw, "rowwise_lanes": p.rowwise_lanes,
-        "matvecs_per_token": len(mv) + len(dense), "ternary_weights": macs - sum(
+        "matvecs_per_token": mv["count"], "ternary_weights": macs - sum(
             o * i for _, o, i in shapes["dense"]),
         "matvec_cycles": matvec_cycles, "rowwise_cycles": rowwise_cycles,
         "cycles_per_token": cycles, "matmul_fraction": matvec_cycles / cycles,
         "tokens_per_s": tps, "ms_per_token": 1e3 / tps,
         "weight_bytes_per_token": wbytes, "required_bw_bytes_per_s": wbytes * tps,
-        "bound": bound, "gops": OPS_PER_WEIGHT * macs * tps / 1e9,
+        "bound": mv["bound"], "gops": OPS_PER_WEIGHT * macs * tps / 1e9,
         **{k: v for k, v in pw.items() if k != "events"},
-        "resources": resources(p.family, cfg, fmt, weights_on_chip=p.mem_bw is None,
-                               weight_bytes=wbytes),
+        "resources": mv["resources"],
         "assumptions": list(p.assumptions) + (
             ["BitNet lm_head is full precision: counted as an 8-bit matvec on the TMV lanes "
              "(optimistic)", f"attention over a {p.context}-token KV cache on the row-wise unit"]
@@ -389,7 +320,7 @@ def anchor_errors(estimates: dict[tuple[str, str], dict] | None = None) -> list[
     return out
 
 
-# ---- power and resources ------------------------------------------------------------------
+# ---- power ------------------------------------------------------------------
 
 @lru_cache(maxsize=None)
 def _load_table(family: str) -> dict:
@@ -423,77 +354,4 @@ def power(family: str, events: dict[str, float], seconds: float, ops: float = 0.
            "events": dict(events)}
     if ops:
         out["gops_per_w"] = ops / joules / 1e9
-    return out
-
-
-def resources(family: str, cfg: TernaryConfig, fmt: str = "t2", *,
-              weights_on_chip: bool = True, weight_bytes: int | None = None) -> dict:
-    """LUT/FF/BRAM/DSP of a TMV config on ``family`` (per-lane calibration, see tables)."""
-    r = energy_table(family)["resources"]
-    lanes = cfg.word_codes
-    lut = lanes * (r["lut_per_lane"] + r["lut_per_lane_t3_extra"] * cfg.has_t3) + r["control_lut"]
-    ff = lanes * r["ff_per_lane"]
-    wbits = (8 * weight_bytes if weight_bytes is not None
-             else cfg.weight_depth * cfg.line_bits) if weights_on_chip else 0
-    abits = cfg.act_depth * cfg.simd * cfg.act_bits
-    blocks = -(-wbits // r["block_bits"]) + max(1, -(-abits // r["block_bits"]))
-    return {"lut": round(lut), "ff": round(ff), "bram_blocks": blocks, "dsp": 0,
-            "lut_kind": r["lut_name"], "fits": lut <= r["luts"] and blocks <= r["blocks"],
-            "device_luts": r["luts"], "device_blocks": r["blocks"]}
-
-
-# ---- SpGEMM -------------------------------------------------------------------------------
-
-#: PE cycle constants of the SpGEMM engine (engines/spgemm/hdl/engine.py, accumulator.py)
-SPGEMM_TIMING = {
-    # IDLE (take the row) before the first pass
-    "row_overhead": 1,
-    # START, EXTENT, then F0 -> F1 -> F2 -> FIFO -> load -> issue -> product reg -> R
-    # -> read -> S1 before the first product merges, and the RUN->DRAIN handshake
-    "pass_setup": 12,
-    # a drain walks every entry inserted in the pass (also those at or above the
-    # lowered hi, which it discards) and costs entries + 3 (accumulator docstring); an
-    # extra pass of a row waits for those 3 cycles before its re-fetch
-    "drain_extra": 3,
-}
-
-
-def spgemm_estimate(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *,
-                    golden=None, timing: dict | None = None) -> dict[str, Any]:
-    """Cycles of C = A·B on ``cfg`` from the golden model's per-row statistics."""
-    from tritium.engines.spgemm import golden as g
-
-    t = {**SPGEMM_TIMING, **(timing or {})}
-    ref = golden or g.spgemm(cfg, A, B, semiring)
-    row_cycles = []
-    for st in ref.row_stats:
-        # one cycle per product entering the table (every pass replays the row), one per
-        # collision or refusal holding it; the first pass's fetch and every drain overlap
-        # the neighbouring work (two tables, run-ahead fetcher), but an extra pass of the
-        # same row re-fetches the row behind its table's drain
-        row_cycles.append(t["row_overhead"] + st["products"] + st["collisions"] + st["passes"]
-                          + st["passes"] * (t["pass_setup"] + t["drain_extra"]))
-    free = [0] * cfg.pes
-    for rc in row_cycles:  # dealer: a row per cycle to the first idle PE, lowest index
-        k = min(range(cfg.pes), key=lambda j: (free[j], j))
-        free[k] += rc
-    cycles = max(free) + 2 if row_cycles else 2
-    st = ref.stats
-    words = st["mem_reads"]
-    return {"cycles": cycles, "pe_cycles": sum(row_cycles), "products": st["products"],
-            "probes": st["probes"], "merges": st["merges"], "out": st["out"],
-            "extra_passes": st["passes"], "mem_reads": words,
-            "merges_per_cycle": st["merges"] / cycles,
-            "formula_cycles": math.ceil(sum(
-                cfg.row_cycles(s["probes"], s["out"], s["passes"] + 1)
-                for s in ref.row_stats) / cfg.pes)}
-
-
-def spgemm_power(family: str, cfg: SpgemmConfig, est: dict, clock_hz: float) -> dict:
-    word_bits = 2 * cfg.ptr_bits + cfg.index_bits + cfg.value_bits
-    events = {"hash_probe": est["probes"], "bram_read_per_bit": est["mem_reads"] * word_bits,
-              "link_byte": est["out"] * math.ceil((2 * cfg.index_bits + cfg.value_bits) / 8)}
-    out = power(family, events, est["cycles"] / clock_hz, ops=2 * est["products"])
-    out["j_per_run"] = out.pop("j_per_token")
-    out.pop("tokens_per_s_per_w")
     return out

@@ -211,3 +211,17 @@ def test_sim_mfc_refuses_what_cannot_run_in_one_line(args, msg):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and msg in lines[0], r.stderr
+
+
+def test_engine_verbs_come_from_the_engines_commands_hooks():
+    # the generic verbs ask the registry: the demo is each engine's part in registry order,
+    # `run matvec` and `inspect --format` are the TMV's, `generate` the token core's
+    from tritium.cli import parse
+    from tritium.engines.mfc.commands import cmd_generate, demo_generation
+    from tritium.engines.tmv.commands import cmd_run_matvec, demo_matvecs
+
+    _, args = parse(["demo", "--min-agreement", "0.25"])
+    assert args.demo_parts == [demo_matvecs, demo_generation] and args.min_agreement == 0.25
+    assert parse(["run", "matvec", "ckpt", "--device", "x"])[1].func is cmd_run_matvec
+    assert parse(["generate", "ckpt", "--device", "x"])[1].func is cmd_generate
+    assert parse(["inspect", "ckpt", "--format", "t3"])[1].format == "t3"

@@ -18,7 +18,7 @@ from tritium.errors import ConfigError, DeviceError
 from tritium.hdl.soc import counter_names
 from tritium.host import Device
 from tritium.host.device import LinkError
-from tritium.host.placement import DeviceConfigError
+from tritium.errors import DeviceConfigError
 from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice, served_top, with_dram
 
 DRAM_BYTES = 1 << 20

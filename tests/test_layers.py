@@ -10,9 +10,9 @@ A module belongs to the layer of its package folder (setup.py's ROOTS), except t
 ``tritium.cliargs`` and every ``commands`` / ``*_commands`` module are the cli.  Inside
 an engine package (``tritium.engines.NAME``) a module's layer is its role
 (:data:`ENGINE_ROLES`: the package's top module and ``config`` spec, ``golden``, ``hdl``,
-``driver`` and ``compile`` host, ``model``/``bench``/``runner`` sim, ``commands`` cli;
-``X_runner`` is a runner too).  A module may
-import its own layer and the layers below it.  Every import counts: module level, inside
+``driver``, ``compile`` and ``placement`` host, ``model``/``bench``/``runner`` sim,
+``commands`` cli; ``X_runner`` is a runner too).  A module may import its own layer and the
+layers below it.  Every import counts: module level, inside
 functions, relative ones, and ``importlib.import_module("literal")``.  An engine package
 imports no other engine package, except those :data:`ENGINE_DEPENDS` declares.
 """
@@ -35,7 +35,8 @@ SPEC_MODULES = {"tritium", "tritium.config", "tritium.errors", "tritium.progress
 CLI_MODULES = {"tritium.cli", "tritium.cliargs"}
 #: the layer of a module inside an engine package, by its name there ("" = the package)
 ENGINE_ROLES = {"": "spec", "config": "spec", "golden": "golden", "hdl": "hdl",
-                "driver": "host", "compile": "host", "model": "sim", "bench": "sim",
+                "driver": "host", "compile": "host", "placement": "host", "model": "sim",
+                "bench": "sim",
                 "runner": "sim", "commands": "cli"}
 #: engine packages another engine package may import (the token core drives its TMV)
 ENGINE_DEPENDS = {"mfc": {"tmv"}}
@@ -269,23 +270,23 @@ ENGINE_SYMBOLS = {"TernaryConfig", "TernaryDotConfig", "MfcConfig", "SpgemmConfi
                   "SOC_SPGEMM", "TMV_FORMATS", "SPGEMM_SEMIRINGS", "MFC_SCALAR_OPS"}
 #: the folders of generic code (everything but the engine packages and the tests)
 GENERIC_FOLDERS = ("tritium", "golden", "hdl", "host", "sim", "boards")
-#: generic modules that may still name a built-in engine, and why; nothing else may
+#: generic modules that may still name a built-in engine, and why; nothing else may. Each
+#: is data, not logic: a name the registry resolves, an attribute name, a config a file
+#: holds; no code path branches on an engine here
+_BOARD = ("a board file's default engine is a config dict (Board.engine): data that names "
+          "its kind, resolved through the registry like a config JSON file; a board's "
+          "resources fit that one config")
 ENGINE_NAME_ALLOWED = {
     "tritium/registry.py": "BUILTIN, the one list of the built-in engines' packages",
-    "tritium/config.py": "SocConfig.tmv reads the ``tmv`` attribute an engine config may "
-                         "expose (the TMV it holds), for the weight-line sizes",
-    "boards/arty_a7_35.py": "a board file picks its default engine config by kind",
-    "boards/icebreaker.py": "a board file picks its default engine config by kind",
-    "boards/ulx3s_12f.py": "a board file picks its default engine config by kind",
-    "boards/ulx3s_85f.py": "a board file picks its default engine config by kind",
-    "host/commands.py": "`tritium pack --format` offers the TMV's packed formats",
-    "host/placement.py": "weight placement lays out TMV weight lines, which the bare TMV "
-                         "and the token core share",
-    "host/device_commands.py": "`run matvec`, `generate` and `demo` walk a checkpoint "
-                               "through the TMV and the token core",
-    "sim/model.py": "the generic cycle/power model uses the TMV as its matvec unit and "
-                    "holds the SpGEMM cycle model beside it",
-    "sim/activity.py": "the TMV's switching-activity model",
+    "tritium/config.py": "SocConfig.tmv reads the attribute ``tmv`` that an engine config "
+                         "holding a weight-streaming TMV exposes (the bare TMV, the token "
+                         "core's): an attribute name, no branch on an engine; the "
+                         "weight-line sizes (SocConfig.line_bytes, line_stride) and the "
+                         "board sweep read it",
+    "boards/arty_a7_35.py": _BOARD,
+    "boards/icebreaker.py": _BOARD,
+    "boards/ulx3s_12f.py": _BOARD,
+    "boards/ulx3s_85f.py": _BOARD,
 }
 
 

@@ -238,7 +238,7 @@ def test_a_collapsed_format_is_far_below_the_default_min_agreement(h64_checkpoin
     """quant_shift=8: the quantisation factor k = (127 << 8) // max|ũ| is 0 for any
     max|ũ| > 2^15 LSB, so every projection is all zero, as the old core's o_proj was
     (what ``--min-agreement`` catches; the device would still equal this golden)."""
-    from tritium.host.device_commands import DEFAULT_MIN_AGREEMENT
+    from tritium.engines.mfc.commands import DEFAULT_MIN_AGREEMENT
 
     desc = load_checkpoint(h64_checkpoint(0))
     ids = list(np.random.default_rng(0).integers(0, desc.vocab_size, 19))

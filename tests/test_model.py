@@ -11,12 +11,14 @@ from tritium.engines.spgemm.config import SpgemmConfig
 from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 from tritium.engines.spgemm import golden as g
+from tritium.engines.spgemm.model import spgemm_estimate
+from tritium.engines.tmv.model import tmv_matvec, tmv_stream_cycles
 from tritium.sim import model as M
 
 
 def test_u250_matvec_takes_d_squared_over_128_cycles_as_published():
     cfg = TernaryConfig(simd=128, pe=1, max_in=1024, max_out=1024)
-    r = M.tmv_matvec(cfg, 1024, 1024, "t2")
+    r = tmv_matvec(cfg, 1024, 1024, "t2")
     assert r["words"] == 1024 * 1024 // 128 == 8192
     assert 8192 <= r["cycles"] <= 8192 * 1.01  # pipeline fill only
     assert r["bound"] == "compute"
@@ -24,8 +26,8 @@ def test_u250_matvec_takes_d_squared_over_128_cycles_as_published():
 
 def test_roofline_switches_to_memory_bound_when_bandwidth_drops():
     cfg = TernaryConfig(simd=64, pe=1, max_in=1024, max_out=1024)
-    fast = M.tmv_matvec(cfg, 512, 1024, "t2", clock_hz=100e6, mem_bw=100e9)
-    slow = M.tmv_matvec(cfg, 512, 1024, "t2", clock_hz=100e6, mem_bw=200e6)
+    fast = tmv_matvec(cfg, 512, 1024, "t2", clock_hz=100e6, mem_bw=100e9)
+    slow = tmv_matvec(cfg, 512, 1024, "t2", clock_hz=100e6, mem_bw=200e6)
     assert fast["bound"] == "compute" and slow["bound"] == "memory"
     # 16-byte words over 2 bytes/cycle: 8 cycles per word
     assert slow["cycles"] == pytest.approx(8 * slow["words"], rel=0.01)
@@ -35,7 +37,7 @@ def test_roofline_switches_to_memory_bound_when_bandwidth_drops():
 def test_stream_formula_overlaps_commands():
     cfg = TernaryConfig(simd=8, pe=3, max_in=64, max_out=32)
     one = [cfg.cycles(32, 64), cfg.cycles(7, 13)]
-    both = M.tmv_stream_cycles(cfg, [(32, 64, "t2"), (7, 13, "t2")])
+    both = tmv_stream_cycles(cfg, [(32, 64, "t2"), (7, 13, "t2")])
     assert both < sum(one)
     assert both == cfg.words(32, 64) + cfg.words(7, 13) - 1 + cfg.latency
 
@@ -104,11 +106,11 @@ def test_power_is_static_plus_events():
 
 def test_spgemm_overflowing_table_costs_more_cycles():
     A = g.pyamg_matrix("airfoil")
-    small = M.spgemm_estimate(SpgemmConfig(pes=2, hash_bits=3, max_dim=300, max_nnz=2048), A, A)
-    big = M.spgemm_estimate(SpgemmConfig(pes=2, hash_bits=6, max_dim=300, max_nnz=2048), A, A)
+    small = spgemm_estimate(SpgemmConfig(pes=2, hash_bits=3, max_dim=300, max_nnz=2048), A, A)
+    big = spgemm_estimate(SpgemmConfig(pes=2, hash_bits=6, max_dim=300, max_nnz=2048), A, A)
     assert small["extra_passes"] > 0 == big["extra_passes"]
     assert small["cycles"] > big["cycles"]
-    four = M.spgemm_estimate(SpgemmConfig(pes=4, hash_bits=6, max_dim=300, max_nnz=2048), A, A)
+    four = spgemm_estimate(SpgemmConfig(pes=4, hash_bits=6, max_dim=300, max_nnz=2048), A, A)
     assert four["cycles"] < big["cycles"]
 
 
@@ -119,8 +121,8 @@ def test_spgemm_overflowing_table_costs_more_cycles():
     (lambda: M.estimate_model("mmfreelm-370m", "u250", mem_bw=0.0), M.ModelError),
     (lambda: M.estimate_model("mmfreelm-370m", "u250", simd=0), ConfigError),
     (lambda: M.estimate_model({"model_type": "llama", "hidden_size": 8}), M.ModelError),
-    (lambda: M.tmv_matvec(TernaryConfig(has_t3=0), 4, 4, "t3"), ConfigError),
-    (lambda: M.tmv_matvec(TernaryConfig(), 0, 4), M.ModelError),
+    (lambda: tmv_matvec(TernaryConfig(has_t3=0), 4, 4, "t3"), ConfigError),
+    (lambda: tmv_matvec(TernaryConfig(), 0, 4), M.ModelError),
     (lambda: M.power("nofamily", {}, 1.0), M.ModelError),
     (lambda: M.power("ecp5", {"warp_drive": 1}, 1.0), M.ModelError),
 ])
@@ -150,3 +152,20 @@ def test_cli_estimate_json_and_user_errors(capsys):
         assert main(argv) != 0
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "error" in err[0]
+
+
+def test_the_whole_model_walk_runs_its_matvecs_on_the_registrys_unit():
+    # the generic walk names no engine: its matvecs are the TMV's (the built-in engine with
+    # an lm_matvecs hook), each one command priced by the config's own closed form
+    import dataclasses
+
+    from tritium.engines.tmv.model import lm_matvecs
+
+    assert M.matvec_unit() is lm_matvecs
+    plat = dataclasses.replace(M.PLATFORMS["u250"], mem_bw=None)  # weights on chip
+    e = M.estimate_model("mmfreelm-370m", plat)
+    shapes = M.model_shapes(M.model_config("mmfreelm-370m"))
+    cfg = TernaryConfig(simd=128, pe=1, max_in=max(i for _, _, i in shapes["linears"]),
+                        max_out=max(o for _, o, _ in shapes["linears"]), has_t3=0)
+    assert e["matvec_cycles"] == sum(cfg.cycles(o, i, "t2") for _, o, i in shapes["linears"])
+    assert e["matvecs_per_token"] == len(shapes["linears"]) == 6 * 24 + 1

@@ -3,7 +3,8 @@
 import pytest
 
 from tritium.engines.tmv.config import TernaryConfig
-from tritium.sim.activity import tmv_power_opinions, toggle_count
+from tritium.engines.tmv.activity_model import tmv_power_opinions
+from tritium.sim.activity import toggle_count
 
 pytestmark = pytest.mark.verilator
 

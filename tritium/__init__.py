@@ -8,7 +8,7 @@ the layers of docs/engines.md:
 - ``tritium.golden`` bit-exact Python models of every hdl block, float references,
                      checkpoint ingest and quantisation, model shapes
 - ``tritium.sim``    Verilator toolchain, build cache, cocotb benches, cycle model
-- ``tritium.host``   the token-core compiler, weight placement, device driver
+- ``tritium.host``   the device driver (each engine's driver, compiler and placement: its package)
 - ``tritium.boards`` board tops and the open FPGA flow
 """
 

@@ -28,6 +28,27 @@ def int_range(lo: int, hi: int | None = None):
     return parse
 
 
+#: the demo's prompt, and the default ``--prompt-ids`` of the commands that run a checkpoint
+DEMO_PROMPT = (1, 2, 3)
+
+
+def prompt_ids(text: str) -> list[int]:
+    """``--prompt-ids`` ("1,2,3") -> token ids; TritiumError (said when the command runs,
+    not by argparse) for anything but comma-separated integers."""
+    from tritium.errors import TritiumError
+
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise TritiumError(f"--prompt-ids must be comma-separated integers, got {text!r}") \
+            from None
+
+
+def add_prompt_ids(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--prompt-ids`` (default :data:`DEMO_PROMPT`), read by :func:`prompt_ids`."""
+    parser.add_argument("--prompt-ids", default=",".join(map(str, DEMO_PROMPT)), help=help)
+
+
 #: whether the parser being built lists the engines of installed entry points too (set by
 #: :func:`tritium.cli.build_parser`; off by default, so start-up scans no distributions)
 SCAN_INSTALLED = False
@@ -41,6 +62,13 @@ def parser_engines() -> dict:
     from tritium import registry
 
     return registry.engines(installed=SCAN_INSTALLED)
+
+
+def engine_hooks(verb: str, arg) -> list:
+    """Each engine's ``commands`` hook called for ``verb`` with ``arg`` (subparsers, or the
+    verb's own parser), in registry order: what those that return something return."""
+    return [r for r in (e.hook("commands")(verb, arg) for e in parser_engines().values()
+                        if e.commands) if r]
 
 
 def engine_name(text: str) -> str:

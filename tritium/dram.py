@@ -25,8 +25,12 @@ class DramPart:
 
     ``kind``: "sdr", "ddr3" or "ideal" (no DRAM timing: ``latency`` cycles from command to
     data, one beat per cycle). ``dq_bits``: the chip's data pins; ``port_bits``: the
-    controller's user-port beat (LiteDRAM: dq × phases × 2 for DDR). Timing in ns from
-    ``source`` (the part's datasheet), ``cl`` in clocks; None for the ideal part.
+    controller's user-port beat (LiteDRAM: dq × ``nphases`` × 2 for DDR). Timing in ns from
+    ``source`` (the part's datasheet), ``cl`` in memory clocks at the board's operating
+    point; None for the ideal part. ``clk_hz``: the controller (system) clock the part runs
+    at on its board; ``nphases``: DFI phases per system clock (1: SDR full rate; 4: DDR3
+    at 1:4). ``litedram_module``: LiteDRAM's class for the chip, from which the timings
+    this table does not hold (tWTR, tCCD, tRRD, tFAW, tZQCS) are taken.
     """
 
     name: str
@@ -45,9 +49,32 @@ class DramPart:
     tras_ns: float | None = None
     trfc_ns: float | None = None
     trefi_ns: float | None = None
+    twr_ns: float | None = None
     burst_length: int = 1
+    nphases: int = 1
+    clk_hz: float = 0.0
     latency: int = 0
     source: str = ""
+
+    @property
+    def size_mib(self) -> float:
+        return self.size_bytes / (1 << 20)
+
+    @property
+    def burst_beats(self) -> int:
+        """Column addresses one native-port beat covers (LiteDRAM's ``address_align``):
+        ``nphases`` for SDR, ``2 × nphases`` for DDR."""
+        return self.nphases * (1 if self.kind == "sdr" else 2)
+
+    @property
+    def row_beats(self) -> int:
+        """Native-port beats in one row of one bank."""
+        return (1 << self.col_bits) // self.burst_beats
+
+    @property
+    def peak_bytes_per_s(self) -> float:
+        """One ``port_bits`` beat per system clock: the user port's ceiling."""
+        return self.port_bits / 8 * self.clk_hz
 
 
 #: every part tritium knows, by name (the ``part`` of a :class:`DramConfig`)
@@ -56,6 +83,31 @@ PARTS: dict[str, DramPart] = {
         name="ideal", title="ideal memory: fixed latency, one beat per cycle",
         kind="ideal", size_bytes=1 << 26, port_bits=32, latency=8,
         source="no part: a bandwidth + latency bound for the cycle model"),
+    "mt48lc16m16": DramPart(
+        name="mt48lc16m16", title="ULX3S SDR SDRAM: Micron MT48LC16M16A2, 4M x 16 x 4 banks",
+        kind="sdr", size_bytes=32 << 20, port_bits=16, dq_bits=16, banks=4, row_bits=13,
+        col_bits=9, litedram_module="MT48LC16M16", cl=2, trcd_ns=20, trp_ns=20,
+        tras_ns=44, trfc_ns=66, trefi_ns=64e6 / 8192, twr_ns=15, burst_length=1,
+        nphases=1, clk_hz=50e6,
+        source="Micron 256Mb SDR SDRAM datasheet (MT48LC16M16A2, 256Mb_sdr.pdf), speed "
+               "grade -75, the slowest grade, which the faster -6A and ISSI IS42S16160G-7 "
+               "also meet: tRCD = tRP = 20 ns, tRAS = 44 ns, tRFC = 66 ns, tWR = 15 ns, "
+               "8192 AUTO REFRESH / 64 ms, CL = 2 up to 100 MHz; burst length 1 as "
+               "LiteDRAM's full-rate SDR PHY programs it. The ULX3S v3.0.3 carries "
+               "MT48LC16M16A2TG-6A, later batches IS42S16160G-7TL, same organisation "
+               "(ULX3S manual, emard/ulx3s doc/MANUAL.md, production table); LiteX's "
+               "ULX3S target runs it at 50 MHz"),
+    "mt41k128m16": DramPart(
+        name="mt41k128m16", title="Arty A7 DDR3L: Micron MT41K128M16JT-125, 16M x 16 x 8 banks",
+        kind="ddr3", size_bytes=256 << 20, port_bits=128, dq_bits=16, banks=8, row_bits=14,
+        col_bits=10, litedram_module="MT41K128M16", cl=6, trcd_ns=13.75, trp_ns=13.75,
+        tras_ns=35, trfc_ns=160, trefi_ns=7800, twr_ns=15, burst_length=8, nphases=4,
+        clk_hz=100e6,
+        source="Micron 2Gb DDR3L SDRAM datasheet (MT41K128M16JT-125, 2Gb_DDR3L.pdf): "
+               "-125 bin tRCD = tRP = 13.75 ns, tRAS = 35 ns, tWR = 15 ns; tRFC = 160 ns "
+               "(2Gb); tREFI = 7.8 us (0-85 C); BL8; CL = 6 at tCK = 2.5 ns (DDR3-800: "
+               "the Arty's 100 MHz system clock at 1:4). Digilent Arty A7 reference "
+               "manual: 256 MB DDR3L, MT41K128M16JT-125"),
 }
 
 
@@ -106,3 +158,24 @@ class DramConfig(Config):
     def addr_bits(self) -> int:
         """Width of the native port's beat address."""
         return max(1, (self.size_bytes // self.word_bytes - 1).bit_length())
+
+
+def parts_table() -> str:
+    """The parts as a Markdown table (docs/dram.md holds it; a test keeps them equal)."""
+    def ns(v):
+        return "–" if v is None else f"{v:g}"
+
+    rows = ["| part | kind | size | dq × banks × rows × cols | port beat | clock | CL | "
+            "tRCD ns | tRP ns | tRAS ns | tRFC ns | tREFI ns | tWR ns | BL | source |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
+            "--- | --- |"]
+    for p in PARTS.values():
+        if p.kind == "ideal":
+            continue
+        rows.append(
+            f"| `{p.name}` | {p.kind} | {p.size_mib:g} MiB | {p.dq_bits} × {p.banks} × "
+            f"{1 << p.row_bits} × {1 << p.col_bits} | {p.port_bits} bits | "
+            f"{p.clk_hz / 1e6:g} MHz (1:{p.nphases}) | {p.cl} | {ns(p.trcd_ns)} | "
+            f"{ns(p.trp_ns)} | {ns(p.tras_ns)} | {ns(p.trfc_ns)} | {ns(p.trefi_ns)} | "
+            f"{ns(p.twr_ns)} | {p.burst_length} | {p.source} |")
+    return "\n".join(rows) + "\n"

@@ -45,6 +45,11 @@ so describing an engine costs no import of Amaranth, numpy or the engine's code:
 - ``lm_estimate``: ``estimate(model, platform, **platform_overrides) -> dict``, the
   per-token budget of a whole language model run on this engine (``tritium estimate
   --model M --core NAME``);
+- ``lm_matvecs``: ``lm_matvecs(platform, shapes) -> dict``, the matvecs of one token of
+  a whole model (:func:`tritium.sim.model.model_shapes`) on the unit a platform preset's
+  lanes make: what the generic estimate (``tritium estimate --model M``,
+  :func:`tritium.sim.model.estimate_model`) runs every matvec on (the first engine with
+  one); with ``shapes`` None it only checks the platform;
 - ``compare``: ``compare(quick, rng) -> [job, ...]``, the workloads ``tritium compare``
   runs on the RTL, each job a call returning one row (the model's cycles beside the
   hardware counter's, :func:`tritium.sim.model.compare_row`);
@@ -63,8 +68,8 @@ import importlib
 from tritium.errors import ConfigError
 
 #: the hooks an Engine may name (see the module docstring)
-HOOKS = ("adapter", "served", "driver", "golden", "estimate", "lm_estimate", "compare",
-         "commands")
+HOOKS = ("adapter", "served", "driver", "golden", "estimate", "lm_estimate", "lm_matvecs",
+         "compare", "commands")
 
 
 def load(path: str):
@@ -106,6 +111,7 @@ class Engine:
     golden: str | None = None
     estimate: str | None = None
     lm_estimate: str | None = None
+    lm_matvecs: str | None = None
     compare: str | None = None
     commands: str | None = None
 

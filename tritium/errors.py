@@ -41,3 +41,8 @@ class UsageError(TritiumError, ValueError):
 
 class DeviceError(TritiumError):
     """The device refused a request or reported an engine error."""
+
+
+class DeviceConfigError(TritiumError):
+    """The device's configuration does not fit what the host wants to do (an engine it does
+    not hold, a model its memories cannot take, another protocol version)."""

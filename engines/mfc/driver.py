@@ -25,9 +25,8 @@ from tritium import protocol as P
 from tritium.engines.mfc import ENGINE as SPEC
 from tritium.engines.mfc.config import MfcConfig
 from tritium.engines.tmv.driver import Weights
-from tritium.errors import DeviceError
+from tritium.errors import DeviceConfigError, DeviceError
 from tritium.host.device import LoadReport, transfer_progress
-from tritium.host.placement import DeviceConfigError
 
 ENGINE = SPEC.name
 

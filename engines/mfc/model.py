@@ -20,6 +20,7 @@ import dataclasses
 
 from tritium.engines.mfc.config import FIELD_BITS, MfcConfig
 from tritium.engines.tmv.config import TMV_FORMATS
+from tritium.engines.tmv.model import platform_config
 from tritium.errors import ConfigError, TritiumError
 from tritium.sim.model import (OPS_PER_WEIGHT, ModelError, Platform, energy_table,
                                model_config, model_shapes, platform, power)
@@ -62,7 +63,7 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
     bpc = 0 if p.mem_bw is None else max(1, int(p.mem_bw // p.clock_hz))
     base = base or MfcConfig()
     try:
-        tmv = dataclasses.replace(p.tmv_config(max_in, max_out),
+        tmv = dataclasses.replace(platform_config(p, max_in, max_out),
                                   weight_depth=base.tmv.weight_depth,
                                   mem_latency=base.tmv.mem_latency, mem_bytes_per_cycle=bpc)
         return dataclasses.replace(base, tmv=tmv)

@@ -34,10 +34,9 @@ import numpy as np
 
 from tritium.engines.spgemm.config import SpgemmConfig
 from tritium.engines.spgemm import ENGINE as SPEC
-from tritium.errors import ConfigError, DeviceError, ShapeError
+from tritium.errors import ConfigError, DeviceConfigError, DeviceError, ShapeError
 from tritium.engines.spgemm import golden as golden
 
-from tritium.host.placement import DeviceConfigError
 
 ENGINE = SPEC.name
 

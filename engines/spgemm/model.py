@@ -1,15 +1,90 @@
-"""The SpGEMM engine's estimate hook (sim layer: the cycle model's
-:func:`tritium.sim.model.spgemm_estimate` and :func:`~tritium.sim.model.spgemm_power`)."""
+"""The SpGEMM engine's cycle and power model (sim layer), and its ``estimate`` and
+``compare`` hooks.
+
+Cycles (:func:`spgemm_estimate`)
+    From the golden model's per-row statistics on the actual matrices: each row costs a
+    PE ``row_overhead + products + collisions + refusals + extra_passes · (pass_setup +
+    drain_extra)`` cycles: a product per cycle (every pass replays the row), a collision
+    or a refusal holds the table a cycle; the first pass's fetch and the drains overlap
+    the neighbouring rows (two tables per PE, a run-ahead fetcher), but an extra pass of
+    the same row waits for its re-fetch behind the drain (constants derived from the PE
+    pipeline, see :data:`SPGEMM_TIMING`). Rows are dealt to the first idle PE as
+    the engine's dealer does, and the run ends when the last PE finishes.
+
+Power (:func:`spgemm_power`)
+    Hash probes, memory-word reads and the result's link bytes on the family's energy
+    table (:func:`tritium.sim.model.power`).
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from tritium.engines.spgemm.config import SpgemmConfig
+from tritium.sim.model import compare_row, power
 
 # The compare grid reuses the designs tests/test_*_verilator.py build (cached by content).
 COMPARE_CONFIGS = {
     "p2-h4": SpgemmConfig(pes=2, hash_bits=4, max_dim=300, max_nnz=2048),
     "p3-h3": SpgemmConfig(pes=3, hash_bits=3, max_dim=64, max_nnz=512, semirings=0b00101),
 }
+
+
+#: PE cycle constants of the SpGEMM engine (engines/spgemm/hdl/engine.py, accumulator.py)
+SPGEMM_TIMING = {
+    # IDLE (take the row) before the first pass
+    "row_overhead": 1,
+    # START, EXTENT, then F0 -> F1 -> F2 -> FIFO -> load -> issue -> product reg -> R
+    # -> read -> S1 before the first product merges, and the RUN->DRAIN handshake
+    "pass_setup": 12,
+    # a drain walks every entry inserted in the pass (also those at or above the
+    # lowered hi, which it discards) and costs entries + 3 (accumulator docstring); an
+    # extra pass of a row waits for those 3 cycles before its re-fetch
+    "drain_extra": 3,
+}
+
+
+def spgemm_estimate(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *,
+                    golden=None, timing: dict | None = None) -> dict[str, Any]:
+    """Cycles of C = A·B on ``cfg`` from the golden model's per-row statistics (module
+    docstring); ``golden``: the golden's result of that product, when already computed."""
+    from tritium.engines.spgemm import golden as g
+
+    t = {**SPGEMM_TIMING, **(timing or {})}
+    ref = golden or g.spgemm(cfg, A, B, semiring)
+    row_cycles = []
+    for st in ref.row_stats:
+        # one cycle per product entering the table (every pass replays the row), one per
+        # collision or refusal holding it; the first pass's fetch and every drain overlap
+        # the neighbouring work (two tables, run-ahead fetcher), but an extra pass of the
+        # same row re-fetches the row behind its table's drain
+        row_cycles.append(t["row_overhead"] + st["products"] + st["collisions"] + st["passes"]
+                          + st["passes"] * (t["pass_setup"] + t["drain_extra"]))
+    free = [0] * cfg.pes
+    for rc in row_cycles:  # dealer: a row per cycle to the first idle PE, lowest index
+        k = min(range(cfg.pes), key=lambda j: (free[j], j))
+        free[k] += rc
+    cycles = max(free) + 2 if row_cycles else 2
+    st = ref.stats
+    words = st["mem_reads"]
+    return {"cycles": cycles, "pe_cycles": sum(row_cycles), "products": st["products"],
+            "probes": st["probes"], "merges": st["merges"], "out": st["out"],
+            "extra_passes": st["passes"], "mem_reads": words,
+            "merges_per_cycle": st["merges"] / cycles,
+            "formula_cycles": math.ceil(sum(
+                cfg.row_cycles(s["probes"], s["out"], s["passes"] + 1)
+                for s in ref.row_stats) / cfg.pes)}
+
+
+def spgemm_power(family: str, cfg: SpgemmConfig, est: dict, clock_hz: float) -> dict:
+    word_bits = 2 * cfg.ptr_bits + cfg.index_bits + cfg.value_bits
+    events = {"hash_probe": est["probes"], "bram_read_per_bit": est["mem_reads"] * word_bits,
+              "link_byte": est["out"] * math.ceil((2 * cfg.index_bits + cfg.value_bits) / 8)}
+    out = power(family, events, est["cycles"] / clock_hz, ops=2 * est["products"])
+    out["j_per_run"] = out.pop("j_per_token")
+    out.pop("tokens_per_s_per_w")
+    return out
 
 
 def compare_grid(quick: bool) -> list[tuple[str, str, str]]:
@@ -25,16 +100,14 @@ def compare(quick: bool, rng) -> list:
     """``tritium compare``'s SpGEMM workloads (:func:`compare_grid`): one job per
     product; a job runs the RTL and returns its row (the estimate from the golden's own
     statistics, the closed formula beside it). The matrices are fixed, ``rng`` unused."""
-    from tritium.sim import model as M
-
     from .runner import run_spgemm
 
     def job(cname, wname, semiring):
         cfg = COMPARE_CONFIGS[cname]
         A = spgemm_workload(wname)
         _, cnt = run_spgemm(cfg, A, A, semiring, details=True)
-        est = M.spgemm_estimate(cfg, A, A, semiring, golden=cnt.pop("golden"))
-        return M.compare_row("spgemm", cname, f"{wname} {semiring}", est["cycles"],
+        est = spgemm_estimate(cfg, A, A, semiring, golden=cnt.pop("golden"))
+        return compare_row("spgemm", cname, f"{wname} {semiring}", est["cycles"],
                              cnt["cycles"], formula_cycles=est["formula_cycles"],
                              extra_passes=est["extra_passes"], products=est["products"])
 
@@ -46,17 +119,15 @@ def estimate(cfg, workload: str, plat, semiring: str = "plus-times") -> dict:
     ``workload`` (a pyamg example, a fixture name or a ``.mtx``/``.npz`` file) on ``cfg``
     at the platform's clock, the operands normalised as ``Device.spgemm`` takes them (any
     sparse format, floats as fixed point)."""
-    from tritium.sim import model as M
-
     from .driver import prepare, self_product
 
     op = prepare(cfg, *self_product(spgemm_workload(workload)), semiring)
-    est = M.spgemm_estimate(cfg, op.A, op.B, op.semiring)
+    est = spgemm_estimate(cfg, op.A, op.B, op.semiring)
     rep = {"matrix": workload, "semiring": op.semiring, "pes": cfg.pes,
            "hash_bits": cfg.hash_bits, "clock_hz": plat.clock_hz, **est,
            "seconds": est["cycles"] / plat.clock_hz,
            "gops": 2 * est["products"] / (est["cycles"] / plat.clock_hz) / 1e9,
-           **M.spgemm_power(plat.family, cfg, est, plat.clock_hz)}
+           **spgemm_power(plat.family, cfg, est, plat.clock_hz)}
     rep.pop("events", None)
     return rep
 

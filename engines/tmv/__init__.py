@@ -26,6 +26,7 @@ ENGINE = Engine(
     driver="tritium.engines.tmv.driver:Driver", golden="tritium.engines.tmv.golden:ternary_matvec",
     estimate="tritium.engines.tmv.model:estimate", label_fields=("simd", "pe", "weight_depth"),
     compare="tritium.engines.tmv.model:compare",
+    lm_matvecs="tritium.engines.tmv.model:lm_matvecs",
     commands="tritium.engines.tmv.commands:register",
     components=(("ternary-dot", "tritium.engines.tmv.config:TernaryDotConfig",
                  "tritium.engines.tmv.hdl:TernaryDot", "ternary_dot"),

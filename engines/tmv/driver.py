@@ -24,7 +24,7 @@ from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.tmv import ENGINE as SPEC
 from tritium.errors import DeviceError
 from tritium.host.device import LoadReport, transfer_progress
-from tritium.host.placement import LayerPlacement, plan_weights
+from tritium.engines.tmv.placement import LayerPlacement, plan_weights
 
 ENGINE = SPEC.name
 

@@ -17,7 +17,7 @@ from tritium import registry
 from tritium.config import SocConfig, served_soc
 from tritium.errors import ConfigError, DeviceError, ShapeError
 from tritium.host import Device
-from tritium.host.placement import DeviceConfigError
+from tritium.errors import DeviceConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,8 +1,9 @@
-"""Where BitLinears lie in a TMV engine's weight memory.
+"""Where BitLinears lie in a TMV engine's weight memory (host layer of the TMV engine).
 
-Both the host driver (:mod:`tritium.host.device`, which streams the weights) and the token
-core's compiler (:mod:`tritium.engines.mfc.compile`, which addresses them in its program) place
-weights the same way, so the placement lives here, below both.
+Both the TMV's driver (:mod:`tritium.engines.tmv.driver`, which streams the weights) and the
+token core's compiler (:mod:`tritium.engines.mfc.compile`, which addresses them in its
+program) place weights the same way, so the placement lives here, below both; the token core
+imports it as the TMV it owns (``tests/test_layers.py``'s ``ENGINE_DEPENDS``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import dataclasses
 
 import numpy as np
 
-from tritium.errors import TritiumError
-from tritium.engines.tmv.golden import check_tmv_command
+from tritium.errors import DeviceConfigError, TritiumError
 
-
-class DeviceConfigError(TritiumError):
-    """The device's configuration does not fit what the host wants to do."""
+from .golden import check_tmv_command
 
 
 @dataclasses.dataclass
