@@ -127,6 +127,9 @@ def cmd_sweep(args) -> int:
 
 
 def register(sub) -> None:
+    from .explore_commands import register as register_explore
+
+    register_explore(sub)
     names = ", ".join(BOARDS)
     p = sub.add_parser("build", help="build a board's SoC: Verilog, bitstream, report.json",
                        description="Synthesise, place and route the SoC for a board with "
