@@ -230,10 +230,11 @@ class Executor:
 
 def explore(spec: dict, out_dir: str | Path, *, scheduler: str | None = None,
             workers: int | None = None, cache_dir: str | Path | None = None,
-            progress=None) -> dict:
+            progress=None, on_row: Callable[[dict], None] | None = None) -> dict:
     """Run every point of ``spec`` (cached ones read back), write ``results.csv``,
-    ``results.json`` and ``pareto.png`` to ``out_dir``. Returns ``{rows, ran, cached,
-    files}``; ``rows`` in point order."""
+    ``results.json`` and ``pareto.png`` to ``out_dir``; ``on_row(row)`` after each row is
+    cached. Returns ``{rows, ran, cached, files, interrupted, points}``; ``rows`` in
+    point order."""
     pts = points(spec)
     out = Path(out_dir)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
@@ -255,6 +256,8 @@ def explore(spec: dict, out_dir: str | Path, *, scheduler: str | None = None,
         done[key] = row
         if progress:
             progress.advance(task)
+        if on_row:
+            on_row(row)
 
     interrupted = False
     if todo:

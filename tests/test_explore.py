@@ -70,7 +70,7 @@ def cluster(tmp_path):
             pass
         assert time.time() < deadline, "the dask scheduler/workers did not come up"
         time.sleep(0.5)
-    yield addr, workers
+    yield addr, workers, procs
     for p in procs:
         p.terminate()
     for p in procs:
@@ -78,7 +78,7 @@ def cluster(tmp_path):
 
 
 def test_explore_cli_on_a_scheduler_with_two_workers_equals_a_local_run(cluster, tmp_path):
-    addr, workers = cluster
+    addr, workers, _ = cluster
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(SPEC))
     r = subprocess.run([str(BIN / "tritium"), "explore", str(spec), "--scheduler", addr,
@@ -89,6 +89,33 @@ def test_explore_cli_on_a_scheduler_with_two_workers_equals_a_local_run(cluster,
     assert len(remote) == 8 and {row["worker"] for row in remote} <= workers
     local = X.explore(SPEC, tmp_path / "local", workers=1)["rows"]
     assert _figures(remote) == _figures(local)
+
+
+def test_killing_a_worker_mid_sweep_still_completes_it(cluster, tmp_path):
+    addr, workers, procs = cluster
+    spec = dict(SPEC, set={"simd": [8, 16, 32, 64, 128], "pe": [1, 2, 4, 8]},
+                platforms=["u250", "ecp5-85f", "ice40-up5k", "stratix10"],
+                models=["mmfreelm-370m", "mmfreelm-1.3b"])  # 160 points
+    seen = {"before": 0, "after": 0, "workers_after": set()}
+
+    def on_row(row):
+        if procs[1].poll() is None and seen["before"] == 0:
+            procs[1].kill()  # SIGKILL worker w0: its queued and running tasks are lost
+            procs[1].wait(timeout=30)
+            seen["before"] = 1
+        else:
+            seen["after"] += 1
+            seen["workers_after"].add(row["worker"])
+
+    rep = X.explore(spec, tmp_path / "out", scheduler=addr, on_row=on_row)
+    assert procs[1].returncode is not None  # the worker really died
+    assert rep["points"] == 160 and len(rep["rows"]) == 160 and seen["after"] == 159
+    assert all(not r["error"] for r in rep["rows"])
+    # every row gathered after the kill lived on the surviving worker
+    assert len(seen["workers_after"]) == 1 and seen["workers_after"] <= workers
+    local = X.explore(spec, tmp_path / "local", workers=1)["rows"]
+    assert {r["key"]: r["tokens_per_s"] for r in rep["rows"]} == {
+        r["key"]: r["tokens_per_s"] for r in local}
 
 
 @pytest.mark.parametrize("text, suffix, match", [
