@@ -31,6 +31,8 @@ from _results import save_results  # bench/_results.py (run as a script)
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "model.md"
 BEGIN, END = "<!-- bench:model begin -->", "<!-- bench:model end -->"
+#: the anchors' part of docs/model.md, M.anchor_table() (tests/test_model.py checks it)
+ANCHORS_BEGIN, ANCHORS_END = "<!-- bench:anchors begin -->", "<!-- bench:anchors end -->"
 MODELS = ("mmfreelm-370m", "mmfreelm-1.3b", "mmfreelm-2.7b")
 PLATFORMS = ("u250", "ecp5-85f")
 
@@ -117,10 +119,12 @@ def main(argv=None) -> int:
 
     save_results("model", res)
     doc = DOC.read_text()
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        DOC.write_text(head + BEGIN + "\n" + table(res, anchors) + "\n" + END
-                       + rest.split(END, 1)[1])
+    for begin, end, text in ((BEGIN, END, table(res, anchors)),
+                             (ANCHORS_BEGIN, ANCHORS_END, M.anchor_table(anchors))):
+        if begin in doc and end in doc:
+            head, rest = doc.split(begin, 1)
+            doc = head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1]
+    DOC.write_text(doc)
     print(json.dumps(res, indent=2))
     return 0
 

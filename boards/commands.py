@@ -114,7 +114,7 @@ def cmd_sweep(args) -> int:
         raise ConfigError(f"--simd {args.simd!r}: give comma-separated integers, e.g. 16,32,64"
                           ) from None
     rows = sweep(get_board(args.board), simds, Path(args.output), pe=args.pe,
-                 base=_soc_config(args.config))
+                 base=_soc_config(args.config), scheduler=args.scheduler)
     if args.json:
         print(json.dumps({"board": args.board, "points": rows}, indent=2))
         return 0
@@ -127,6 +127,9 @@ def cmd_sweep(args) -> int:
 
 
 def register(sub) -> None:
+    from .explore_commands import register as register_explore
+
+    register_explore(sub)
     names = ", ".join(BOARDS)
     p = sub.add_parser("build", help="build a board's SoC: Verilog, bitstream, report.json",
                        description="Synthesise, place and route the SoC for a board with "
@@ -164,5 +167,8 @@ def register(sub) -> None:
     p.add_argument("--pe", type=int, default=1, help="TMV rows per cycle (default 1)")
     p.add_argument("--config", metavar="JSON", help="base SoC config (default: the board's)")
     p.add_argument("-o", "--output", default="build/sweep", metavar="DIR")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="build the points on this Dask cluster (default: an embedded "
+                        "LocalCluster, one worker per point up to the core count)")
     add_json_flag(p)
     p.set_defaults(func=cmd_sweep)

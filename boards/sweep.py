@@ -5,13 +5,18 @@ default SoC (or ``base``) with ``tmv.simd`` and ``tmv.pe`` replaced. ``lut_per_l
 the whole SoC's LUTs over its MAC lanes (``simd·pe``); ``lut_per_lane_marginal`` the LUTs added per
 lane since the previous, narrower point: the link cancels out, but a memory that yosys
 maps to LUT-RAM at one width and to block RAM at another does not (``lutram`` counts it).
-Writes ``sweep.json`` and ``sweep.png`` into the output directory.
+Writes ``sweep.json`` and ``sweep.png`` into the output directory. The points are
+place-and-route tasks on :class:`tritium.boards.explore.Executor` (an embedded
+LocalCluster of one worker per point, at most one per core, unless ``scheduler`` names
+a cluster), so they build in parallel; a build's error is raised as it is, not retried.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 from pathlib import Path
 
 from tritium.config import SocConfig
@@ -25,12 +30,29 @@ def point_config(board: Board, simd: int, pe: int, base: SocConfig | None = None
     return cfg.replace_engine(dataclasses.replace(cfg.tmv, simd=simd, pe=pe))
 
 
+def build_point(task: tuple[str, str, str]) -> dict:
+    """One sweep point in a worker: ``(board name, SocConfig JSON, out dir)`` → the build
+    report (:func:`tritium.boards.flow.build`, timing not enforced)."""
+    from . import get_board
+
+    name, cfg_json, out = task
+    return build(get_board(name), SocConfig.from_json(cfg_json), Path(out), check_timing=False)
+
+
 def sweep(board: Board, simds: list[int], out: Path, pe: int = 1,
-          base: SocConfig | None = None) -> list[dict]:
+          base: SocConfig | None = None, scheduler: str | None = None) -> list[dict]:
+    from .explore import Executor
+
+    simds = sorted(simds)
+    tasks = [(board.name, point_config(board, simd, pe, base).to_json(),
+              str(out / f"simd{simd}")) for simd in simds]
+    keys = ["sweep-" + hashlib.sha256(json.dumps(t).encode()).hexdigest()[:20] for t in tasks]
+    reports: dict[str, dict] = {}
+    with Executor(scheduler, workers=min(len(tasks), os.cpu_count() or 1), retries=0) as ex:
+        ex.map(build_point, tasks, keys, lambda k, rep: reports.__setitem__(k, rep))
     rows = []
-    for simd in sorted(simds):
-        rep = build(board, point_config(board, simd, pe, base), out / f"simd{simd}",
-                    check_timing=False)
+    for simd, key in zip(simds, keys):
+        rep = reports[key]
         res = rep["resources"]
         lanes = simd * pe
         row = {"simd": simd, "pe": pe, "lanes": lanes, "lut": res["lut"]["used"],

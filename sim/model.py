@@ -157,6 +157,10 @@ class Platform:
     rowwise_lanes: int = 1
     rowwise_latency: int = 8
     context: int = 512
+    cores: int = 1
+    devices: int = 1
+    shared_weights: bool = False
+    board_w: float | None = None
     assumptions: tuple[str, ...] = ()
 
 
@@ -181,6 +185,32 @@ PLATFORMS: dict[str, Platform] = {
             "the paper states no lane count: 1024 ternary lanes is what the two "
             "projections imply with this row-wise model (a fit, not a validation)",
             "weights in the D5005 card's four DDR4-2400 channels (76.8 GB/s; the core needs 15.4 GB/s, so compute-bound); the row-wise unit is the U250 preset's (2 elements/cycle), not refitted")),
+    "u250-board": Platform(
+        "u250-board", "ultrascale_plus", 300e6, simd=128, pe=1, fmt="t2", mem_bw=19.2e9,
+        rowwise_lanes=2, cores=43, shared_weights=True, board_w=53.0, assumptions=(
+            "the u250 preset's core (published: 300 MHz, 128 lanes, ~86 tok/s on 370M) "
+            "replicated over the whole board",
+            "ASSUMPTION (a fit): 43 cores, the count the published 14.4 mJ/token at 53 W "
+            "implies (3.7k tok/s / 86 tok/s per core); the J/token row then checks the "
+            "per-core rate only",
+            "ASSUMPTION: the cores run in lock-step on 43 sequences over one broadcast "
+            "weight stream from one DDR4-2400 channel (a core's 7.3 GB/s serves all)",
+            "ASSUMPTION (power split): the published 53 W is the whole board's power, "
+            "the cores' modelled dynamic power included; the fixed share is the rest")),
+    "tereffic": Platform(
+        "tereffic", "ultrascale_plus", 300e6, simd=1024, pe=1, fmt="t2", mem_bw=None,
+        rowwise_lanes=64, cores=5, devices=4, shared_weights=True,
+        board_w=16300 / 455 / 4, assumptions=(
+            "published (TerEffic): 370M fully on chip across FPGAs, 16,300 tok/s at "
+            "455 tok/s/W; its FPGA count, clock and lane count are not used here",
+            "ASSUMPTION: 4 UltraScale+ devices at 300 MHz, the weights on chip (one "
+            "1024-lane word per cycle per core), each device 5 cores of 1024 lanes and a "
+            "64-element row-wise unit (a fit to the published tok/s: a representability "
+            "check, not a validation)",
+            "ASSUMPTION (power split, a fit): each device's budget is the published "
+            "system power (16,300 / 455 W) over 4, so the tok/s/W row checks tok/s only",
+            "resources count every weight in one device's BRAM36, so fits reads False: "
+            "the published design spreads them over its FPGAs")),
     "ecp5-85f": Platform(
         "ecp5-85f", "ecp5", 100e6, simd=64, pe=1, fmt="t2", mem_bw=200e6,
         rowwise_lanes=1, assumptions=(
@@ -203,14 +233,21 @@ ANCHORS = [
      "source": "MatMul-free follow-up on Alveo U250, 300 MHz, 128 lanes"},
     {"platform": "u250", "model": "mmfreelm-370m", "metric": "matmul_fraction", "value": 0.76,
      "source": "same: matmul ~76 % of cycles"},
-    {"platform": "u250", "model": "mmfreelm-370m", "metric": "j_per_token", "value": 14.4e-3,
+    {"platform": "u250-board", "model": "mmfreelm-370m", "metric": "j_per_token",
+     "value": 14.4e-3,
      "source": "same: 14.4 mJ/token at 53 W board power (whole board, many cores)"},
+    {"platform": "u250-board", "model": "mmfreelm-370m", "metric": "tokens_per_s_per_core",
+     "value": 86.0, "source": "same: ~86 tok/s per core, 43 of them on the board"},
     {"platform": "stratix10", "model": "mmfreelm-370m", "metric": "tokens_per_s",
      "value": 62.0, "source": "Zhu et al. 2024, Stratix 10 at 60 MHz, projected"},
     {"platform": "stratix10", "model": "mmfreelm-1.3b", "metric": "tokens_per_s",
      "value": 23.8, "source": "Zhu et al. 2024, Stratix 10 at 60 MHz, projected"},
     {"platform": "stratix10", "model": "mmfreelm-1.3b", "metric": "power_w", "value": 13.0,
      "source": "Zhu et al. 2024: billion-parameter scale at 13 W"},
+    {"platform": "tereffic", "model": "mmfreelm-370m", "metric": "tokens_per_s",
+     "value": 16300.0, "source": "TerEffic: 370M on chip across FPGAs"},
+    {"platform": "tereffic", "model": "mmfreelm-370m", "metric": "tokens_per_s_per_w",
+     "value": 455.0, "source": "TerEffic: 370M on chip across FPGAs, 455 tok/s/W"},
 ]
 
 
@@ -238,6 +275,11 @@ def _check_platform(p: Platform) -> None:
         raise ModelError(f"memory bandwidth must be positive bytes/s, got {p.mem_bw}")
     if p.rowwise_lanes < 1 or p.context < 1:
         raise ModelError("rowwise_lanes and context must be at least 1")
+    if p.cores < 1 or p.devices < 1:
+        raise ModelError(f"cores and devices must be at least 1, got cores={p.cores} "
+                         f"devices={p.devices}")
+    if p.board_w is not None and not (p.board_w > 0 and math.isfinite(p.board_w)):
+        raise ModelError(f"board power must be positive watts, got {p.board_w}")
     if p.fmt not in ("t2", "t3"):
         raise ModelError(f"weight format {p.fmt!r} is unknown; use t2 or t3")
     energy_table(p.family)
@@ -263,36 +305,63 @@ def matvec_unit():
 def estimate_model(model: str | dict, plat: str | Platform = "u250", **override) -> dict:
     """Per-token cycle budget, tokens/s, bytes/token, bandwidth, power and resources: the
     matvecs on the :func:`matvec_unit`, the row-wise work (:func:`rowwise_ops`) on the
-    platform's row-wise unit after them."""
+    platform's row-wise unit after them.
+
+    Many-core (:class:`Platform` ``cores``, ``devices``): one core's cycles are priced at
+    its share of the device's bandwidth; ``tokens_per_s`` is the system's,
+    ``cores · devices · tokens_per_s_per_core``; ``j_per_token`` is one token's dynamic
+    energy plus the system's fixed power over the system's rate; ``resources`` are one
+    core's, ``device_lut`` / ``fits`` all cores of a device."""
     p = platform(plat, **override)
     shapes = model_shapes(model_config(model))
     fmt = p.fmt
-    mv = matvec_unit()(p, shapes)
+    core_bw = None if p.mem_bw is None else (
+        p.mem_bw if p.shared_weights else p.mem_bw / p.cores)
+    mv = matvec_unit()(dataclasses.replace(p, mem_bw=core_bw), shapes)
     ops = rowwise_ops(shapes, p.context)
     rowwise_elems = sum(n for _, n in ops)
     rowwise_cycles = sum(-(-n // p.rowwise_lanes) + p.rowwise_latency for _, n in ops)
     matvec_cycles = mv["cycles"]
     cycles = matvec_cycles + rowwise_cycles
-    tps = p.clock_hz / cycles
+    core_tps = p.clock_hz / cycles
+    tps = core_tps * p.cores * p.devices
     wbytes = mv["weight_bytes"]
     macs = sum(o * i for _, o, i in shapes["linears"] + shapes["dense"])
     first, *rest = mv["events"].items()  # the matvec lanes' adds first, as power() sums them
     events = dict([first, ("rowwise_op", rowwise_elems), *rest])
-    pw = power(p.family, events, 1 / tps, ops=OPS_PER_WEIGHT * macs)
+    if p.shared_weights and "ext_mem_byte" in events:  # one broadcast read serves all cores
+        events["ext_mem_byte"] /= p.cores
+    static_w = None
+    if p.board_w is not None:
+        dyn = power(p.family, events, 1 / core_tps)["dynamic_w"] * p.cores
+        if dyn > p.board_w:
+            raise ModelError(f"{p.cores} cores draw {dyn:.3g} W dynamic, more than the "
+                             f"{p.board_w:g} W board budget of {p.name}; use fewer cores or "
+                             "a larger board_w")
+        static_w = p.devices * (p.board_w - dyn)
+    elif p.devices > 1:
+        static_w = p.devices * energy_table(p.family)["static_w"]
+    pw = power(p.family, events, 1 / tps, ops=OPS_PER_WEIGHT * macs, static_w=static_w)
+    res = dict(mv["resources"])
+    res["device_lut"] = res["lut"] * p.cores
+    res["fits"] = res["fits"] and res["device_lut"] <= res["device_luts"]
+    streams = 1 if p.shared_weights else p.cores
     return {
         "model": model if isinstance(model, str) else model.get("_name", "config"),
         "arch": shapes["arch"], "platform": p.name, "family": p.family,
         "clock_hz": p.clock_hz, "simd": p.simd, "pe": p.pe, "fmt": fmt,
+        "cores": p.cores, "devices": p.devices,
         "mem_bw_bytes_per_s": p.mem_bw, "rowwise_lanes": p.rowwise_lanes,
         "matvecs_per_token": mv["count"], "ternary_weights": macs - sum(
             o * i for _, o, i in shapes["dense"]),
         "matvec_cycles": matvec_cycles, "rowwise_cycles": rowwise_cycles,
         "cycles_per_token": cycles, "matmul_fraction": matvec_cycles / cycles,
-        "tokens_per_s": tps, "ms_per_token": 1e3 / tps,
-        "weight_bytes_per_token": wbytes, "required_bw_bytes_per_s": wbytes * tps,
+        "tokens_per_s": tps, "tokens_per_s_per_core": core_tps, "ms_per_token": 1e3 / core_tps,
+        "weight_bytes_per_token": wbytes,
+        "required_bw_bytes_per_s": wbytes * core_tps * streams,
         "bound": mv["bound"], "gops": OPS_PER_WEIGHT * macs * tps / 1e9,
         **{k: v for k, v in pw.items() if k != "events"},
-        "resources": mv["resources"],
+        "resources": res,
         "assumptions": list(p.assumptions) + (
             ["BitNet lm_head is full precision: counted as an 8-bit matvec on the TMV lanes "
              "(optimistic)", f"attention over a {p.context}-token KV cache on the row-wise unit"]
@@ -320,6 +389,23 @@ def anchor_errors(estimates: dict[tuple[str, str], dict] | None = None) -> list[
     return out
 
 
+def anchor_table(errors: list[dict] | None = None) -> str:
+    """The Markdown table of every anchor (:func:`anchor_errors`) with the assumptions of
+    its platform: docs/model.md's ``bench:anchors`` part, and ``compare --anchors``."""
+    errors = anchor_errors() if errors is None else errors
+    lines = ["| platform | model | metric | published | model | error | source |",
+             "|---|---|---|---|---|---|---|"]
+    for a in errors:
+        lines.append(f"| {a['platform']} | {a['model']} | {a['metric']} | {a['value']:g} | "
+                     f"{a['estimate']:.4g} | {a['error_pct']:+.1f} % | {a['source']} |")
+    lines += ["", "Assumptions of the anchored platforms:", ""]
+    for name in dict.fromkeys(a["platform"] for a in errors):
+        p = PLATFORMS[name]
+        lines.append(f"- **{name}** (cores {p.cores}, devices {p.devices}): "
+                     + "; ".join(p.assumptions))
+    return "\n".join(lines)
+
+
 # ---- power ------------------------------------------------------------------
 
 @lru_cache(maxsize=None)
@@ -335,8 +421,10 @@ def energy_table(family: str) -> dict:
     return _load_table(family)
 
 
-def power(family: str, events: dict[str, float], seconds: float, ops: float = 0.0) -> dict:
-    """static + Σ events·pJ over ``seconds`` of work → W, J per run, ops/W."""
+def power(family: str, events: dict[str, float], seconds: float, ops: float = 0.0,
+          static_w: float | None = None) -> dict:
+    """static + Σ events·pJ over ``seconds`` of work → W, J per run, ops/W. ``static_w``
+    (None: the family table's) is the fixed power of the whole system doing the work."""
     table = energy_table(family)
     pj = table["pj_per_event"]
     unknown = sorted(set(events) - set(pj))
@@ -345,11 +433,13 @@ def power(family: str, events: dict[str, float], seconds: float, ops: float = 0.
                          f"to sim/energy/{family}.json")
     if seconds <= 0:
         raise ModelError(f"run time must be positive, got {seconds}")
+    if static_w is None:
+        static_w = table["static_w"]
     dynamic_j = sum(n * pj[e] for e, n in events.items()) * 1e-12
-    static_j = table["static_w"] * seconds
+    static_j = static_w * seconds
     joules = dynamic_j + static_j
     watts = joules / seconds
-    out = {"power_w": watts, "static_w": table["static_w"], "dynamic_w": dynamic_j / seconds,
+    out = {"power_w": watts, "static_w": static_w, "dynamic_w": dynamic_j / seconds,
            "j_per_token": joules, "tokens_per_s_per_w": 1 / joules,
            "events": dict(events)}
     if ops:

@@ -177,6 +177,19 @@ def plots(rows: list[dict], out: Path) -> None:
 def cmd_compare(args) -> int:
     from tritium.progress import make_progress
 
+    if args.anchors:  # the published figures only: no Verilator run
+        errs = M.anchor_errors()
+        if args.json:
+            print(json.dumps(errs, indent=2))
+            return 0
+        _table("model vs published anchors", [
+            (f"{a['platform']} {a['model']} {a['metric']}",
+             f"{_fmt(a['estimate'])} vs {a['value']:g}: {a['error_pct']:+.1f} %")
+            for a in errs])
+        worst = max(errs, key=lambda a: abs(a["error_pct"]))
+        print(f"{len(errs)} anchors, max |error| {abs(worst['error_pct']):.1f} % "
+              f"({worst['platform']} {worst['model']} {worst['metric']})")
+        return 0
     with make_progress(not args.quiet) as progress:
         rep = compare(quick=args.quick, out_dir=args.out, progress=progress)
     if args.json:
@@ -244,5 +257,8 @@ def register(sub) -> None:
     c.add_argument("--quick", action="store_true", help="small grid (reuses test designs)")
     c.add_argument("--out", default="compare-report", help="output directory")
     c.add_argument("--quiet", action="store_true", help="no progress bar (stderr)")
+    c.add_argument("--anchors", action="store_true",
+                   help="only the model against every published figure, with its error "
+                        "(no simulation)")
     add_json_flag(c)
     c.set_defaults(func=cmd_compare)

@@ -1,0 +1,70 @@
+"""``tritium explore``: a design-space sweep on Dask (:mod:`tritium.boards.explore`)."""
+
+from __future__ import annotations
+
+import json
+
+from tritium.cliargs import add_json_flag
+from tritium.errors import UsageError
+
+
+def cmd_explore(args) -> int:
+    from tritium.progress import make_progress
+
+    from . import explore as X
+
+    spec = X.load_spec(args.spec) if args.spec else {}
+    for cli_key, spec_key in (("engine", "engine"), ("level", "level")):
+        if getattr(args, cli_key) is not None:
+            spec[spec_key] = getattr(args, cli_key)
+    if args.platform:
+        spec["platforms"] = args.platform
+    if args.model:
+        spec["models"] = args.model
+    if args.set:
+        spec["set"] = {**(spec.get("set") or {}), **X.parse_set(args.set)}
+    if not spec:
+        raise UsageError("explore needs a SPEC file or --set FIELD=V1,V2 ranges")
+    with make_progress(not args.quiet) as progress:
+        rep = X.explore(spec, args.out, scheduler=args.scheduler, workers=args.workers,
+                        cache_dir=args.cache, progress=progress)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        errors = sum(1 for r in rep["rows"] if r.get("error"))
+        print(f"{len(rep['rows'])}/{rep['points']} points ({rep['ran']} run, "
+              f"{rep['cached']} cached, {errors} with errors)"
+              + ("; interrupted, finished points kept" if rep["interrupted"] else "")
+              + f"; wrote {', '.join(rep['files'])}")
+    return 130 if rep["interrupted"] else 0
+
+
+def register(sub) -> None:
+    from . import explore as X
+
+    p = sub.add_parser(
+        "explore", help="design-space sweep (engine configs x platforms x models) on Dask",
+        description="Run every point of a sweep (a JSON/YAML SPEC with keys "
+                    f"{', '.join(X.SPEC_KEYS)}, or --set ranges) on an embedded Dask "
+                    "LocalCluster or an existing scheduler; writes results.csv, "
+                    "results.json and pareto.png; finished points are cached by content "
+                    "and skipped on a rerun. Workers on other machines: pip install "
+                    "tritium[fpga]; dask worker tcp://HOST:PORT.")
+    p.add_argument("spec", nargs="?", help="sweep spec file (.json, .yaml)")
+    p.add_argument("--engine", help="engine whose config is swept (default: the one pricing whole models)")
+    p.add_argument("--set", action="append", metavar="FIELD=V1,V2",
+                   help="a swept config field and its values (repeatable), e.g. simd=8,16")
+    p.add_argument("--platform", action="append", metavar="NAME",
+                   help="cycle-model platform preset (repeatable)")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help="model preset or checkpoint directory (repeatable)")
+    p.add_argument("--level", choices=X.LEVELS,
+                   help=f"how far each point runs (implemented: {', '.join(X.IMPLEMENTED_LEVELS)})")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="an existing Dask scheduler (default: an embedded LocalCluster)")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (default: CPU count)")
+    p.add_argument("--out", default="explore-results", help="output directory")
+    p.add_argument("--cache", help="results cache directory (default: OUT/cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (stderr)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_explore)
