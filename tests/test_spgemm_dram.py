@@ -123,3 +123,22 @@ def test_too_large_refused_before_writing(served):
         with pytest.raises(ShapeError, match=str(SPG.max_nnz)):
             dev.spgemm(A, A, fast=served.backdoor_url)
         assert dev.counters()["dram_bytes_written"] == before
+
+
+def test_cycle_model_against_the_rtl_counters(served):
+    """The DRAM estimate (spgemm_dram_estimate) against the engine's cycle counter and the
+    DRAM's byte counter on a power-law product (A·A) and a banded one."""
+    from tritium.engines.spgemm.model import spgemm_dram_estimate
+
+    cases = [g.power_law_graph(64, 3, np.random.default_rng(1)),
+             g.banded(64, 2, np.random.default_rng(2))]
+    with Device(served.url) as dev:
+        for A in cases:
+            A = sp.csr_matrix(A).astype(np.int64)
+            _, c = dev.spgemm(A, A, fast=served.backdoor_url)
+            est = spgemm_dram_estimate(SPG, DRAM, A, A)
+            assert c["dram_bytes_read"] == est["dram_bytes"]
+            err = abs(est["cycles"] - c["cycles"]) / c["cycles"]
+            print(f"model {est['cycles']} rtl {c['cycles']} err {err:.3f} "
+                  f"dram {est['dram_cycles']} engine {est['engine_cycles']}")
+            assert err <= 0.10
