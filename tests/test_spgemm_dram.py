@@ -76,6 +76,16 @@ def test_layout_and_config_checks():
         SpgemmConfig(operands_dram=1, mem_bytes_per_cycle=4)
 
 
+@pytest.mark.parametrize("dram, message", [(None, "SoC has none"),
+                                           (DramConfig(size=1 << 14), "more than the 16384")])
+def test_soc_without_room_for_the_operands_is_refused(dram, message):
+    from tritium.hdl.soc import Soc
+    from tritium.sim.build import to_verilog
+
+    with pytest.raises(ConfigError, match=message):
+        to_verilog(Soc(SocConfig(engines=(SPG,), dram=dram)), "tritium_soc")
+
+
 def test_every_semiring_from_dram_equals_golden(served):
     rng = np.random.default_rng(11)
     with Device(served.url) as dev:
