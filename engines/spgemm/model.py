@@ -99,10 +99,15 @@ def spgemm_dram_estimate(cfg: SpgemmConfig, dram, A, B, semiring: str = "plus-ti
     est = spgemm_estimate(cfg, A, B, semiring, golden=ref)
     lay = cfg.dram_layout(dram.word_bytes)
     beats = {n: lay[n][1] // dram.word_bytes for n in lay}
-    n_a = np.diff(A.indptr)
+    n_a, n_b = np.diff(A.indptr), np.diff(B.indptr)
     passes = np.array([st["passes"] + 1 for st in ref.row_stats])
-    ext_reads = int(np.sum(passes * (1 + np.maximum(n_a, 1))))
-    ent_reads = ref.stats["mem_reads"] - ext_reads
+    # marker reads move a DRAM word too (mem_reads leaves them out): an empty A row's
+    # marker passes every stage (an A entry, a B extent, a B entry), and an empty B row
+    # that is its A row's last reads a B entry
+    last = A.indices[np.maximum(A.indptr[1:] - 1, 0)] if A.nnz else np.zeros_like(n_a)
+    markers = int(np.sum(passes * (2 * (n_a == 0) + ((n_a > 0) & (n_b[last] == 0)))))
+    ext_reads = int(np.sum(passes * (1 + (n_a == 0) + n_a)))
+    ent_reads = ref.stats["mem_reads"] - int(np.sum(passes * (1 + n_a))) + markers
     dram_cycles = ext_reads * beats["a_ext"] + ent_reads * beats["a_ent"]
     # an extra pass stops the DRAM stream: the PE's fetcher does not run ahead into the
     # next row, so the pass's four dependent reads (fetch_latency at the DRAM's latency)
