@@ -560,7 +560,7 @@ class SpgemmEngine(wiring.Component):
                                        bytes_per_cycle=cfg.mem_bytes_per_cycle, **kw)
                     m.submodules[f"{name}{k}"] = mem
                     m.d.comb += mem.req.payload.eq(preq.payload)
-                m.d.comb += [mem.w.valid.eq(here & ok & ~cfg.operands_dram),
+                m.d.comb += [mem.w.valid.eq(0 if cfg.operands_dram else here & ok),
                              mem.w.payload.addr.eq(self.load.payload.addr),
                              mem.w.payload.data.eq(self.load.payload.data),
                              mem.req.valid.eq(preq.valid & ~self.mem_hold),
