@@ -189,6 +189,74 @@ def adversarial(cfg, rng):
     return A, B
 
 
+#: A and B from the DRAM (``operands_dram``), ideal part: A is 1024 x 225280 with 220
+#: entries a row, B 225280 x 1024 with one a row (≥ 200k non-zeros each), C = A·B
+#: ≈ 200 of 1024 columns a row (≥ 200k); 512-slot tables hold a row in one pass
+DRAM_SPG = SpgemmConfig(pes=1, hash_bits=9, max_dim=1 << 18, max_nnz=1 << 18,
+                        max_c_nnz=1 << 18, operands_dram=1, mem_latency=16)
+DRAM_ROWS, DRAM_PER_ROW = 1024, 220
+
+
+def dram_operands(rng):
+    inner = DRAM_ROWS * DRAM_PER_ROW
+    a_cols = rng.permutation(inner)
+    A = sp.csr_matrix((rng.integers(-8, 9, inner), a_cols,
+                       np.arange(0, inner + 1, DRAM_PER_ROW)), shape=(DRAM_ROWS, inner))
+    B = sp.csr_matrix((rng.integers(-8, 9, inner), rng.integers(0, DRAM_ROWS, inner),
+                       np.arange(inner + 1)), shape=(inner, DRAM_ROWS))
+    A.sort_indices()  # CSR with sorted columns, as Device.spgemm and the golden take it
+    return A.astype(np.int64), B.astype(np.int64)
+
+
+def dram_figures(part: str = "ideal") -> dict:
+    """``Device.spgemm`` on the served SoC with A and B in the DRAM (module docstring):
+    C against scipy, the engine's and the DRAM's counters, the DRAM cycle model
+    (:func:`~tritium.engines.spgemm.model.spgemm_dram_estimate`), wall times."""
+    from tritium.config import SocConfig
+    from tritium.dram import DramConfig
+    from tritium.engines.spgemm.model import spgemm_dram_estimate
+    from tritium.host.device import Device
+    from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice
+
+    dram = DramConfig(part=part, size=1 << 24)
+    soc = SocConfig(engines=(DRAM_SPG,), dram=dram, max_payload=DRAM_MAX_PAYLOAD)
+    A, B = dram_operands(np.random.default_rng(15))
+    t0 = time.perf_counter()
+    want = (A @ B).tocsr()
+    scipy_s = time.perf_counter() - t0
+    k = "dram_" if part == "ideal" else f"dram_{part}_"
+    t0 = time.perf_counter()
+    est = spgemm_dram_estimate(DRAM_SPG, dram, A, B)
+    model_s = time.perf_counter() - t0
+    with SimulatedDevice(soc) as sim:
+        with Device(sim.url, timeout=5) as dev:
+            t0 = time.perf_counter()
+            C, cnt = dev.spgemm(A, B, fast=sim.backdoor_url, timeout=1800)
+            wall = time.perf_counter() - t0
+    got, ref = sp.csr_matrix(C, copy=True), want.copy()
+    got.eliminate_zeros(), ref.eliminate_zeros()
+    got.sort_indices(), ref.sort_indices()
+    equal = (np.array_equal(got.indptr, ref.indptr) and np.array_equal(got.indices, ref.indices)
+             and np.array_equal(got.data, ref.data))
+    assert equal, "C from the DRAM SoC differs from scipy"
+    cyc = cnt["cycles"]
+    return {
+        f"{k}config": json.dumps(DRAM_SPG.to_dict(), sort_keys=True), f"{k}part": part,
+        f"{k}a_nnz": int(A.nnz), f"{k}b_nnz": int(B.nnz), f"{k}c_nnz": int(C.nnz),
+        f"{k}c_equals_scipy": int(equal),
+        f"{k}cycles": cyc, f"{k}products": cnt["products"], f"{k}merges": cnt["merges"],
+        f"{k}merges_per_cycle": round(cnt["merges"] / cyc, 4),
+        f"{k}bytes_read": cnt["dram_bytes_read"], f"{k}bytes_written": cnt["dram_bytes_written"],
+        f"{k}busy_cycles": cnt["dram_busy_cycles"],
+        f"{k}bytes_per_cycle": round(cnt["dram_bytes_read"] / cyc, 3),
+        f"{k}model_cycles": est["cycles"], f"{k}model_dram_cycles": est["dram_cycles"],
+        f"{k}model_bytes": est["dram_bytes"],
+        f"{k}model_error_pct": round(100 * (est["cycles"] - cyc) / cyc, 2),
+        f"{k}wall_s": round(wall, 2), f"{k}scipy_s": round(scipy_s, 4),
+        f"{k}model_s": round(model_s, 2),
+    }
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -196,7 +264,18 @@ def main(argv=None):
     ap.add_argument("--served-only", action="store_true",
                     help="only served_cycles_per_s and cocotb_cycles_per_s (same run), "
                          "updated in the existing results file")
+    ap.add_argument("--dram-only", action="store_true",
+                    help="only the dram_ figures (A and B from DRAM), updated in the "
+                         "existing results file")
     args = ap.parse_args(argv)
+    if args.dram_only:
+        path = Path(__file__).resolve().parent / "results" / "spgemm.json"
+        res = json.loads(path.read_text()) if path.is_file() else {}
+        fig = dram_figures()
+        res.update(fig)
+        save_results("spgemm", res)
+        print(json.dumps(fig, indent=2))
+        return
     speed = {**served_figures(args.repeats), **cocotb_figure()}
     if args.served_only:
         path = Path(__file__).resolve().parent / "results" / "spgemm.json"

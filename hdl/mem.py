@@ -122,6 +122,15 @@ class BlockRAM(ExternalMemoryModel):
                          latency=1, bytes_per_cycle=0)
 
 
+def local_memory(*, latency: int, bytes_per_cycle: int, **kw) -> ExternalMemoryModel:
+    """The memory behind a port of :func:`port_signature` (``kw``: its depth, width,
+    tag_shape, max_size): a :class:`BlockRAM` for ``latency=1, bytes_per_cycle=0``, else
+    an :class:`ExternalMemoryModel` with that latency and bandwidth."""
+    if latency == 1 and bytes_per_cycle == 0:
+        return BlockRAM(**kw)
+    return ExternalMemoryModel(latency=latency, bytes_per_cycle=bytes_per_cycle, **kw)
+
+
 def mux_sat_sub(a, b: int):
     """``max(a - b, 0)`` for an unsigned ``a`` and a constant ``b``."""
     return Mux(a > b, a - b, 0)
@@ -412,7 +421,7 @@ class DramWeightPort(wiring.Component):
         with m.Elif(c_acc):
             m.d.sync += [left.eq(left - 1), cur.eq(cur + 1)]
         # assembly: beats arrive in order; the line leaves with its last
-        k = Signal(range(B))
+        k = Signal(index_shape(B))  # one-beat lines: at least one bit (ASCRANGE)
         line = Signal(B * d.port_bits)
         m.d.comb += port.rdata.ready.eq(1)
         got = port.rdata.valid

@@ -57,8 +57,14 @@ class SpgemmConfig(Config):
     mem_bytes_per_cycle: int = _field(0, 0, 1 << 16, "operand memory bandwidth per PE port, "
                                       "bytes/cycle (0 = a word per cycle)")
     max_c_nnz: int = _field(16384, 1, 1 << 22, "C entries a PE's bank holds (C has at most this many)")
+    operands_dram: int = _field(0, 0, 1, "read A's and B's CSR from the SoC's DRAM (1) instead "
+                                "of on-chip memories (0)")
 
     def validate(self) -> None:
+        if self.operands_dram and self.mem_bytes_per_cycle:
+            raise ConfigError(f"{self.kind}: operands_dram=1 reads at the DRAM's rate; leave "
+                              "mem_bytes_per_cycle=0 (mem_latency: the DRAM latency the "
+                              "operand FIFOs cover)")
         if self.frac_bits >= self.value_bits:
             raise ConfigError(f"{self.kind}: frac_bits={self.frac_bits} must be below "
                               f"value_bits={self.value_bits}")
@@ -132,7 +138,9 @@ class SpgemmConfig(Config):
     # --- memory and timing ---------------------------------------------------------------
     @property
     def external_memory(self) -> bool:
-        return self.mem_latency != 1 or self.mem_bytes_per_cycle != 0
+        """The external-memory model of :mod:`tritium.hdl.mem` behind each PE port (not
+        with ``operands_dram``: those ports are DRAM readers)."""
+        return not self.operands_dram and (self.mem_latency != 1 or self.mem_bytes_per_cycle != 0)
 
     @property
     def word_fields(self) -> dict[str, tuple[tuple[str, int, bool], ...]]:
@@ -178,7 +186,31 @@ class SpgemmConfig(Config):
         """(name, bytes, access) of the engine's regions on the device bus, in
         :attr:`SOC_REGIONS` order: one word per ``word_stride`` bytes."""
         return tuple((name, getattr(self, depth) * self.word_stride(word), access)
-                     for name, (word, depth, access) in self.SOC_REGIONS.items())
+                     for name, (word, depth, access) in self.SOC_REGIONS.items()
+                     if not (self.operands_dram and access == "w"))
+
+    def dram_layout(self, beat_bytes: int) -> dict[str, tuple[int, int, int]]:
+        """With ``operands_dram``: where A's and B's memories sit in the DRAM, for a DRAM
+        of ``beat_bytes``-byte beats: name -> (base byte, stride bytes, words). Word k of
+        memory ``name`` is the ``stride`` bytes at DRAM byte ``base + k * stride`` (the
+        word's :meth:`word_stride` bytes, zero padded to at least one beat: a power of
+        two), little-endian as on the bus. The memories follow each other from DRAM byte
+        0 in the order ``a_ext, a_ent, b_ext, b_ent``, each ``depth * stride`` bytes and
+        starting on a multiple of its stride."""
+        out, pos = {}, 0
+        for name, (word, depth, access) in self.SOC_REGIONS.items():
+            if access != "w":
+                continue
+            stride = max(self.word_stride(word), beat_bytes)
+            n = getattr(self, depth)
+            pos = -(-pos // stride) * stride
+            out[name] = (pos, stride, n)
+            pos += n * stride
+        return out
+
+    def dram_bytes(self, beat_bytes: int) -> int:
+        """DRAM bytes :meth:`dram_layout` occupies."""
+        return max(base + stride * n for base, stride, n in self.dram_layout(beat_bytes).values())
 
     def transfer_cycles(self, nbytes: int) -> int:
         """Cycles a memory port is busy per read of ``nbytes``: ceil(nbytes / bandwidth)."""

@@ -145,11 +145,36 @@ def unpack_words(cfg: SpgemmConfig, word: str, raw: bytes) -> dict[str, np.ndarr
     return out
 
 
-def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
+def operand_images(cfg: SpgemmConfig, beat_bytes: int, A, B) -> dict[int, bytes]:
+    """With ``operands_dram``: A's and B's CSR as DRAM images ``{byte offset: bytes}``
+    at ``cfg.dram_layout(beat_bytes)`` (each word padded to its stride there)."""
+    layout, out = cfg.dram_layout(beat_bytes), {}
+    for prefix, M in (("a", A), ("b", B)):
+        for name, word, cols in ((f"{prefix}_ext", "ext",
+                                  {"start": M.indptr[:-1], "end": M.indptr[1:]}),
+                                 (f"{prefix}_ent", "ent", {"col": M.indices, "value": M.data})):
+            base, stride, _ = layout[name]
+            if not len(cols["start" if word == "ext" else "col"]):
+                continue
+            raw = pack_words(cfg, word, cols)
+            w = cfg.word_stride(word)
+            if stride != w:
+                a = np.frombuffer(raw, np.uint8).reshape(-1, w)
+                raw = np.pad(a, ((0, 0), (0, stride - w))).tobytes()
+            out[base] = raw
+    return out
+
+
+def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0,
+           fast: str | None = None):
     """C = A·B under ``semiring`` on device ``dev`` (a :class:`tritium.host.Device`
     with the SpGEMM engine); returns ``(C, counters)`` (see the module docstring).
-    DeviceConfigError if the device has no SpGEMM engine; DeviceError on the engine's
-    error flag or a run longer than ``timeout`` seconds."""
+    With ``operands_dram`` A and B go into the DRAM (:func:`operand_images`, through
+    ``Device.load_dram``: the link, or the simulated device's backdoor URL ``fast``, and
+    the CRC proof); the limits checked before anything is written are the same
+    (``max_nnz``, ``max_dim``: the DRAM layout's sizes, which the SoC checked against
+    the DRAM). DeviceConfigError if the device has no SpGEMM engine; DeviceError on the
+    engine's error flag or a run longer than ``timeout`` seconds."""
     cfg = dev.cfg.engine_config(SpgemmConfig.kind)
     if cfg is None:
         raise DeviceConfigError(f"this device has no SpGEMM engine (engines: "
@@ -157,7 +182,9 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
                                 "`tritium serve --engine spgemm`")
     op = prepare(cfg, A, B, semiring)
     amap = dev.map
-    for prefix, M in (("a", op.A), ("b", op.B)):
+    if cfg.operands_dram:
+        dev.load_dram(operand_images(cfg, dev.cfg.dram.word_bytes, op.A, op.B), fast=fast)
+    for prefix, M in (("a", op.A), ("b", op.B)) if not cfg.operands_dram else ():
         ext = cfg.SOC_REGIONS[f"{prefix}_ext"][0]
         dev.write(amap[f"{prefix}_ext"]["base"],
                   pack_words(cfg, ext, {"start": M.indptr[:-1], "end": M.indptr[1:]}))
@@ -165,11 +192,15 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
             dev.write(amap[f"{prefix}_ent"]["base"],
                       pack_words(cfg, "ent", {"col": M.indices, "value": M.data}))
     rows = op.A.shape[0]
+    before = dev.counters() if cfg.operands_dram else {}
     dev.start(ENGINE, rows=rows, b_rows=op.B.shape[0],
               semiring=golden.semiring_code(cfg, op.semiring))
     dev.wait(f"C = A·B ({op.semiring})", timeout)
-    counters = {k[len(ENGINE) + 1:]: v for k, v in dev.counters().items()
+    after = dev.counters()
+    counters = {k[len(ENGINE) + 1:]: v for k, v in after.items()
                 if k.startswith(ENGINE + "_")}
+    # the DRAM's counters run from reset: this run's share is the difference
+    counters.update({k: after[k] - before[k] for k in before if k.startswith("dram_")})
     C = read_c(dev, cfg, rows, op.B.shape[1])
     if op.scale is not None:
         C = C.astype(np.float64) / op.scale
@@ -180,9 +211,10 @@ class Driver:
     """What ``Device`` gains when the device holds the SpGEMM engine
     (``Engine.driver``): :meth:`spgemm`."""
 
-    def spgemm(self, A, B, semiring: str = "plus-times", *, timeout: float = 120.0):
+    def spgemm(self, A, B, semiring: str = "plus-times", *, timeout: float = 120.0,
+               fast: str | None = None):
         """C = A·B on the SpGEMM engine: ``(scipy CSR, counters)``; see :func:`spgemm`."""
-        return spgemm(self, A, B, semiring, timeout=timeout)
+        return spgemm(self, A, B, semiring, timeout=timeout, fast=fast)
 
 
 def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int):

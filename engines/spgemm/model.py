@@ -18,6 +18,7 @@ Power (:func:`spgemm_power`)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -75,6 +76,48 @@ def spgemm_estimate(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *,
             "formula_cycles": math.ceil(sum(
                 cfg.row_cycles(s["probes"], s["out"], s["passes"] + 1)
                 for s in ref.row_stats) / cfg.pes)}
+
+
+def spgemm_dram_estimate(cfg: SpgemmConfig, dram, A, B, semiring: str = "plus-times", *,
+                         golden=None) -> dict[str, Any]:
+    """Cycles of C = A·B with A and B in the SoC's DRAM (``cfg.operands_dram``; ``dram``:
+    the DramConfig): the engine's own estimate (:func:`spgemm_estimate`) or the DRAM's
+    time to deliver every operand word, whichever is longer, plus the DRAM latency once
+    per pass beyond the rows' first: ``fetch_latency`` at the DRAM's latency (the re-fetch's
+    four dependent reads, during which the DRAM idles), and once for the first row. The DRAM delivers a beat a
+    cycle (the ideal part's rate; refresh and row misses of an SDR part are not
+    modelled), shared by every reader, so ``dram_cycles = ext_reads · ext_beats +
+    ent_reads · ent_beats`` with ``ext_reads`` = per pass of row i, its A extent and
+    one B extent per A entry, and ``ent_reads`` = the golden's other reads.
+    Misses: the four readers' request interleaving, and each pass's first-word latency
+    beyond the ideal part's."""
+    import numpy as np
+
+    from tritium.engines.spgemm import golden as g
+
+    ref = golden or g.spgemm(cfg, A, B, semiring)
+    est = spgemm_estimate(cfg, A, B, semiring, golden=ref)
+    lay = cfg.dram_layout(dram.word_bytes)
+    beats = {n: lay[n][1] // dram.word_bytes for n in lay}
+    n_a, n_b = np.diff(A.indptr), np.diff(B.indptr)
+    passes = np.array([st["passes"] + 1 for st in ref.row_stats])
+    # marker reads move a DRAM word too (mem_reads leaves them out): an empty A row's
+    # marker passes every stage (an A entry, a B extent, a B entry), and an empty B row
+    # that is its A row's last reads a B entry
+    last = A.indices[np.maximum(A.indptr[1:] - 1, 0)] if A.nnz else np.zeros_like(n_a)
+    markers = int(np.sum(passes * (2 * (n_a == 0) + ((n_a > 0) & (n_b[last] == 0)))))
+    ext_reads = int(np.sum(passes * (1 + (n_a == 0) + n_a)))
+    ent_reads = ref.stats["mem_reads"] - int(np.sum(passes * (1 + n_a))) + markers
+    dram_cycles = ext_reads * beats["a_ext"] + ent_reads * beats["a_ent"]
+    # an extra pass stops the DRAM stream: the PE's fetcher does not run ahead into the
+    # next row, so the pass's four dependent reads (fetch_latency at the DRAM's latency)
+    # start after the drain, with nothing else to read meanwhile
+    refetch = dataclasses.replace(cfg, mem_latency=max(1, dram.spec.latency)).fetch_latency
+    cycles = max(est["cycles"], dram_cycles) + refetch * (1 + ref.stats["passes"])
+    return {**est, "cycles": cycles, "engine_cycles": est["cycles"],
+            "dram_cycles": dram_cycles,
+            "dram_bytes": ext_reads * lay["a_ext"][1] + ent_reads * lay["a_ent"][1],
+            "merges_per_cycle": ref.stats["merges"] / cycles}
 
 
 def spgemm_power(family: str, cfg: SpgemmConfig, est: dict, clock_hz: float) -> dict:

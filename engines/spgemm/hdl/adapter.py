@@ -12,6 +12,12 @@ little-endian, fields as ``SpgemmConfig.word_fields`` lays them out from bit 0):
   read asks the engine for its word (``rd``) and answers when ``rdata`` brings it
   (``bus_rvalid``); bytes past the word read as 0.
 
+With ``operands_dram`` the A and B regions are not on the bus: their words are in the
+SoC's DRAM at ``SpgemmConfig.dram_layout`` (the host writes them through the ``dram``
+region or the simulated device's backdoor), and each PE reads each of the four through
+its own requester port on the DRAM arbiter (``EngineBus.dram_port``). ConfigError at
+elaboration if the layout does not fit the DRAM.
+
 START ``{rows, b_rows, semiring}`` computes rows 0..rows-1 of C = A·B, B having
 ``b_rows`` rows. Refused (NAK argument) unless 1 <= rows <= max_dim,
 1 <= b_rows <= max_dim and the semiring is built. While the engine runs (from the
@@ -29,7 +35,10 @@ from amaranth import Cat, Const, Signal
 from amaranth.hdl import ResetInserter
 from amaranth.utils import exact_log2
 
+from amaranth.lib import wiring
+
 from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS
+from tritium.errors import ConfigError
 
 from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut
 from .engine import COUNTERS, MEMORIES, SpgemmEngine
@@ -41,15 +50,26 @@ READ_MEMORIES = ("c_ext", "c_ent")
 class SpgemmAdapter(EngineAdapter):
     def elaborate(self, bus: EngineBus) -> EngineOut:
         m, proc, cfg = bus.m, bus.proc, self.cfg
-        eng = SpgemmEngine(cfg)
+        dram = bus.dram if cfg.operands_dram else None
+        if dram is not None and cfg.dram_bytes(dram.word_bytes) > dram.size_bytes:
+            raise ConfigError(f"soc: spgemm's A and B memories (max_dim={cfg.max_dim}, "
+                              f"max_nnz={cfg.max_nnz}) take {cfg.dram_bytes(dram.word_bytes)} "
+                              f"bytes, more than the {dram.size_bytes}-byte DRAM; lower them")
+        if cfg.operands_dram and dram is None:
+            bus.dram_port()  # raises the ConfigError that says how to give the SoC a DRAM
+        eng = SpgemmEngine(cfg, dram)
         m.submodules.spgemm = ResetInserter(bus.soft)(eng)
         m.d.comb += eng.mem_hold.eq(0)
+        if dram is not None:
+            for name in MEMORIES:
+                for k in range(cfg.pes):
+                    wiring.connect(m, getattr(eng, f"dram_{name}{k}"), bus.dram_port())
 
         # ---- A and B: bytes -> words -> the load stream --------------------------------
         load = eng.load
         with m.If(load.ready):  # held until taken (always ready while the bus is open)
             m.d.sync += load.valid.eq(0)
-        for code, name in enumerate(MEMORIES):
+        for code, name in enumerate(MEMORIES if dram is None else ()):
             word = cfg.SOC_REGIONS[name][0]
             commit, waddr = Signal(name=f"{name}_commit"), Signal(32, name=f"{name}_waddr")
             wdata = Signal(-(-cfg.word_bits(word) // 8) * 8, name=f"{name}_wdata")

@@ -19,6 +19,13 @@ Ports (``cfg = SpgemmConfig``; I = ``cfg.index_bits``, V = ``cfg.value_bits``):
 - ``rd``: stream ``{mem: 1, addr}`` (0 = ``c_ext`` by row, 1 = ``c_ent`` by address)
   -> ``rdata``: stream ``{data}``, one word per request, in order. Taken while not
   ``busy``.
+- ``dram_<memory><k>`` (only with ``cfg.operands_dram``; ``dram``: the SoC's
+  DramConfig): PE k's reader of operand memory ``<memory>`` (:data:`MEMORIES`), a
+  requester on the DRAM's native port; the memory's words are in the DRAM at
+  ``cfg.dram_layout(dram.word_bytes)`` and ``load`` writes nothing to them (the host
+  writes them into the DRAM). Each is a :class:`~tritium.hdl.mem.DramWeightPort`
+  (reads in order, any latency; ``cfg.fetch_depth`` reads in flight, so every beat
+  finds room when it arrives: the native port does not wait).
 - ``mem_hold``: while high, no operand memory accepts a read request (a shared memory's
   refresh or arbitration pauses; tests drive it randomly). Tie to 0 otherwise.
 - ``busy``: high from the accepted ``cmd`` until the last word of C is written.
@@ -64,7 +71,9 @@ from amaranth.lib.wiring import In, Out
 from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.engines.spgemm import COUNTERS
 
-from tritium.hdl.mem import BlockRAM, ExternalMemoryModel, index_shape, memory_depth, port_signature
+from tritium.hdl.dram import port_signature as dram_signature
+from tritium.hdl.mem import (DramWeightPort, index_shape, local_memory, memory_depth,
+                             port_signature)
 from .accumulator import EVENTS, OP, SEMIRING_BITS, HashAccumulator
 
 MEMORIES = ("a_ext", "a_ent", "b_ext", "b_ent")
@@ -493,9 +502,15 @@ class RowPE(wiring.Component):
 
 
 class SpgemmEngine(wiring.Component):
-    def __init__(self, cfg: SpgemmConfig):
-        self.cfg = cfg
-        super().__init__({
+    def __init__(self, cfg: SpgemmConfig, dram=None):
+        self.cfg, self.dram = cfg, dram
+        readers = {}
+        if cfg.operands_dram:
+            if dram is None:
+                raise ValueError("operands_dram=1 needs the SoC's DramConfig")
+            readers = {f"dram_{name}{k}": Out(dram_signature(dram).flip())
+                       for name in MEMORIES for k in range(cfg.pes)}
+        super().__init__({**readers,
             "load": In(stream.Signature(load_layout(cfg))),
             "cmd": In(stream.Signature(cmd_layout(cfg))),
             "rd": In(stream.Signature(rd_layout(cfg))),
@@ -526,18 +541,29 @@ class SpgemmEngine(wiring.Component):
             for k, pe in enumerate(pes):
                 kw = dict(depth=depths[name], width=word_layouts(cfg)[name].size,
                           tag_shape=tag_layouts(cfg)[name], max_size=word_bytes(cfg, name))
-                if cfg.external_memory:
-                    mem = ExternalMemoryModel(latency=cfg.mem_latency,
-                                              bytes_per_cycle=cfg.mem_bytes_per_cycle, **kw)
-                else:
-                    mem = BlockRAM(**kw)
-                m.submodules[f"{name}{k}"] = mem
                 preq, presp = getattr(pe, f"{name}_req"), getattr(pe, f"{name}_resp")
-                m.d.comb += [mem.w.valid.eq(here & ok),
+                if cfg.operands_dram:
+                    base, stride, n = cfg.dram_layout(self.dram.word_bytes)[name]
+                    # the reader's lines count from the DRAM's start: its depth covers
+                    # the memory's base, added to each request's address
+                    kw["depth"] = base // stride + n
+                    mem = DramWeightPort(dram=self.dram, stride=stride,
+                                         outstanding=cfg.fetch_depth, **kw)
+                    wiring.connect(m, wiring.flipped(getattr(self, f"dram_{name}{k}")), mem.dram)
+                    m.d.comb += [mem.mem.req.payload.addr.eq(preq.payload.addr + base // stride),
+                                 mem.mem.req.payload.size.eq(preq.payload.size),
+                                 mem.mem.req.payload.tag.eq(preq.payload.tag)]
+                    m.submodules[f"{name}{k}"] = mem
+                    mem = mem.mem
+                else:
+                    mem = local_memory(latency=cfg.mem_latency,
+                                       bytes_per_cycle=cfg.mem_bytes_per_cycle, **kw)
+                    m.submodules[f"{name}{k}"] = mem
+                    m.d.comb += mem.req.payload.eq(preq.payload)
+                m.d.comb += [mem.w.valid.eq(0 if cfg.operands_dram else here & ok),
                              mem.w.payload.addr.eq(self.load.payload.addr),
                              mem.w.payload.data.eq(self.load.payload.data),
                              mem.req.valid.eq(preq.valid & ~self.mem_hold),
-                             mem.req.payload.eq(preq.payload),
                              preq.ready.eq(mem.req.ready & ~self.mem_hold),
                              presp.valid.eq(mem.resp.valid), presp.payload.eq(mem.resp.payload)]
 
