@@ -25,7 +25,8 @@ part and LiteDRAM's ULX3S SDR model:
   the compute bound (a word a cycle) as the baseline;
 - ``<part>_load_fast_*`` / ``<part>_load_link_*``: Device.load_dram of the image through
   the backdoor and (its first megabyte: the link's baseline) over the link in 16 KB
-  frames, each proved by the device's CRC (``_crc_ok``); ``_mb_per_s`` is the write,
+  frames, each proved by the device's CRC (load_dram raises unless every chunk's CRC
+  equals the host's; ``_crc_chunks_verified`` counts them); ``_mb_per_s`` is the write,
   ``_end_to_end_mb_per_s`` includes the proof;
 - ``selftest_*``: the bare served loop (no socket) on the default SoC without DRAM (the
   baseline) and with an ideal DRAM attached and idle, 1024x256 t2 matvecs from on-chip
@@ -36,7 +37,6 @@ import argparse
 import platform
 import statistics
 import time
-import zlib
 
 import numpy as np
 
@@ -124,12 +124,12 @@ def matvec_from_dram(part: str, n: int, repeats: int) -> dict:
             ok &= y.astype(np.int64).tolist() == golden
             busy.append(after["tmv_busy_cycles"] - before["tmv_busy_cycles"])
             dread.append(after["dram_bytes_read"] - before["dram_bytes_read"])
-        fast_crc_ok = dev.crc(dev.map["dram"]["base"], len(image)) == zlib.crc32(image)
+        fast_crcs = len(rep.crcs)
         # the link load once (it takes seconds a megabyte), of the first megabyte
         first = image[:1 << 20]
         rep = dev.load_dram({0: first})
         link_s, link_verify = rep.seconds, rep.verify_seconds
-        link_crc_ok = dev.crc(dev.map["dram"]["base"], len(first)) == zlib.crc32(first)
+        link_crcs = len(rep.crcs)
     b, rd = statistics.median(busy), statistics.median(dread)
     fs, fv = statistics.median(fast_s), statistics.median(fast_verify)
     k = f"{part}_tmv{n}"
@@ -150,11 +150,11 @@ def matvec_from_dram(part: str, n: int, repeats: int) -> dict:
         f"{part}_load_fast_mb_per_s": round(len(image) / fs / 1e6, 1),
         f"{part}_load_fast_crc_verify_s": round(fv, 3),
         f"{part}_load_fast_end_to_end_mb_per_s": round(len(image) / (fs + fv) / 1e6, 3),
-        f"{part}_load_fast_crc_ok": fast_crc_ok,
+        f"{part}_load_fast_crc_chunks_verified": fast_crcs,
         f"{part}_load_link_bytes": len(first),
         f"{part}_load_link_mb_per_s": round(len(first) / link_s / 1e6, 3),
         f"{part}_load_link_crc_verify_s": round(link_verify, 3),
-        f"{part}_load_link_crc_ok": link_crc_ok,
+        f"{part}_load_link_crc_chunks_verified": link_crcs,
     }
 
 
