@@ -1,33 +1,57 @@
-"""DRAM memory level: bench/results/dram.json (the memory-level keys; other benches add
-SoC-level keys to the same file, so this one merges its keys into it).
+"""DRAM for issue 15 in one run: bench/results/dram.json (flat keys, units in the names,
+medians of ``--repeats``, every baseline measured in the same run).
 
-In one run, per LiteDRAM part (ULX3S SDR ``mt48lc16m16``, Arty DDR3 ``mt41k128m16``), on
+Memory level, per LiteDRAM part (ULX3S SDR ``mt48lc16m16``, Arty DDR3 ``mt41k128m16``), on
 LiteDRAM's simulated controller alone under Verilator (tritium.sim.dram_rtl):
 
 - ``<part>_read_cycles`` / ``_write_cycles``: a sequential stream of ``--beats`` beats
-  from beat 0 (median of ``--repeats``);
+  from beat 0;
 - ``<part>_read_mb_per_s`` / ``_write_mb_per_s``: sustained bandwidth at the part's
   clock; ``<part>_peak_mb_per_s``: one beat per clock, the baseline;
 - ``<part>_read_efficiency`` / ``_write_efficiency``: of that peak;
 - ``<part>_read_model_error_pct`` / ``_write_model_error_pct``: the timing model
   (tritium.sim.dram) against those cycles, signed, in percent;
-- ``<part>_sim_cycles_per_s``: simulated clocks per wall second of the stream (the
-  controller alone, C++ driver);
+- ``<part>_sim_cycles_per_s``: simulated clocks per wall second of the stream;
 
-and the ideal part's model figures beside them (``ideal_*``: latency + one beat per
-cycle; it has no DRAM timing to measure). ``--quick``: 16k beats, one repeat.
+and the ideal part's model figures beside them (``ideal_*``).
+
+SoC level, on the served SoC (bare TMV simd 16, pe 4, t2 weights in DRAM), for the ideal
+part and LiteDRAM's ULX3S SDR model:
+
+- ``<part>_tmv<N>_*``: an N x N matvec from DRAM (N = 4096, 4 MB of weights; 1024 with
+  ``--quick``): golden equality, RTL busy cycles beside the cycle model
+  (:func:`tritium.engines.tmv.model.dram_matvec_cycles`) and its error, sustained weight
+  bandwidth (``dram_bytes_read`` over the matvec's busy cycles) against the port's peak,
+  the compute bound (a word a cycle) as the baseline;
+- ``<part>_load_fast_*`` / ``<part>_load_link_*``: Device.load_dram of the image through
+  the backdoor and (its first megabyte: the link's baseline) over the link in 16 KB
+  frames, each proved by the device's CRC (load_dram raises unless every chunk's CRC
+  equals the host's; ``_crc_chunks_verified`` counts them); ``_mb_per_s`` is the write,
+  ``_end_to_end_mb_per_s`` includes the proof;
+- ``selftest_*``: the bare served loop (no socket) on the default SoC without DRAM (the
+  baseline) and with an ideal DRAM attached and idle, 1024x256 t2 matvecs from on-chip
+  weights back to back.
 """
 
 import argparse
-import json
 import platform
 import statistics
 import time
 
+import numpy as np
+
+from tritium import protocol as P
+from tritium.config import SocConfig
 from tritium.dram import PARTS, DramConfig
+from tritium.engines import tmv as TMV
+from tritium.engines.tmv.config import TernaryConfig
+from tritium.engines.tmv.golden import ternary_matvec, tmv_lines
+from tritium.engines.tmv.model import dram_matvec_cycles
+from tritium.host import Device
+from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice, selftest, with_dram
 from tritium.sim import dram as model
 from tritium.sim.dram_rtl import Harness
-from _results import RESULTS_DIR, save_results  # bench/_results.py (run as a script)
+from _results import save_results  # bench/_results.py (run as a script)
 
 #: the simulated DRAM of each part: 2 MiB holds the longest stream on either
 SIZE = 1 << 21
@@ -57,13 +81,109 @@ def measure(part: str, beats: int, repeats: int) -> dict:
     return out
 
 
+
+#: the served SoC's DRAM for the matvecs: 8 MB holds the 4 MB image
+SOC_DRAM_BYTES = 1 << 23
+
+
+def soc_config(part: str, n: int) -> SocConfig:
+    dram = DramConfig(part=part, size=SOC_DRAM_BYTES)
+    t = TernaryConfig(simd=16, pe=4, max_in=n, max_out=n, weight_depth=dram.size_bytes // 16,
+                      has_t3=0, weights_dram=1, mem_latency=32)
+    return SocConfig(engines=(t,), dram=dram, max_payload=DRAM_MAX_PAYLOAD)
+
+
+def image_of(t, codes) -> bytes:
+    lb = t.line_bits // 8
+    return b"".join(v.to_bytes(lb, "little") + bytes(t.line_stride - lb)
+                    for v in tmv_lines(t, codes, "t2"))
+
+
+def matvec_from_dram(part: str, n: int, repeats: int) -> dict:
+    cfg = soc_config(part, n)
+    t, dram = cfg.engines[0], cfg.dram
+    rng = np.random.default_rng(n)
+    codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(n, n))
+    x = rng.integers(-128, 128, n)
+    image = image_of(t, codes)
+    golden = ternary_matvec(t, codes, x)[0]
+    model = dram_matvec_cycles(t, dram, n, n)
+    fast_s, fast_verify, busy, dread, wall, ok = [], [], [], [], [], True
+    with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
+        for _ in range(repeats):
+            rep = dev.load_dram({0: image}, fast=sd.backdoor_url)
+            fast_s.append(rep.seconds)
+            fast_verify.append(rep.verify_seconds)
+            dev.write(dev.map["activations"]["base"], x.astype(np.int8).tobytes())
+            before = dev.counters()
+            t0 = time.monotonic()
+            dev.run_tmv(n, n, 0, "t2", timeout=600)
+            wall.append(time.monotonic() - t0)
+            after = dev.counters()
+            y = np.frombuffer(dev.read(dev.map["results"]["base"], 4 * n), dtype="<i4")
+            ok &= y.astype(np.int64).tolist() == golden
+            busy.append(after["tmv_busy_cycles"] - before["tmv_busy_cycles"])
+            dread.append(after["dram_bytes_read"] - before["dram_bytes_read"])
+        fast_crcs = len(rep.crcs)
+        # the link load once (it takes seconds a megabyte), of the first megabyte
+        first = image[:1 << 20]
+        rep = dev.load_dram({0: first})
+        link_s, link_verify = rep.seconds, rep.verify_seconds
+        link_crcs = len(rep.crcs)
+    b, rd = statistics.median(busy), statistics.median(dread)
+    fs, fv = statistics.median(fast_s), statistics.median(fast_verify)
+    k = f"{part}_tmv{n}"
+    clocked = {f"{k}_sustained_mb_per_s": round(rd / b * dram.spec.clk_hz / 1e6, 3)} \
+        if dram.spec.clk_hz else {}  # the ideal part has no clock
+    return {**clocked,
+        f"{k}_golden_equal": ok,
+        f"{k}_weight_bytes": len(image),
+        f"{k}_rtl_busy_cycles": b,
+        f"{k}_model_cycles": model["cycles"],
+        f"{k}_model_error_pct": round(100 * (model["cycles"] - b) / b, 4),
+        f"{k}_compute_bound_cycles": model["compute_cycles"],
+        f"{k}_dram_bytes_read": rd,
+        f"{k}_sustained_bytes_per_cycle": round(rd / b, 4),
+        f"{k}_peak_bytes_per_cycle": dram.word_bytes,
+        f"{k}_bandwidth_efficiency": round(rd / b / dram.word_bytes, 4),
+        f"{k}_served_wall_s": round(statistics.median(wall), 3),
+        f"{part}_load_fast_bytes": len(image),
+        f"{part}_load_fast_mb_per_s": round(len(image) / fs / 1e6, 1),
+        f"{part}_load_fast_crc_verify_s": round(fv, 3),
+        f"{part}_load_fast_end_to_end_mb_per_s": round(len(image) / (fs + fv) / 1e6, 3),
+        f"{part}_load_fast_crc_chunks_verified": fast_crcs,
+        f"{part}_load_link_bytes": len(first),
+        f"{part}_load_link_mb_per_s": round(len(first) / link_s / 1e6, 3),
+        f"{part}_load_link_crc_verify_s": round(link_verify, 3),
+        f"{part}_load_link_crc_chunks_verified": link_crcs,
+    }
+
+
+def selftests(repeats: int) -> dict:
+    start = bytes([TMV.START_ID]) + P.pack_fields(
+        TMV.START_FIELDS, {"rows": 1024, "cols": 256, "base": 0, "fmt": 0})
+    frames = P.encode(1, P.START, start)
+    out = {}
+    for name, cfg in (("no_dram", SocConfig()), ("ideal_dram_idle",
+                                                   with_dram(SocConfig(), "ideal", 1 << 20))):
+        speeds = []
+        for _ in range(repeats):
+            r = selftest(cfg, frames, 2_000_000)
+            speeds.append(r["busy_cycles"] / r["seconds"])
+        out[f"selftest_{name}_cycles_per_s"] = round(statistics.median(speeds))
+    out["selftest_dram_over_no_dram"] = round(out["selftest_ideal_dram_idle_cycles_per_s"] /
+                                              out["selftest_no_dram_cycles_per_s"], 3)
+    return out
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="16k beats, one repeat")
+    ap.add_argument("--quick", action="store_true",
+                    help="16k beats, a 1024 x 1024 matvec, one repeat")
     ap.add_argument("--beats", type=int, default=1 << 17)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
     beats, repeats = (1 << 14, 1) if args.quick else (args.beats, args.repeats)
+    n = 1024 if args.quick else 4096
     res = {"dram_machine": f"{platform.machine()}, 2 cores shared",
            "dram_workload": f"{beats} sequential beats from beat 0, read then write, "
                             f"median of {repeats}",
@@ -76,11 +196,14 @@ def main(argv=None):
     res["ideal_read_model_cycles"] = t.cycles
     res["ideal_read_efficiency"] = round(t.efficiency, 4)
     res["ideal_latency_cycles"] = ideal.latency
-    path = RESULTS_DIR / "dram.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(res)
-    print(json.dumps(res, indent=2))
-    save_results("dram", merged)
+    res["soc_device"] = (f"SoC: bare TMV simd=16 pe=4 t2, weights in DRAM "
+                         f"({SOC_DRAM_BYTES >> 20} MB), max_payload={DRAM_MAX_PAYLOAD}")
+    for part in ("ideal", "mt48lc16m16"):
+        res.update(matvec_from_dram(part, n, repeats))
+    res.update(selftests(repeats))
+    for k, v in res.items():
+        print(f"{k}: {v}")
+    print(save_results("dram", res))
 
 
 if __name__ == "__main__":

@@ -421,16 +421,18 @@ class DramWeightPort(wiring.Component):
         with m.Elif(c_acc):
             m.d.sync += [left.eq(left - 1), cur.eq(cur + 1)]
         # assembly: beats arrive in order; the line leaves with its last
-        k = Signal(index_shape(B))  # one-beat lines: at least one bit (ASCRANGE)
         line = Signal(B * d.port_bits)
         m.d.comb += port.rdata.ready.eq(1)
         got = port.rdata.valid
-        last = (k == B - 1) if B > 1 else Const(1)
-        with m.If(got):
-            m.d.sync += k.eq(Mux(last, 0, k + 1))
-            if B > 1:
-                m.d.sync += line.word_select(k, d.port_bits).eq(port.rdata.payload)
-            else:
+        if B > 1:
+            k = Signal(range(B))
+            last = k == B - 1
+            with m.If(got):
+                m.d.sync += [k.eq(Mux(last, 0, k + 1)),
+                             line.word_select(k, d.port_bits).eq(port.rdata.payload)]
+        else:  # a beat is a line (DDR3's 128-bit port): no beat counter (it would be 0 bits)
+            last = Const(1)
+            with m.If(got):
                 m.d.sync += line.eq(port.rdata.payload)
         done = Signal()
         m.d.sync += done.eq(got & last)

@@ -173,24 +173,32 @@ def dram_matvec_cycles(cfg, dram, rows: int, cols: int, base: int = 0) -> dict:
     where ``latency - mem_latency`` is the engine's pipeline behind its memory (decode,
     adder tree, accumulator: :attr:`TernaryConfig.latency`), 2 the weight port's
     request and line registers, and ``stream(n)`` the controller's time from the first
-    read command to the n-th beat: ``part.latency + n - 1`` for the ideal part (one beat a
-    cycle). Valid while the weight FIFO covers the loop (``mem_latency >= B + latency of
+    read command to the n-th beat: :func:`tritium.sim.dram.stream_cycles` from beat
+    ``base · B`` — ``part.latency + n - 1`` for the ideal part (one beat a cycle, exact),
+    and for LiteDRAM's parts its refresh, row-opening and controller-pipeline terms (the
+    link idle, so the arbiter always grants the engine; rounded to a cycle, within 2 % of
+    the RTL). Valid while the weight FIFO covers the loop (``mem_latency >= B + latency of
     the part + 1``; the served configs' 16 does). Returns ``cycles``, ``compute_cycles``
     (words), ``stream_cycles``, ``beats``, ``bytes`` (what ``dram_bytes_read`` counts) and
     ``efficiency`` (beats per cycle over the command: the share of the port's peak).
     ConfigError for a part the model has no stream time for."""
     from tritium.errors import ConfigError
+    from tritium.sim.dram import stream_cycles
 
     beat = dram.word_bytes
     B = cfg.line_stride // beat
     words = cfg.words(rows, cols)
     beats = words * B
     part = dram.spec
-    if part.kind != "ideal":
-        raise ConfigError(f"no DRAM stream model for {part.kind!r} parts in the TMV "
-                          "estimate yet; use the ideal part")
-    stream = part.latency + beats - 1
+    try:
+        st = stream_cycles(part, beats, base * B)
+    except ConfigError as e:
+        raise ConfigError(f"no DRAM stream model for the TMV on part {part.name!r}: {e}") \
+            from None
+    stream = st.cycles if part.kind != "ideal" else int(st.cycles)
     cycles = cfg.latency - cfg.mem_latency + 2 + stream
+    if part.kind != "ideal":
+        cycles = round(cycles)
     return {"cycles": cycles, "compute_cycles": words, "stream_cycles": stream,
             "beats": beats, "bytes": beats * beat, "efficiency": beats / cycles}
 
