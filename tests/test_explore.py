@@ -118,9 +118,63 @@ def test_killing_a_worker_mid_sweep_still_completes_it(cluster, tmp_path):
         r["key"]: r["tokens_per_s"] for r in local}
 
 
+RTL_SPEC = {"engine": "tmv", "level": "rtl", "set": {"simd": [8], "pe": [3]},
+            "platforms": ["u250", "ecp5-85f"], "models": ["mmfreelm-370m"],
+            "shapes": [[8, 32], [5, 20], [32, 64], [1, 1]]}  # 8 points, one shared build
+
+
+def test_rtl_points_on_a_scheduler_with_two_workers_survive_a_killed_worker(cluster, tmp_path):
+    addr, workers, procs = cluster
+    seen = {"killed": False}
+
+    def on_row(row):
+        if not seen["killed"]:
+            procs[1].kill()  # SIGKILL worker w0 after the first RTL row arrives
+            procs[1].wait(timeout=30)
+            seen["killed"] = True
+
+    rep = X.explore(RTL_SPEC, tmp_path / "out", scheduler=addr, on_row=on_row)
+    assert procs[1].returncode is not None
+    assert rep["points"] == 8 and len(rep["rows"]) == 8
+    assert {r["worker"] for r in rep["rows"]} <= workers  # the dask workers ran them
+    for r in rep["rows"]:
+        assert r["error"] == ""
+        # the closed form of a one-command, unstalled matvec: (words - 1) + latency, with
+        # words = ceil(rows/pe) * ceil(cols/simd) and latency 1+1+1 fill, 1 take, 2
+        # select/mux, ceil(log2(8)/2) = 2 tree stages, 1 result = 9 for simd=8, t2 only
+        words = -(-r["rows"] // 3) * -(-r["cols"] // 8)
+        assert r["rtl_cycles"] == r["est_cycles"] == words - 1 + 9
+        assert r["rtl_cycles_diff"] == 0
+        assert json.loads(r["rtl_config"])["simd"] == 8
+    # the same points run in this process, one by one, give the same rows
+    local = {X.point_key(p): X.run_point(p) for p in X.points(RTL_SPEC)}
+    for r in rep["rows"]:
+        want = local[r["key"]]
+        assert {k: r[k] for k in ("rtl_cycles", "tokens_per_s", "j_per_token")} == {
+            k: want[k] for k in ("rtl_cycles", "tokens_per_s", "j_per_token")}
+    # the key holds the Verilator version: level rtl's keys differ from estimate's
+    assert X.point_key(dict(X.points(RTL_SPEC)[0], level="estimate")) != rep["rows"][0]["key"]
+
+
+def test_rtl_row_fails_loudly_when_the_rtl_disagrees_with_the_golden(tmp_path, monkeypatch):
+    from tritium.engines.tmv import golden
+
+    real = golden.ternary_matvec
+
+    def off_by_one(cfg, codes, x):  # a golden that disagrees with the (correct) RTL
+        y, bad = real(cfg, codes, x)
+        return [v + 1 for v in y], bad
+
+    monkeypatch.setattr(golden, "ternary_matvec", off_by_one)
+    row = X.run_point(X.points(RTL_SPEC)[1])
+    assert row["error"].startswith("rtl: ") and "disagrees with the golden" in row["error"]
+
+
 @pytest.mark.parametrize("text, suffix, match", [
     ('{"set": {"simd": [8]}, "colour": 1}', ".json", "unknown keys"),
-    ('{"level": "rtl"}', ".json", "not implemented"),
+    ('{"level": "pnr"}', ".json", "not implemented"),
+    ('{"level": "rtl", "shapes": [[64, 8]]}', ".json", "rows <= 32"),
+    ('{"shapes": [[8, 8]]}', ".json", "level rtl only"),
     ("set: {simd: 8}", ".yaml", "non-empty list"),
     ("{not json", ".json", "does not parse"),
     ('{"platforms": ["nope"]}', ".json", "platform 'nope' is unknown"),
