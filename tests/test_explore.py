@@ -146,12 +146,18 @@ def test_rtl_points_on_a_scheduler_with_two_workers_survive_a_killed_worker(clus
         assert r["rtl_cycles"] == r["est_cycles"] == words - 1 + 9
         assert r["rtl_cycles_diff"] == 0
         assert json.loads(r["rtl_config"])["simd"] == 8
-    # the same points run in this process, one by one, give the same rows
-    local = {X.point_key(p): X.run_point(p) for p in X.points(RTL_SPEC)}
+    # a local run: the estimate figures of every point, and two whole points re-run in
+    # this process (a Verilator run costs seconds; the rest are pinned by the formula above)
     for r in rep["rows"]:
-        want = local[r["key"]]
-        assert {k: r[k] for k in ("rtl_cycles", "tokens_per_s", "j_per_token")} == {
-            k: want[k] for k in ("rtl_cycles", "tokens_per_s", "j_per_token")}
+        e = M.estimate_model(r["model"], r["platform"], simd=8, pe=3)
+        assert (r["tokens_per_s"], r["j_per_token"]) == (e["tokens_per_s"], e["j_per_token"])
+    by_key = {r["key"]: r for r in rep["rows"]}
+    pts = X.points(RTL_SPEC)
+    for p in (pts[0], pts[-1]):
+        here = X.run_point(p)
+        there = by_key[X.point_key(p)]
+        assert {k: v for k, v in here.items() if k != "worker"} == {
+            k: v for k, v in there.items() if k not in ("worker", "key")}
     # the key holds the Verilator version: level rtl's keys differ from estimate's
     assert X.point_key(dict(X.points(RTL_SPEC)[0], level="estimate")) != rep["rows"][0]["key"]
 
