@@ -7,12 +7,24 @@ A *spec* (a dict, or a JSON/YAML file holding one) names::
     platforms: ["u250", "ecp5-85f"]        # cycle-model platform presets (sim/model.py)
     models:    ["mmfreelm-370m"]           # model presets or checkpoint directories
     level:     "estimate"                  # how far each point runs
+    shapes:    [[8, 32], [16, 64]]         # level rtl: matvec shapes [rows, cols] run
 
 Points are ``set`` × ``platforms`` × ``models``; each is one task, keyed by the content
 of the point, its level and the tritium version (:func:`point_key`), so a rerun with the
 same cache directory skips the points already finished. Level ``estimate`` runs
 :func:`tritium.sim.model.estimate_model` with the point's fields as platform overrides.
-Levels ``rtl`` and ``pnr`` are not implemented yet: a UsageError says so.
+Level ``rtl`` (engine ``tmv`` only) adds an axis, ``shapes``, and also runs one
+``rows × cols`` matvec per point in Verilator through
+:func:`tritium.engines.tmv.runner.run_tmv` on ``TernaryConfig(simd, pe)`` with the fixed
+small capacity :data:`RTL_CAPACITY` (so every point of one simd/pe shares one cached
+build, whatever its shape). Its row gets ``rtl_cycles`` (the engine's ``busy_cycles``
+counter), ``est_cycles`` (:meth:`TernaryConfig.cycles`, the closed form the cycle model
+uses) and ``rtl_cycles_diff = rtl_cycles - est_cycles``. The runner compares every
+result beat with the golden inside the simulation; the row also compares ``y`` with
+:func:`~tritium.engines.tmv.golden.ternary_matvec` on the host, and a disagreement is the
+row's ``error`` (``RTL disagrees with the golden``), which makes the CLI exit 1. The point
+key then also holds the Verilator version. Level ``pnr`` is not implemented yet: a
+UsageError says so.
 
 The executor (:class:`Executor`) is a ``distributed`` client: an embedded
 ``LocalCluster`` (one single-threaded worker process per core) by default, or an existing
@@ -37,8 +49,15 @@ from tritium.errors import TritiumError, UsageError
 
 LEVELS = ("estimate", "rtl", "pnr")
 #: the levels this module runs today (the others are refused with a UsageError)
-IMPLEMENTED_LEVELS = ("estimate",)
-SPEC_KEYS = ("engine", "set", "platforms", "models", "level")
+IMPLEMENTED_LEVELS = ("estimate", "rtl")
+SPEC_KEYS = ("engine", "set", "platforms", "models", "level", "shapes")
+#: the engine level ``rtl`` simulates
+RTL_ENGINE = "tmv"
+#: the capacity of every level-rtl build: small, so a build takes seconds and is shared by
+#: all points with the same simd/pe (shapes must fit: rows <= max_out, cols <= max_in)
+RTL_CAPACITY = {"max_in": 64, "max_out": 32, "weight_depth": 256}
+#: level rtl's default shapes ([rows, cols])
+RTL_SHAPES = ([8, 32],)
 #: result columns (besides the point's own fields) written to CSV, in this order
 RESULT_COLUMNS = ("tokens_per_s", "j_per_token", "power_w", "gops", "lut", "bound")
 
@@ -76,6 +95,14 @@ def parse_set(items: Iterable[str]) -> dict[str, list]:
     return out
 
 
+def parse_shape(text: str) -> list[int]:
+    """CLI ``--shape ROWSxCOLS`` → [rows, cols] (UsageError when malformed)."""
+    r, x, c = text.lower().partition("x")
+    if not x or not r.strip().isdigit() or not c.strip().isdigit():
+        raise UsageError(f"--shape {text!r}: write ROWSxCOLS (e.g. 8x32)")
+    return [int(r), int(c)]
+
+
 def _number(v: str):
     for kind in (int, float):
         try:
@@ -104,6 +131,13 @@ def points(spec: dict) -> list[dict]:
     if level not in IMPLEMENTED_LEVELS:
         raise UsageError(f"explore level {level!r} is not implemented yet; use "
                          f"{' or '.join(IMPLEMENTED_LEVELS)}")
+    if level == "rtl" and engine != RTL_ENGINE:
+        raise UsageError(f"explore level rtl simulates engine {RTL_ENGINE!r} only; "
+                         f"drop engine {engine!r} or use level estimate")
+    if "shapes" in spec and level != "rtl":
+        raise UsageError("explore spec 'shapes' applies to level rtl only; drop it or "
+                         "set level: rtl")
+    shapes = _shapes(spec) if level == "rtl" else [None]
     if engine not in sweepable:
         raise UsageError(f"explore sweeps whole-model estimates, which engine {engine!r} "
                          f"has no hook for; use {' or '.join(sweepable) or 'a registered one'}")
@@ -128,9 +162,27 @@ def points(spec: dict) -> list[dict]:
     for combo in itertools.product(*(sets[k] for k in keys)):
         for plat in plats:
             for model in models:
-                out.append({"engine": engine, "level": level, "platform": plat,
-                            "model": model, "config": dict(zip(keys, combo))})
+                for shape in shapes:
+                    p = {"engine": engine, "level": level, "platform": plat,
+                         "model": model, "config": dict(zip(keys, combo))}
+                    if shape is not None:
+                        p["shape"] = shape
+                    out.append(p)
     return out
+
+
+def _shapes(spec: dict) -> list[list[int]]:
+    shapes = spec.get("shapes", [list(s) for s in RTL_SHAPES])
+    cap = RTL_CAPACITY
+    if not isinstance(shapes, list) or not shapes:
+        raise UsageError("explore spec 'shapes' must be a non-empty list of [rows, cols]")
+    for s in shapes:
+        if (not isinstance(s, list) or len(s) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in s)
+                or not (1 <= s[0] <= cap["max_out"] and 1 <= s[1] <= cap["max_in"])):
+            raise UsageError(f"explore shape {s!r}: write [rows, cols] with 1 <= rows <= "
+                             f"{cap['max_out']} and 1 <= cols <= {cap['max_in']}")
+    return shapes
 
 
 def _names(spec: dict, key: str, default: list[str]) -> list[str]:
@@ -145,7 +197,12 @@ def _names(spec: dict, key: str, default: list[str]) -> list[str]:
 def point_key(point: dict) -> str:
     """Content key of a point: its fields, level and the tritium version (a rerun under
     another version recomputes)."""
-    blob = json.dumps({"point": point, "tritium": __version__}, sort_keys=True)
+    content: dict[str, Any] = {"point": point, "tritium": __version__}
+    if point["level"] == "rtl":
+        from tritium.sim.build import setup_verilator
+
+        content["verilator"] = setup_verilator().version
+    blob = json.dumps(content, sort_keys=True)
     return "explore-" + hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -168,8 +225,54 @@ def run_point(point: dict) -> dict:
         row.update({k: e[k] for k in RESULT_COLUMNS if k in e})
         row["lut"] = e["resources"].get("device_lut", e["resources"]["lut"])
         row["error"] = ""
+        if point["level"] == "rtl":
+            try:
+                row.update(run_rtl(point))
+            except TritiumError as err:
+                row["error"] = f"rtl: {err}"
     row["worker"] = _worker_name()
     return row
+
+
+def rtl_config(point: dict):
+    """The TernaryConfig level rtl builds for ``point``: its simd/pe (the platform
+    preset's where the point does not set them) at :data:`RTL_CAPACITY`, t2 only."""
+    from tritium.engines.tmv.config import TernaryConfig
+    from tritium.sim import model as M
+
+    plat = M.PLATFORMS[point["platform"]]
+    cfg = point["config"]
+    return TernaryConfig(simd=cfg.get("simd", plat.simd), pe=cfg.get("pe", plat.pe),
+                         has_t3=0, **RTL_CAPACITY)
+
+
+def run_rtl(point: dict) -> dict:
+    """One ``point["shape"]`` matvec in Verilator (module docstring): random codes and
+    activations seeded by the point's content, so a rerun replays the same data.
+    Returns ``rtl_cycles``, ``est_cycles``, ``rtl_cycles_diff``, ``rtl_config``;
+    SimulationError when the RTL's ``y`` differs from the golden's."""
+    import numpy as np
+
+    from tritium.engines.tmv.golden import ternary_matvec
+    from tritium.engines.tmv.runner import run_tmv
+    from tritium.errors import SimulationError
+
+    cfg = rtl_config(point)
+    rows, cols = point["shape"]
+    seed = int(hashlib.sha256(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8], 16)
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 3, size=(rows, cols))
+    x = rng.integers(cfg.act_min, cfg.act_max + 1, size=cols).tolist()
+    y, counters = run_tmv(cfg, codes, x, "t2")
+    want, _ = ternary_matvec(cfg, codes, x)
+    if list(map(int, y)) != list(map(int, want)):
+        raise SimulationError(f"RTL disagrees with the golden for simd={cfg.simd} "
+                              f"pe={cfg.pe} shape {rows}x{cols}; the engine is wrong, "
+                              "not the sweep")
+    est = cfg.cycles(rows, cols, "t2")
+    return {"rows": rows, "cols": cols, "rtl_cycles": counters["busy_cycles"],
+            "est_cycles": est, "rtl_cycles_diff": counters["busy_cycles"] - est,
+            "rtl_config": json.dumps(cfg.to_dict(), sort_keys=True)}
 
 
 def _worker_name() -> str:

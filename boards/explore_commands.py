@@ -21,6 +21,8 @@ def cmd_explore(args) -> int:
         spec["platforms"] = args.platform
     if args.model:
         spec["models"] = args.model
+    if args.shape:
+        spec["shapes"] = [X.parse_shape(s) for s in args.shape]
     if args.set:
         spec["set"] = {**(spec.get("set") or {}), **X.parse_set(args.set)}
     if not spec:
@@ -36,7 +38,10 @@ def cmd_explore(args) -> int:
               f"{rep['cached']} cached, {errors} with errors)"
               + ("; interrupted, finished points kept" if rep["interrupted"] else "")
               + f"; wrote {', '.join(rep['files'])}")
-    return 130 if rep["interrupted"] else 0
+    if rep["interrupted"]:
+        return 130
+    # an RTL row that disagrees with its golden is a failed run, not a data point
+    return 1 if any(str(r.get("error", "")).startswith("rtl:") for r in rep["rows"]) else 0
 
 
 def register(sub) -> None:
@@ -60,6 +65,8 @@ def register(sub) -> None:
                    help="model preset or checkpoint directory (repeatable)")
     p.add_argument("--level", choices=X.LEVELS,
                    help=f"how far each point runs (implemented: {', '.join(X.IMPLEMENTED_LEVELS)})")
+    p.add_argument("--shape", action="append", metavar="ROWSxCOLS",
+                   help="level rtl: a matvec shape simulated per point (repeatable), e.g. 8x32")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="an existing Dask scheduler (default: an embedded LocalCluster)")
     p.add_argument("--workers", type=int, help="LocalCluster workers (default: CPU count)")

@@ -16,6 +16,7 @@ roofline plot.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -101,12 +102,18 @@ def cmd_estimate(args) -> int:
 
 # ---- compare ------------------------------------------------------------------------------
 
+def _run_job(job):
+    return job()
+
+
 def compare(quick: bool = True, out_dir: str | Path = "compare-report",
-            progress=None) -> dict:
+            progress=None, scheduler: str | None = None, workers: int | None = None) -> dict:
     """Run every engine's compare workloads (``Engine.compare``) on the RTL; return the
-    report (also written to ``out_dir``): the rows, and per engine with rows
-    ``NAME_max_abs_err_pct``. ``progress``: a :func:`tritium.progress.make_progress`
-    display, advanced once per workload simulated."""
+    report (also written to ``out_dir``): the rows, in the grid's order, and per engine
+    with rows ``NAME_max_abs_err_pct``. Each workload is one task on the explore executor
+    (:class:`tritium.boards.explore.Executor`: an embedded LocalCluster of ``workers``, or
+    ``scheduler``); a lost worker's task is retried. ``progress``: a
+    :func:`tritium.progress.make_progress` display, advanced once per workload simulated."""
     import numpy as np
 
     rng = np.random.default_rng(7)
@@ -114,11 +121,21 @@ def compare(quick: bool = True, out_dir: str | Path = "compare-report",
     jobs = [job for e in parser_engines().values() if e.compare
             for job in e.hook("compare")(quick, rng)]
     task = progress.add_task("simulating the grid", total=len(jobs)) if progress else None
-    rows: list[dict] = []
-    for job in jobs:
-        rows.append(job())
+    from tritium.boards.explore import Executor
+
+    # the keys name this run, so two compares on one shared scheduler do not collide
+    run = f"{os.getpid()}-{time.time_ns()}"
+    keys = [f"compare-{run}-{i}" for i in range(len(jobs))]
+    got: dict[str, dict] = {}
+
+    def on_result(key: str, row: dict) -> None:
+        got[key] = row
         if progress:
             progress.advance(task)
+
+    with Executor(scheduler, workers) as ex:
+        ex.map(_run_job, jobs, keys, on_result)
+    rows = [got[k] for k in keys]
     report = {"quick": quick, "wall_s": round(time.time() - t0, 2), "rows": rows}
     for eng in _engines_of(rows):
         report[f"{eng}_max_abs_err_pct"] = max(abs(r["error_pct"]) for r in rows
@@ -191,7 +208,8 @@ def cmd_compare(args) -> int:
               f"({worst['platform']} {worst['model']} {worst['metric']})")
         return 0
     with make_progress(not args.quiet) as progress:
-        rep = compare(quick=args.quick, out_dir=args.out, progress=progress)
+        rep = compare(quick=args.quick, out_dir=args.out, progress=progress,
+                      scheduler=args.scheduler, workers=args.workers)
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
@@ -257,6 +275,10 @@ def register(sub) -> None:
     c.add_argument("--quick", action="store_true", help="small grid (reuses test designs)")
     c.add_argument("--out", default="compare-report", help="output directory")
     c.add_argument("--quiet", action="store_true", help="no progress bar (stderr)")
+    c.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the grid on an existing Dask scheduler (default: an embedded "
+                        "LocalCluster, as tritium explore)")
+    c.add_argument("--workers", type=int, help="LocalCluster workers (default: CPU count)")
     c.add_argument("--anchors", action="store_true",
                    help="only the model against every published figure, with its error "
                         "(no simulation)")

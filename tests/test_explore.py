@@ -118,9 +118,69 @@ def test_killing_a_worker_mid_sweep_still_completes_it(cluster, tmp_path):
         r["key"]: r["tokens_per_s"] for r in local}
 
 
+RTL_SPEC = {"engine": "tmv", "level": "rtl", "set": {"simd": [8], "pe": [3]},
+            "platforms": ["u250", "ecp5-85f"], "models": ["mmfreelm-370m"],
+            "shapes": [[8, 32], [5, 20], [32, 64], [1, 1]]}  # 8 points, one shared build
+
+
+def test_rtl_points_on_a_scheduler_with_two_workers_survive_a_killed_worker(cluster, tmp_path):
+    addr, workers, procs = cluster
+    seen = {"killed": False}
+
+    def on_row(row):
+        if not seen["killed"]:
+            procs[1].kill()  # SIGKILL worker w0 after the first RTL row arrives
+            procs[1].wait(timeout=30)
+            seen["killed"] = True
+
+    rep = X.explore(RTL_SPEC, tmp_path / "out", scheduler=addr, on_row=on_row)
+    assert procs[1].returncode is not None
+    assert rep["points"] == 8 and len(rep["rows"]) == 8
+    assert {r["worker"] for r in rep["rows"]} <= workers  # the dask workers ran them
+    for r in rep["rows"]:
+        assert r["error"] == ""
+        # the closed form of a one-command, unstalled matvec: (words - 1) + latency, with
+        # words = ceil(rows/pe) * ceil(cols/simd) and latency 1+1+1 fill, 1 take, 2
+        # select/mux, ceil(log2(8)/2) = 2 tree stages, 1 result = 9 for simd=8, t2 only
+        words = -(-r["rows"] // 3) * -(-r["cols"] // 8)
+        assert r["rtl_cycles"] == r["est_cycles"] == words - 1 + 9
+        assert r["rtl_cycles_diff"] == 0
+        assert json.loads(r["rtl_config"])["simd"] == 8
+    # a local run: the estimate figures of every point, and two whole points re-run in
+    # this process (a Verilator run costs seconds; the rest are pinned by the formula above)
+    for r in rep["rows"]:
+        e = M.estimate_model(r["model"], r["platform"], simd=8, pe=3)
+        assert (r["tokens_per_s"], r["j_per_token"]) == (e["tokens_per_s"], e["j_per_token"])
+    by_key = {r["key"]: r for r in rep["rows"]}
+    pts = X.points(RTL_SPEC)
+    for p in (pts[0], pts[-1]):
+        here = X.run_point(p)
+        there = by_key[X.point_key(p)]
+        assert {k: v for k, v in here.items() if k != "worker"} == {
+            k: v for k, v in there.items() if k not in ("worker", "key")}
+    # the key holds the Verilator version: level rtl's keys differ from estimate's
+    assert X.point_key(dict(X.points(RTL_SPEC)[0], level="estimate")) != rep["rows"][0]["key"]
+
+
+def test_rtl_row_fails_loudly_when_the_rtl_disagrees_with_the_golden(tmp_path, monkeypatch):
+    from tritium.engines.tmv import golden
+
+    real = golden.ternary_matvec
+
+    def off_by_one(cfg, codes, x):  # a golden that disagrees with the (correct) RTL
+        y, bad = real(cfg, codes, x)
+        return [v + 1 for v in y], bad
+
+    monkeypatch.setattr(golden, "ternary_matvec", off_by_one)
+    row = X.run_point(X.points(RTL_SPEC)[1])
+    assert row["error"].startswith("rtl: ") and "disagrees with the golden" in row["error"]
+
+
 @pytest.mark.parametrize("text, suffix, match", [
     ('{"set": {"simd": [8]}, "colour": 1}', ".json", "unknown keys"),
-    ('{"level": "rtl"}', ".json", "not implemented"),
+    ('{"level": "pnr"}', ".json", "not implemented"),
+    ('{"level": "rtl", "shapes": [[64, 8]]}', ".json", "rows <= 32"),
+    ('{"shapes": [[8, 8]]}', ".json", "level rtl only"),
     ("set: {simd: 8}", ".yaml", "non-empty list"),
     ("{not json", ".json", "does not parse"),
     ('{"platforms": ["nope"]}', ".json", "platform 'nope' is unknown"),
