@@ -16,7 +16,7 @@ same cache directory skips the points already finished. Level ``estimate`` runs
 Level ``rtl`` (engine ``tmv`` only) adds an axis, ``shapes``, and also runs one
 ``rows × cols`` matvec per point in Verilator through
 :func:`tritium.engines.tmv.runner.run_tmv` on ``TernaryConfig(simd, pe)`` with the fixed
-small capacity :data:`RTL_CAPACITY` (so every point of one simd/pe shares one cached
+small capacity of the engine's ``rtl`` hook (:mod:`tritium.engines.tmv.explore_runner`; so every point of one simd/pe shares one cached
 build, whatever its shape). Its row gets ``rtl_cycles`` (the engine's ``busy_cycles``
 counter), ``est_cycles`` (:meth:`TernaryConfig.cycles`, the closed form the cycle model
 uses) and ``rtl_cycles_diff = rtl_cycles - est_cycles``. The runner compares every
@@ -51,11 +51,6 @@ LEVELS = ("estimate", "rtl", "pnr")
 #: the levels this module runs today (the others are refused with a UsageError)
 IMPLEMENTED_LEVELS = ("estimate", "rtl")
 SPEC_KEYS = ("engine", "set", "platforms", "models", "level", "shapes")
-#: the engine level ``rtl`` simulates
-RTL_ENGINE = "tmv"
-#: the capacity of every level-rtl build: small, so a build takes seconds and is shared by
-#: all points with the same simd/pe (shapes must fit: rows <= max_out, cols <= max_in)
-RTL_CAPACITY = {"max_in": 64, "max_out": 32, "weight_depth": 256}
 #: level rtl's default shapes ([rows, cols])
 RTL_SHAPES = ([8, 32],)
 #: result columns (besides the point's own fields) written to CSV, in this order
@@ -131,13 +126,15 @@ def points(spec: dict) -> list[dict]:
     if level not in IMPLEMENTED_LEVELS:
         raise UsageError(f"explore level {level!r} is not implemented yet; use "
                          f"{' or '.join(IMPLEMENTED_LEVELS)}")
-    if level == "rtl" and engine != RTL_ENGINE:
-        raise UsageError(f"explore level rtl simulates engine {RTL_ENGINE!r} only; "
-                         f"drop engine {engine!r} or use level estimate")
+    rtl_engines = [e.name for e in registry.engines(installed=False).values() if e.rtl]
+    if level == "rtl" and engine not in rtl_engines:
+        raise UsageError(f"explore level rtl simulates engine {' or '.join(rtl_engines)} "
+                         f"only (an engine's rtl hook); drop engine {engine!r} or use level "
+                         "estimate")
     if "shapes" in spec and level != "rtl":
         raise UsageError("explore spec 'shapes' applies to level rtl only; drop it or "
                          "set level: rtl")
-    shapes = _shapes(spec) if level == "rtl" else [None]
+    shapes = _shapes(spec, registry.get(engine).hook("rtl")) if level == "rtl" else [None]
     if engine not in sweepable:
         raise UsageError(f"explore sweeps whole-model estimates, which engine {engine!r} "
                          f"has no hook for; use {' or '.join(sweepable) or 'a registered one'}")
@@ -171,9 +168,9 @@ def points(spec: dict) -> list[dict]:
     return out
 
 
-def _shapes(spec: dict) -> list[list[int]]:
+def _shapes(spec: dict, rtl) -> list[list[int]]:
     shapes = spec.get("shapes", [list(s) for s in RTL_SHAPES])
-    cap = RTL_CAPACITY
+    cap = rtl.capacity
     if not isinstance(shapes, list) or not shapes:
         raise UsageError("explore spec 'shapes' must be a non-empty list of [rows, cols]")
     for s in shapes:
@@ -227,52 +224,13 @@ def run_point(point: dict) -> dict:
         row["error"] = ""
         if point["level"] == "rtl":
             try:
-                row.update(run_rtl(point))
+                from tritium import registry
+
+                row.update(registry.get(point["engine"]).hook("rtl").run(point))
             except TritiumError as err:
                 row["error"] = f"rtl: {err}"
     row["worker"] = _worker_name()
     return row
-
-
-def rtl_config(point: dict):
-    """The TernaryConfig level rtl builds for ``point``: its simd/pe (the platform
-    preset's where the point does not set them) at :data:`RTL_CAPACITY`, t2 only."""
-    from tritium.engines.tmv.config import TernaryConfig
-    from tritium.sim import model as M
-
-    plat = M.PLATFORMS[point["platform"]]
-    cfg = point["config"]
-    return TernaryConfig(simd=cfg.get("simd", plat.simd), pe=cfg.get("pe", plat.pe),
-                         has_t3=0, **RTL_CAPACITY)
-
-
-def run_rtl(point: dict) -> dict:
-    """One ``point["shape"]`` matvec in Verilator (module docstring): random codes and
-    activations seeded by the point's content, so a rerun replays the same data.
-    Returns ``rtl_cycles``, ``est_cycles``, ``rtl_cycles_diff``, ``rtl_config``;
-    SimulationError when the RTL's ``y`` differs from the golden's."""
-    import numpy as np
-
-    from tritium.engines.tmv.golden import ternary_matvec
-    from tritium.engines.tmv.runner import run_tmv
-    from tritium.errors import SimulationError
-
-    cfg = rtl_config(point)
-    rows, cols = point["shape"]
-    seed = int(hashlib.sha256(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8], 16)
-    rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 3, size=(rows, cols))
-    x = rng.integers(cfg.act_min, cfg.act_max + 1, size=cols).tolist()
-    y, counters = run_tmv(cfg, codes, x, "t2")
-    want, _ = ternary_matvec(cfg, codes, x)
-    if list(map(int, y)) != list(map(int, want)):
-        raise SimulationError(f"RTL disagrees with the golden for simd={cfg.simd} "
-                              f"pe={cfg.pe} shape {rows}x{cols}; the engine is wrong, "
-                              "not the sweep")
-    est = cfg.cycles(rows, cols, "t2")
-    return {"rows": rows, "cols": cols, "rtl_cycles": counters["busy_cycles"],
-            "est_cycles": est, "rtl_cycles_diff": counters["busy_cycles"] - est,
-            "rtl_config": json.dumps(cfg.to_dict(), sort_keys=True)}
 
 
 def _worker_name() -> str:

@@ -173,7 +173,9 @@ def test_rtl_row_fails_loudly_when_the_rtl_disagrees_with_the_golden(tmp_path, m
 
     monkeypatch.setattr(golden, "ternary_matvec", off_by_one)
     row = X.run_point(X.points(RTL_SPEC)[1])
-    assert row["error"].startswith("rtl: ") and "disagrees with the golden" in row["error"]
+    # the bench's own beat check (in the simulation) or the row's host check catches it
+    assert row["error"].startswith("rtl: ")
+    assert "disagrees with the golden" in row["error"] or "expected" in row["error"]
 
 
 @pytest.mark.parametrize("text, suffix, match", [

@@ -53,6 +53,10 @@ so describing an engine costs no import of Amaranth, numpy or the engine's code:
 - ``compare``: ``compare(quick, rng) -> [job, ...]``, the workloads ``tritium compare``
   runs on the RTL, each job a call returning one row (the model's cycles beside the
   hardware counter's, :func:`tritium.sim.model.compare_row`);
+- ``rtl``: what ``tritium explore --level rtl`` runs per point: an object with
+  ``capacity`` (the config fields every point's build shares, bounding its shapes) and
+  ``run(point) -> dict`` (the row's RTL fields; SimulationError when the RTL disagrees
+  with the golden);
 - ``commands``: ``register(verb, subparsers)``, the engine's own subcommands of a verb
   (``tritium run NAME ...``, ``tritium sim NAME ...``); it adds none for a verb it does
   not know.
@@ -69,7 +73,7 @@ from tritium.errors import ConfigError
 
 #: the hooks an Engine may name (see the module docstring)
 HOOKS = ("adapter", "served", "driver", "golden", "estimate", "lm_estimate", "lm_matvecs",
-         "compare", "commands")
+         "compare", "rtl", "commands")
 
 
 def load(path: str):
@@ -113,6 +117,7 @@ class Engine:
     lm_estimate: str | None = None
     lm_matvecs: str | None = None
     compare: str | None = None
+    rtl: str | None = None
     commands: str | None = None
 
     def __post_init__(self):

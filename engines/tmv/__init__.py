@@ -27,6 +27,7 @@ ENGINE = Engine(
     estimate="tritium.engines.tmv.model:estimate", label_fields=("simd", "pe", "weight_depth"),
     compare="tritium.engines.tmv.model:compare",
     lm_matvecs="tritium.engines.tmv.model:lm_matvecs",
+    rtl="tritium.engines.tmv.explore_runner:RtlPoints",
     commands="tritium.engines.tmv.commands:register",
     components=(("ternary-dot", "tritium.engines.tmv.config:TernaryDotConfig",
                  "tritium.engines.tmv.hdl:TernaryDot", "ternary_dot"),
