@@ -93,6 +93,8 @@ def random_configs(kind, n, seed):
     out = []
     while len(out) < n:
         values = {f: _draw_value(rng, *SMALL[kind].get(f, r)) for f, r in ranges.items()}
+        if kind == "spgemm":
+            values["operands_dram"] = 0  # needs a SoC with DRAM: see _repair
         cfg = _make(kind, values)
         if cfg is not None:
             out.append(cfg)
@@ -125,9 +127,15 @@ def _repair(kind, v):
     if kind == "ternary-matvec":
         if not v.get("has_t2", 1) and not v.get("has_t3", 1):
             v["has_t3"] = 1  # a build needs one format
+        if v.get("weights_dram") and v.get("mem_bytes_per_cycle"):
+            v["mem_bytes_per_cycle"] = 0  # DRAM weights stream at the DRAM's own rate
         # int32 results: max_in·2**(act_bits-1) must fit; halve max_in until it does
         while _make(kind, v) is None and v.get("max_in", 4096) > 1:
             v["max_in"] = v.get("max_in", 4096) // 2
+    if kind == "spgemm" and v.get("operands_dram"):
+        # operands in DRAM need the SoC's DramConfig: the engine alone cannot elaborate;
+        # those configs are built on a SoC with DRAM by tests/test_spgemm_dram*.py
+        v["operands_dram"] = 0
     if kind == "spgemm" and v.get("pes", 2) << v.get("hash_bits", 6) > MAX_TABLE_SLOTS:
         v["pes"] = 1
     if kind == "spgemm" and v.get("frac_bits", 16) >= v.get("value_bits", 32):
