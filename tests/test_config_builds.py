@@ -56,8 +56,11 @@ SMALL = {
 #: addresses of 11 bits and more, adder trees of more levels than one stage takes.
 HEAVY_EDGES = {
     "ternary-dot": {"lanes": 64},
-    "ternary-matvec": {"simd": 17, "pe": 4, "max_in": 1 << 12, "weight_depth": 1025},
-    "spgemm": {"pes": 4, "max_dim": 1025, "max_nnz": 1025, "max_c_nnz": 1025},
+    # weights_dram/operands_dram = 1 need a SoC with DRAM (built by test_tmv_dram, test_spgemm_dram)
+    "ternary-matvec": {"simd": 17, "pe": 4, "max_in": 1 << 12, "weight_depth": 1025,
+                       "weights_dram": 0},
+    "spgemm": {"pes": 4, "max_dim": 1025, "max_nnz": 1025, "max_c_nnz": 1025,
+               "operands_dram": 0},
 }
 
 #: the SpGEMM tables cost elaboration time in proportion to pes·2**hash_bits; above this
