@@ -146,8 +146,16 @@ class Link:
       doubles each time (up to 8 x ``timeout``), which leaves the line quiet long enough
       for the device to drop a partial frame and gives a slow device time.
 
-    It gives up with :class:`LinkError` after ``retries`` unanswered attempts in a row (the
-    device is not there) or ``NOISE_ATTEMPTS`` x ``retries`` attempts in all; the message
+    Work the device still owes: an idempotent request with ``work`` (a CRC over megabytes)
+    that was sent more than once runs once per copy the device received, one after the
+    other, and answers nothing else meanwhile. Once its answer is in, every later wait is
+    lengthened by what the extra copies may still take, so the next request is not given
+    up on while the device finishes them. Requests with ``work`` do not update the line's
+    seconds per byte (their round trip is the device's computing, not the line).
+
+    It gives up with :class:`LinkError` after ``retries`` unanswered attempts in a row that
+    also span at least ``retries`` x ``timeout`` seconds of silence (the device is not
+    there, not merely slow) or ``NOISE_ATTEMPTS`` x ``retries`` attempts in all; the message
     counts what was seen ("N of M attempts NAKed for CRC, ...: the line is noisy"). A NAK
     other than bad CRC or engine busy raises DeviceError at once (the device refused;
     nothing ran). ``NAK_HOST_BUSY`` (another host holds the simulated device) raises
@@ -188,6 +196,7 @@ class Link:
         self._streak = 0
         self._resync = True            # number on from the device's last_seq at first
         self.copies = 1                # copies of a frame sent back to back per attempt
+        self._owed_until = 0.0         # monotonic time the device may be busy until
 
     def set_max_payload(self, n: int) -> None:
         """The device's ``max_payload``; frames start at it unless the line was noisy."""
@@ -227,7 +236,8 @@ class Link:
         name = P.COMMAND_NAMES.get(cmd, hex(cmd))
         payload = build(self.limit)
         seen = {"crc": 0, "garbled": 0, "silent": 0, "busy": 0}
-        silent_run = fail_run = 0
+        silent_run = fail_run = sent = 0
+        silent_since = None
         for attempt in range(self.NOISE_ATTEMPTS * self.retries):
             self.last_attempts = attempt + 1
             if attempt:
@@ -237,18 +247,27 @@ class Link:
             t0 = time.monotonic()
             copies = self.copies
             self._write(frame * copies)
+            sent += copies
             wait = self._wait(copies * (len(frame) + P.OVERHEAD + (want or 0)))
+            owed = max(0.0, self._owed_until - t0)
             # back off after the second silence in a row: a device that is slow, not
             # gone, gets longer and longer to answer
             kind, reply = self._await(
-                seq, cmd, min(wait * 2 ** max(0, silent_run - 1), 8 * self.timeout) + work,
+                seq, cmd,
+                min(wait * 2 ** max(0, silent_run - 1), 8 * self.timeout) + work + owed,
                 want, copies)
             if kind == "answer":
                 if not reply.is_nak:
-                    self._answered(attempt == 0, time.monotonic() - t0,
-                                   copies * len(frame) + len(reply.payload) + P.OVERHEAD)
+                    now = time.monotonic()
+                    if work == 0:
+                        self._answered(attempt == 0, now - t0,
+                                       copies * len(frame) + len(reply.payload) + P.OVERHEAD)
                     if state:
                         self.last_run = seq
+                    elif work and sent > 1:
+                        # the other copies run after the answered one (a repeated
+                        # state-changing request is only acknowledged)
+                        self._owed_until = max(self._owed_until, now + (sent - 1) * work)
                     return reply.payload, payload
                 code = reply.payload[0] if reply.payload else 0
                 if code != P.NAK_BUSY:
@@ -261,7 +280,12 @@ class Link:
             self.noise += 1
             self._streak = 0
             silent_run = silent_run + 1 if kind == "silent" else 0
-            if silent_run >= self.retries:
+            if kind != "silent":
+                silent_since = None
+            elif silent_since is None:
+                silent_since = t0
+            if silent_run >= self.retries and \
+                    time.monotonic() - silent_since >= self.retries * self.timeout:
                 break
             fail_run += 1
             if kind != "silent" and fail_run >= self.BACKOFF_AFTER and \

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -145,6 +146,50 @@ def test_a_hopeless_line_says_what_it_saw(sim):
     assert re.search(r"\d+ of \d+ attempts NAKed for CRC, \d+ answered garbled", msg), msg
     assert "the line is noisy" in msg and "\n" not in msg
     assert time.monotonic() - t0 < 20
+
+
+# ---- a slow device ---------------------------------------------------------------------------
+
+def stall(sim, seconds: float) -> threading.Thread:
+    """Stop the simulator process (as a loaded machine deschedules it) for ``seconds``."""
+    os.kill(sim.proc.pid, signal.SIGSTOP)
+    t = threading.Timer(seconds, os.kill, (sim.proc.pid, signal.SIGCONT))
+    t.start()
+    return t
+
+
+def test_a_stalled_device_is_waited_for_not_given_up_on(sim):
+    """Eight silent attempts are not enough to give up once the round trip is known to be
+    short: silence must also last retries x timeout (4 s by default). Without that, the
+    waits (~16 ms here, doubling) ran out in ~2 s, shorter than a loaded machine can keep
+    a simulator descheduled."""
+    with Device(sim.url) as dev:
+        dev.status()
+        t = stall(sim, 3.0)
+        t0 = time.monotonic()
+        assert dev.status()["last_seq"] >= 0
+        t.join()
+        assert time.monotonic() - t0 >= 2.9
+        assert dev.link.last_attempts > 1
+
+
+def test_a_repeated_long_request_leaves_its_copies_time_to_run(sim):
+    """A CRC sent twice (its first wait ran out while the device was stalled) runs twice;
+    after its answer the host waits for the second copy's work too, beyond the link's
+    own patience (0.2 s here)."""
+    with Device(sim.url, timeout=0.1, retries=2) as dev:
+        region = dev.map["activations"]
+        body = P.pack_fields(P.CRC_FIELDS, {"addr": region["base"], "length": region["size"]})
+        dev.status()
+        t = stall(sim, 0.6)  # past the first wait (0.405 s), within the second
+        dev.link.request(P.CRC, body, expect=P.CRC_ANSWER_BYTES, work=0.4)
+        t.join()
+        assert dev.link.last_attempts > 1
+        owed = dev.link._owed_until - time.monotonic()
+        assert owed > 0.2, owed
+        t = stall(sim, 0.6 * owed)  # the device "still runs" a copy: no answer meanwhile
+        dev.status()
+        t.join()
 
 
 # ---- the served device's lifecycle ----------------------------------------------------------
