@@ -53,7 +53,8 @@ from tritium.golden.shapes import (  # noqa: F401
     ARCH_BITNET, ARCH_BITNET_PACKED, ARCH_HGRN, ARCHITECTURES, DEVICE_BYTES_PER_PARAM,
     HF_BITNET_PER_BYTE, INFERRED_CONFIG_FIELD, MAX_LAYERS, BitLinear, CheckpointConfigError,
     CheckpointDtypeError, CheckpointError, CheckpointNotFoundError, CheckpointShapeError,
-    CorruptCheckpointError, Expected, Layer, LinearSpec, ModelDescription, ModelSize, Spec,
+    CorruptCheckpointError, Expected, Layer, LinearSpec, MODEL_PRESETS, ModelDescription,
+    ModelSize, Spec,
     UnknownArchitectureError, UnsupportedConfigError, bitnet_spec, hgrn_intermediate_size,
     hgrn_spec, one_line, read_config, read_json)
 from tritium.golden.ternary import CODE_INVALID, encode
@@ -638,8 +639,15 @@ def _bitlinear(spec: Spec, ls: LinearSpec, raw: dict, floats: dict) -> BitLinear
 
 # --- writing small checkpoints in the real layout ----------------------------------------------
 
-def synthetic_config(arch: str, hidden: int, layers: int, vocab: int) -> dict[str, Any]:
-    """config.json of a small model with the field names of the released checkpoints."""
+def synthetic_config(arch: str, hidden: int, layers: int, vocab: int,
+                     preset: str | None = None) -> dict[str, Any]:
+    """config.json of a model with the field names of the released checkpoints: a small
+    one of these sizes, or with ``preset`` (a :data:`MODEL_PRESETS` name of the same
+    family as ``arch``) the released model's head counts and intermediate size, at
+    ``hidden``/``vocab`` of the preset and ``layers`` deep (a reduced-depth model of real
+    width when fewer than the preset's)."""
+    if preset is not None:
+        return _preset_config(arch, preset, layers)
     if arch not in ARCHITECTURES:
         raise CheckpointError(f"unknown --arch {arch!r}; choose one of {list(ARCHITECTURES)}")
     if hidden < 4 or hidden % 4 or layers < 1 or vocab < 2:
@@ -669,6 +677,38 @@ def synthetic_config(arch: str, hidden: int, layers: int, vocab: int) -> dict[st
             "quantization_config": {
                 "quant_method": "bitnet", "linear_class": "autobitlinear",
                 "quantization_mode": "offline" if arch == ARCH_BITNET_PACKED else "online"}}
+
+
+#: the family (config.json model_type) each --arch writes
+ARCH_MODEL_TYPE = {ARCH_HGRN: "hgrn_bit", ARCH_BITNET: "bitnet", ARCH_BITNET_PACKED: "bitnet"}
+
+
+def preset_arch(preset: str) -> str:
+    """The --arch a preset is written as by default (latent bf16 weights)."""
+    kind = _preset(preset)["model_type"]
+    return next(a for a, t in ARCH_MODEL_TYPE.items() if t == kind)
+
+
+def _preset(preset: str) -> dict[str, Any]:
+    if preset not in MODEL_PRESETS:
+        raise CheckpointError(f"unknown preset {preset!r}; choose one of "
+                              f"{sorted(MODEL_PRESETS)}")
+    return MODEL_PRESETS[preset]
+
+
+def _preset_config(arch: str, preset: str, layers: int) -> dict[str, Any]:
+    p = _preset(preset)
+    if ARCH_MODEL_TYPE.get(arch) != p["model_type"]:
+        raise CheckpointError(f"--arch {arch} cannot write preset {preset} (a "
+                              f"{p['model_type']} model); use --arch {preset_arch(preset)}")
+    cfg = synthetic_config(arch, p["hidden_size"], layers, p["vocab_size"])
+    if p["model_type"] == "hgrn_bit":
+        # the released configs leave intermediate_size null: it follows from hidden_ratio
+        assert hgrn_intermediate_size(p["hidden_size"]) == p["intermediate_size"]
+    else:
+        cfg.update({k: p[k] for k in ("intermediate_size", "num_attention_heads",
+                                      "num_key_value_heads", "tie_word_embeddings")})
+    return cfg
 
 
 def _spec_for(config: dict) -> Spec:
@@ -701,72 +741,159 @@ def _synthetic_tensor(e: Expected, seed: int, unit_scale: bool = False,
     return 1.0 + 0.1 * torch.randn(shape, generator=g)  # norm gains
 
 
-def synthetic_state_dict(config: dict, seed: int = 0, progress=None,
-                         unit_scale: bool = False) -> dict[str, torch.Tensor]:
-    """Deterministic tensors for ``config``: bf16 latent weights, or uint8 packed weights
-    with a bf16 weight_scale (1/s_w, as "autobitlinear" multiplies by it) for BitNet.
+def synthetic_layout(config: dict) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(key, safetensors dtype, shape) of every tensor :func:`synthetic_tensors` yields
+    for ``config``, in that order: known before any weight is drawn, so a file's header
+    can be written first."""
+    out = []
+    for e in _spec_for(config).tensors:
+        if e.role in ("scale", "tied"):
+            continue
+        out.append((e.key, "U8" if e.role == "packed" else "BF16", tuple(e.shape)))
+        if e.role == "packed":
+            out.append((e.key + "_scale", "BF16", (1,)))
+    return out
+
+
+def synthetic_tensors(config: dict, seed: int = 0, unit_scale: bool = False,
+                      keys: Iterable[str] | None = None):
+    """Yield (key, tensor) of :func:`synthetic_layout`, drawing one tensor at a time:
+    bf16 latent weights, or uint8 packed weights followed by their bf16 weight_scale
+    (1/s_w, as "autobitlinear" multiplies by it) for pre-packed BitNet. ``keys``: only
+    those (each weight's own generator makes any subset the same tensors).
 
     By default initialised as upstream initialises a model (normal with std
     ``config["initializer_range"]`` for linears and embeddings, norm gains 1, lower bounds
     0): activations as small as a real model's. ``unit_scale``: the toy scale (linears
     normal(0, 1/in_features) for O(1) activations, unit-normal embeddings, gains
     1 ± 0.1, unit-normal lower bounds), which hides small-activation failures."""
-    spec = _spec_for(config)
-    state: dict[str, torch.Tensor] = {}
-    for e in track(progress, spec.tensors, "generate", len(spec.tensors)):
+    want = None if keys is None else set(keys)
+    std = float(config.get("initializer_range", 0.02))
+    for e in _spec_for(config).tensors:
         if e.role in ("scale", "tied"):
             continue
-        latent = _synthetic_tensor(e, seed, unit_scale,
-                                   float(config.get("initializer_range", 0.02)))
-        latent = latent.to(torch.bfloat16)
+        scale_key = e.key + "_scale"
+        if want is not None and e.key not in want and scale_key not in want:
+            continue
+        latent = _synthetic_tensor(e, seed, unit_scale, std).to(torch.bfloat16)
         if e.role == "packed":
             codes, s_w = quantize_weights(latent)
-            state[e.key] = torch.from_numpy(pack_hf_bitnet(codes))
-            state[e.key + "_scale"] = torch.tensor([1.0 / s_w], dtype=torch.bfloat16)
+            del latent
+            if want is None or e.key in want:
+                yield e.key, torch.from_numpy(pack_hf_bitnet(codes))
+            if want is None or scale_key in want:
+                yield scale_key, torch.tensor([1.0 / s_w], dtype=torch.bfloat16)
         else:
-            state[e.key] = latent
-    return state
+            yield e.key, latent
+
+
+def synthetic_state_dict(config: dict, seed: int = 0, progress=None,
+                         unit_scale: bool = False) -> dict[str, torch.Tensor]:
+    """Every tensor of :func:`synthetic_tensors` at once (small models and tests)."""
+    layout = synthetic_layout(config)
+    return dict(track(progress, synthetic_tensors(config, seed, unit_scale), "generate",
+                      len(layout)))
+
+
+#: safetensors dtype names -> bytes per element (the ones synthetic checkpoints hold)
+_ST_ITEMSIZE = {"BF16": 2, "U8": 1}
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.contiguous()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)  # numpy has no bfloat16; the bits are what is stored
+    return t.numpy().tobytes()
+
+
+def write_safetensors_streaming(path: Path, layout, tensors, metadata: dict[str, str],
+                                update=lambda nbytes: None) -> int:
+    """Write a .safetensors file whose header is made from ``layout`` ((key, dtype, shape)
+    in file order) and whose data are the ``tensors`` iterator's, one at a time; returns
+    the bytes of tensor data. The safetensors library has no incremental writer
+    (``save_file`` needs every tensor in memory at once: the whole model, 5.4 GB for a
+    2.7B checkpoint, and a serialised copy), so this writes its documented format
+    directly: an 8-byte little-endian header length, the JSON header (``data_offsets``
+    relative to the data), padded with spaces to 8 bytes, then the tensors back to back.
+    Reading stays with the library. A tensor whose key, dtype or shape differs from
+    ``layout`` is a CheckpointError."""
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for key, dtype, shape in layout:
+        n = math.prod(shape) * _ST_ITEMSIZE[dtype]
+        header[key] = {"dtype": dtype, "shape": list(shape),
+                       "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        for (key, dtype, shape), (got_key, t) in zip(layout, tensors, strict=True):
+            data = _tensor_bytes(t)
+            if got_key != key or tuple(t.shape) != tuple(shape) or \
+                    len(data) != math.prod(shape) * _ST_ITEMSIZE[dtype]:
+                raise CheckpointError(f"internal: tensor {got_key} {tuple(t.shape)} does not "
+                                      f"match the header's {key} {dtype} {shape}")
+            f.write(data)
+            update(len(data))
+    return offset
 
 
 def write_checkpoint(out_dir: str | os.PathLike, arch: str, hidden: int, layers: int,
                      vocab: int, seed: int = 0, shards: int = 1, progress=None,
-                     unit_scale: bool = False) -> Path:
-    """Write a small deterministic checkpoint in the Hugging Face layout to ``out_dir``.
+                     unit_scale: bool = False, preset: str | None = None) -> Path:
+    """Write a deterministic checkpoint in the Hugging Face layout to ``out_dir``: a
+    small model of these sizes, or with ``preset`` a released model's shapes (see
+    :func:`synthetic_config`; ``hidden``/``vocab`` are then the preset's).
 
     Weights are initialised as upstream initialises a model (std 0.02, norm gains 1,
-    lower bounds 0) unless ``unit_scale`` (the toy scale of :func:`synthetic_state_dict`).
+    lower bounds 0) unless ``unit_scale`` (the toy scale of :func:`synthetic_tensors`).
+    They are drawn and written one tensor at a time (:func:`write_safetensors_streaming`),
+    so host memory holds one tensor, not the model; the progress bar counts bytes.
 
     Files are written into a temporary sibling directory that is renamed to ``out_dir``
     only when complete, so a failure leaves nothing half-written.  ``out_dir`` must not
-    exist or be empty.  ``shards > 1`` writes ``model-0000i-of-0000n.safetensors`` plus
-    ``model.safetensors.index.json``.
+    exist or be empty; the disk must have room for the whole checkpoint (CheckpointError
+    before anything is written otherwise).  ``shards > 1`` writes
+    ``model-0000i-of-0000n.safetensors`` plus ``model.safetensors.index.json``.
     """
-    from safetensors.torch import save_file
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CheckpointError(f"{out} already exists and is not an empty directory; "
                               "choose a new output directory or remove it")
     if shards < 1:
         raise CheckpointError(f"shards must be >= 1, got {shards}")
-    config = synthetic_config(arch, hidden, layers, vocab)
-    state = synthetic_state_dict(config, seed, progress, unit_scale)
+    config = synthetic_config(arch, hidden, layers, vocab, preset)
+    layout = synthetic_layout(config)
+    size = sum(math.prod(shape) * _ST_ITEMSIZE[dt] for _, dt, shape in layout)
     out.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out.parent).free
+    if size > free:
+        raise CheckpointError(f"the checkpoint needs {size:,} bytes of disk but only "
+                              f"{free:,} are free under {out.parent}; free some space or "
+                              "write it elsewhere")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        keys = list(state)
         meta = {"format": "pt"}
-        if shards == 1:
-            save_file(state, str(tmp / "model.safetensors"), metadata=meta)
+        per = -(-len(layout) // shards)
+        parts = [layout[i * per:(i + 1) * per] for i in range(shards)]
+        names = (["model.safetensors"] if shards == 1 else
+                 [f"model-{i + 1:05d}-of-{shards:05d}.safetensors" for i in range(shards)])
+        if progress is not None:
+            task = progress.add_task("write", total=size)
+            update = lambda n: progress.update(task, advance=n)  # noqa: E731
         else:
-            weight_map = {}
-            per = -(-len(keys) // shards)
-            for i in range(shards):
-                name = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
-                part = {k: state[k] for k in keys[i * per:(i + 1) * per]}
-                save_file(part, str(tmp / name), metadata=meta)
-                weight_map.update({k: name for k in part})
-            size = sum(t.numel() * t.element_size() for t in state.values())
+            update = lambda n: None  # noqa: E731
+        weight_map = {}
+        for name, part in zip(names, parts):
+            keys = [k for k, _, _ in part]
+            write_safetensors_streaming(tmp / name, part,
+                                        synthetic_tensors(config, seed, unit_scale, keys),
+                                        meta, update)
+            weight_map.update({k: name for k in keys})
+        if shards > 1:
             (tmp / "model.safetensors.index.json").write_text(json.dumps(
                 {"metadata": {"total_size": size}, "weight_map": weight_map}, indent=2) + "\n")
         # mkdtemp makes a private 0700 directory; a checkpoint is ordinary shared data

@@ -17,10 +17,13 @@ import sys
 
 from tritium.cliargs import add_json_flag, add_model_size_options, engine_hooks, int_range
 # torch-free at import time: tritium.golden.checkpoint (torch) is imported by the commands
-from tritium.golden.shapes import ARCHITECTURES
+from tritium.golden.shapes import ARCHITECTURES, MODEL_PRESETS, CheckpointError
 
-#: peak host bytes per parameter while make-checkpoint runs: the float32 draw, its bf16
-#: copy kept in the state dict, and the serialised file buffer
+#: the small generated model's sizes (make-checkpoint without --preset)
+SMALL_MODEL = {"hidden": 64, "layers": 2, "vocab": 256}
+
+#: peak host bytes per parameter of the largest tensor while make-checkpoint runs (one
+#: tensor at a time): the float32 draw, its bf16 copy and the bytes written
 GENERATE_BYTES_PER_PARAM = 8
 #: --seed range: the generator seed is seed * 1_000_003 + crc32(key), within torch's 64 bits
 SEED_MAX = 2 ** 32 - 1
@@ -44,22 +47,39 @@ def _byte_count(text: str) -> int:
 # ---- make-checkpoint ------------------------------------------------------------------------
 
 def cmd_make_checkpoint(args) -> int:
-    from tritium.golden.checkpoint import (_spec_for, check_host_memory, synthetic_config,
-                                           write_checkpoint)
+    from tritium.golden.checkpoint import (_spec_for, check_host_memory, preset_arch,
+                                           synthetic_config, write_checkpoint)
+    from tritium.golden.shapes import MODEL_PRESETS
     from tritium.progress import make_progress
 
-    spec = _spec_for(synthetic_config(args.arch, args.hidden, args.layers, args.vocab))
-    params = sum(math.prod(e.logical or e.shape) for e in spec.tensors)
-    check_host_memory(params * GENERATE_BYTES_PER_PARAM,
-                      f"writing a checkpoint of {params:,} parameters")
+    if args.preset is not None:
+        given = [o for o in ("hidden", "vocab") if getattr(args, o) is not None]
+        if given:
+            raise CheckpointError(f"--preset {args.preset} fixes --{given[0]}; leave it out "
+                                  "(--layers may reduce the depth)")
+        p = MODEL_PRESETS[args.preset]
+        args.arch = args.arch or preset_arch(args.preset)
+        args.hidden, args.vocab = p["hidden_size"], p["vocab_size"]
+        args.layers = args.layers or p["num_hidden_layers"]
+    elif args.arch is None:
+        raise CheckpointError("give --arch (hgrn-bit, bitnet, bitnet-packed) or --preset")
+    args.hidden = args.hidden or SMALL_MODEL["hidden"]
+    args.layers = args.layers or SMALL_MODEL["layers"]
+    args.vocab = args.vocab or SMALL_MODEL["vocab"]
+    spec = _spec_for(synthetic_config(args.arch, args.hidden, args.layers, args.vocab,
+                                      args.preset))
+    largest = max(math.prod(e.logical or e.shape) for e in spec.tensors)
+    check_host_memory(largest * GENERATE_BYTES_PER_PARAM,
+                      f"drawing a {largest:,}-parameter tensor of the checkpoint")
     with make_progress(not args.quiet) as progress:
         out = write_checkpoint(args.output, args.arch, args.hidden, args.layers, args.vocab,
                                seed=args.seed, shards=args.shards, progress=progress,
-                               unit_scale=args.unit_scale)
+                               unit_scale=args.unit_scale, preset=args.preset)
     if not args.quiet:
         init = "unit-scale toy init" if args.unit_scale else "upstream init (std 0.02)"
-        print(f"wrote {out}: {args.arch}, hidden {args.hidden}, {args.layers} layer(s), "
-              f"vocab {args.vocab}, seed {args.seed}, {init}", file=sys.stderr)
+        shape = f"preset {args.preset}, " if args.preset else ""
+        print(f"wrote {out}: {args.arch}, {shape}hidden {args.hidden}, {args.layers} "
+              f"layer(s), vocab {args.vocab}, seed {args.seed}, {init}", file=sys.stderr)
     return 0
 
 
@@ -120,13 +140,22 @@ def _print_inspect(r: dict) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "make-checkpoint", help="write a small deterministic checkpoint in the real HF layout",
-        description="Write a small, deterministic checkpoint with the key names, dtypes and "
+        "make-checkpoint", help="write a deterministic checkpoint in the real HF layout",
+        description="Write a deterministic checkpoint with the key names, dtypes and "
                     "config.json fields of the released models: HGRN-bit (MMfreeLM, bf16 "
                     "latent), BitNet b1.58 (bf16 latent) or BitNet b1.58 pre-packed (uint8 "
-                    "+ weight_scale). Nothing is downloaded.")
-    p.add_argument("--arch", choices=ARCHITECTURES, required=True, help="model family/layout")
-    add_model_size_options(p)
+                    "+ weight_scale), small or at a released model's shapes (--preset), "
+                    "initialised as upstream initialises one. Tensors are drawn and written "
+                    "one at a time, so memory holds one tensor. Nothing is downloaded.")
+    p.add_argument("--arch", choices=ARCHITECTURES,
+                   help="model family/layout (required without --preset; with it, the "
+                        "preset's family, latent weights unless bitnet-packed)")
+    p.add_argument("--preset", choices=sorted(MODEL_PRESETS),
+                   help="a released model's shapes (hidden, intermediate, heads, vocab, "
+                        "depth); --layers N writes a reduced-depth model of real width")
+    add_model_size_options(p, **SMALL_MODEL)
+    # unset unless given: a preset supplies them (and refuses --hidden/--vocab)
+    p.set_defaults(hidden=None, layers=None, vocab=None)
     p.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, help="random seed (0)")
     p.add_argument("--shards", type=int_range(1), default=1,
                    help="split the weights over N safetensors shards with an index (1)")

@@ -364,3 +364,69 @@ def test_prepacked_invalid_code_is_rejected(tmp_path):
              lambda s: s.__setitem__(key, torch.full_like(s[key], 0xFF)))
     with pytest.raises(ck.CorruptCheckpointError, match="value 3"):
         ck.load_checkpoint(out)
+
+
+# ---- released shapes (--preset) -------------------------------------------------------------
+
+def test_preset_reduced_depth_at_real_width(tmp_path):
+    """MMfreeLM-370M's width (H 1024, I 2816 = 256*ceil(8H/3/256), V 32000), 2 layers deep,
+    in the released key layout and dtypes, initialised as upstream (std 0.02), loadable."""
+    out = tmp_path / "m"
+    assert cli.main(["make-checkpoint", "--preset", "mmfreelm-370m", "--layers", "2",
+                     "-o", str(out), "--quiet"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"]) == (1024, 2, 32000)
+    assert cfg["intermediate_size"] is None and cfg["hidden_ratio"] == 4
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        w = f.get_tensor("model.layers.1.mlp.down_proj.weight").float()
+    assert shapes["model.embeddings.weight"] == (32000, 1024)
+    assert shapes["lm_head.weight"] == (32000, 1024)
+    assert shapes["model.layers.1.mlp.gate_proj.weight"] == (2 * 2816, 1024)
+    assert shapes["model.layers.1.mlp.down_proj.weight"] == (1024, 2816)
+    for proj in "ifgo":
+        assert shapes[f"model.layers.0.attn.{proj}_proj.weight"] == (1024, 1024)
+    params = sum(np.prod(s) for s in shapes.values())
+    # per layer: 4 H^2 + 3 H I of BitLinears, their input norms (4 H + H + I) and the
+    # block's attn/mlp/g norms (3 H); the model: embeddings and lm_head (V H each), the
+    # final and lm_head norms (2 H), the lower bounds (layers x H)
+    h, i, v = 1024, 2816, 32000
+    assert params == 2 * (4 * h * h + 3 * h * i + 8 * h + i) + 2 * v * h + 2 * h + 2 * h
+    assert abs(w.std().item() - 0.02) < 2e-4 and abs(w.mean().item()) < 2e-4
+    desc = ck.load_checkpoint(out)
+    assert (desc.hidden_size, desc.num_layers, desc.vocab_size) == (1024, 2, 32000)
+
+
+def test_streamed_file_reads_back_as_the_library_writes_it(tmp_path):
+    """The streaming writer's file holds exactly the tensors safetensors' own save_file
+    would write for the same state, read back by the library."""
+    config = ck.synthetic_config("bitnet-packed", 16, 2, 32)
+    state = ck.synthetic_state_dict(config, seed=4)
+    save_file(state, str(tmp_path / "lib.safetensors"), metadata={"format": "pt"})
+    ck.write_safetensors_streaming(tmp_path / "ours.safetensors", ck.synthetic_layout(config),
+                                   ck.synthetic_tensors(config, 4), {"format": "pt"})
+    a, b = load_file(str(tmp_path / "lib.safetensors")), load_file(str(tmp_path / "ours.safetensors"))
+    assert a.keys() == b.keys() and any(v.dtype == torch.uint8 for v in a.values())
+    for k in a:
+        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+
+
+def test_bitnet_2b_preset_has_the_released_heads():
+    """microsoft/bitnet-b1.58-2B-4T: 20 query heads, 5 key/value heads of 128, I 6912."""
+    spec = ck._spec_for(ck.synthetic_config("bitnet", 0, 1, 0, preset="bitnet-b1.58-2b"))
+    shapes = {e.key: e.shape for e in spec.tensors}
+    assert shapes["model.layers.0.self_attn.q_proj.weight"] == (2560, 2560)
+    assert shapes["model.layers.0.self_attn.k_proj.weight"] == (640, 2560)
+    assert shapes["model.layers.0.mlp.down_proj.weight"] == (2560, 6912)
+    assert shapes["model.embed_tokens.weight"] == (128256, 2560)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--preset", "mmfreelm-370m", "--hidden", "64"], "fixes --hidden"),
+    (["--preset", "mmfreelm-370m", "--arch", "bitnet"], "use --arch hgrn-bit"),
+    ([], "give --arch"),
+])
+def test_preset_misuse_is_one_line(tmp_path, capsys, argv, msg):
+    rc, _, err = _run(["make-checkpoint", *argv, "-o", str(tmp_path / "x")], capsys)
+    assert rc != 0 and msg in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -633,7 +633,8 @@ def test_verilog_output_follows_the_umask(tmp_path, capsys):
     # argparse's own refusals: one line instead of usage plus error
     (["verilog"], ("COMPONENT", "--help")),
     (["no-such-command"], ("invalid choice",)),
-    (["make-checkpoint"], ("--arch",)),
+    (["make-checkpoint"], ("-o/--output",)),
+    (["make-checkpoint", "-o", "out"], ("--arch", "--preset")),
     (["sim", "ternary-dot", "--vectors", "many"], ("--vectors", "many")),
     (["verilog", "ternary-dot", "--no-such-option"], ("--no-such-option",)),
 ])
