@@ -225,3 +225,17 @@ def test_engine_verbs_come_from_the_engines_commands_hooks():
     assert parse(["run", "matvec", "ckpt", "--device", "x"])[1].func is cmd_run_matvec
     assert parse(["generate", "ckpt", "--device", "x"])[1].func is cmd_generate
     assert parse(["inspect", "ckpt", "--format", "t3"])[1].format == "t3"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`tritium ... --json | head`: the pipe's reader closes; the command stops with the
+    shell's 128 + SIGPIPE, no traceback (the subprocess's stderr is the evidence)."""
+    code = ("import os, sys\n"
+            "r, w = os.pipe(); os.close(r)\n"
+            "os.dup2(w, 1); sys.stdout = open(1, 'w', buffering=1, closefd=False)\n"
+            "from tritium import cli\n"
+            "sys.exit(cli.main(['estimate', '--model', 'mmfreelm-370m', '--json']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 141, r.stderr
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
