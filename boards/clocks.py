@@ -4,7 +4,8 @@ A board build may need clocks the board oscillator does not give: the SDRAM's me
 clock and its phase-shifted copy (:class:`~tritium.boards.dram.BoardDram`), and a UART
 clock that is a whole multiple of the link's baud rate (``Board.uart_clock_hz``).
 :class:`Pll` makes them all from the ``sync`` clock with one PLL: each
-:class:`PllOutput` becomes a clock domain of that name. The first output is CLKOP, the
+:class:`PllOutput` drives the clock domain of that name, which the parent defines
+(:meth:`PllOutput.domain_of`; a domain is defined above every module that uses it). The first output is CLKOP, the
 PLL's feedback, when the feedback divider can make it (else CLKOP is feedback only); the
 others are the next of CLKOS, CLKOS2, CLKOS3, in order. A domain with ``reset``
 is held in reset until the PLL locks (a reset synchroniser releases it on its own
@@ -45,6 +46,10 @@ class PllOutput:
     hz: float
     phase_deg: float = 0.0
     reset: bool = True
+
+    def domain_of(self) -> ClockDomain:
+        """The clock domain the parent of the :class:`Pll` defines for this output."""
+        return ClockDomain(self.domain, reset_less=not self.reset)
 
 
 def pll_params(clkin_hz: float, outputs: Sequence[tuple[float | None, float]]) -> dict:
@@ -139,7 +144,6 @@ class Pll(Elaboratable):
         clocks = {}
         for o in self.outputs:
             name = self.pins[o.domain]
-            m.domains += ClockDomain(o.domain, reset_less=not o.reset)
             clocks[f"o_CLK{name}"] = clk = Signal(name=f"{o.domain}_clk")
             m.d.comb += ClockSignal(o.domain).eq(clk)
             if o.reset:

@@ -67,6 +67,7 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         if self.clock_outputs:
+            m.domains += [o.domain_of() for o in self.clock_outputs]
             m.submodules.pll = Pll(self.cfg.clock_hz, self.clock_outputs)
         m.submodules.soc = soc = Soc(self.cfg)
         rx, tx = UartRx(self.uart_divisor), UartTx(self.uart_divisor)
