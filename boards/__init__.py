@@ -58,7 +58,11 @@ class Board:
     ``openfpgaloader``: the ``-b`` board name; ``bitstream``: True when the open flow
     can place, route and pack for the part (False: Verilog + constraints only);
     ``dram``: the :data:`tritium.dram.PARTS` name of the board's SDRAM when the build
-    puts a controller on it (boards/dram.py), else None.
+    puts a controller on it (boards/dram.py), else None; the default SoC then has it as
+    its DRAM (``SocConfig.dram``, the whole part). ``baud``: the default SoC's link rate
+    (None: :class:`SocConfig`'s); ``uart_clock_hz``: the clock the UART runs from when the
+    board clock cannot divide ``baud`` closely enough (a PLL output: boards/clocks.py),
+    None: the SoC clock.
     """
 
     name: str
@@ -71,6 +75,8 @@ class Board:
     uart: str = "uart"
     bitstream: bool = True
     dram: str | None = None
+    baud: int | None = None
+    uart_clock_hz: int | None = None
 
     def __post_init__(self):
         if isinstance(self.engine, dict):
@@ -87,28 +93,40 @@ class Board:
         return int(self.platform().default_clk_frequency)
 
     def default_config(self, engine: str | None = None) -> SocConfig:
-        """The board's SoC with ``engine`` (a registry name), at the board's payload and
-        clock: the board's own engine config (``engine``) when it is of that engine or no
-        engine is given, else the one the served device has
+        """The board's SoC with ``engine`` (a registry name), at the board's payload,
+        clock, baud and DRAM: the board's own engine config (``engine``) when it is of
+        that engine or no engine is given, else the one the served device has
         (:func:`tritium.config.served_soc`)."""
-        if engine is None or registry.of(self.engine).name == engine:
-            return SocConfig(engines=(self.engine,), max_payload=self.max_payload,
-                             clock_hz=self.clock_hz)
-        return dataclasses.replace(served_soc(engine), max_payload=self.max_payload,
-                                   clock_hz=self.clock_hz)
-
-    def dram_config(self, cfg: SocConfig | None = None):
-        """The DRAM the board build drives: the SoC's own (``cfg.dram``, which must be the
-        board's part) or the board's whole part; None for a board without one."""
         from tritium.dram import DramConfig
 
-        if self.dram is None:
-            return None
+        board = {"max_payload": self.max_payload, "clock_hz": self.clock_hz,
+                 "dram": DramConfig(part=self.dram) if self.dram is not None else None}
+        if self.baud is not None:
+            board["baud"] = self.baud
+        if engine is None or registry.of(self.engine).name == engine:
+            return SocConfig(engines=(self.engine,), **board)
+        return dataclasses.replace(served_soc(engine), **board)
+
+    def dram_config(self, cfg: SocConfig | None = None, tester: bool = False):
+        """The DRAM the board build puts a controller on: the SoC's own (``cfg.dram``, which
+        must be the board's part; the SoC's DRAM port drives it), else with ``tester``
+        the board's whole part (driven by the built-in tester), else None. ConfigError
+        for a DRAM or a tester on a board without one."""
+        from tritium.dram import DramConfig
+
         own = getattr(cfg, "dram", None) if cfg is not None else None
+        if self.dram is None:
+            if own is not None or tester:
+                raise ConfigError(f"{self.name} has no SDRAM the build can drive; drop "
+                                  "soc.dram (and the DRAM tester) for this board")
+            return None
         if own is not None and own.part != self.dram:
             raise ConfigError(f"dram.part={own.part!r}, but {self.name} carries "
                               f"{self.dram!r}; use dram.part={self.dram!r}")
-        return own or DramConfig(part=self.dram)
+        if own is not None and tester:
+            raise ConfigError("the DRAM tester drives the controller in place of the SoC; "
+                              "build it with a SoC without dram (--dram tester does that)")
+        return own or (DramConfig(part=self.dram) if tester else None)
 
     def config_for(self, cfg: SocConfig | None) -> SocConfig:
         """``cfg`` (or the board default) with the board's clock: the UART divisor and the

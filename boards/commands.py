@@ -4,10 +4,14 @@
 ``--config soc.json``) and prints a few lines of summary; ``--no-pnr`` stops after
 synthesis, ``--verilog-only`` writes the Verilog and constraints of the board top
 (every board, Arty A7 included; ``tritium verilog`` is the per-component command).
+``--dram`` picks what the SDRAM controller of a board with one drives: ``soc`` (the
+default when the config has ``dram``, as the board's default does: the SoC's DRAM port),
+``tester`` (the built-in self-test, the SoC without DRAM) or ``none`` (no controller).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -50,6 +54,25 @@ def summary_lines(rep: dict) -> list[str]:
     return lines
 
 
+#: what ``--dram`` may say
+DRAM_MODES = ("soc", "tester", "none")
+
+
+def _dram_mode(board, cfg: SocConfig | None, mode: str | None):
+    """``cfg`` (None: the board's default) for ``--dram MODE`` and whether the tester
+    drives the controller: ``soc`` keeps (or, for a config without one, adds) the board's
+    DRAM as the SoC's, ``tester`` and ``none`` take it off the SoC."""
+    if mode is None:
+        return cfg, False
+    if board.dram is None:
+        raise ConfigError(f"--dram {mode}: {board.name} has no SDRAM; drop --dram")
+    cfg = cfg or board.default_config()
+    if mode == "soc":
+        return (cfg if cfg.dram is not None else
+                dataclasses.replace(cfg, dram=board.default_config().dram)), False
+    return dataclasses.replace(cfg, dram=None), mode == "tester"
+
+
 def cmd_build(args) -> int:
     from .flow import build, write_verilog
 
@@ -61,13 +84,14 @@ def cmd_build(args) -> int:
         raise ConfigError("give --config or --engine, not both (the config names its engines)")
     if engine_options_given(args):
         cfg = engine_options_applied(args, cfg or board.default_config())
+    cfg, tester = _dram_mode(board, cfg, args.dram)
     out = Path(args.output)
     if args.verilog_only:
-        files = [str(f) for f in write_verilog(board, cfg, out)]
+        files = [str(f) for f in write_verilog(board, cfg, out, dram_tester=tester)]
         print(json.dumps({"board": board.name, "files": files}, indent=2) if args.json
               else "\n".join(f"wrote {f}" for f in files))
         return 0
-    rep = build(board, cfg, out, pnr=not args.no_pnr, seed=args.seed)
+    rep = build(board, cfg, out, pnr=not args.no_pnr, seed=args.seed, dram_tester=tester)
     if args.json:
         print(json.dumps({**rep, "report": str(out / "report.json")}, indent=2))
         return 0
@@ -149,6 +173,11 @@ def register(sub) -> None:
     mode.add_argument("--verilog-only", action="store_true",
                       help="only the Verilog of the board top and its constraints")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--dram", choices=DRAM_MODES, default=None,
+                   help="what the SDRAM controller of a board with one drives: soc (the "
+                        "SoC's DRAM port; the default when the config has dram, as the "
+                        "board's own does), tester (a built-in self-test; the SoC without "
+                        "DRAM) or none (no controller)")
     add_json_flag(p)
     p.set_defaults(func=cmd_build)
 

@@ -1,13 +1,13 @@
 """A board's SDRAM: the memory clock, the pins, LiteDRAM's board core and a self-test.
 
 :class:`BoardDram` puts :class:`tritium.hdl.dram.litedram.BoardController` on an ECP5
-board with an SDR SDRAM (the ULX3S): an ``EHXPLLL`` makes the memory clock (the part's
-``clk_hz``, domain ``dram``) from the board clock and the same clock shifted by 90
-degrees (domain ``dram_ps``), which an output DDR register forwards to the chip's clock
-pin, as LiteX's ULX3S target does: the chip samples commands and write data a quarter
-period after the controller launched them. The ``dram`` domain is held in reset until
-the PLL locks (nextpnr derives its clock constraint from the PLL). The controller's
-native port is in the SoC's ``sync`` domain (LiteDRAM's own clock-domain crossing).
+board with an SDR SDRAM (the ULX3S). It runs on two clocks the board's PLL makes
+(:func:`dram_clocks`, :class:`tritium.boards.clocks.Pll`): the memory clock (the
+part's ``clk_hz``, domain ``dram``, held in reset until the PLL locks) and the same clock
+shifted by 90 degrees (domain ``dram_ps``), which an output DDR register forwards to the
+chip's clock pin, as LiteX's ULX3S target does: the chip samples commands and write data
+a quarter period after the controller launched them. The controller's native port is in
+the SoC's ``sync`` domain (LiteDRAM's own clock-domain crossing).
 
 :class:`DramTester` is the board's check when the SoC has no DRAM port: once the memory
 is initialised it writes a pseudo-random pattern to ``beats`` beats, reads them back
@@ -16,9 +16,8 @@ and compares, lighting ``ok`` or ``error``.
 
 from __future__ import annotations
 
-from amaranth import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth import Const, Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
-from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from tritium.dram import DramConfig
@@ -26,39 +25,15 @@ from tritium.errors import ConfigError
 from tritium.hdl.dram.litedram import BoardController
 from tritium.hdl.dram.port import port_signature
 
-#: ECP5 EHXPLLL ranges (Lattice TN1263; the ranges LiteX's ECP5PLL searches)
-VCO_HZ = (400e6, 800e6)
-PFD_HZ = (10e6, 400e6)
-DIVS = range(1, 129)
+from .clocks import PllOutput
 
 
-def pll_params(clkin_hz: float, out_hz: float, phase_deg: float = 90.0) -> dict:
-    """EHXPLLL parameters: CLKOP = ``out_hz`` (also the feedback), CLKOS = ``out_hz``
-    shifted by ``phase_deg``. ConfigError if no divider set hits ``out_hz`` exactly
-    within 1 %."""
-    for clki in DIVS:
-        if not PFD_HZ[0] <= clkin_hz / clki <= PFD_HZ[1]:
-            continue
-        for clko in DIVS:
-            for clkfb in DIVS:
-                vco = clkin_hz / clki * clkfb * clko
-                if VCO_HZ[0] <= vco <= VCO_HZ[1] and abs(vco / clko - out_hz) <= out_hz / 100:
-                    # the phase in eighths of a VCO period, then whole VCO periods
-                    steps = round(phase_deg * clko / 45)
-                    return {
-                        "p_FEEDBK_PATH": "INT_OP", "p_CLKI_DIV": clki, "p_CLKFB_DIV": clkfb,
-                        "p_CLKOP_ENABLE": "ENABLED", "p_CLKOP_DIV": clko,
-                        "p_CLKOP_CPHASE": clko - 1, "p_CLKOP_FPHASE": 0,
-                        "p_CLKOS_ENABLE": "ENABLED", "p_CLKOS_DIV": clko,
-                        "p_CLKOS_CPHASE": (steps >> 3) + clko - 1, "p_CLKOS_FPHASE": steps & 7,
-                        "a_FREQUENCY_PIN_CLKI": f"{clkin_hz / 1e6:g}",
-                        "a_FREQUENCY_PIN_CLKOP": f"{out_hz / 1e6:g}",
-                        "a_FREQUENCY_PIN_CLKOS": f"{out_hz / 1e6:g}",
-                        "a_ICP_CURRENT": "6", "a_LPF_RESISTOR": "16",
-                        "a_MFG_ENABLE_FILTEROPAMP": "1", "a_MFG_GMCREF_SEL": "2",
-                    }
-    raise ConfigError(f"no ECP5 PLL setting makes {out_hz / 1e6:g} MHz from "
-                      f"{clkin_hz / 1e6:g} MHz; choose a part clock the PLL can reach")
+def dram_clocks(cfg: DramConfig) -> tuple[PllOutput, ...]:
+    """The PLL outputs :class:`BoardDram` needs: the memory clock (``dram``, the part's
+    ``clk_hz``; first, so the PLL's feedback) and its copy shifted by 90 degrees
+    (``dram_ps``, reset-less: it only drives the chip's clock pin)."""
+    hz = cfg.spec.clk_hz
+    return (PllOutput("dram", hz), PllOutput("dram_ps", hz, 90.0, reset=False))
 
 
 class DramTester(wiring.Component):
@@ -125,28 +100,15 @@ class DramTester(wiring.Component):
 class BoardDram(Elaboratable):
     """The SDRAM on an ECP5 board (see the module docstring). ``controller.port`` is the
     DRAM port (controller side, ``sync`` domain); ``controller.init_done`` tells when it
-    opens. ``clkin_hz``: the ``sync`` clock the PLL multiplies."""
+    opens. The ``dram`` and ``dram_ps`` domains come from the board top's PLL, which
+    makes :func:`dram_clocks`."""
 
-    def __init__(self, cfg: DramConfig, clkin_hz: float):
-        self.cfg, self.clkin_hz = cfg, clkin_hz
+    def __init__(self, cfg: DramConfig):
+        self.cfg = cfg
         self.controller = BoardController(cfg)
 
     def elaborate(self, platform):
         m = Module()
-        p = self.cfg.spec
-        m.domains.dram = ClockDomain()
-        m.domains.dram_ps = ClockDomain(reset_less=True)
-        locked = Signal(name="pll_locked")
-        dram_clk, dram_ps = Signal(name="dram_clk"), Signal(name="dram_ps_clk")
-        m.submodules.pll = Instance(
-            "EHXPLLL", i_CLKI=ClockSignal("sync"), i_RST=0, i_STDBY=0, i_PHASESEL0=0,
-            i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0,
-            i_ENCLKOP=0, i_ENCLKOS=0, o_CLKOP=dram_clk, o_CLKOS=dram_ps, o_LOCK=locked,
-            **pll_params(self.clkin_hz, p.clk_hz))
-        m.d.comb += [ClockSignal("dram").eq(dram_clk), ClockSignal("dram_ps").eq(dram_ps)]
-        m.submodules.dram_reset = ResetSynchronizer(~locked, domain="dram")
-        # no constraint of our own: nextpnr derives the memory clock's (and the shifted
-        # clock's) from the PLL's dividers and the board clock's constraint
         m.submodules.controller = c = self.controller
         pins = platform.request("sdram", 0, dir="-")
         outs = {"a": c.a, "ba": c.ba, "clk_en": c.cke, "cs": ~c.cs_n, "we": ~c.we_n,

@@ -73,20 +73,28 @@ def design_name(board: Board) -> str:
     return "tritium_" + board.name.replace("-", "_")
 
 
-def _plan(board: Board, cfg: SocConfig, seed: int, **overrides):
+def board_top(board: Board, cfg: SocConfig, dram_tester: bool = False) -> BoardTop:
+    """The board top of ``cfg`` (already on the board's clock): its DRAM (the SoC's, or
+    the tester's with ``dram_tester``: :meth:`Board.dram_config`) and the board's UART
+    clock. ConfigError (before anything is written) for a baud the UART cannot reach."""
+    return BoardTop(cfg, board.uart, board.dram_config(cfg, dram_tester), board.uart_clock_hz)
+
+
+def _plan(board: Board, top: BoardTop, seed: int, **overrides):
     opts = ["--report", f"{design_name(board)}.report.json", "--timing-allow-fail",
             "--seed", str(seed)]
-    top = BoardTop(cfg, board.uart, board.dram_config(cfg))
     return board.make_platform().prepare(top, name=design_name(board),
                                          nextpnr_opts=opts, **overrides)
 
 
-def write_verilog(board: Board, cfg: SocConfig | None, out: str | Path) -> list[Path]:
+def write_verilog(board: Board, cfg: SocConfig | None, out: str | Path,
+                  dram_tester: bool = False) -> list[Path]:
     """Verilog of the board top and the board's constraints into ``out``; their paths."""
     cfg = board.config_for(cfg)
     name = design_name(board)
+    top = board_top(board, cfg, dram_tester)
     # Lattice flows synthesise from RTLIL; their "debug" Verilog is the same netlist
-    root = _plan(board, cfg, 1, debug_verilog=True).extract(out)
+    root = _plan(board, top, 1, debug_verilog=True).extract(out)
     if not (root / f"{name}.v").exists():
         shutil.copyfile(root / f"{name}.debug.v", root / f"{name}.v")
     return [root / f"{name}{s}" for s in (".v", ".lpf", ".pcf", ".xdc")
@@ -94,19 +102,23 @@ def write_verilog(board: Board, cfg: SocConfig | None, out: str | Path) -> list[
 
 
 def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
-          pnr: bool = True, seed: int = 1, check_timing: bool = True) -> dict:
+          pnr: bool = True, seed: int = 1, check_timing: bool = True,
+          dram_tester: bool = False) -> dict:
     """Synthesise (and place, route, pack) ``cfg`` on ``board``; returns and writes
-    ``out/report.json``. Raises :class:`DoesNotFitError` / :class:`TimingError` (the
-    report is written first) or :class:`BoardError` on a tool failure."""
+    ``out/report.json``. ``dram_tester``: the SDRAM controller drives the built-in
+    tester (``cfg`` without ``dram``). Raises :class:`DoesNotFitError` /
+    :class:`TimingError` (the report is written first) or :class:`BoardError` on a tool
+    failure; ConfigError before any tool runs for a config the board cannot take."""
     if not board.bitstream and pnr:
         raise BoardError(f"{board.name}: the open flow cannot place and route a {board.part} "
                          "(it needs Vivado); use --verilog-only or --no-pnr")
     cfg = board.config_for(cfg)
+    top = board_top(board, cfg, dram_tester)
     name = design_name(board)
     out = Path(out)
     t0 = time.monotonic()
     with yowasp_env():
-        plan = _plan(board, cfg, seed)
+        plan = _plan(board, top, seed)
         root = plan.extract(out)
         for stale in (f"{name}.report.json", f"{name}.tim", "report.json",
                       *(name + s for s in BITSTREAM_SUFFIXES)):
@@ -123,7 +135,8 @@ def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
     if proc.returncode:
         _diagnose(board, cfg, root, name, proc)
     rep = {"board": board.name, "part": board.part, "design": name, "config": cfg.to_dict(),
-           "clock_hz": board.clock_hz, "uart_divisor": cfg.uart_divisor,
+           "clock_hz": board.clock_hz, "baud": cfg.baud, "uart_clock_hz": top.uart_hz,
+           "uart_divisor": top.uart_divisor,
            "seconds": round(seconds, 1), "pnr": pnr, "yosys_cells": cells,
            "logs": {"yosys": rpt.name}}
     if pnr:
@@ -131,9 +144,9 @@ def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
         rep["logs"]["nextpnr"] = f"{name}.tim"
         bits = [f"{name}{s}" for s in BITSTREAM_SUFFIXES if (root / f"{name}{s}").exists()]
         rep["bitstream"] = bits[0] if bits else None
-    dram = board.dram_config(cfg)
-    if dram is not None:
-        rep["dram"] = _dram_report(dram, root, rep.get("fmax", {}))
+    if top.dram is not None:
+        rep["dram"] = {"driver": "soc" if cfg.dram is not None else "tester",
+                       **_dram_report(top.dram, root, rep.get("fmax", {}))}
     (root / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     if pnr and check_timing:
         missed = {c: f for c, f in rep["fmax"].items() if f["achieved_mhz"] < f["target_mhz"]}

@@ -1,8 +1,11 @@
 """Host driver: one API for the simulated FPGA and a board.
 
 ``Device(url)`` opens ``url`` with pyserial's ``serial_for_url``: ``socket://127.0.0.1:PORT``
-reaches the simulated FPGA (``tritium serve``), ``/dev/ttyUSB0`` a board's UART. Both
-speak the same framed protocol (:mod:`tritium.protocol`, docs/protocol.md).
+reaches the simulated FPGA (``tritium serve``), ``/dev/ttyUSB0`` a board's UART at
+``baud`` (default :data:`DEFAULT_BAUD`, the SoC config's default rate; a board built at
+another rate, e.g. the ULX3S-85F at 3 Mbaud, needs its rate: the CLI's ``--baud``
+takes a rate or a board name). Both speak the same framed protocol
+(:mod:`tritium.protocol`, docs/protocol.md).
 
 Reliability (:class:`Link`, docs/protocol.md): every request waits for its answer (stop
 and wait) and is resent, byte for byte, on a NAK for bad CRC, a garbled answer or a
@@ -430,11 +433,17 @@ SLOWEST_HZ = 50_000
 POLL_S = 0.001
 
 
-def open_transport(url: str, timeout: float):
+#: the serial rate a board's link runs at unless its config says otherwise (SocConfig.baud)
+DEFAULT_BAUD: int = next(f.default for f in dataclasses.fields(SocConfig) if f.name == "baud")
+
+
+def open_transport(url: str, timeout: float, baud: int | None = None):
+    """pyserial's ``serial_for_url(url)``, a serial port at ``baud`` (None:
+    :data:`DEFAULT_BAUD`; a socket URL has no rate). LinkError if it cannot be opened."""
     import serial
 
     try:
-        return serial.serial_for_url(url, timeout=timeout, baudrate=115200)
+        return serial.serial_for_url(url, timeout=timeout, baudrate=baud or DEFAULT_BAUD)
     except (serial.SerialException, ValueError, OSError) as e:
         raise LinkError(f"cannot open {url} ({e}); for the simulated FPGA start "
                         "`tritium serve` and pass the socket:// URL it prints") from None
@@ -444,8 +453,8 @@ class Device:
     """The device behind ``url`` (see the module docstring)."""
 
     def __init__(self, url: str | None = None, *, transport=None, timeout: float = 0.5,
-                 retries: int = 8, expect: SocConfig | None = None):
-        self.link = Link(transport or open_transport(url, min(timeout, POLL_S)),
+                 retries: int = 8, expect: SocConfig | None = None, baud: int | None = None):
+        self.link = Link(transport or open_transport(url, min(timeout, POLL_S), baud),
                          retries=retries, timeout=timeout)
         try:
             self.info = self._info()

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 
-from tritium.cliargs import (add_engine_options, add_json_flag, engine_hooks, engine_name,
-                             engine_options_applied, engines_help, parser_engines, print_json)
+from tritium.cliargs import (add_device_option, add_engine_options, add_json_flag, device_kwargs,
+                             engine_hooks, engine_name, engine_options_applied, engines_help,
+                             parser_engines, print_json)
 from tritium import registry
 from tritium.config import SocConfig, load_config, served_soc
 from tritium.errors import ConfigError, SimulationError
@@ -77,7 +78,7 @@ def cmd_load(args) -> int:
     from .device import Device
 
     desc = load_checkpoint(args.checkpoint)
-    with Device(args.device) as dev:
+    with Device(args.device, **device_kwargs(args)) as dev:
         kw = {"fast": args.fast} if args.fast else {}
         rep = dev.load(desc, fmt=args.format, progress=not args.quiet, **kw)
     print(f"loaded {len(rep.layers)} BitLinears ({rep.bytes_sent:,} bytes, {args.format}) "
@@ -163,8 +164,7 @@ def register(sub) -> None:
                        "checkpoint to the device, then prove the device holds exactly those "
                        "bytes (CRC-32).")
     p.add_argument("checkpoint")
-    p.add_argument("--device", required=True, metavar="URL",
-                   help="socket://127.0.0.1:PORT (tritium serve) or a serial port")
+    add_device_option(p, "socket://127.0.0.1:PORT (tritium serve) or a serial port")
     p.add_argument("--format", choices=("t2", "t3"), default="t2")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--fast", metavar="URL", default=None,

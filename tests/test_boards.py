@@ -14,7 +14,8 @@ import pytest
 
 from tritium.boards import BOARDS, BoardError, UnknownBoardError, get_board
 from tritium.boards import report as R
-from tritium.boards.flow import build, design_name, write_verilog
+from tritium.boards.flow import board_top, build, design_name, write_verilog
+from tritium.engines.tmv.config import TernaryConfig
 
 DATA = Path(__file__).parent / "data" / "boards"
 
@@ -32,13 +33,21 @@ def cli(*args):
 def test_board_emits_verilog_and_constraints(name, tmp_path):
     board = get_board(name)
     cfg = board.default_config()
-    assert cfg.clock_hz == board.clock_hz and cfg.uart_divisor >= 4
+    top = board_top(board, cfg)
+    top._MustUse__silence = True  # only its UART divisor is looked at
+    assert cfg.clock_hz == board.clock_hz and top.uart_divisor >= 4
     files = {p.suffix: p for p in write_verilog(board, None, tmp_path)}
     top = design_name(board)
     v = files[".v"].read_text()
     assert f"module {top}(" in v
     for sub in ("soc", "soc.tmv", "soc.deframer", "uart_rx", "uart_tx"):
         assert f"module \\{top}.{sub} " in v, sub
+    if board.dram is not None:
+        # the SoC's DRAM port on LiteDRAM's controller; the UART on its own PLL clock
+        for sub in ("soc.dram_arbiter", "soc.dram_link", "dram", "pll", "rx_cdc", "tx_cdc"):
+            assert f"module \\{top}.{sub} " in v, sub
+        assert "litedram_board_mt48lc16m16 litedram" in v and "EHXPLLL" in v
+        assert f"module \\{top}.dram_tester " not in v
     (cons,) = [p for s, p in files.items() if s != ".v"]
     lines = cons.read_text().splitlines()
     for port, pin in zip(("rx", "tx"), UART_PINS[name]):
@@ -52,6 +61,34 @@ def test_uart_divisor_follows_the_board_clock():
     # a generic soc.json at another clock is moved onto the board's clock
     cfg = ice.config_for(ulx.default_config())
     assert cfg.clock_hz == 12_000_000 and cfg.uart_divisor == round(12e6 / cfg.baud)
+
+
+@pytest.mark.parametrize("mode, present, absent", [
+    ("tester", ("dram_tester", "dram", "pll", "rx_cdc"), ("soc.dram_arbiter",)),
+    ("none", ("pll", "rx_cdc"), ("dram", "dram_tester", "soc.dram_arbiter"))])
+def test_ulx3s_85f_builds_without_the_socs_dram(mode, present, absent, tmp_path):
+    board = get_board("ulx3s-85f")
+    small = board.default_config().replace_engine(TernaryConfig(
+        simd=4, pe=1, max_in=64, max_out=64, weight_depth=64, has_t3=0))
+    (tmp_path / "soc.json").write_text(small.to_json())
+    r = cli("build", "--board", "ulx3s-85f", "--config", str(tmp_path / "soc.json"),
+            "--dram", mode, "--verilog-only", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    v = (tmp_path / "tritium_ulx3s_85f.v").read_text()
+    top = design_name(board)
+    for sub in present:
+        assert f"module \\{top}.{sub} " in v, sub
+    for sub in absent:
+        assert f"module \\{top}.{sub} " not in v, sub
+    assert ("litedram_board_mt48lc16m16 litedram" in v) == (mode == "tester")
+
+
+def test_dram_option_on_a_board_without_sdram_is_one_line(tmp_path):
+    r = cli("build", "--board", "icebreaker", "--dram", "soc", "--verilog-only",
+            "-o", str(tmp_path))
+    assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+    assert "icebreaker has no SDRAM; drop --dram" in r.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_board_is_a_typed_error():

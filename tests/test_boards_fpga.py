@@ -136,3 +136,23 @@ def test_missed_timing_is_a_typed_error_after_the_report(tmp_path):
     (clk,) = rep["fmax"].values()
     # nextpnr states the target as a whole-picosecond period: 3333 ps = 300.03 MHz
     assert clk["target_mhz"] == pytest.approx(300, abs=0.1) and clk["achieved_mhz"] < 300
+
+
+def test_ulx3s_85f_with_its_sdram_synthesises(tmp_path):
+    # yosys only (the whole flow takes a quarter of an hour): the SoC's DRAM port on the
+    # LiteDRAM core, one PLL for the memory and UART clocks, the link at 3 Mbaud
+    board, cfg = small("ulx3s-85f")
+    assert cfg.dram is not None and cfg.dram.part == "mt48lc16m16"
+    rep = build(board, cfg, tmp_path, pnr=False)
+    cells = rep["yosys_cells"]
+    assert cells["EHXPLLL"] == 1 and cells["ODDRX1F"] == 1  # the SDRAM's forwarded clock
+    # pins: SDRAM 39 (13 address, 2 bank, 16 DQ, 2 DQM, CS, WE, RAS, CAS, CKE, clock),
+    # UART 2, the 25 MHz clock, the reset button, LED 0
+    assert cells["TRELLIS_IO"] == 39 + 2 + 1 + 1 + 1
+    assert (rep["baud"], rep["uart_clock_hz"], rep["uart_divisor"]) == (3_000_000, 60e6, 20)
+    assert rep["dram"]["driver"] == "soc" and rep["dram"]["part"] == "mt48lc16m16"
+    # the controller's own share, from its separate synthesis, lies inside the whole
+    lut = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+    assert 300 < rep["dram"]["controller_lut"] < lut
+    v = (tmp_path / "tritium_ulx3s_85f.il").read_text()
+    assert "litedram_board_mt48lc16m16" in v and "dram_arbiter" in v

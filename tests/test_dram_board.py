@@ -90,25 +90,31 @@ def test_the_sequencer_plays_the_steps_then_hands_over():
 
 
 def test_pll_for_the_ulx3s():
-    from tritium.boards.dram import pll_params
+    from tritium.boards.clocks import pll_params
 
-    p = pll_params(25e6, 50e6, 90)
+    # the SDRAM clock, its 90-degree copy and the 3 Mbaud UART's 60 MHz from one PLL
+    p = pll_params(25e6, [(50e6, 0), (50e6, 90), (60e6, 0)])
     vco = 25e6 / p["p_CLKI_DIV"] * p["p_CLKFB_DIV"] * p["p_CLKOP_DIV"]
     assert 400e6 <= vco <= 800e6 and vco / p["p_CLKOP_DIV"] == 50e6
+    assert vco / p["p_CLKOS2_DIV"] == 60e6
     # Lattice: CPHASE counts VCO periods past DIV-1, FPHASE eighths of one
     def phase(o):
         eighths = (p[f"p_CLK{o}_CPHASE"] - (p[f"p_CLK{o}_DIV"] - 1)) * 8 + p[f"p_CLK{o}_FPHASE"]
         return eighths * 45 / p[f"p_CLK{o}_DIV"]
 
-    assert phase("OP") == 0 and phase("OS") == 90
+    assert phase("OP") == 0 and phase("OS") == 90 and phase("OS2") == 0
     assert p["p_CLKOS_DIV"] == p["p_CLKOP_DIV"]
+    assert "p_CLKOS3_ENABLE" not in p
 
 
 def test_pll_refuses_an_unreachable_clock():
-    from tritium.boards.dram import pll_params
+    from tritium.boards.clocks import pll_params
 
     with pytest.raises(ConfigError, match="no ECP5 PLL setting makes 1 MHz"):
-        pll_params(25e6, 1e6)
+        pll_params(25e6, [(1e6, 0)])
+    # 50 and 48 MHz share no VCO in range (their multiples meet at 1.2 GHz)
+    with pytest.raises(ConfigError, match="makes 50, 48 MHz"):
+        pll_params(25e6, [(50e6, 0), (48e6, 0)])
 
 
 def test_tester_refuses_more_beats_than_the_dram_has():

@@ -220,3 +220,41 @@ def engine_options_applied(args, soc):
     engines = tuple(Config.from_dict(_overridden(args, type(e), f"eng_{n}__", e.to_dict()))
                     if n in given else e for n, e in held.items())
     return dataclasses.replace(soc, engines=engines)
+
+
+def _baud_field():
+    import dataclasses
+
+    from tritium.config import SocConfig
+
+    (field,) = [f for f in dataclasses.fields(SocConfig) if f.name == "baud"]
+    return field
+
+
+def baud_rate(text: str) -> int:
+    """``--baud``: a rate in baud (SocConfig.baud's range), or a board name for the rate
+    its default build runs the link at (``ulx3s-85f`` -> 3000000)."""
+    if text.isdigit():
+        return int_range(*_baud_field().metadata["range"])(text)
+    from tritium.boards import BOARDS, get_board
+
+    if text not in BOARDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a baud rate nor a board "
+                                         f"({', '.join(BOARDS)})")
+    return get_board(text).default_config().baud
+
+
+def add_device_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--device URL`` (required) and ``--baud RATE|BOARD`` (a serial port's rate;
+    default the host's :data:`tritium.host.device.DEFAULT_BAUD`), read by
+    :func:`device_kwargs`."""
+    parser.add_argument("--device", required=True, metavar="URL", help=help)
+    parser.add_argument("--baud", type=baud_rate, default=None, metavar="RATE|BOARD",
+                        help="serial port rate: baud, or a board name for its build's rate "
+                             "(e.g. ulx3s-85f); default the SoC config's default "
+                             f"({_baud_field().default}); a socket:// URL ignores it")
+
+
+def device_kwargs(args) -> dict:
+    """The ``Device`` arguments of :func:`add_device_option`'s options."""
+    return {"baud": args.baud}

@@ -212,6 +212,13 @@ def _default_engines() -> tuple:
     return (registry.get(registry.default_name()).served_config(),)
 
 
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Clocks per bit of a UART on a ``clock_hz`` clock at ``baud``: the nearest whole
+    number (the UART's own check of the rate it then reaches:
+    :func:`tritium.hdl.link.uart.check_baud`)."""
+    return max(1, round(clock_hz / baud))
+
+
 @dataclasses.dataclass(frozen=True)
 class SocConfig(Config):
     """The device: link (framer, command processor) + engines + their memories.
@@ -351,7 +358,8 @@ class SocConfig(Config):
 
     @property
     def uart_divisor(self) -> int:
-        return max(1, round(self.clock_hz / self.baud))
+        """Clocks per bit of a UART on the SoC clock (:func:`uart_divisor`)."""
+        return uart_divisor(self.clock_hz, self.baud)
 
     @property
     def line_bytes(self) -> int:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tritium.cliargs import (DEMO_PROMPT, add_config_options, add_json_flag,
-                             add_model_size_options, add_prompt_ids, int_range, print_json,
-                             prompt_ids)
+from tritium.cliargs import (DEMO_PROMPT, add_config_options, add_device_option, add_json_flag,
+                             add_model_size_options, add_prompt_ids, device_kwargs, int_range,
+                             print_json, prompt_ids)
 from tritium.engines.mfc.config import MfcConfig
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
@@ -163,7 +163,7 @@ def cmd_generate(args) -> int:
     if args.n < 1:
         raise TritiumError(f"-n must be >= 1, got {args.n}")
     desc = load_checkpoint(args.checkpoint)
-    with Device(args.device) as dev:
+    with Device(args.device, **device_kwargs(args)) as dev:
         compiled = dev.compile(desc, args.format)
         check_prompt(prompt, compiled.vocab)  # before any byte goes to the device
         rep = dev.load_core(compiled, progress=not (args.quiet or args.json))
@@ -240,8 +240,7 @@ def _register_generate(sub) -> None:
                        "cycles per token by unit beside the cycle model, the check against "
                        "the fixed-point golden, and the agreement with the float reference.")
     p.add_argument("checkpoint")
-    p.add_argument("--device", required=True, metavar="URL",
-                   help="socket://127.0.0.1:PORT (tritium serve --engine mfc) or a serial port")
+    add_device_option(p, "socket://127.0.0.1:PORT (tritium serve --engine mfc) or a serial port")
     add_prompt_ids(p, "comma-separated prompt token ids (default %(default)s)")
     p.add_argument("-n", type=int, default=16, help="tokens to generate (default 16)")
     p.add_argument("--format", choices=TMV_FORMATS, default=TMV_FORMATS[0])

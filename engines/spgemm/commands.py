@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from tritium.cliargs import add_json_flag, print_json
+from tritium.cliargs import add_device_option, add_json_flag, device_kwargs, print_json
 from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.errors import UsageError
 from tritium.sim.commands import add_sim_options, sim_setup
@@ -25,7 +25,7 @@ def cmd_run_spgemm(args) -> int:
 
     A = read_sparse(args.a)
     B = read_sparse(args.b) if args.b else A
-    with Device(args.device) as dev:
+    with Device(args.device, **device_kwargs(args)) as dev:
         C, counters = dev.spgemm(A, B, args.semiring)
         cfg = dev.cfg.engine_config(SpgemmConfig.kind)
     op = prepare(cfg, A, B, args.semiring)
@@ -157,6 +157,6 @@ def register(verb: str, sub):
     q.add_argument("--a", required=True, metavar="FILE", help="A: .mtx or .npz")
     q.add_argument("--b", metavar="FILE", help="B: .mtx or .npz (default: A)")
     q.add_argument("--semiring", default="plus-times", choices=SPGEMM_SEMIRINGS)
-    q.add_argument("--device", required=True, metavar="URL")
+    add_device_option(q)
     add_json_flag(q)
     q.set_defaults(func=cmd_run_spgemm)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tritium.cliargs import add_json_flag, add_prompt_ids, int_range, print_json, prompt_ids
+from tritium.cliargs import (add_device_option, add_json_flag, add_prompt_ids, device_kwargs,
+                             int_range, print_json, prompt_ids)
 from tritium.engines.tmv.config import TMV_FORMATS, TernaryConfig, TernaryDotConfig
 from tritium.errors import TritiumError, UsageError
 from tritium.sim.commands import (MAX_VECTORS, add_sim_options, sim_report, sim_setup,
@@ -157,7 +158,7 @@ def cmd_run_matvec(args) -> int:
     from tritium.host.device import Device
 
     desc = load_checkpoint(args.checkpoint)
-    with Device(args.device) as dev:
+    with Device(args.device, **device_kwargs(args)) as dev:
         dev.attach(desc, args.format)
         if args.layer is not None and args.layer not in dev.placements:
             raise TritiumError(f"no BitLinear {args.layer!r} in {args.checkpoint}; one of: "
@@ -235,7 +236,7 @@ def _register_run(sub) -> None:
                        "cycles.")
     q.add_argument("checkpoint")
     q.add_argument("--layer", help="BitLinear name, e.g. lm_head (default: every BitLinear)")
-    q.add_argument("--device", required=True, metavar="URL")
+    add_device_option(q)
     q.add_argument("--format", choices=TMV_FORMATS, default=TMV_FORMATS[0])
     add_prompt_ids(q, "activations from the golden model at this prompt's last token")
     q.add_argument("--random", action="store_true", help="random int8 activations instead")
