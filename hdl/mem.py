@@ -34,6 +34,7 @@ from amaranth.utils import ceil_log2, exact_log2
 from tritium import protocol as P
 
 from .dram import port_signature as _dram_sig
+from .dram.readbuffer import READ_CREDITS
 
 
 def memory_depth(depth: int) -> int:
@@ -148,8 +149,9 @@ def mux_sat_sub(a, b: int):
 LINK_READ_AHEAD = 16
 #: beats of link writes queued for the controller
 LINK_WRITE_QUEUE = 4
-#: reads the arbiter tracks in flight (whose data it routes back in order)
-ARBITER_READS = 64
+#: reads the arbiter tracks in flight (whose data it routes back in order): as many as a
+#: LiteDRAM controller's read buffer grants credit for, so that neither binds first
+ARBITER_READS = READ_CREDITS
 
 
 class LinkDramPort(wiring.Component):
