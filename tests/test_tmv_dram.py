@@ -271,14 +271,47 @@ def test_reset_during_a_dram_matvec(served):
             reset_mid_matvec(served, dev, CFG, line, codes, x, exact=True)
 
 
-def test_reset_during_a_matvec_from_the_ulx3s_sdram_model():
+@pytest.mark.parametrize("line", [0, 1001])
+def test_reset_during_a_matvec_from_the_ulx3s_sdram_model(line):
     """The same on LiteDRAM's SDR controller of the ULX3S part: its read bursts are still
-    coming back when the RESET lands, and the weight port drops them."""
+    coming back when the RESET lands, and the weight port drops them. One device per
+    base: a second fast load and CRC on a device that has already run such a sequence
+    can leave the SDR device unanswering (without any RESET too, and on the hardware
+    before the weight port's flush: docs/memory.md, Not here yet), which is not what
+    this test is about."""
     n = 1024
     cfg = on_part("mt48lc16m16", n)
     rng = np.random.default_rng(19)
     codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(n, n))
     x = rng.integers(-128, 128, n)
     with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
-        for line in (0, 1001):
-            reset_mid_matvec(sd, dev, cfg, line, codes, x, exact=False)
+        reset_mid_matvec(sd, dev, cfg, line, codes, x, exact=False)
+
+
+@pytest.mark.verilator
+def test_the_engine_alone_on_a_slow_variable_memory():
+    """The DRAM-weight engine built alone, its weight port at the top level and the
+    cocotb bench as the memory behind it: each request answered 1 to 60 cycles later
+    (beyond what the weight FIFO covers, so the engine waits), 40 % of the requests
+    refused at first; back-to-back commands in both formats, one reusing the vector,
+    under activation and result stalls: every result is the golden's."""
+    from tritium.engines.tmv.runner import run_tmv_commands
+
+    t = TernaryConfig(simd=4, pe=2, max_in=40, max_out=12, weight_depth=256,
+                      weights_dram=1, mem_latency=3)
+    rng = np.random.default_rng(23)
+    shapes = [((7, 13), "t2", True), ((12, 40), "t3", True), ((12, 40), "t2", False),
+              ((1, 1), "t3", True)]
+    jobs, golden, x = [], [], None
+    for (rows, cols), fmt, fresh in shapes:
+        codes = rng.integers(0, 3, (rows, cols))
+        if fresh:
+            x = rng.integers(-128, 128, cols)
+        jobs.append((codes, x if fresh else None, fmt))
+        golden.append(ternary_matvec(t, codes, x)[0])
+    out = run_tmv_commands(t, jobs, mem_ready_prob=0.6, mem_latency=(1, 60),
+                           ready_prob=0.7, valid_prob=0.8)
+    assert out["y"] == golden
+    assert out["error"] == 0
+    unstalled = sum(t.stall_memory_cycles(*c.shape, f) for c, _, f in jobs)
+    assert out["counters"]["stall_memory"] > unstalled
