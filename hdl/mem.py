@@ -34,6 +34,7 @@ from amaranth.utils import ceil_log2, exact_log2
 from tritium import protocol as P
 
 from .dram import port_signature as _dram_sig
+from .dram.readbuffer import READ_CREDITS
 
 
 def memory_depth(depth: int) -> int:
@@ -148,8 +149,9 @@ def mux_sat_sub(a, b: int):
 LINK_READ_AHEAD = 16
 #: beats of link writes queued for the controller
 LINK_WRITE_QUEUE = 4
-#: reads the arbiter tracks in flight (whose data it routes back in order)
-ARBITER_READS = 64
+#: reads the arbiter tracks in flight (whose data it routes back in order): as many as a
+#: LiteDRAM controller's read buffer grants credit for, so that neither binds first
+ARBITER_READS = READ_CREDITS
 
 
 class LinkDramPort(wiring.Component):
@@ -386,6 +388,14 @@ class DramWeightPort(wiring.Component):
     TMV's weight FIFO does, and ``resp`` is always ready). At most ``outstanding`` lines
     are in flight. Writes (``mem.w``) are ignored: the weights are loaded into DRAM over
     the bus. Bytes past ``width`` in a line are ignored.
+
+    ``flush`` (a one-cycle pulse, e.g. the SoC's soft reset of the requester): the port
+    forgets every line in flight, the rest of the line being requested included, and
+    answers no request in that cycle. Beats the controller still returns for them (the
+    native port cannot cancel a read) are counted and dropped as they arrive, so no
+    response and no misaligned beat reaches a requester after the flush; requests taken
+    after it are answered as usual, behind the dropped beats. ``rdata.ready`` is always
+    high: a beat is taken in the cycle it comes.
     """
 
     def __init__(self, *, dram, depth: int, width: int, tag_shape, max_size: int,
@@ -401,33 +411,52 @@ class DramWeightPort(wiring.Component):
             "mem": Out(port_signature(depth=depth, width=width, tag_shape=tag_shape,
                                       max_size=max_size)),
             "dram": Out(_dram_sig(dram).flip()),
+            "flush": In(1),
         })
 
     def elaborate(self, platform):
         m, d, B = Module(), self.dram_cfg, self.beats
-        req, resp, port = self.mem.req, self.mem.resp, self.dram
+        req, resp, port, flush = self.mem.req, self.mem.resp, self.dram, self.flush
         shift = exact_log2(B)
         left = Signal(range(B + 1))
         cur = Signal(d.addr_bits)
-        m.submodules.tags = tags = fifo.SyncFIFOBuffered(
-            width=Signal(self.tag_shape).as_value().shape().width, depth=self.outstanding)
+        m.submodules.tags = tags = ResetInserter(flush)(fifo.SyncFIFOBuffered(
+            width=Signal(self.tag_shape).as_value().shape().width, depth=self.outstanding))
+        # beats requested and not yet returned (live), and those a flush orphaned (drop):
+        # each at most a tags FIFO's worth of lines
+        most = self.outstanding * B
+        live, drop = Signal(range(most + 1)), Signal(range(most + 1))
+        arrive = port.rdata.valid
+        dropping = drop != 0
+        mine = arrive & ~dropping
         c_acc = port.cmd.valid & port.cmd.ready
-        m.d.comb += [port.cmd.valid.eq(left != 0), port.cmd.payload.we.eq(0),
+        m.d.comb += [port.cmd.valid.eq((left != 0) & ~flush), port.cmd.payload.we.eq(0),
                      port.cmd.payload.addr.eq(cur), port.wdata.valid.eq(0),
-                     req.ready.eq(tags.w_rdy & ((left == 0) | ((left == 1) & c_acc))),
+                     # no request while orphaned beats drain: then a flush finds no
+                     # live beat behind the dropped ones, and ``drop`` stays in range
+                     req.ready.eq(tags.w_rdy & ~flush & ~dropping &
+                                  ((left == 0) | ((left == 1) & c_acc))),
                      tags.w_data.eq(req.payload.tag), tags.w_en.eq(req.valid & req.ready)]
-        with m.If(req.valid & req.ready):
+        with m.If(flush):
+            m.d.sync += left.eq(0)
+        with m.Elif(req.valid & req.ready):
             m.d.sync += [left.eq(B), cur.eq(req.payload.addr << shift)]
         with m.Elif(c_acc):
             m.d.sync += [left.eq(left - 1), cur.eq(cur + 1)]
+        with m.If(flush):
+            m.d.sync += [live.eq(0), drop.eq(drop - (arrive & dropping) + live - mine)]
+        with m.Else():
+            m.d.sync += [live.eq(live + c_acc - mine), drop.eq(drop - (arrive & dropping))]
         # assembly: beats arrive in order; the line leaves with its last
         line = Signal(B * d.port_bits)
         m.d.comb += port.rdata.ready.eq(1)
-        got = port.rdata.valid
+        got = mine & ~flush
         if B > 1:
             k = Signal(range(B))
             last = k == B - 1
-            with m.If(got):
+            with m.If(flush):
+                m.d.sync += k.eq(0)
+            with m.Elif(got):
                 m.d.sync += [k.eq(Mux(last, 0, k + 1)),
                              line.word_select(k, d.port_bits).eq(port.rdata.payload)]
         else:  # a beat is a line (DDR3's 128-bit port): no beat counter (it would be 0 bits)
@@ -436,6 +465,6 @@ class DramWeightPort(wiring.Component):
                 m.d.sync += line.eq(port.rdata.payload)
         done = Signal()
         m.d.sync += done.eq(got & last)
-        m.d.comb += [resp.valid.eq(done), resp.payload.data.eq(line[:self.width]),
+        m.d.comb += [resp.valid.eq(done & ~flush), resp.payload.data.eq(line[:self.width]),
                      resp.payload.tag.eq(tags.r_data), tags.r_en.eq(done)]
         return m

@@ -118,10 +118,28 @@ def fst_supported() -> bool:
 
 
 def to_verilog(component, name: str) -> str:
-    """Convert an Amaranth ``wiring.Component`` to Verilog with module name ``name``."""
-    from amaranth.back import verilog
+    """Convert an Amaranth ``wiring.Component`` to Verilog with module name ``name``.
 
-    return verilog.convert(component, name=name, emit_src=False)
+    Its ports are its signature's members, named by path (``wmem__req__valid``), as
+    Amaranth names them, except a member the signature fixes to a constant (the
+    ``ready`` of an always-ready stream, the ``valid`` of an always-valid one): that
+    is no wire of the module, and whatever drives the module keeps to it (an
+    always-ready response is never back-pressured)."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Const, Value, ValueCastable
+    from amaranth.hdl._ir import PortDirection  # what convert() takes; not re-exported
+    from amaranth.lib import wiring
+
+    ports = {}
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        if isinstance(value, Const):
+            continue
+        if isinstance(value, Value):
+            flow = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+            ports["__".join(map(str, path))] = (value, flow)
+    return verilog.convert(component, name=name, emit_src=False, ports=ports)
 
 
 def design_of(component, name: str) -> Design:

@@ -10,6 +10,8 @@ line, and answers one line each on stdout:
 - ``mask HEX``: the byte enables of later writes (bit ``i``: byte ``i``; initially all)
   → ``ok``;
 - ``pr A N``: read ``N`` beats from ``A`` → ``data HEX…``;
+- ``ps A N P``: the same with a stalling consumer: ``rdata_ready`` high in a cycle with
+  probability ``P`` % (a fixed pseudo-random sequence) → ``data HEX…``;
 - ``bw BYTE HEXBYTES``: backdoor write of bytes at byte address ``BYTE`` → ``ok``;
 - ``br BYTE N``: backdoor read of ``N`` bytes → ``data HEXBYTES``;
 - ``sr A N`` / ``sw A N``: a stream of ``N`` sequential read / write commands from beat
@@ -18,6 +20,9 @@ line, and answers one line each on stdout:
   read beat returned (reads) or last write beat taken (writes); ``F``: cycles from the
   first command offered to the first read beat (0 for writes);
 - ``run N``: ``N`` idle cycles → ``ok``.
+
+A transfer that makes no progress for :data:`STALL_CYCLES` cycles answers ``err stalled``
+(a read beat the port lost never arrives).
 
 A handshake fires on a rising edge when valid and ready are both high just before it.
 :class:`Harness` wraps the process. Errors: ToolchainError if the build fails,
@@ -40,6 +45,8 @@ from .build import Design, build_standalone, to_verilog
 from .serve import BUILD_ARGS as SERVE_ARGS, SPEED_ARGS
 
 TOP = "dram_harness"
+#: cycles without a handshake after which a transfer gives up (a refresh is ~10)
+STALL_CYCLES = 10_000
 #: the served simulation's build (its waivers for Amaranth's Verilog, one C++ file, speed);
 #: the LiteDRAM core's own warnings are waived by its .vlt
 BUILD_ARGS = SERVE_ARGS + ("--output-split", "0") + SPEED_ARGS
@@ -105,12 +112,16 @@ static Fire tick() {
 }
 
 // N commands from beat a; wr: the beats to write (empty: reads). Returns cycles, first.
+// ready_pct: the consumer takes read data in a cycle with this probability (%)
 static void transfer(uint64_t a, uint64_t n, bool we, const std::vector<Beat>* wr,
-                     std::vector<Beat>* rd, uint64_t* cycles, uint64_t* first) {
-    uint64_t sent = 0, wsent = 0, got = 0, c = 0;
+                     std::vector<Beat>* rd, uint64_t* cycles, uint64_t* first,
+                     unsigned ready_pct = 100) {
+    uint64_t sent = 0, wsent = 0, got = 0, c = 0, quiet = 0;
+    uint32_t lfsr = 0x2545f491u;
     *first = 0;
-    top->rdata_ready = 1;
     while ((sent < n) || (we ? wsent < n : got < n)) {
+        lfsr ^= lfsr << 13; lfsr ^= lfsr >> 17; lfsr ^= lfsr << 5;
+        top->rdata_ready = ready_pct >= 100 || lfsr % 100 < ready_pct;
         top->cmd_valid = sent < n;
         top->cmd_we = we;
         top->cmd_addr = a + sent;
@@ -127,8 +138,11 @@ static void transfer(uint64_t a, uint64_t n, bool we, const std::vector<Beat>* w
             got++;
             if (rd) rd->push_back(f.rd);
         }
+        quiet = (f.cmd || f.wdata || f.rdata) ? 0 : quiet + 1;
+        if (quiet > STALL_CYCLES_) { puts("err stalled"); fflush(stdout); exit(1); }
         if (c > 1000000000ULL) { puts("err timeout"); fflush(stdout); exit(1); }
     }
+    top->rdata_ready = 1;
     top->cmd_valid = 0;
     top->wdata_valid = 0;
     *cycles = c;
@@ -152,10 +166,11 @@ int main(int argc, char** argv) {
             while (in >> h) w.push_back(from_hex(h));
             uint64_t c, f; transfer(a, w.size(), true, &w, nullptr, &c, &f);
             printf("ok %llu\n", (unsigned long long)c);
-        } else if (op == "pr") {
-            uint64_t a, n; in >> a >> n;
+        } else if (op == "pr" || op == "ps") {
+            uint64_t a, n; unsigned pct = 100; in >> a >> n;
+            if (op == "ps") in >> pct;
             std::vector<Beat> r; uint64_t c, f;
-            transfer(a, n, false, nullptr, &r, &c, &f);
+            transfer(a, n, false, nullptr, &r, &c, &f, pct);
             printf("data");
             for (auto& b : r) printf(" %s", to_hex(b).c_str());
             printf("\n");
@@ -244,6 +259,7 @@ def harness(cfg: DramConfig) -> Path:
                "b[i] = (v >> (8 * i)) & 0xff; return b;")
     main = (MAIN.replace("BACKDOOR", bundle.backdoor_cpp)
             .replace("BEAT_BYTES_", str(cfg.word_bytes))
+            .replace("STALL_CYCLES_", f"{STALL_CYCLES}ULL")
             .replace("PUT_DATA", put).replace("GET_DATA", get))
     return build_standalone(Design(TOP, verilog), main, kind="dram",
                             args=BUILD_ARGS + tuple(map(str, bundle.sources)))
@@ -290,8 +306,12 @@ class Harness:
             if mask is not None:
                 self._ask(f"mask {full:x}")
 
-    def read(self, beat: int, n: int) -> list[int]:
-        return [int(h, 16) for h in self._ask(f"pr {beat} {n}")[1:]]
+    def read(self, beat: int, n: int, ready_pct: int = 100) -> list[int]:
+        """``n`` beats from ``beat``; the consumer is ready in a cycle with probability
+        ``ready_pct`` % (below 100: a stalling consumer)."""
+        if ready_pct >= 100:
+            return [int(h, 16) for h in self._ask(f"pr {beat} {n}")[1:]]
+        return [int(h, 16) for h in self._ask(f"ps {beat} {n} {ready_pct}")[1:]]
 
     def backdoor_write(self, byte_addr: int, data: bytes) -> None:
         self._ask(f"bw {byte_addr} {data.hex()}")

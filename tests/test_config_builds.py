@@ -56,9 +56,8 @@ SMALL = {
 #: addresses of 11 bits and more, adder trees of more levels than one stage takes.
 HEAVY_EDGES = {
     "ternary-dot": {"lanes": 64},
-    # weights_dram/operands_dram = 1 need a SoC with DRAM (built by test_tmv_dram, test_spgemm_dram)
-    "ternary-matvec": {"simd": 17, "pe": 4, "max_in": 1 << 12, "weight_depth": 1025,
-                       "weights_dram": 0},
+    # operands_dram = 1 needs a SoC with DRAM (built by test_spgemm_dram)
+    "ternary-matvec": {"simd": 17, "pe": 4, "max_in": 1 << 12, "weight_depth": 1025},
     "spgemm": {"pes": 4, "max_dim": 1025, "max_nnz": 1025, "max_c_nnz": 1025,
                "operands_dram": 0},
 }
@@ -96,7 +95,7 @@ def random_configs(kind, n, seed):
     out = []
     while len(out) < n:
         values = {f: _draw_value(rng, *SMALL[kind].get(f, r)) for f, r in ranges.items()}
-        for f in ("operands_dram", "weights_dram"):
+        for f in ("operands_dram",):
             if f in values:
                 values[f] = 0  # needs a SoC with DRAM: see _repair
         cfg = _make(kind, values)
@@ -131,9 +130,8 @@ def _repair(kind, v):
     if kind == "ternary-matvec":
         if not v.get("has_t2", 1) and not v.get("has_t3", 1):
             v["has_t3"] = 1  # a build needs one format
-        # weights in DRAM: the engine is built on a SoC with DRAM (tests/test_tmv_dram.py);
-        # alone, its Verilog has no weight port to elaborate
-        v["weights_dram"] = 0
+        if v.get("weights_dram") and v.get("mem_bytes_per_cycle"):
+            v["mem_bytes_per_cycle"] = 0  # DRAM weights stream at the DRAM's own rate
         # int32 results: max_in·2**(act_bits-1) must fit; halve max_in until it does
         while _make(kind, v) is None and v.get("max_in", 4096) > 1:
             v["max_in"] = v.get("max_in", 4096) // 2
@@ -364,20 +362,27 @@ def test_width_waivers_come_from_the_backend(tmp_path):
 # ---- the edges that used to emit zero-width signals, built and run ------------------------
 
 TMV_1x1 = TernaryConfig(simd=1, pe=1, max_in=1, max_out=1, weight_depth=1)
+#: the same engine with its weight memory outside (the bench is the memory)
+TMV_1x1_DRAM = dataclasses.replace(TMV_1x1, weights_dram=1)
 SPG_1PE = SpgemmConfig(pes=1, hash_bits=2, max_dim=6, max_nnz=24, max_c_nnz=24, frac_bits=4)
 
 
 @pytest.mark.verilator
+@pytest.mark.parametrize("cfg", [TMV_1x1, TMV_1x1_DRAM], ids=["bram", "dram"])
 @pytest.mark.parametrize("fmt", TMV_1x1.formats)
-def test_one_by_one_tmv_runs_exactly(fmt):
+def test_one_by_one_tmv_runs_exactly(fmt, cfg):
+    """Both memories: the block RAM inside, and (weights_dram) the bench's memory on the
+    engine's weight port, answering after 1 to 9 cycles and refusing a third of the
+    requests."""
     from tritium.engines.tmv.runner import run_tmv
 
-    x = np.array([TMV_1x1.act_min])
+    x = np.array([cfg.act_min])
+    mem = dict(mem_ready_prob=0.67, mem_latency=(1, 9)) if cfg.weights_dram else {}
     for code in (0, 1, 2):  # weight -1, 0, +1 on the most negative activation
         codes = np.array([[code]])
-        y, counters = run_tmv(TMV_1x1, codes, x, fmt)
-        assert y == list(ternary_matvec(TMV_1x1, codes, x)[0])
-        assert y == [(code - 1) * TMV_1x1.act_min]
+        y, counters = run_tmv(cfg, codes, x, fmt, **mem)
+        assert y == list(ternary_matvec(cfg, codes, x)[0])
+        assert y == [(code - 1) * cfg.act_min]
         assert counters["error"] == 0
 
 

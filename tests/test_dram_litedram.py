@@ -137,3 +137,18 @@ def test_the_generated_core_is_cached(tmp_path, monkeypatch):
     # another size is another core
     other = sim_core(DramConfig(part="mt48lc16m16", size=1 << 19))
     assert other.verilog != first.verilog
+
+
+@pytest.mark.parametrize("ready_pct", [70, 30, 3])
+def test_a_stalling_consumer_loses_no_beat(rtl, ready_pct):
+    """LiteDRAM pushes a read beat whether or not the consumer is ready; the controller's
+    read buffer keeps every one: a consumer ready in only ``ready_pct`` % of the cycles
+    (at random) still gets every beat of a stream across rows and banks, in order. (The
+    harness gives up on a transfer that stalls: a lost beat never arrives.)"""
+    cfg = rtl.cfg
+    start, n = cfg.spec.row_beats - 7, 3 * cfg.spec.row_beats + 50
+    data = words(cfg, n, 9 + ready_pct)
+    rtl.write(start, data)
+    assert rtl.read(start, n, ready_pct=ready_pct) == data
+    # and a ready consumer afterwards: the buffer is empty, nothing left over
+    assert rtl.read(start, 5) == data[:5]

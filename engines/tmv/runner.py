@@ -7,6 +7,11 @@ ShapeError / ConfigError before any simulation), build the design (cached), and 
 :func:`check_commands` in Verilator. Inside the simulator every result beat is compared,
 as it arrives, with the golden's beat, under random valid/ready stalls from the seed; a
 mismatch, an extra beat or a stall (watchdog) fails the run with SimulationError.
+
+A ``weights_dram`` build has its weight memory outside (its ``wmem`` port): the bench
+is that memory (:class:`WeightMemory`), which takes requests under random back
+pressure and answers each, in order, after a random latency, as a DRAM behind an
+arbiter would.
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ def run_tmv(cfg: TernaryConfig, codes, x, fmt: str = "t2", **kw) -> tuple[list[i
 
 def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: float = 1.0,
                      ready_prob: float = 1.0, cmd_valid_prob: float = 1.0,
+                     mem_ready_prob: float = 1.0, mem_latency: tuple[int, int] | None = None,
                      waves: bool = False, run_dir=None, stall_limit: int = 10_000,
                      extra_build_args: tuple[str, ...] = (), _unchecked: bool = False, _corrupt_expected: int | None = None,
                      _extra_lines: dict[int, int] | None = None,
@@ -92,6 +98,10 @@ def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: flo
 
     ``valid_prob``/``ready_prob``: probability that the activation source offers a block /
     the result sink is ready on a cycle; ``cmd_valid_prob`` the same for commands.
+    A ``weights_dram`` build reads the weights from the bench's :class:`WeightMemory`:
+    ``mem_ready_prob`` is the chance it takes a request on a cycle, ``mem_latency`` the
+    (lowest, highest) cycles from a request to its line (default: ``cfg.mem_latency``
+    to four times that), drawn per request.
     Returns ``y`` (one list per job), ``counters``, ``error``, ``cmd_cycles`` (cycle of
     every command handshake), ``out_cycles`` and ``cached``.
 
@@ -138,7 +148,10 @@ def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: flo
                        "commands": commands,
                        "expected": None if _unchecked else expected,
                        "corrupt_expected": _corrupt_expected, "valid_prob": valid_prob,
-                       "ready_prob": ready_prob, "cmd_valid_prob": cmd_valid_prob})
+                       "ready_prob": ready_prob, "cmd_valid_prob": cmd_valid_prob,
+                       "mem_ready_prob": mem_ready_prob,
+                       "mem_latency": list(mem_latency or (cfg.mem_latency,
+                                                           4 * cfg.mem_latency))})
     if not _unchecked:
         got = [lane for lanes, _ in out["beats"] for lane in lanes]
         per_job, k = [], 0
@@ -154,11 +167,59 @@ def run_tmv_commands(cfg: TernaryConfig, jobs, *, seed: int = 1, valid_prob: flo
 
 import cocotb  # noqa: E402  (the bench half of this module runs inside the simulator)
 
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, RisingEdge
 
 from tritium.sim.payload import pack, unpack
-from tritium.sim.streams import (StreamSink, StreamSource, Watchdog, load_inputs, reset,
-                                save_outputs, start_clock)
+from tritium.sim.streams import (StreamSink, StreamSource, Watchdog, load_inputs, now_cycles,
+                                reset, save_outputs, start_clock)
+
+
+class WeightMemory:
+    """The weight memory of a ``weights_dram`` TMV, on its ``wmem`` port (the memory's
+    side of :func:`tritium.hdl.mem.port_signature`): ``req`` is taken in a cycle with
+    probability ``ready_prob``; each request's line (``lines[addr]``, 0 if never
+    written) comes back on ``resp`` with the request's tag, in request order, at least
+    a latency drawn from ``latency`` (lo, hi) cycles after it and at most one a cycle.
+    ``resp`` is always ready (the engine's credits), so nothing waits for the engine;
+    ``requests`` counts the requests taken."""
+
+    def __init__(self, dut, cfg: TernaryConfig, lines: dict[int, int], *, latency,
+                 ready_prob: float, rng):
+        from tritium.engines.tmv.hdl.matvec import TernaryMatVec
+        from tritium.hdl.mem import port_signature
+
+        sig = port_signature(**TernaryMatVec.mem_args(cfg))
+        self.req_layout, self.resp_layout = (
+            sig.members[k].signature.members["payload"].shape for k in ("req", "resp"))
+        self.dut, self.cfg, self.lines = dut, cfg, lines
+        self.latency, self.ready_prob, self.rng = latency, ready_prob, rng
+        self.requests = 0
+        self._task = cocotb.start_soon(self._run())
+
+    async def _run(self) -> None:
+        d = self.dut
+        tag_at = self.req_layout["tag"].offset
+        addr_mask = (1 << self.req_layout["addr"].width) - 1
+        pending: list[tuple[int, int]] = []  # (due cycle, resp payload)
+        last_due = 0
+        d.wmem__req__ready.value = 0
+        d.wmem__resp__valid.value = 0
+        while True:
+            await RisingEdge(d.clk)
+            now = now_cycles()
+            if int(d.wmem__req__valid.value) and int(d.wmem__req__ready.value):
+                raw = d.wmem__req__payload.value.to_unsigned()
+                line = self.lines.get(raw & addr_mask, 0)
+                last_due = max(now + self.rng.randint(*self.latency), last_due + 1)
+                tag = raw >> tag_at
+                pending.append((last_due, line | tag << self.resp_layout["tag"].offset))
+                self.requests += 1
+            if pending and pending[0][0] <= now:
+                d.wmem__resp__payload.value = pending.pop(0)[1]
+                d.wmem__resp__valid.value = 1
+            else:
+                d.wmem__resp__valid.value = 0
+            d.wmem__req__ready.value = int(self.rng.random() < self.ready_prob)
 
 @cocotb.test()
 async def check_commands(dut):
@@ -181,11 +242,20 @@ async def check_commands(dut):
 
     start_clock(dut.clk)
     await reset(dut)
-    wl = wload_layout(cfg)
-    wsrc = StreamSource(dut, "wload", dut.clk)
-    await wsrc.send([pack(wl, {"addr": a % cfg.weight_depth, "data": d})
-                     for a, d in inp["lines"]])
-    wsrc.stop()
+    if cfg.weights_dram:  # the bench is the memory; the engine's wload is not used
+        import random
+
+        from tritium.sim.streams import seed
+
+        WeightMemory(dut, cfg, {a % cfg.weight_depth: d for a, d in inp["lines"]},
+                     latency=tuple(inp["mem_latency"]), ready_prob=inp["mem_ready_prob"],
+                     rng=random.Random(seed() + 1))
+    else:
+        wl = wload_layout(cfg)
+        wsrc = StreamSource(dut, "wload", dut.clk)
+        await wsrc.send([pack(wl, {"addr": a % cfg.weight_depth, "data": d})
+                         for a, d in inp["lines"]])
+        wsrc.stop()
 
     cmd = StreamSource(dut, "cmd", dut.clk, valid_prob=inp["cmd_valid_prob"])
     act = StreamSource(dut, "act", dut.clk, valid_prob=inp["valid_prob"])

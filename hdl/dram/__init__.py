@@ -8,7 +8,9 @@ follows LiteDRAM's native port, so its generated controller plugs in unchanged:
   command, in command order, valid no earlier than its command;
 - ``rdata``: ``data``, one per read command, in command order.
 
-Every stream has valid/ready: a controller may stall any of them (refresh, a row miss).
+Every stream has valid/ready: a controller may stall any of them (refresh, a row miss),
+and every controller honours ``rdata.ready`` (LiteDRAM's through a
+:class:`~tritium.hdl.dram.readbuffer.ReadBuffer`).
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from tritium.dram import DramConfig, DramPart
 from tritium.errors import ConfigError, ToolchainError
 
 from .port import port_signature
+from .readbuffer import ReadBuffer
 
 #: bump when the layout of a cached entry changes
 CACHE_FORMAT = 1
@@ -267,8 +268,10 @@ class SimController(wiring.Component):
     ``port``: :func:`tritium.hdl.dram.port_signature` (controller side); clock and reset
     from the ``sync`` domain. Latency and throughput are LiteDRAM's (see sim/dram.py for
     the timing model); a command is accepted when ``cmd.ready``; read data returns in
-    command order. ``rdata.ready`` is not honoured (LiteDRAM's native port has no read
-    back-pressure): the requester must take every read beat as it comes."""
+    command order. LiteDRAM's native port has no read back-pressure, so a
+    :class:`~tritium.hdl.dram.readbuffer.ReadBuffer` stands between it and ``port``:
+    ``rdata.ready`` is honoured (a stalled requester loses no beat; reads wait for
+    credit instead), at no added latency for a requester that is ready."""
 
     def __init__(self, cfg: DramConfig, core: SimCore):
         self.cfg, self.core = cfg, core
@@ -276,7 +279,9 @@ class SimController(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.port
+        m.submodules.rbuf = rbuf = ReadBuffer(self.cfg)
+        wiring.connect(m, wiring.flipped(self.port), rbuf.port)
+        p = rbuf.ctrl
         m.submodules.litedram = Instance(
             self.core.module,
             i_sys_clk=ClockSignal(), i_sys_rst=ResetSignal(),
@@ -561,9 +566,9 @@ class BoardController(wiring.Component):
     ``port``: :func:`port_signature` (controller side) in the ``sync`` domain; the memory
     runs in the ``dram`` domain (the part's clock). ``pads``: the SDRAM pins as plain
     signals (``dq_o``/``dq_oe``/``dq_i`` for the data pins); ``init_done``: high once the
-    power-up sequence has run (the port accepts nothing before). ``rdata.ready`` is not
-    honoured: LiteDRAM returns read data at its own pace, so a requester must take every
-    beat (or keep no more reads in flight than it can buffer)."""
+    power-up sequence has run (the port accepts nothing before). ``rdata.ready`` is
+    honoured by a :class:`~tritium.hdl.dram.readbuffer.ReadBuffer` in front of LiteDRAM,
+    which returns read data at its own pace (as :class:`SimController`)."""
 
     def __init__(self, cfg: DramConfig):
         p = cfg.spec
@@ -580,7 +585,9 @@ class BoardController(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.port
+        m.submodules.rbuf = rbuf = ReadBuffer(self.cfg)
+        wiring.connect(m, wiring.flipped(self.port), rbuf.port)
+        p = rbuf.ctrl
         if platform is not None:
             platform.add_file(self.verilog.name, self.verilog.read_text())
         m.submodules.litedram = Instance(

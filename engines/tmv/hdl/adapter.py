@@ -43,6 +43,9 @@ class TmvAdapter(EngineAdapter):
                 **TernaryMatVec.mem_args(t))
             wiring.connect(m, tmv.wmem, wport.mem)
             wiring.connect(m, wport.dram, bus.dram_port())
+            # RESET mid-run: the engine restarts empty, the port drops the beats the
+            # controller still returns for it
+            m.d.comb += wport.flush.eq(soft)
             m.d.comb += tmv.wload.valid.eq(0)
             crc = lines = None
         else:

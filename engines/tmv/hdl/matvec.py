@@ -7,7 +7,9 @@ Ports (``cfg = TernaryConfig``; S = ``cfg.simd``, P = ``cfg.pe``, A = ``cfg.act_
   is the requester side of its :func:`tritium.hdl.mem.port_signature` (the SoC adapter
   puts a :class:`~tritium.hdl.mem.DramWeightPort` behind it). Responses may come after
   any latency: the engine requests a word only while its weight FIFO has room for every
-  word in flight (credits), so a slow or variable memory costs time, never data.
+  word in flight (credits), so a slow or variable memory costs time, never data. Built
+  alone it is a top-level port (``wmem__req__*``, ``wmem__resp__*``, ``wmem__w__*``: the
+  ``wload`` writes, passed on); the always-ready ``resp`` has no ready wire.
   Lines hold words of P×S codes in :func:`tritium.engines.tmv.golden.tile_tmv` order, packed
   ``t2`` or ``t3`` into the low bytes (:func:`tritium.engines.tmv.golden.tmv_lines`).
 - ``act``: stream ``{x: S × signed(A)}``: activation blocks (columns past ``cols`` are
