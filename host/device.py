@@ -568,6 +568,30 @@ class Device:
                 crcs.append(got)
         return DramLoadReport(total, seconds, time.monotonic() - t1, fast is not None, crcs)
 
+    def read_dram(self, offset: int, n: int, *, fast: str | None = None,
+                  chunk: int = 1 << 20) -> bytes:
+        """``n`` bytes of the device's DRAM from byte ``offset``: over the link (the
+        ``dram`` region, through the device's bus and arbiter), or with ``fast`` (a
+        simulated device's backdoor URL) straight from the simulated DRAM, ``chunk``
+        bytes a request. Call it while no engine writes the DRAM (after a run).
+        DeviceConfigError, before anything is read, for a device without DRAM or a
+        range outside it; LinkError if the device goes away."""
+        region = self.map.get(DRAM_REGION)
+        if region is None:
+            raise DeviceConfigError("this device has no DRAM; serve one with "
+                                    "`tritium serve --dram ideal` (or set SocConfig.dram)")
+        if offset < 0 or n < 0 or offset + n > region["size"]:
+            raise DeviceConfigError(f"DRAM bytes {offset:#x}..{offset + n:#x} are outside the "
+                                    f"device's {region['size']}-byte DRAM; read inside it")
+        if fast is None:
+            return self.read(region["base"] + offset, n)
+        backdoor = Backdoor(fast)
+        try:
+            return b"".join(backdoor.read(offset + k, min(chunk, n - k))
+                            for k in range(0, n, chunk))
+        finally:
+            backdoor.close()
+
     def counters(self) -> dict[str, int]:
         names = self.info["counters"]
         raw = self.link.request(P.COUNTERS, expect=8 * len(names))
