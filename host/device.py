@@ -507,6 +507,14 @@ class Device:
                                 expect=P.CRC_ANSWER_BYTES, work=work)
         return int.from_bytes(raw, "little")
 
+    def _dram_region(self) -> dict:
+        """The map's ``dram`` region; DeviceConfigError on a device without DRAM."""
+        region = self.map.get(DRAM_REGION)
+        if region is None:
+            raise DeviceConfigError("this device has no DRAM; serve one with "
+                                    "`tritium serve --dram ideal` (or set SocConfig.dram)")
+        return region
+
     def load_dram(self, images, *, progress: bool = False, fast: str | None = None,
                   chunk: int = 1 << 18) -> "DramLoadReport":
         """Write ``images`` (``{offset: bytes}``, offsets in bytes from the DRAM's start)
@@ -521,10 +529,7 @@ class Device:
         runs past the DRAM's end (or starts below 0) or two images overlap. DeviceError if
         a CRC differs (nothing is assumed: load again); LinkError if the device goes away
         (a rerun loads everything again)."""
-        region = self.map.get(DRAM_REGION)
-        if region is None:
-            raise DeviceConfigError("this device has no DRAM; serve one with "
-                                    "`tritium serve --dram ideal` (or set SocConfig.dram)")
+        region = self._dram_region()
         size = region["size"]
         spans = sorted((int(off), bytes(img)) for off, img in dict(images).items())
         for off, img in spans:
@@ -576,10 +581,7 @@ class Device:
         bytes a request. Call it while no engine writes the DRAM (after a run).
         DeviceConfigError, before anything is read, for a device without DRAM or a
         range outside it; LinkError if the device goes away."""
-        region = self.map.get(DRAM_REGION)
-        if region is None:
-            raise DeviceConfigError("this device has no DRAM; serve one with "
-                                    "`tritium serve --dram ideal` (or set SocConfig.dram)")
+        region = self._dram_region()
         if offset < 0 or n < 0 or offset + n > region["size"]:
             raise DeviceConfigError(f"DRAM bytes {offset:#x}..{offset + n:#x} are outside the "
                                     f"device's {region['size']}-byte DRAM; read inside it")
