@@ -76,6 +76,12 @@ def test_layout_and_config_checks():
     assert not {"a_ent", "c_ext", "c_ent"} & set(CFG.address_map())
     with pytest.raises(ConfigError, match="mem_bytes_per_cycle"):
         SpgemmConfig(operands_dram=1, mem_bytes_per_cycle=4)
+    # built alone, the engine's DRAM ports are shaped for the smallest ideal DRAM that
+    # holds the layout (33,536 bytes: 64 KiB)
+    assert SPG.standalone_dram() == DramConfig(part="ideal", size=1 << 16)
+    # 16 banks of 2**22 8-byte entries of C: 512 MiB, more than any part (256 MiB)
+    with pytest.raises(ConfigError, match="lower max_dim, max_nnz or max_c_nnz"):
+        SpgemmConfig(operands_dram=1, pes=16, max_c_nnz=1 << 22)
 
 
 @pytest.mark.parametrize("dram, message", [(None, "SoC has none"),
