@@ -84,6 +84,14 @@ def test_layout_and_config_checks():
         SpgemmConfig(operands_dram=1, pes=16, max_c_nnz=1 << 22)
 
 
+def test_engine_alone_bench_refuses_dram_operands():
+    from tritium.engines.spgemm.runner import run_spgemm
+
+    A = sp.identity(4, dtype=np.int64, format="csr")
+    with pytest.raises(ConfigError, match="Device.spgemm on a device served with a DRAM"):
+        run_spgemm(SPG, A, A)
+
+
 @pytest.mark.parametrize("dram, message", [(None, "SoC has none"),
                                            (DramConfig(size=1 << 14), "more than the 16384")])
 def test_soc_without_room_for_the_operands_is_refused(dram, message):
