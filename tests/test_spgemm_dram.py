@@ -157,6 +157,17 @@ def test_too_large_refused_before_writing(served):
         assert dev.counters()["dram_bytes_written"] == before
 
 
+def test_read_dram_outside_the_dram_is_refused(served):
+    from tritium.errors import DeviceConfigError
+
+    with Device(served.url) as dev:
+        for off, n in ((DRAM.size_bytes - 4, 8), (-1, 4)):
+            with pytest.raises(DeviceConfigError, match="outside the device's 65536-byte"):
+                dev.read_dram(off, n, fast=served.backdoor_url)
+        # inside it, the link and the backdoor read the same bytes
+        assert dev.read_dram(0, 64) == dev.read_dram(0, 64, fast=served.backdoor_url)
+
+
 def test_cycle_model_against_the_rtl_counters(served):
     """The DRAM estimate (spgemm_dram_estimate) against the engine's cycle counter and the
     DRAM's byte counter on a power-law product (A·A) and a banded one."""
