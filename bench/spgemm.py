@@ -189,7 +189,7 @@ def adversarial(cfg, rng):
     return A, B
 
 
-#: A and B from the DRAM (``operands_dram``), ideal part: A is 1024 x 225280 with 220
+#: A, B and C in the DRAM (``operands_dram``), ideal part: A is 1024 x 225280 with 220
 #: entries a row, B 225280 x 1024 with one a row (≥ 200k non-zeros each), C = A·B
 #: ≈ 200 of 1024 columns a row (≥ 200k); 512-slot tables hold a row in one pass
 DRAM_SPG = SpgemmConfig(pes=1, hash_bits=9, max_dim=1 << 18, max_nnz=1 << 18,
@@ -209,7 +209,7 @@ def dram_operands(rng):
 
 
 def dram_figures(part: str = "ideal") -> dict:
-    """``Device.spgemm`` on the served SoC with A and B in the DRAM (module docstring):
+    """``Device.spgemm`` on the served SoC with A, B and C in the DRAM (module docstring):
     C against scipy, the engine's and the DRAM's counters, the DRAM cycle model
     (:func:`~tritium.engines.spgemm.model.spgemm_dram_estimate`), wall times."""
     from tritium.config import SocConfig
@@ -251,6 +251,7 @@ def dram_figures(part: str = "ideal") -> dict:
         f"{k}bytes_per_cycle": round(cnt["dram_bytes_read"] / cyc, 3),
         f"{k}model_cycles": est["cycles"], f"{k}model_dram_cycles": est["dram_cycles"],
         f"{k}model_bytes": est["dram_bytes"],
+        f"{k}model_bytes_written": est["dram_bytes_written"],
         f"{k}model_error_pct": round(100 * (est["cycles"] - cyc) / cyc, 2),
         f"{k}wall_s": round(wall, 2), f"{k}scipy_s": round(scipy_s, 4),
         f"{k}model_s": round(model_s, 2),
@@ -265,7 +266,7 @@ def main(argv=None):
                     help="only served_cycles_per_s and cocotb_cycles_per_s (same run), "
                          "updated in the existing results file")
     ap.add_argument("--dram-only", action="store_true",
-                    help="only the dram_ figures (A and B from DRAM), updated in the "
+                    help="only the dram_ figures (A, B and C in DRAM), updated in the "
                          "existing results file")
     args = ap.parse_args(argv)
     if args.dram_only:

@@ -468,3 +468,59 @@ class DramWeightPort(wiring.Component):
         m.d.comb += [resp.valid.eq(done & ~flush), resp.payload.data.eq(line[:self.width]),
                      resp.payload.tag.eq(tags.r_data), tags.r_en.eq(done)]
         return m
+
+
+#: beats of write data a DramLineWriter queues behind the commands it has issued
+LINE_WRITE_QUEUE = 4
+
+
+class DramLineWriter(wiring.Component):
+    """An engine's result lines written into DRAM (the writing counterpart of
+    :class:`DramWeightPort`).
+
+    Ports: ``w``: stream ``{addr, beats, data}``, a line of ``beats`` (1..``max_beats``)
+    beats written from DRAM beat ``addr`` upwards, ``data``'s lowest ``port_bits`` first
+    (bits past the line's beats are ignored), every byte enabled; taken while the
+    previous line issues its last command, so lines stream at a beat per cycle when the
+    port takes one. ``dram``: a requester port (e.g.
+    :meth:`tritium.hdl.adapter.EngineBus.dram_port`); it only writes (its read data is
+    never asked for). Commands run ahead of their data by up to
+    :data:`LINE_WRITE_QUEUE` beats: a command is issued only when its data is queued, so
+    the arbiter always finds the data of a write it granted. ``busy``: a line taken whose
+    beats' data the port has not all accepted.
+    """
+
+    def __init__(self, *, dram, width: int, max_beats: int):
+        self.dram_cfg, self.width, self.max_beats = dram, width, max_beats
+        super().__init__({
+            "w": In(stream.Signature(data.StructLayout({
+                "addr": dram.addr_bits, "beats": range(1, max_beats + 1), "data": width}))),
+            "dram": Out(_dram_sig(dram).flip()),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m, d, port = Module(), self.dram_cfg, self.dram
+        bits = d.port_bits
+        job_v, addr = Signal(), Signal(d.addr_bits)
+        left = Signal(range(self.max_beats + 1))
+        line = Signal(max(self.width, bits) + bits)
+        m.submodules.dq = dq = fifo.SyncFIFOBuffered(width=bits, depth=LINE_WRITE_QUEUE)
+        c_acc = port.cmd.valid & port.cmd.ready
+        take = self.w.valid & self.w.ready
+        m.d.comb += [port.cmd.valid.eq(job_v & dq.w_rdy), port.cmd.payload.we.eq(1),
+                     port.cmd.payload.addr.eq(addr),
+                     dq.w_en.eq(c_acc), dq.w_data.eq(line[:bits]),
+                     self.w.ready.eq(~job_v | ((left == 1) & c_acc)),
+                     port.wdata.valid.eq(dq.r_rdy), port.wdata.payload.data.eq(dq.r_data),
+                     port.wdata.payload.mask.eq((1 << (bits // 8)) - 1),
+                     dq.r_en.eq(port.wdata.ready), port.rdata.ready.eq(1),
+                     self.busy.eq(job_v | dq.r_rdy)]
+        with m.If(c_acc):
+            m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), line.eq(line >> bits)]
+            with m.If(left == 1):
+                m.d.sync += job_v.eq(0)
+        with m.If(take):
+            m.d.sync += [job_v.eq(1), addr.eq(self.w.payload.addr),
+                         left.eq(self.w.payload.beats), line.eq(self.w.payload.data)]
+        return m

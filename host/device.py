@@ -540,6 +540,14 @@ class Device:
                                 expect=P.CRC_ANSWER_BYTES, work=work)
         return int.from_bytes(raw, "little")
 
+    def _dram_region(self) -> dict:
+        """The map's ``dram`` region; DeviceConfigError on a device without DRAM."""
+        region = self.map.get(DRAM_REGION)
+        if region is None:
+            raise DeviceConfigError("this device has no DRAM; serve one with "
+                                    "`tritium serve --dram ideal` (or set SocConfig.dram)")
+        return region
+
     def load_dram(self, images, *, progress: bool = False, fast: str | None = None,
                   chunk: int = 1 << 18) -> "DramLoadReport":
         """Write ``images`` (``{offset: bytes}``, offsets in bytes from the DRAM's start)
@@ -554,10 +562,7 @@ class Device:
         runs past the DRAM's end (or starts below 0) or two images overlap. DeviceError if
         a CRC differs (nothing is assumed: load again); LinkError if the device goes away
         (a rerun loads everything again)."""
-        region = self.map.get(DRAM_REGION)
-        if region is None:
-            raise DeviceConfigError("this device has no DRAM; serve one with "
-                                    "`tritium serve --dram ideal` (or set SocConfig.dram)")
+        region = self._dram_region()
         size = region["size"]
         spans = sorted((int(off), bytes(img)) for off, img in dict(images).items())
         for off, img in spans:
@@ -600,6 +605,27 @@ class Device:
                         f"{got:#010x}, host {want:#010x}: the load did not arrive; load again")
                 crcs.append(got)
         return DramLoadReport(total, seconds, time.monotonic() - t1, fast is not None, crcs)
+
+    def read_dram(self, offset: int, n: int, *, fast: str | None = None,
+                  chunk: int = 1 << 20) -> bytes:
+        """``n`` bytes of the device's DRAM from byte ``offset``: over the link (the
+        ``dram`` region, through the device's bus and arbiter), or with ``fast`` (a
+        simulated device's backdoor URL) straight from the simulated DRAM, ``chunk``
+        bytes a request. Call it while no engine writes the DRAM (after a run).
+        DeviceConfigError, before anything is read, for a device without DRAM or a
+        range outside it; LinkError if the device goes away."""
+        region = self._dram_region()
+        if offset < 0 or n < 0 or offset + n > region["size"]:
+            raise DeviceConfigError(f"DRAM bytes {offset:#x}..{offset + n:#x} are outside the "
+                                    f"device's {region['size']}-byte DRAM; read inside it")
+        if fast is None:
+            return self.read(region["base"] + offset, n)
+        backdoor = Backdoor(fast)
+        try:
+            return b"".join(backdoor.read(offset + k, min(chunk, n - k))
+                            for k in range(0, n, chunk))
+        finally:
+            backdoor.close()
 
     def counters(self) -> dict[str, int]:
         names = self.info["counters"]

@@ -56,10 +56,8 @@ SMALL = {
 #: addresses of 11 bits and more, adder trees of more levels than one stage takes.
 HEAVY_EDGES = {
     "ternary-dot": {"lanes": 64},
-    # operands_dram = 1 needs a SoC with DRAM (built by test_spgemm_dram)
     "ternary-matvec": {"simd": 17, "pe": 4, "max_in": 1 << 12, "weight_depth": 1025},
-    "spgemm": {"pes": 4, "max_dim": 1025, "max_nnz": 1025, "max_c_nnz": 1025,
-               "operands_dram": 0},
+    "spgemm": {"pes": 4, "max_dim": 1025, "max_nnz": 1025, "max_c_nnz": 1025},
 }
 
 #: the SpGEMM tables cost elaboration time in proportion to pes·2**hash_bits; above this
@@ -95,9 +93,6 @@ def random_configs(kind, n, seed):
     out = []
     while len(out) < n:
         values = {f: _draw_value(rng, *SMALL[kind].get(f, r)) for f, r in ranges.items()}
-        for f in ("operands_dram",):
-            if f in values:
-                values[f] = 0  # needs a SoC with DRAM: see _repair
         cfg = _make(kind, values)
         if cfg is not None:
             out.append(cfg)
@@ -135,10 +130,9 @@ def _repair(kind, v):
         # int32 results: max_in·2**(act_bits-1) must fit; halve max_in until it does
         while _make(kind, v) is None and v.get("max_in", 4096) > 1:
             v["max_in"] = v.get("max_in", 4096) // 2
-    if kind == "spgemm" and v.get("operands_dram"):
-        # operands in DRAM need the SoC's DramConfig: the engine alone cannot elaborate;
-        # those configs are built on a SoC with DRAM by tests/test_spgemm_dram*.py
-        v["operands_dram"] = 0
+    if kind == "spgemm" and v.get("operands_dram") and v.get("mem_bytes_per_cycle"):
+        # the DRAM sets the operands' bandwidth (the bandwidth edge is met in EXTRA)
+        v["mem_bytes_per_cycle"] = 0
     if kind == "spgemm" and v.get("pes", 2) << v.get("hash_bits", 6) > MAX_TABLE_SLOTS:
         v["pes"] = 1
     if kind == "spgemm" and v.get("frac_bits", 16) >= v.get("value_bits", 32):

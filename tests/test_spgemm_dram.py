@@ -1,8 +1,8 @@
-"""SpGEMM with A and B in the SoC's DRAM (``operands_dram``) on the served SoC: real
+"""SpGEMM with A, B and C in the SoC's DRAM (``operands_dram``) on the served SoC: real
 Verilator, real sockets, the ideal part. Every semiring equal to the golden model (and
 plus-times to scipy), an edge case (empty rows, a row that overflows its table), the DRAM
-counters against the words the engine read, and bad input refused before anything is
-written."""
+counters against the words the engine read and wrote, bad input refused before anything
+is written, and a product whose A, B and C each hold over 200k non-zeros."""
 
 from __future__ import annotations
 
@@ -66,14 +66,30 @@ def same(C, G):
 
 def test_layout_and_config_checks():
     lay = SPG.dram_layout(DRAM.word_bytes)
-    assert list(lay) == ["a_ext", "a_ent", "b_ext", "b_ent"]
+    assert list(lay) == ["a_ext", "a_ent", "b_ext", "b_ent", "c_ext", "c_ent"]
     assert lay["a_ext"] == (0, 4, 64)  # 2 x 11-bit pointers: 3 bytes, one 4-byte beat
     assert lay["a_ent"] == (256, 8, 1024)  # 6-bit column + 32-bit value: 5 bytes -> 8
     assert lay["b_ext"] == (256 + 8192, 4, 64) and lay["b_ent"] == (8704, 8, 1024)
-    assert SPG.dram_bytes(DRAM.word_bytes) == 8704 + 8192
-    assert "a_ent" not in CFG.address_map() and "c_ent" in CFG.address_map()
+    # C: 2 x 12-bit pointers (0..2048) in one beat, then one bank of 2048 entries
+    assert lay["c_ext"] == (8704 + 8192, 4, 64) and lay["c_ent"] == (16896 + 256, 8, 2048)
+    assert SPG.dram_bytes(DRAM.word_bytes) == 17152 + 8 * 2048
+    assert not {"a_ent", "c_ext", "c_ent"} & set(CFG.address_map())
     with pytest.raises(ConfigError, match="mem_bytes_per_cycle"):
         SpgemmConfig(operands_dram=1, mem_bytes_per_cycle=4)
+    # built alone, the engine's DRAM ports are shaped for the smallest ideal DRAM that
+    # holds the layout (33,536 bytes: 64 KiB)
+    assert SPG.standalone_dram() == DramConfig(part="ideal", size=1 << 16)
+    # 16 banks of 2**22 8-byte entries of C: 512 MiB, more than any part (256 MiB)
+    with pytest.raises(ConfigError, match="lower max_dim, max_nnz or max_c_nnz"):
+        SpgemmConfig(operands_dram=1, pes=16, max_c_nnz=1 << 22)
+
+
+def test_engine_alone_bench_refuses_dram_operands():
+    from tritium.engines.spgemm.runner import run_spgemm
+
+    A = sp.identity(4, dtype=np.int64, format="csr")
+    with pytest.raises(ConfigError, match="Device.spgemm on a device served with a DRAM"):
+        run_spgemm(SPG, A, A)
 
 
 @pytest.mark.parametrize("dram, message", [(None, "SoC has none"),
@@ -101,7 +117,9 @@ def test_every_semiring_from_dram_equals_golden(served):
             # an extent is one 4-byte beat, an entry two: the run's DRAM reads lie
             # between 4 and 8 bytes per operand word (the load's CRC proof came before)
             assert 4 * c["mem_reads"] <= c["dram_bytes_read"] <= 8 * c["mem_reads"]
-            assert c["dram_bytes_written"] == 0
+            # C went to the DRAM: 8 bytes an entry (its stride), 4 a row extent
+            assert c["dram_bytes_written"] == 8 * C.nnz + 4 * A.shape[0]
+            assert c["c_words"] == C.nnz and c["mem_writes"] == C.nnz + A.shape[0]
 
 
 def test_edges_empty_rows_and_overflow(served):
@@ -139,6 +157,17 @@ def test_too_large_refused_before_writing(served):
         assert dev.counters()["dram_bytes_written"] == before
 
 
+def test_read_dram_outside_the_dram_is_refused(served):
+    from tritium.errors import DeviceConfigError
+
+    with Device(served.url) as dev:
+        for off, n in ((DRAM.size_bytes - 4, 8), (-1, 4)):
+            with pytest.raises(DeviceConfigError, match="outside the device's 65536-byte"):
+                dev.read_dram(off, n, fast=served.backdoor_url)
+        # inside it, the link and the backdoor read the same bytes
+        assert dev.read_dram(0, 64) == dev.read_dram(0, 64, fast=served.backdoor_url)
+
+
 def test_cycle_model_against_the_rtl_counters(served):
     """The DRAM estimate (spgemm_dram_estimate) against the engine's cycle counter and the
     DRAM's byte counter on a power-law product (A·A) and a banded one."""
@@ -152,7 +181,69 @@ def test_cycle_model_against_the_rtl_counters(served):
             _, c = dev.spgemm(A, A, fast=served.backdoor_url)
             est = spgemm_dram_estimate(SPG, DRAM, A, A)
             assert c["dram_bytes_read"] == est["dram_bytes"]
+            assert c["dram_bytes_written"] == est["dram_bytes_written"]
             err = abs(est["cycles"] - c["cycles"]) / c["cycles"]
             print(f"model {est['cycles']} rtl {c['cycles']} err {err:.3f} "
                   f"dram {est['dram_cycles']} engine {est['engine_cycles']}")
             assert err <= 0.10
+
+
+# ---- A, B and C that no chip holds ---------------------------------------------------------
+
+#: the on-chip sizes these operands exceed: the served device's SpGEMM engine
+#: (tritium.engines.spgemm.config.SOC_SPGEMM) keeps A and B to max_nnz = 4096 entries and
+#: C to max_c_nnz = 8192 on chip, and the largest ECP5 the ULX3S carries (LFE5U-85F) has
+#: 208 block RAMs of 18 Kbit, 3,833,856 bits in all
+ECP5_85F_BRAM_BITS = 208 * 18 * 1024
+#: values of 8 bits and indices of 18 (B's 235,520 rows): an entry is one 4-byte beat
+BIG = SpgemmConfig(pes=1, hash_bits=9, max_dim=1 << 18, max_nnz=1 << 18, max_c_nnz=1 << 18,
+                   value_bits=8, frac_bits=4, semirings=1, operands_dram=1, mem_latency=16)
+BIG_DRAM = DramConfig(size=1 << 24)
+
+
+def big_operands(rng):
+    """A: 1024 x 235,520, 230 entries a row, each of its columns once; B: 235,520 x 1024,
+    one entry a row at a random column. C's row i merges 230 products into ~206 columns:
+    C has ~211k entries. Values ±1, ±2, so no sum leaves the 8-bit range."""
+    rows, per = 1024, 230
+    n = rows * per
+    vals = np.array([-2, -1, 1, 2])
+    A = sp.csr_matrix((rng.choice(vals, n), rng.permutation(n),
+                       np.arange(0, n + 1, per)), shape=(rows, n), dtype=np.int64)
+    B = sp.csr_matrix((rng.choice(vals, n), rng.integers(0, rows, n), np.arange(n + 1)),
+                      shape=(n, rows), dtype=np.int64)
+    A.sort_indices()
+    return A, B
+
+
+def test_product_larger_than_any_chip_from_dram_equals_scipy():
+    """A, B and C each over 200k non-zeros and each larger than the on-chip memory for it,
+    served from the DRAM (ideal part): C equals scipy's product exactly, the DRAM's byte
+    counters equal the layout's words, and the cycle model is within 10 % of the RTL."""
+    from tritium.config import SocConfig as Soc
+    from tritium.engines.spgemm.config import SOC_SPGEMM
+    from tritium.engines.spgemm.model import spgemm_dram_estimate
+
+    A, B = big_operands(np.random.default_rng(15))
+    S = (A @ B).tocsr()
+    S.eliminate_zeros()
+    assert min(A.nnz, B.nnz, S.nnz) >= 200_000
+    assert np.abs(S.data).max() <= BIG.value_max  # no wrap: scipy's values are the engine's
+    word = BIG.word_bits("ent")  # 26 bits
+    for M in (A, B, S):
+        assert M.nnz > max(SOC_SPGEMM.max_nnz, SOC_SPGEMM.max_c_nnz)
+        assert M.nnz * word > ECP5_85F_BRAM_BITS
+    soc = Soc(engines=(BIG,), dram=BIG_DRAM, max_payload=DRAM_MAX_PAYLOAD)
+    with SimulatedDevice(soc) as sd, Device(sd.url) as dev:
+        C, c = dev.spgemm(A, B, fast=sd.backdoor_url)
+    C = sp.csr_matrix(C, copy=True)
+    C.eliminate_zeros()
+    assert same(C, S)
+    est = spgemm_dram_estimate(BIG, BIG_DRAM, A, B)
+    assert c["dram_bytes_read"] == est["dram_bytes"]
+    # every entry of C (4-byte stride) and every row extent (8) once
+    assert c["dram_bytes_written"] == est["dram_bytes_written"] == 4 * c["c_words"] + 8 * 1024
+    err = abs(est["cycles"] - c["cycles"]) / c["cycles"]
+    print(f"big: A {A.nnz} B {B.nnz} C {C.nnz}; rtl {c['cycles']} model {est['cycles']} "
+          f"err {err:.4f}; dram read {c['dram_bytes_read']} written {c['dram_bytes_written']}")
+    assert err <= 0.10

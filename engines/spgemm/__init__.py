@@ -3,7 +3,9 @@
 START ``{rows, b_rows, semiring}`` computes rows 0..rows-1 of C = A·B, B having
 ``b_rows`` rows, under the semiring of that code (``tritium.engines.spgemm.config.SPGEMM_SEMIRINGS``);
 regions ``a_ext``, ``a_ent``, ``b_ext``, ``b_ent`` (w), ``c_ext``, ``c_ent`` (r)
-(``SpgemmConfig.soc_regions``); counters :data:`COUNTERS`, ``cfg.counter_bits`` wide.
+(``SpgemmConfig.soc_regions``; none with ``operands_dram``, where all six are in the
+SoC's DRAM at ``SpgemmConfig.dram_layout``); counters :data:`COUNTERS`,
+``cfg.counter_bits`` wide.
 """
 
 from tritium.engine import Engine

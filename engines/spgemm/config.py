@@ -34,9 +34,11 @@ class SpgemmConfig(Config):
     on each of the four, with ``mem_latency`` cycles from an accepted request to its data
     and ``mem_bytes_per_cycle`` bytes per cycle of bandwidth per port (0: a word per
     cycle). ``mem_latency=1, mem_bytes_per_cycle=0`` is on-chip block RAM; anything else
-    builds the external-memory model of :mod:`tritium.hdl.mem`. C is written to on-chip
-    memory as CSR (row extents and ``{col, value}`` entries); each PE writes the rows it
-    computed into its own bank of ``max_c_nnz`` entries.
+    builds the external-memory model of :mod:`tritium.hdl.mem`. C is written as CSR (row
+    extents and ``{col, value}`` entries); each PE writes the rows it computed into its
+    own bank of ``max_c_nnz`` entries: on-chip memories read back over the bus, or, with
+    ``operands_dram``, the SoC's DRAM (:meth:`dram_layout`), where A and B are read from
+    too.
 
     Cycle model (see docs/spgemm.md): each PE has two tables, so a row's drain overlaps
     the next row's merging and the fetcher runs ahead into the next row;
@@ -57,14 +59,19 @@ class SpgemmConfig(Config):
     mem_bytes_per_cycle: int = _field(0, 0, 1 << 16, "operand memory bandwidth per PE port, "
                                       "bytes/cycle (0 = a word per cycle)")
     max_c_nnz: int = _field(16384, 1, 1 << 22, "C entries a PE's bank holds (C has at most this many)")
-    operands_dram: int = _field(0, 0, 1, "read A's and B's CSR from the SoC's DRAM (1) instead "
-                                "of on-chip memories (0)")
+    operands_dram: int = _field(0, 0, 1, "read A's and B's CSR from the SoC's DRAM and write "
+                                "C's there (1) instead of on-chip memories (0)")
 
     def validate(self) -> None:
         if self.operands_dram and self.mem_bytes_per_cycle:
             raise ConfigError(f"{self.kind}: operands_dram=1 reads at the DRAM's rate; leave "
                               "mem_bytes_per_cycle=0 (mem_latency: the DRAM latency the "
                               "operand FIFOs cover)")
+        if self.operands_dram and self.standalone_dram() is None:
+            raise ConfigError(f"{self.kind}: operands_dram=1 puts A, B and C in DRAM, "
+                              f"{self.dram_bytes(4)} bytes at 4-byte beats, more than any "
+                              "DRAM part tritium knows holds; lower max_dim, max_nnz or "
+                              "max_c_nnz")
         if self.frac_bits >= self.value_bits:
             raise ConfigError(f"{self.kind}: frac_bits={self.frac_bits} must be below "
                               f"value_bits={self.value_bits}")
@@ -184,23 +191,24 @@ class SpgemmConfig(Config):
 
     def soc_regions(self) -> tuple[tuple[str, int, str], ...]:
         """(name, bytes, access) of the engine's regions on the device bus, in
-        :attr:`SOC_REGIONS` order: one word per ``word_stride`` bytes."""
+        :attr:`SOC_REGIONS` order: one word per ``word_stride`` bytes. None with
+        ``operands_dram``: A, B and C are in the DRAM (:meth:`dram_layout`)."""
         return tuple((name, getattr(self, depth) * self.word_stride(word), access)
                      for name, (word, depth, access) in self.SOC_REGIONS.items()
-                     if not (self.operands_dram and access == "w"))
+                     if not self.operands_dram)
 
     def dram_layout(self, beat_bytes: int) -> dict[str, tuple[int, int, int]]:
-        """With ``operands_dram``: where A's and B's memories sit in the DRAM, for a DRAM
-        of ``beat_bytes``-byte beats: name -> (base byte, stride bytes, words). Word k of
-        memory ``name`` is the ``stride`` bytes at DRAM byte ``base + k * stride`` (the
-        word's :meth:`word_stride` bytes, zero padded to at least one beat: a power of
-        two), little-endian as on the bus. The memories follow each other from DRAM byte
-        0 in the order ``a_ext, a_ent, b_ext, b_ent``, each ``depth * stride`` bytes and
-        starting on a multiple of its stride."""
+        """With ``operands_dram``: where the engine's memories (:attr:`SOC_REGIONS`: A's
+        and B's, read; C's, written) sit in the DRAM, for a DRAM of ``beat_bytes``-byte
+        beats: name -> (base byte, stride bytes, words). Word k of memory ``name`` is the
+        ``stride`` bytes at DRAM byte ``base + k * stride`` (the word's
+        :meth:`word_stride` bytes, zero padded to at least one beat: a power of two),
+        little-endian as on the bus. The memories follow each other from DRAM byte 0 in
+        the order ``a_ext, a_ent, b_ext, b_ent, c_ext, c_ent``, each ``depth * stride``
+        bytes and starting on a multiple of its stride; ``c_ent`` holds PE k's bank at
+        word ``k << c_bank_bits``."""
         out, pos = {}, 0
         for name, (word, depth, access) in self.SOC_REGIONS.items():
-            if access != "w":
-                continue
             stride = max(self.word_stride(word), beat_bytes)
             n = getattr(self, depth)
             pos = -(-pos // stride) * stride
@@ -211,6 +219,20 @@ class SpgemmConfig(Config):
     def dram_bytes(self, beat_bytes: int) -> int:
         """DRAM bytes :meth:`dram_layout` occupies."""
         return max(base + stride * n for base, stride, n in self.dram_layout(beat_bytes).values())
+
+    def standalone_dram(self):
+        """The DRAM the engine's ports are shaped for when it is built alone (no SoC,
+        with ``operands_dram``: ``tritium verilog spgemm``, the lint of every config): the
+        first part of :data:`tritium.dram.PARTS` whose size holds :meth:`dram_layout` at
+        its beat, at the smallest power-of-two size that does; None if none does (the
+        validator then refuses the config)."""
+        from tritium.dram import PARTS, DramConfig
+
+        for p in PARTS.values():
+            need = self.dram_bytes(p.port_bits // 8)
+            if need <= p.size_bytes:
+                return DramConfig(part=p.name, size=max(pow2_ceil(need), p.port_bits // 8))
+        return None
 
     def transfer_cycles(self, nbytes: int) -> int:
         """Cycles a memory port is busy per read of ``nbytes``: ceil(nbytes / bandwidth)."""

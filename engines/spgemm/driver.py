@@ -171,9 +171,9 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0,
     with the SpGEMM engine); returns ``(C, counters)`` (see the module docstring).
     With ``operands_dram`` A and B go into the DRAM (:func:`operand_images`, through
     ``Device.load_dram``: the link, or the simulated device's backdoor URL ``fast``, and
-    the CRC proof); the limits checked before anything is written are the same
-    (``max_nnz``, ``max_dim``: the DRAM layout's sizes, which the SoC checked against
-    the DRAM). DeviceConfigError if the device has no SpGEMM engine; DeviceError on the
+    the CRC proof) and C is read from there (``Device.read_dram``, the same way); the
+    limits checked before anything is written are the same (``max_nnz``, ``max_dim``,
+    ``max_c_nnz``: the DRAM layout's sizes, which the SoC checked against the DRAM). DeviceConfigError if the device has no SpGEMM engine; DeviceError on the
     engine's error flag or a run longer than ``timeout`` seconds."""
     cfg = dev.cfg.engine_config(SpgemmConfig.kind)
     if cfg is None:
@@ -201,7 +201,7 @@ def spgemm(dev, A, B, semiring: str = "plus-times", *, timeout: float = 120.0,
                 if k.startswith(ENGINE + "_")}
     # the DRAM's counters run from reset: this run's share is the difference
     counters.update({k: after[k] - before[k] for k in before if k.startswith("dram_")})
-    C = read_c(dev, cfg, rows, op.B.shape[1])
+    C = read_c(dev, cfg, rows, op.B.shape[1], fast=fast)
     if op.scale is not None:
         C = C.astype(np.float64) / op.scale
     return C, counters
@@ -217,27 +217,47 @@ class Driver:
         return spgemm(self, A, B, semiring, timeout=timeout, fast=fast)
 
 
-def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int):
+def c_reader(dev, cfg: SpgemmConfig, fast: str | None = None):
+    """``words(name, first, n)``: the bytes of words ``first..first+n`` of C's memory
+    ``name`` (``c_ext``, ``c_ent``), ``word_stride`` bytes each: from the engine's
+    regions, or with ``operands_dram`` from the DRAM at ``cfg.dram_layout``
+    (``Device.read_dram``: the link, or the simulated device's backdoor ``fast``),
+    the padding of each word's DRAM stride dropped."""
+    if not cfg.operands_dram:
+        def words(name, first, n):
+            stride = cfg.word_stride(cfg.SOC_REGIONS[name][0])
+            return dev.read(dev.map[name]["base"] + first * stride, n * stride)
+        return words
+    lay = cfg.dram_layout(dev.cfg.dram.word_bytes)
+
+    def words(name, first, n):
+        base, stride, _ = lay[name]
+        raw = dev.read_dram(base + first * stride, n * stride, fast=fast)
+        w = cfg.word_stride(cfg.SOC_REGIONS[name][0])
+        return np.frombuffer(raw, np.uint8).reshape(-1, stride)[:, :w].tobytes()
+    return words
+
+
+def read_c(dev, cfg: SpgemmConfig, rows: int, cols: int, *, fast: str | None = None):
     """C's ``rows`` row extents, then each PE bank's entries up to its last row's end,
-    read back from the device; as CSR with each row's columns sorted."""
+    read back from the device (:func:`c_reader`); as CSR with each row's columns
+    sorted."""
     import scipy.sparse as sp
 
+    words = c_reader(dev, cfg, fast)
     c_ext, c_ent = cfg.SOC_REGIONS["c_ext"][0], cfg.SOC_REGIONS["c_ent"][0]
-    ext = unpack_words(cfg, c_ext, dev.read(dev.map["c_ext"]["base"],
-                                            rows * cfg.word_stride(c_ext)))
+    ext = unpack_words(cfg, c_ext, words("c_ext", 0, rows))
     start, end = ext["start"], ext["end"]
     if np.any(end < start):
         raise DeviceError("C's row extents read back inconsistent (end before start); "
                           "reset the device and rerun")
-    stride = cfg.word_stride(c_ent)
     used = end > start
     cols_all = np.zeros(int(end.max(initial=0)), np.int64)
     vals_all = np.zeros_like(cols_all)
     for bank in np.unique(start[used] >> cfg.c_bank_bits):
         base = int(bank) << cfg.c_bank_bits
         top = int(end[used & ((start >> cfg.c_bank_bits) == bank)].max())
-        raw = dev.read(dev.map["c_ent"]["base"] + base * stride, (top - base) * stride)
-        got = unpack_words(cfg, c_ent, raw)
+        got = unpack_words(cfg, c_ent, words("c_ent", base, top - base))
         cols_all[base:top], vals_all[base:top] = got["col"], got["value"]
     take = np.concatenate([np.arange(s, e, dtype=np.int64) for s, e in zip(start, end)])
     if take.size and cols_all[take].max() >= cols:

@@ -78,19 +78,30 @@ def spgemm_estimate(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *,
                 for s in ref.row_stats) / cfg.pes)}
 
 
+#: cycles a write beat holds the DRAM's port: the arbiter learns whose data comes next
+#: from its write-id FIFO (two cycles from the command to the FIFO's output), and the
+#: ideal controller takes no command while a write waits for its data
+DRAM_WRITE_BEAT_CYCLES = 3
+
+
 def spgemm_dram_estimate(cfg: SpgemmConfig, dram, A, B, semiring: str = "plus-times", *,
                          golden=None) -> dict[str, Any]:
-    """Cycles of C = A·B with A and B in the SoC's DRAM (``cfg.operands_dram``; ``dram``:
-    the DramConfig): the engine's own estimate (:func:`spgemm_estimate`) or the DRAM's
-    time to deliver every operand word, whichever is longer, plus the DRAM latency once
-    per pass beyond the rows' first: ``fetch_latency`` at the DRAM's latency (the re-fetch's
-    four dependent reads, during which the DRAM idles), and once for the first row. The DRAM delivers a beat a
-    cycle (the ideal part's rate; refresh and row misses of an SDR part are not
-    modelled), shared by every reader, so ``dram_cycles = ext_reads · ext_beats +
-    ent_reads · ent_beats`` with ``ext_reads`` = per pass of row i, its A extent and
-    one B extent per A entry, and ``ent_reads`` = the golden's other reads.
-    Misses: the four readers' request interleaving, and each pass's first-word latency
-    beyond the ideal part's."""
+    """Cycles of C = A·B with A, B and C in the SoC's DRAM (``cfg.operands_dram``;
+    ``dram``: the DramConfig): the engine's own estimate (:func:`spgemm_estimate`) or the
+    DRAM's time to deliver every operand word and take every word of C, whichever is
+    longer, plus the DRAM latency once per pass beyond the rows' first:
+    ``fetch_latency`` at the DRAM's latency (the re-fetch's four dependent reads, during
+    which the DRAM idles), and once for the first row. The DRAM delivers a beat a cycle
+    (the ideal part's rate; refresh and row misses of an SDR part are not modelled),
+    shared by every reader and writer, and takes a written beat every
+    :data:`DRAM_WRITE_BEAT_CYCLES`, so ``dram_cycles = ext_reads · ext_beats +
+    ent_reads · ent_beats + DRAM_WRITE_BEAT_CYCLES · (c_nnz · c_ent_beats + rows ·
+    c_ext_beats)`` with ``ext_reads`` = per pass of row i, its A extent and one B extent
+    per A entry, and ``ent_reads`` = the golden's other reads; a refetch hides the
+    writes of the pass drained before it, up to its own length. ``dram_bytes`` (read)
+    and ``dram_bytes_written`` (C: every entry and row extent, each its whole stride)
+    are exact. Misses: the readers' and writers' interleaving, and each pass's
+    first-word latency beyond the ideal part's."""
     import numpy as np
 
     from tritium.engines.spgemm import golden as g
@@ -108,15 +119,27 @@ def spgemm_dram_estimate(cfg: SpgemmConfig, dram, A, B, semiring: str = "plus-ti
     markers = int(np.sum(passes * (2 * (n_a == 0) + ((n_a > 0) & (n_b[last] == 0)))))
     ext_reads = int(np.sum(passes * (1 + (n_a == 0) + n_a)))
     ent_reads = ref.stats["mem_reads"] - int(np.sum(passes * (1 + n_a))) + markers
-    dram_cycles = ext_reads * beats["a_ext"] + ent_reads * beats["a_ent"]
+    c_nnz, rows = ref.stats["out"], A.shape[0]
+    write_beats = c_nnz * beats["c_ent"] + rows * beats["c_ext"]
+    dram_cycles = ext_reads * beats["a_ext"] + ent_reads * beats["a_ent"] + \
+        DRAM_WRITE_BEAT_CYCLES * write_beats
     # an extra pass stops the DRAM stream: the PE's fetcher does not run ahead into the
     # next row, so the pass's four dependent reads (fetch_latency at the DRAM's latency)
     # start after the drain, with nothing else to read meanwhile
     refetch = dataclasses.replace(cfg, mem_latency=max(1, dram.spec.latency)).fetch_latency
-    cycles = max(est["cycles"], dram_cycles) + refetch * (1 + ref.stats["passes"])
+    # ... but the entries the drain before it wrote go to the DRAM meanwhile: a row's
+    # extra pass hides the writes of one pass's entries (out / passes on average), up to
+    # the refetch's length
+    hidden = sum(st["passes"] * min(refetch, DRAM_WRITE_BEAT_CYCLES * beats["c_ent"]
+                                    * st["out"] / (st["passes"] + 1))
+                 for st in ref.row_stats)
+    cycles = max(est["cycles"], dram_cycles) + refetch * (1 + ref.stats["passes"]) - \
+        round(hidden)
     return {**est, "cycles": cycles, "engine_cycles": est["cycles"],
             "dram_cycles": dram_cycles,
             "dram_bytes": ext_reads * lay["a_ext"][1] + ent_reads * lay["a_ent"][1],
+            "dram_bytes_written": c_nnz * lay["c_ent"][1] + rows * lay["c_ext"][1],
+            "dram_write_beats": write_beats,
             "merges_per_cycle": ref.stats["merges"] / cycles}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 
 from tritium.engines.spgemm.config import SpgemmConfig
-from tritium.errors import ShapeError, SimulationError
+from tritium.errors import ConfigError, ShapeError, SimulationError
 from tritium.engines.spgemm import golden as golden
 
 TOP = "spgemm"
@@ -72,10 +72,17 @@ def run_spgemm(cfg: SpgemmConfig, A, B, semiring: str = "plus-times", *, seed: i
 
     Bad input (not CSR, shapes, unsorted/duplicate indices, values outside the
     semiring's range, a semiring not built, a C larger than ``max_c_nnz``) raises
-    ShapeError/ConfigError first.
+    ShapeError/ConfigError first; so does ``cfg.operands_dram`` (this bench drives the
+    engine's on-chip memories, not a DRAM).
     """
     from tritium.sim.build import build
     from tritium.sim.run import simulate
+
+    if cfg.operands_dram:
+        raise ConfigError("operands_dram=1 keeps A, B and C in the SoC's DRAM, which this "
+                          "engine-alone bench does not model; run the product with "
+                          "Device.spgemm on a device served with a DRAM, or set "
+                          "operands_dram=0")
 
     ref = golden.spgemm(cfg, A, B, semiring)  # checks the operands first
     if ref.stats["out"] > cfg.max_c_nnz:

@@ -12,10 +12,11 @@ little-endian, fields as ``SpgemmConfig.word_fields`` lays them out from bit 0):
   read asks the engine for its word (``rd``) and answers when ``rdata`` brings it
   (``bus_rvalid``); bytes past the word read as 0.
 
-With ``operands_dram`` the A and B regions are not on the bus: their words are in the
-SoC's DRAM at ``SpgemmConfig.dram_layout`` (the host writes them through the ``dram``
-region or the simulated device's backdoor), and each PE reads each of the four through
-its own requester port on the DRAM arbiter (``EngineBus.dram_port``). ConfigError at
+With ``operands_dram`` none of these regions is on the bus: A's, B's and C's words are
+in the SoC's DRAM at ``SpgemmConfig.dram_layout`` (the host writes A and B and reads C
+through the ``dram`` region or the simulated device's backdoor); each PE reads each of
+A's and B's four memories through its own requester port on the DRAM arbiter
+(``EngineBus.dram_port``) and writes its rows of C through one more. ConfigError at
 elaboration if the layout does not fit the DRAM.
 
 START ``{rows, b_rows, semiring}`` computes rows 0..rows-1 of C = A·B, B having
@@ -52,8 +53,9 @@ class SpgemmAdapter(EngineAdapter):
         m, proc, cfg = bus.m, bus.proc, self.cfg
         dram = bus.dram if cfg.operands_dram else None
         if dram is not None and cfg.dram_bytes(dram.word_bytes) > dram.size_bytes:
-            raise ConfigError(f"soc: spgemm's A and B memories (max_dim={cfg.max_dim}, "
-                              f"max_nnz={cfg.max_nnz}) take {cfg.dram_bytes(dram.word_bytes)} "
+            raise ConfigError(f"soc: spgemm's A, B and C memories (max_dim={cfg.max_dim}, "
+                              f"max_nnz={cfg.max_nnz}, max_c_nnz={cfg.max_c_nnz}, "
+                              f"pes={cfg.pes}) take {cfg.dram_bytes(dram.word_bytes)} "
                               f"bytes, more than the {dram.size_bytes}-byte DRAM; lower them")
         if cfg.operands_dram and dram is None:
             bus.dram_port()  # raises the ConfigError that says how to give the SoC a DRAM
@@ -61,7 +63,7 @@ class SpgemmAdapter(EngineAdapter):
         m.submodules.spgemm = ResetInserter(bus.soft)(eng)
         m.d.comb += eng.mem_hold.eq(0)
         if dram is not None:
-            for name in MEMORIES:
+            for name in (*MEMORIES, "c"):
                 for k in range(cfg.pes):
                     wiring.connect(m, getattr(eng, f"dram_{name}{k}"), bus.dram_port())
 
@@ -86,7 +88,7 @@ class SpgemmAdapter(EngineAdapter):
         with m.If(rd.valid & rd.ready):
             m.d.sync += want.eq(0)
         with m.If(proc.bus_re):
-            for code, name in enumerate(READ_MEMORIES):
+            for code, name in enumerate(READ_MEMORIES if dram is None else ()):
                 stride = cfg.word_stride(cfg.SOC_REGIONS[name][0])
                 lo = exact_log2(stride)
                 off = bus.offset(name)

@@ -18,14 +18,20 @@ Ports (``cfg = SpgemmConfig``; I = ``cfg.index_bits``, V = ``cfg.value_bits``):
   finished them (row r's extent says where), so the PEs write C in parallel.
 - ``rd``: stream ``{mem: 1, addr}`` (0 = ``c_ext`` by row, 1 = ``c_ent`` by address)
   -> ``rdata``: stream ``{data}``, one word per request, in order. Taken while not
-  ``busy``.
+  ``busy``; with ``cfg.operands_dram`` never taken (C is in the DRAM).
 - ``dram_<memory><k>`` (only with ``cfg.operands_dram``; ``dram``: the SoC's
-  DramConfig): PE k's reader of operand memory ``<memory>`` (:data:`MEMORIES`), a
+  DramConfig, or built alone ``cfg.standalone_dram()``, whose port the Verilog then
+  exposes): PE k's reader of operand memory ``<memory>`` (:data:`MEMORIES`), a
   requester on the DRAM's native port; the memory's words are in the DRAM at
   ``cfg.dram_layout(dram.word_bytes)`` and ``load`` writes nothing to them (the host
   writes them into the DRAM). Each is a :class:`~tritium.hdl.mem.DramWeightPort`
   (reads in order, any latency; ``cfg.fetch_depth`` reads in flight, so every beat
   finds room when it arrives: the native port does not wait).
+- ``dram_c<k>`` (only with ``cfg.operands_dram``): PE k's writer of C, a
+  :class:`~tritium.hdl.mem.DramLineWriter`: the same CSR as the on-chip C memory
+  above, at ``cfg.dram_layout``'s ``c_ext`` and ``c_ent`` (each word its stride's
+  beats, every byte enabled, padding zero); a row's extent is written after its
+  entries. ``busy`` stays high until the writers' last beat is accepted.
 - ``mem_hold``: while high, no operand memory accepts a read request (a shared memory's
   refresh or arbitration pauses; tests drive it randomly). Tie to 0 otherwise.
 - ``busy``: high from the accepted ``cmd`` until the last word of C is written.
@@ -46,7 +52,7 @@ Ports (``cfg = SpgemmConfig``; I = ``cfg.index_bits``, V = ``cfg.value_bits``):
   FIFO hand-offs), ``stall_pass`` (a product waits until its table is drained and
   restarted, or the PE is between passes), ``idle_pe`` (no row); and, overlapping
   those, ``stall_output`` (a drained entry waits: the row extents' write port is busy
-  with another PE's end beat).
+  with another PE's end beat; with ``operands_dram``, the PE's C writer is full).
 
 Each PE (:class:`RowPE`) is a pipeline of four dependent reads, each a request with
 credits into a FIFO, so the memory may have any latency: a pass (row, table) -> the A
@@ -72,7 +78,7 @@ from tritium.engines.spgemm.config import SPGEMM_SEMIRINGS, SpgemmConfig
 from tritium.engines.spgemm import COUNTERS
 
 from tritium.hdl.dram import port_signature as dram_signature
-from tritium.hdl.mem import (DramWeightPort, index_shape, local_memory, memory_depth,
+from tritium.hdl.mem import (DramLineWriter, DramWeightPort, index_shape, local_memory, memory_depth,
                              port_signature)
 from .accumulator import EVENTS, OP, SEMIRING_BITS, HashAccumulator
 
@@ -503,13 +509,13 @@ class RowPE(wiring.Component):
 
 class SpgemmEngine(wiring.Component):
     def __init__(self, cfg: SpgemmConfig, dram=None):
-        self.cfg, self.dram = cfg, dram
+        if cfg.operands_dram and dram is None:
+            dram = cfg.standalone_dram()  # built alone: ports shaped for the smallest fit
+        self.cfg, self.dram = cfg, dram if cfg.operands_dram else None
         readers = {}
         if cfg.operands_dram:
-            if dram is None:
-                raise ValueError("operands_dram=1 needs the SoC's DramConfig")
             readers = {f"dram_{name}{k}": Out(dram_signature(dram).flip())
-                       for name in MEMORIES for k in range(cfg.pes)}
+                       for name in (*MEMORIES, "c") for k in range(cfg.pes)}
         super().__init__({**readers,
             "load": In(stream.Signature(load_layout(cfg))),
             "cmd": In(stream.Signature(cmd_layout(cfg))),
@@ -601,6 +607,44 @@ class SpgemmEngine(wiring.Component):
         with m.If(granted):
             m.d.sync += next_row.eq(next_row + 1)
 
+        if cfg.operands_dram:
+            c_words, ext_words, writers_busy = self.dram_c_writer(m, pes, start)
+        else:
+            c_words, ext_words = self.onchip_c_writer(m, pes, start, running)
+            writers_busy = Const(0)
+
+        all_idle = Signal()
+        m.d.comb += all_idle.eq(Cat(*[pe.idle for pe in pes]).all())
+        with m.If(running & (next_row == rows) & all_idle & ~writers_busy & ~start):
+            m.d.sync += running.eq(0)
+        m.d.comb += self.busy.eq(running)
+
+        # ---- counters -------------------------------------------------------------------
+        inc = {
+            "cycles": [running],
+            "products": [pe.ev_product for pe in pes],
+            **{e + "s" if e in ("probe", "collision", "merge", "insert", "hazard") else e:
+               [getattr(pe, f"ev_{e}") for pe in pes] for e in EVENTS if e != "refuse"},
+            "passes": [pe.ev_pass for pe in pes],
+            "mem_reads": [pe.reads for pe in pes],
+            "c_words": c_words,
+            "mem_writes": [*c_words, *ext_words],
+            **{s: [running & getattr(pe, f"ev_{s}") for pe in pes] for s in STALLS},
+            "stall_output": [pe.ev_stall_output for pe in pes],
+        }
+        for name in COUNTERS:
+            field = getattr(self.counters, name)
+            step = sum_all([t.as_unsigned() for t in inc[name]], lambda a, b: a + b)
+            with m.If(start):
+                m.d.sync += field.eq(0)
+            with m.Else():
+                m.d.sync += field.eq(field + step)
+        return m
+
+    def onchip_c_writer(self, m, pes, start, running):
+        """C in on-chip memories, read back through ``rd``/``rdata``; returns the per-PE
+        entry strobes and the row-extent write strobes."""
+        cfg = self.cfg
         # ---- C writer: each PE appends its rows' entries to its own bank; the row
         # extents share one memory, an end beat per cycle (lowest PE index first) ------
         ext, ent = c_extent_layout(cfg), entry_layout(cfg)
@@ -669,33 +713,60 @@ class SpgemmEngine(wiring.Component):
         with m.Elif(self.rdata.ready):
             m.d.sync += self.rdata.valid.eq(0)
 
-        all_idle = Signal()
-        m.d.comb += all_idle.eq(Cat(*[pe.idle for pe in pes]).all())
-        with m.If(running & (next_row == rows) & all_idle & ~start):
-            m.d.sync += running.eq(0)
-        m.d.comb += self.busy.eq(running)
+        return c_words, [ext_w.en]
 
-        # ---- counters -------------------------------------------------------------------
-        inc = {
-            "cycles": [running],
-            "products": [pe.ev_product for pe in pes],
-            **{e + "s" if e in ("probe", "collision", "merge", "insert", "hazard") else e:
-               [getattr(pe, f"ev_{e}") for pe in pes] for e in EVENTS if e != "refuse"},
-            "passes": [pe.ev_pass for pe in pes],
-            "mem_reads": [pe.reads for pe in pes],
-            "c_words": c_words,
-            "mem_writes": [*c_words, ext_w.en],
-            **{s: [running & getattr(pe, f"ev_{s}") for pe in pes] for s in STALLS},
-            "stall_output": [pe.ev_stall_output for pe in pes],
-        }
-        for name in COUNTERS:
-            field = getattr(self.counters, name)
-            step = sum_all([t.as_unsigned() for t in inc[name]], lambda a, b: a + b)
-            with m.If(start):
-                m.d.sync += field.eq(0)
+    def dram_c_writer(self, m, pes, start):
+        """C in the DRAM at ``cfg.dram_layout``: PE k's entries and row extents go, in
+        the order the PE drains them, through its own line writer (port ``dram_c<k>``),
+        which back-pressures the PE (``stall_output``). Returns the per-PE entry
+        strobes, the per-PE row-extent strobes and the writers' busy."""
+        cfg, dram = self.cfg, self.dram
+        lay = cfg.dram_layout(dram.word_bytes)
+        ext, ent = c_extent_layout(cfg), entry_layout(cfg)
+        beats = {n: lay[n][1] // dram.word_bytes for n in ("c_ext", "c_ent")}
+        base = {n: lay[n][0] // dram.word_bytes for n in ("c_ext", "c_ent")}
+        width = max(ext.size, ent.size)
+        m.d.comb += [self.rd.ready.eq(0), self.rdata.valid.eq(0)]
+        c_words, ext_words, busy = [], [], []
+        for k, pe in enumerate(pes):
+            wr = DramLineWriter(dram=dram, width=width, max_beats=max(beats.values()))
+            m.submodules[f"c_writer{k}"] = wr
+            wiring.connect(m, wr.dram, wiring.flipped(getattr(self, f"dram_c{k}")))
+            wp = Signal(range(cfg.max_c_nnz + 1), name=f"wp{k}")
+            row_start = Signal.like(wp, name=f"row_start{k}")
+            beat = pe.o.payload
+            fits = wp < cfg.max_c_nnz
+            is_ent = pe.o.valid & ~beat.end
+            new_ent, new_ext = Signal(ent, name=f"new_ent{k}"), Signal(ext, name=f"new_ext{k}")
+            bank = k << cfg.c_bank_bits
+            m.d.comb += [new_ent.col.eq(beat.col), new_ent.value.eq(beat.value),
+                         new_ext.start.eq(bank + row_start), new_ext.end.eq(bank + wp)]
+            # an entry past the bank is dropped (the error flag says so), never waited on
+            m.d.comb += [wr.w.valid.eq(pe.o.valid & (beat.end | fits)),
+                         pe.o.ready.eq(wr.w.ready | (is_ent & ~fits))]
+            with m.If(beat.end):
+                m.d.comb += [wr.w.payload.addr.eq(base["c_ext"] + beat.row * beats["c_ext"]),
+                             wr.w.payload.beats.eq(beats["c_ext"]),
+                             wr.w.payload.data.eq(new_ext)]
             with m.Else():
-                m.d.sync += field.eq(field + step)
-        return m
+                m.d.comb += [wr.w.payload.addr.eq(base["c_ent"] + (bank + wp) * beats["c_ent"]),
+                             wr.w.payload.beats.eq(beats["c_ent"]),
+                             wr.w.payload.data.eq(new_ent)]
+            taken = wr.w.valid & wr.w.ready
+            word, end = Signal(name=f"c_word{k}"), Signal(name=f"c_end{k}")
+            m.d.comb += [word.eq(taken & ~beat.end), end.eq(taken & beat.end)]
+            with m.If(is_ent & ~fits):
+                m.d.sync += self.error.eq(1)
+            with m.If(word):
+                m.d.sync += wp.eq(wp + 1)
+            with m.If(end):
+                m.d.sync += row_start.eq(wp)
+            with m.If(start):
+                m.d.sync += [wp.eq(0), row_start.eq(0)]
+            c_words.append(word)
+            ext_words.append(end)
+            busy.append(wr.busy)
+        return c_words, ext_words, Cat(*busy).any()
 
 
 def sum_all(terms, combine):
