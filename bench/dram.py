@@ -33,8 +33,10 @@ part and LiteDRAM's ULX3S SDR model:
   ``--proof-mb`` image through the backdoor (``_fast_write_mb_per_s``), proved by the CRC
   command's word path, a beat a cycle (``_proof_mb_per_s``, ``_proof_bytes_per_cycle``
   from the device's cycle counter), both together (``_fast_end_to_end_mb_per_s``); the
-  baseline, the old byte path (``word_crc=0``, a byte a request) on the same part over
-  ``--baseline-kb`` (``_byte_proof_*``), and the speedup. The SDR part's proof is bounded
+  baselines: the link path on the same device (``--link-kb`` in frames, then the same
+  proof: ``_link_load_end_to_end_mb_per_s``) and the old byte path (``word_crc=0``, a
+  byte a request, its own build) over ``--baseline-kb`` (``_byte_proof_*``), and the
+  speedup. The SDR part's proof is bounded
   by its 16-bit port: 2 bytes a cycle at most (``_proof_bound_bytes_per_cycle``);
 - ``selftest_*``: the bare served loop (no socket) on the default SoC without DRAM (the
   baseline) and with an ideal DRAM attached and idle, 1024x256 t2 matvecs from on-chip
@@ -206,17 +208,16 @@ def _proofs(cfg: SocConfig, image: bytes, repeats: int, load: bool) -> dict:
             "cycles": med(cycles), "chunks": chunks}
 
 
-def crc_proof(part: str, proof_bytes: int, baseline_bytes: int, repeats: int) -> dict:
+def crc_proof(part: str, proof_bytes: int, baseline_bytes: int, link_bytes: int,
+              repeats: int) -> dict:
     cfg = proof_config(part)
     rng = np.random.default_rng(15)
     image = rng.integers(0, 256, proof_bytes, dtype=np.uint8).tobytes()
     fast = _proofs(cfg, image, repeats, load=True)
-    byte = _proofs(proof_config(part, word_crc=0), image[:baseline_bytes], repeats, load=False)
-    n, b = len(image), baseline_bytes
+    n = len(image)
     k = f"{part}_crc"
     proof_rate = n / fast["proof_s"] / 1e6
-    byte_rate = b / byte["proof_s"] / 1e6
-    return {
+    out = {
         f"{k}_device": f"default SoC, {PROOF_DRAM_BYTES >> 20} MB of {part}, "
                        f"{cfg.dram.port_bits}-bit port beat",
         f"{k}_port_bits": cfg.dram.port_bits,
@@ -230,12 +231,26 @@ def crc_proof(part: str, proof_bytes: int, baseline_bytes: int, repeats: int) ->
         f"{k}_proof_device_cycles": fast["cycles"],
         f"{k}_proof_bytes_per_cycle": round(n / fast["cycles"], 3),
         f"{k}_proof_sim_cycles_per_s": round(fast["cycles"] / fast["proof_s"]),
-        f"{k}_byte_proof_bytes": b,
-        f"{k}_byte_proof_mb_per_s": round(byte_rate, 3),
-        f"{k}_byte_proof_device_cycles": byte["cycles"],
-        f"{k}_byte_proof_bytes_per_cycle": round(b / byte["cycles"], 4),
-        f"{k}_proof_speedup": round(proof_rate / byte_rate, 1),
     }
+    # the link path's baseline on the same device: frames in, the same proof
+    with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
+        runs = [dev.load_dram({0: image[:link_bytes]}) for _ in range(repeats)]
+    link_s = statistics.median(r.seconds + r.verify_seconds for r in runs)
+    out[f"{k}_link_load_bytes"] = link_bytes
+    out[f"{k}_link_load_end_to_end_mb_per_s"] = round(link_bytes / link_s / 1e6, 3)
+    if baseline_bytes:  # the old byte path's proof (word_crc=0: its own build)
+        byte = _proofs(proof_config(part, word_crc=0), image[:baseline_bytes], repeats,
+                       load=False)
+        b = baseline_bytes
+        byte_rate = b / byte["proof_s"] / 1e6
+        out.update({
+            f"{k}_byte_proof_bytes": b,
+            f"{k}_byte_proof_mb_per_s": round(byte_rate, 3),
+            f"{k}_byte_proof_device_cycles": byte["cycles"],
+            f"{k}_byte_proof_bytes_per_cycle": round(b / byte["cycles"], 4),
+            f"{k}_proof_speedup": round(proof_rate / byte_rate, 1),
+        })
+    return out
 
 
 def selftests(repeats: int) -> dict:
@@ -263,16 +278,20 @@ def main(argv=None):
     ap.add_argument("--proof-mb", type=int, default=4,
                     help="MB the fast path loads and proves (the <part>_crc_* keys)")
     ap.add_argument("--baseline-kb", type=int, default=512,
-                    help="KB the byte-path baseline proves")
+                    help="KB the byte-path baseline proves (0: skip it and its build)")
+    ap.add_argument("--link-kb", type=int, default=256,
+                    help="KB the link-path baseline loads and proves")
+    ap.add_argument("--parts", default="ideal,mt48lc16m16",
+                    help="parts of the <part>_crc_* section (comma-separated)")
     ap.add_argument("--only-crc", action="store_true",
                     help="run only the <part>_crc_* section and update those keys in the "
                          "existing results file")
     args = ap.parse_args(argv)
     if args.only_crc:
         res = json.loads((RESULTS_DIR / "dram.json").read_text())
-        for part in ("ideal", "mt48lc16m16"):
+        for part in args.parts.split(","):
             res.update(crc_proof(part, args.proof_mb << 20, args.baseline_kb << 10,
-                                 args.repeats))
+                                 args.link_kb << 10, args.repeats))
         for k, v in res.items():
             print(f"{k}: {v}")
         print(save_results("dram", res))
@@ -295,8 +314,9 @@ def main(argv=None):
                          f"({SOC_DRAM_BYTES >> 20} MB), max_payload={DRAM_MAX_PAYLOAD}")
     for part in ("ideal", "mt48lc16m16"):
         res.update(matvec_from_dram(part, n, repeats))
-    for part in ("ideal", "mt48lc16m16"):
-        res.update(crc_proof(part, args.proof_mb << 20, args.baseline_kb << 10, repeats))
+    for part in args.parts.split(","):
+        res.update(crc_proof(part, args.proof_mb << 20, args.baseline_kb << 10,
+                             args.link_kb << 10, repeats))
     res.update(selftests(repeats))
     for k, v in res.items():
         print(f"{k}: {v}")
