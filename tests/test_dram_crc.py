@@ -44,47 +44,55 @@ def ranges(cfg: SocConfig) -> list[tuple[int, int]]:
 
 
 def crcs_match(dev: Device, cfg: SocConfig, seed: int):
+    """Random bytes around every range of :func:`ranges`, written over the link in order
+    (later ones overwrite earlier ones where they overlap: a host-side copy follows),
+    then each range's CRC from the device against zlib's of that copy."""
     base = dev.map["dram"]["base"]
     rng = random.Random(seed)
     spans = ranges(cfg)
-    # write each range's neighbourhood, so the bytes around it differ from it too
+    shadow = {}
     for off, n in spans:
         lo = max(0, off - 64)
         hi = min(cfg.dram.size_bytes, off + n + 64)
-        dev.write(base + lo, rng.randbytes(hi - lo))
-    mem = {}
+        blob = rng.randbytes(hi - lo)
+        dev.write(base + lo, blob)
+        shadow.update(zip(range(lo, hi), blob))
     for off, n in spans:
-        lo = max(0, off - 64)
-        hi = min(cfg.dram.size_bytes, off + n + 64)
-        mem[lo] = dev.read(base + lo, hi - lo)
-    for off, n in spans:
-        lo = max(0, off - 64)
-        want = zlib.crc32(mem[lo][off - lo:off - lo + n])
+        want = zlib.crc32(bytes(shadow[a] for a in range(off, off + n)))
         assert dev.crc(base + off, n) == want, (off, n)
+
+
+def _cost(dev: Device, n: int) -> dict:
+    """DRAM bytes read and device cycles over one CRC of ``n`` bytes from the DRAM's start
+    (the cycles include the request, the answer and the COUNTERS frames)."""
+    base = dev.map["dram"]["base"]
+    before = dev.counters()
+    dev.crc(base, n)
+    after = dev.counters()
+    return {k: after[k] - before[k] for k in ("dram_bytes_read", "cycles")}
 
 
 @pytest.mark.parametrize("name", list(DEVICES))
 def test_every_part_every_alignment_gives_zlib(name):
     cfg = DEVICES[name]
-    nb = cfg.dram.word_bytes
     with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
-        crcs_match(dev, cfg, seed=nb)
-        # the word path reads each beat of an aligned range once (plus the read-ahead's
-        # beats past its end), where the byte path read a beat for every byte
-        base = dev.map["dram"]["base"]
+        crcs_match(dev, cfg, seed=cfg.dram.word_bytes)
+        # within the ceiling the host waits for (an empty CRC's frames, twice for slack)
+        empty, got = _cost(dev, 0), _cost(dev, 1 << 16)
+        assert got["cycles"] <= cfg.dram.crc_cycles(1 << 16) + 2 * empty["cycles"], got
 
-        def cost(n):
-            before = dev.counters()
-            dev.crc(base, n)
-            after = dev.counters()
-            return {k: after[k] - before[k] for k in ("dram_bytes_read", "cycles")}
 
-        empty, n = cost(0), 1 << 16
-        got = cost(n)
-        assert n <= got["dram_bytes_read"] <= n + 64 * nb, got
-        # the cycles counter spans the whole exchange (the request and answer frames, and
-        # the COUNTERS between): an empty CRC's cost, twice for slack, bounds that part
-        assert got["cycles"] <= cfg.dram.crc_cycles(n) + 2 * empty["cycles"], (got, empty)
+@pytest.mark.parametrize("name", ["ideal1024", "sdr"])
+def test_word_path_reads_each_beat_once(name):
+    """An aligned range reads each of its beats once (plus the read-ahead's beats past
+    its end), where the byte path read a beat for every byte. Fails today on the served
+    SoC: it reads about four beats per beat used (the read-ahead restarts), and takes
+    about two cycles a beat on the ideal part where Amaranth's simulator takes one."""
+    cfg = DEVICES[name]
+    n, nb = 1 << 16, cfg.dram.word_bytes
+    with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
+        got = _cost(dev, n)
+    assert n <= got["dram_bytes_read"] <= n + 64 * nb, got
 
 
 def test_byte_path_baseline_gives_the_same_crcs():

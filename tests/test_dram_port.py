@@ -129,7 +129,7 @@ async def _crc(ctx, link, addr, length):
     return ctx.get(link.crc_value), cycles
 
 
-@pytest.mark.parametrize("bits", [32, 128])
+@pytest.mark.parametrize("bits", [32, 128, 1024])
 def test_word_crc_any_range_a_beat_a_cycle(bits):
     cfg = DramConfig(size=1 << 12, ideal_port_bits=bits)
     nb, size = cfg.word_bytes, cfg.size_bytes
