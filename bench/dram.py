@@ -28,12 +28,23 @@ part and LiteDRAM's ULX3S SDR model:
   frames, each proved by the device's CRC (load_dram raises unless every chunk's CRC
   equals the host's; ``_crc_chunks_verified`` counts them); ``_mb_per_s`` is the write,
   ``_end_to_end_mb_per_s`` includes the proof;
+- ``<part>_crc_*``: the fast path end to end on a served SoC with 8 MB of the part
+  (:func:`proof_config`; the ideal part at a 1024-bit ``ideal_port_bits``): a
+  ``--proof-mb`` image through the backdoor (``_fast_write_mb_per_s``), proved by the CRC
+  command's word path, a beat a cycle (``_proof_mb_per_s``, ``_proof_bytes_per_cycle``
+  from the device's cycle counter), both together (``_fast_end_to_end_mb_per_s``); the
+  baselines: the link path on the same device (``--link-kb`` in frames, then the same
+  proof: ``_link_load_end_to_end_mb_per_s``) and the old byte path (``word_crc=0``, a
+  byte a request, its own build) over ``--baseline-kb`` (``_byte_proof_*``), and the
+  speedup. The SDR part's proof is bounded
+  by its 16-bit port: 2 bytes a cycle at most (``_proof_bound_bytes_per_cycle``);
 - ``selftest_*``: the bare served loop (no socket) on the default SoC without DRAM (the
   baseline) and with an ideal DRAM attached and idle, 1024x256 t2 matvecs from on-chip
   weights back to back.
 """
 
 import argparse
+import json
 import platform
 import statistics
 import time
@@ -51,7 +62,7 @@ from tritium.host import Device
 from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice, selftest, with_dram
 from tritium.sim import dram as model
 from tritium.sim.dram_rtl import Harness
-from _results import save_results  # bench/_results.py (run as a script)
+from _results import RESULTS_DIR, save_results  # bench/_results.py (run as a script)
 
 #: the simulated DRAM of each part: 2 MiB holds the longest stream on either
 SIZE = 1 << 21
@@ -159,6 +170,89 @@ def matvec_from_dram(part: str, n: int, repeats: int) -> dict:
     }
 
 
+#: the CRC proof's served SoCs: 8 MB of the part, the ideal part 1024 bits wide
+PROOF_DRAM_BYTES, PROOF_IDEAL_BITS = 1 << 23, 1024
+
+
+def proof_config(part: str, word_crc: int = 1) -> SocConfig:
+    """The default SoC with 8 MB of ``part`` (tests/test_dram_crc.py builds the same)."""
+    wide = PROOF_IDEAL_BITS if PARTS[part].kind == "ideal" else 0
+    return SocConfig(dram=DramConfig(part=part, size=PROOF_DRAM_BYTES, ideal_port_bits=wide,
+                                     word_crc=word_crc), max_payload=DRAM_MAX_PAYLOAD)
+
+
+def _proofs(cfg: SocConfig, image: bytes, repeats: int, load: bool) -> dict:
+    """Medians over ``repeats``: backdoor write seconds (``load``), CRC-proof seconds, the
+    device's cycles during the proof; the proof's chunks."""
+    write_s, proof_s, cycles = [], [], []
+    with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
+        base = dev.map["dram"]["base"]
+        if not load:  # the baseline proves bytes put there once
+            dev.load_dram({0: image}, fast=sd.backdoor_url)
+        for _ in range(repeats):
+            before = dev.counters()["cycles"]
+            if load:
+                rep = dev.load_dram({0: image}, fast=sd.backdoor_url)
+                write_s.append(rep.seconds)
+                proof_s.append(rep.verify_seconds)
+                chunks = len(rep.crcs)
+            else:
+                t0 = time.monotonic()
+                if dev.crc(base, len(image)) != P.crc32(image):
+                    raise SystemExit("the byte-path CRC differs from the host's")
+                proof_s.append(time.monotonic() - t0)
+                chunks = 1
+            cycles.append(dev.counters()["cycles"] - before)
+    med = statistics.median
+    return {"write_s": med(write_s) if write_s else None, "proof_s": med(proof_s),
+            "cycles": med(cycles), "chunks": chunks}
+
+
+def crc_proof(part: str, proof_bytes: int, baseline_bytes: int, link_bytes: int,
+              repeats: int) -> dict:
+    cfg = proof_config(part)
+    rng = np.random.default_rng(15)
+    image = rng.integers(0, 256, proof_bytes, dtype=np.uint8).tobytes()
+    fast = _proofs(cfg, image, repeats, load=True)
+    n = len(image)
+    k = f"{part}_crc"
+    proof_rate = n / fast["proof_s"] / 1e6
+    out = {
+        f"{k}_device": f"default SoC, {PROOF_DRAM_BYTES >> 20} MB of {part}, "
+                       f"{cfg.dram.port_bits}-bit port beat",
+        f"{k}_port_bits": cfg.dram.port_bits,
+        f"{k}_proof_bound_bytes_per_cycle": cfg.dram.word_bytes,
+        f"{k}_load_bytes": n,
+        f"{k}_chunks_verified": fast["chunks"],
+        f"{k}_fast_write_mb_per_s": round(n / fast["write_s"] / 1e6, 1),
+        f"{k}_proof_mb_per_s": round(proof_rate, 3),
+        f"{k}_fast_end_to_end_mb_per_s": round(n / (fast["write_s"] + fast["proof_s"]) / 1e6,
+                                               3),
+        f"{k}_proof_device_cycles": fast["cycles"],
+        f"{k}_proof_bytes_per_cycle": round(n / fast["cycles"], 3),
+        f"{k}_proof_sim_cycles_per_s": round(fast["cycles"] / fast["proof_s"]),
+    }
+    # the link path's baseline on the same device: frames in, the same proof
+    with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
+        runs = [dev.load_dram({0: image[:link_bytes]}) for _ in range(repeats)]
+    link_s = statistics.median(r.seconds + r.verify_seconds for r in runs)
+    out[f"{k}_link_load_bytes"] = link_bytes
+    out[f"{k}_link_load_end_to_end_mb_per_s"] = round(link_bytes / link_s / 1e6, 3)
+    if baseline_bytes:  # the old byte path's proof (word_crc=0: its own build)
+        byte = _proofs(proof_config(part, word_crc=0), image[:baseline_bytes], repeats,
+                       load=False)
+        b = baseline_bytes
+        byte_rate = b / byte["proof_s"] / 1e6
+        out.update({
+            f"{k}_byte_proof_bytes": b,
+            f"{k}_byte_proof_mb_per_s": round(byte_rate, 3),
+            f"{k}_byte_proof_device_cycles": byte["cycles"],
+            f"{k}_byte_proof_bytes_per_cycle": round(b / byte["cycles"], 4),
+            f"{k}_proof_speedup": round(proof_rate / byte_rate, 1),
+        })
+    return out
+
+
 def selftests(repeats: int) -> dict:
     start = bytes([TMV.START_ID]) + P.pack_fields(
         TMV.START_FIELDS, {"rows": 1024, "cols": 256, "base": 0, "fmt": 0})
@@ -181,7 +275,27 @@ def main(argv=None):
                     help="16k beats, a 1024 x 1024 matvec, one repeat")
     ap.add_argument("--beats", type=int, default=1 << 17)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--proof-mb", type=int, default=4,
+                    help="MB the fast path loads and proves (the <part>_crc_* keys)")
+    ap.add_argument("--baseline-kb", type=int, default=512,
+                    help="KB the byte-path baseline proves (0: skip it and its build)")
+    ap.add_argument("--link-kb", type=int, default=256,
+                    help="KB the link-path baseline loads and proves")
+    ap.add_argument("--parts", default="ideal,mt48lc16m16",
+                    help="parts of the <part>_crc_* section (comma-separated)")
+    ap.add_argument("--only-crc", action="store_true",
+                    help="run only the <part>_crc_* section and update those keys in the "
+                         "existing results file")
     args = ap.parse_args(argv)
+    if args.only_crc:
+        res = json.loads((RESULTS_DIR / "dram.json").read_text())
+        for part in args.parts.split(","):
+            res.update(crc_proof(part, args.proof_mb << 20, args.baseline_kb << 10,
+                                 args.link_kb << 10, args.repeats))
+        for k, v in res.items():
+            print(f"{k}: {v}")
+        print(save_results("dram", res))
+        return
     beats, repeats = (1 << 14, 1) if args.quick else (args.beats, args.repeats)
     n = 1024 if args.quick else 4096
     res = {"dram_machine": f"{platform.machine()}, 2 cores shared",
@@ -200,6 +314,9 @@ def main(argv=None):
                          f"({SOC_DRAM_BYTES >> 20} MB), max_payload={DRAM_MAX_PAYLOAD}")
     for part in ("ideal", "mt48lc16m16"):
         res.update(matvec_from_dram(part, n, repeats))
+    for part in args.parts.split(","):
+        res.update(crc_proof(part, args.proof_mb << 20, args.baseline_kb << 10,
+                             args.link_kb << 10, repeats))
     res.update(selftests(repeats))
     for k, v in res.items():
         print(f"{k}: {v}")

@@ -138,6 +138,47 @@ def mux_sat_sub(a, b: int):
 
 
 
+# ---- CRC-32 over any number of bits in one cycle --------------------------------------------
+
+
+def _reflect(v: int, n: int) -> int:
+    return int(f"{v:0{n}b}"[::-1], 2)
+
+
+def crc32_step(state, data):
+    """The CRC-32 register (``tritium.hdl.link.deframer.CRC32``, zlib's CRC) after
+    ``len(data)`` bits of ``data``, least significant first (bytes of a little-endian
+    word in address order): combinational. ``state`` is the register in the reflected
+    domain, so it starts at :data:`CRC32_START` and the CRC of the bytes fed so far is
+    ``state ^ CRC32_XOR``. Each output bit is an XOR of state and data bits, found by
+    running the bit-serial reflected CRC on symbolic bits."""
+    from .link.deframer import CRC32
+
+    a = CRC32
+    assert a.reflect_input and a.reflect_output  # the form the loop below computes
+    w, n = a.crc_width, len(data)
+    poly = _reflect(a.polynomial, w)
+    bits = [1 << i for i in range(w)]          # bit i of the register, over state + data
+    for j in range(n):
+        fb = bits[0] ^ (1 << (w + j))
+        bits = bits[1:] + [0]
+        bits = [b ^ fb if poly >> i & 1 else b for i, b in enumerate(bits)]
+    src = Cat(state, data)
+    return Cat(*[Cat(*[src[k] for k in range(w + n) if b >> k & 1]).xor() for b in bits])
+
+
+def _crc32_consts():
+    from .link.deframer import CRC32
+
+    return (_reflect(CRC32.initial_crc, CRC32.crc_width), CRC32.xor_output)
+
+
+#: the reflected-domain register :func:`crc32_step` starts from, and the XOR that turns it
+#: into the CRC
+CRC32_START, CRC32_XOR = _crc32_consts()
+
+
+
 # ---- the SoC's DRAM subsystem ---------------------------------------------------------------
 #
 # The DRAM controller's native port (tritium.hdl.dram.port_signature: one beat per
@@ -173,16 +214,31 @@ class LinkDramPort(wiring.Component):
     it (reads still in flight are dropped as they come). So sequential reads (READ, the
     CRC command) cost the controller's latency once, not per byte. Beats the read-ahead
     fetched and the bus never read are counted by the DRAM's ``bytes_read``.
+
+    The CRC command's word path: ``crc_start`` (a pulse; not with ``invalidate``, which
+    it implies) takes ``crc_addr`` (byte offset) and ``crc_len`` (bytes, up to 2**32 - 1)
+    and streams their beats through the same read-ahead; ``crc_busy`` is high from the
+    next cycle until the last byte is in, then ``crc_value`` holds the CRC-32 of the
+    range (zlib's; 0 for an empty one). A whole beat enters the CRC in the cycle it is at
+    the read-ahead's head (a CRC-32 of ``port_bits`` data bits a cycle), so a range
+    costs one cycle a beat where the port delivers one, plus the read latency once; the
+    bytes of a partial head or tail beat enter one a cycle (at most ``2 ·
+    (word_bytes - 1)`` cycles a range). A write by another requester meanwhile restarts
+    the read-ahead at the beat being read (the CRC is of memory as it is read).
     """
 
     def __init__(self, cfg):
         self.cfg = cfg
         lane = exact_log2(cfg.word_bytes)
+        if not lane:
+            raise ValueError("the link's DRAM port needs a beat of two bytes or more")
         self.lane_bits = lane
         super().__init__({
             "we": In(1), "re": In(1), "addr": In(cfg.addr_bits + lane), "wdata": In(8),
             "wready": Out(1), "rdata": Out(8), "rvalid": Out(1), "busy": Out(1),
             "invalidate": In(1), "port": Out(_dram_sig(cfg).flip()),
+            "crc_start": In(1), "crc_addr": In(cfg.addr_bits + lane), "crc_len": In(33),
+            "crc_busy": Out(1), "crc_value": Out(32),
         })
 
     def elaborate(self, platform):
@@ -249,18 +305,42 @@ class LinkDramPort(wiring.Component):
         flush = Signal()
         m.submodules.rbuf = rbuf = ResetInserter(flush)(fifo.SyncFIFOBuffered(width=bits,
                                                                               depth=D))
-        hit = want & act & (hd == want_b)
-        restart = want & ~(act & (hd == want_b))
-        m.d.comb += flush.eq(restart | self.invalidate | self.we)
-        serve = hit & rbuf.r_rdy
+        # the CRC's position: its next byte (pos), the bytes left, the register
+        crc_on = self.crc_busy
+        pos = Signal(cfg.addr_bits + lb + 1)
+        left = Signal(33)
+        state = Signal(32, init=CRC32_START)
+        cur_b, cur_l = pos[lb:], pos[:lb]
+        # the beat wanted at the read-ahead's head: a byte read's, or the CRC's
+        need = want | crc_on
+        need_b = Mux(crc_on, cur_b, want_b)
+        hit = need & act & (hd == need_b)
+        restart = need & ~(act & (hd == need_b))
+        m.d.comb += flush.eq(restart | self.invalidate | self.we | self.crc_start)
+        serve = want & hit & rbuf.r_rdy
         last_lane = (want_l == nb - 1) if lb else Const(1)
+        # the CRC: a whole beat where the range covers it, else its byte at pos
+        take_c = crc_on & hit & rbuf.r_rdy
+        whole = (cur_l == 0) & (left >= nb)
+        pop_c = take_c & (whole | (cur_l == nb - 1))
         m.d.comb += [self.rvalid.eq(serve),
                      self.rdata.eq(rbuf.r_data.word_select(want_l, 8) if lb else rbuf.r_data),
-                     rbuf.r_en.eq(serve & last_lane)]
+                     rbuf.r_en.eq(serve & last_lane | pop_c),
+                     self.crc_value.eq(state ^ CRC32_XOR)]
         with m.If(serve):
             m.d.sync += want.eq(0)
             with m.If(last_lane):
                 m.d.sync += hd.eq(hd + 1)
+        with m.If(pop_c):
+            m.d.sync += hd.eq(hd + 1)
+        step = Mux(whole, nb, 1)
+        with m.If(self.crc_start):
+            m.d.sync += [crc_on.eq(self.crc_len != 0), pos.eq(self.crc_addr),
+                         left.eq(self.crc_len), state.eq(CRC32_START)]
+        with m.Elif(take_c):
+            m.d.sync += [pos.eq(pos + step), left.eq(left - step), crc_on.eq(left != step),
+                         state.eq(Mux(whole, crc32_step(state, rbuf.r_data),
+                                      crc32_step(state, rbuf.r_data.word_select(cur_l, 8))))]
         # after the serve above: a read may come in the cycle the previous one is answered
         with m.If(self.re):
             m.d.sync += [want.eq(1), want_b.eq(beat), want_l.eq(lane)]
@@ -278,7 +358,7 @@ class LinkDramPort(wiring.Component):
             m.d.sync += nxt.eq(nxt + 1)
         with m.If(flush):
             m.d.sync += [drop.eq(drop - (arrive & (drop != 0)) + inflight - keep),
-                         inflight.eq(0), act.eq(restart), hd.eq(want_b), nxt.eq(want_b)]
+                         inflight.eq(0), act.eq(restart), hd.eq(need_b), nxt.eq(need_b)]
         with m.Else():
             m.d.sync += [inflight.eq(inflight + issue - keep),
                          drop.eq(drop - (arrive & (drop != 0)))]

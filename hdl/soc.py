@@ -165,6 +165,14 @@ class Soc(wiring.Component):
             for k, p in enumerate(wants):
                 wiring.connect(m, wiring.flipped(p), getattr(arb, f"r{k + 1}"))
             wiring.connect(m, arb.ctrl, wiring.flipped(self.dram))
+            if cfg.dram.word_crc:
+                # the CRC command over DRAM: the port's word path, a beat a cycle
+                m.d.comb += [proc.wcrc_claim.eq(probe.hit(region, proc.chk_addr)),
+                             dlink.crc_start.eq(proc.wcrc_start),
+                             dlink.crc_addr.eq(probe.offset(region, proc.chk_addr)),
+                             dlink.crc_len.eq(proc.chk_len),
+                             proc.wcrc_done.eq(~dlink.crc_busy),
+                             proc.wcrc_value.eq(dlink.crc_value)]
             readers.append((hit, dlink.rdata, dlink.rvalid))
             dram_busy = dlink.busy | arb.busy
             dram_counters = [getattr(arb, c) for c in DramArbiter.COUNTERS]

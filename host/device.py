@@ -532,9 +532,15 @@ class Device:
     def crc(self, addr: int, length: int) -> int:
         """The device's CRC-32 of ``length`` bytes from ``addr``, read back over its own
         bus (the CRC command: docs/protocol.md); the range must be readable. DeviceError
-        if the device refuses it (NAK)."""
-        # a wait ceiling, not a delay: two cycles a byte (one where the bus keeps up)
-        work = 2 * length / SLOWEST_HZ
+        if the device refuses it (NAK). The wait for the answer allows the cycles the
+        device's CRC path may take (a DRAM range's word path: ``DramConfig.crc_cycles``
+        of the config INFO reported; any other range a byte at a time) at
+        :data:`SLOWEST_HZ`: a ceiling, not a delay."""
+        region, dram = self.map.get(DRAM_REGION), self.cfg.dram
+        in_dram = region is not None and dram is not None and \
+            region["base"] <= addr < region["base"] + region["size"]
+        cycles = dram.crc_cycles(length) if in_dram else P.CRC_BYTE_CYCLES * length
+        work = cycles / SLOWEST_HZ
         raw = self.link.request(P.CRC, P.pack_fields(P.CRC_FIELDS, {"addr": addr,
                                                                      "length": length}),
                                 expect=P.CRC_ANSWER_BYTES, work=work)

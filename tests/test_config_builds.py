@@ -416,3 +416,35 @@ def test_one_chord_sigmoid_runs_exactly():
         jobs.append((op, x, y, s0, s1))
     out = run_mfc_vector(cfg, jobs)
     assert out["got"] == out["expected"]
+
+
+# ---- the DRAM port at every beat the validator accepts --------------------------------------
+
+def _accepted_ideal_port_bits() -> list[int]:
+    """Every ``DramConfig.ideal_port_bits`` the validator accepts, found by asking it."""
+    from tritium.dram import DramConfig
+
+    lo, hi = next(f.metadata["range"] for f in dataclasses.fields(DramConfig)
+                  if f.name == "ideal_port_bits")
+    return [w for w in range(lo, hi + 1) if _accepts(DramConfig, size=1 << 12,
+                                                     ideal_port_bits=w)]
+
+
+def test_the_accepted_ideal_port_widths_are_the_powers_of_two():
+    assert _accepted_ideal_port_bits() == [0, 32, 64, 128, 256, 512, 1024]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bits", _accepted_ideal_port_bits())
+def test_every_accepted_ideal_port_width_lints_clean(bits, tmp_path):
+    """The parts whose logic the beat sizes (the link's port with its CRC word path, the
+    arbiter, the ideal controller) elaborate and lint clean at every accepted width."""
+    from tritium.dram import DramConfig
+    from tritium.hdl.dram.ideal import IdealController
+    from tritium.hdl.mem import DramArbiter, LinkDramPort
+
+    cfg = DramConfig(size=1 << 12, ideal_port_bits=bits)
+    for comp, top in ((LinkDramPort(cfg), "link_dram_port"), (DramArbiter(cfg, 2), "arbiter"),
+                      (IdealController(cfg, storage="amaranth"), "ideal_controller")):
+        rc, msgs = lint(to_verilog(comp, top), tmp_path, "-Wall", *WAIVED)
+        assert rc == 0 and not msgs, (top, "\n".join(msgs[:10]))

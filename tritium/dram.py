@@ -17,6 +17,7 @@ from typing import ClassVar
 
 from .config import Config, _field
 from .errors import ConfigError
+from .protocol import CRC_BYTE_CYCLES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +112,17 @@ PARTS: dict[str, DramPart] = {
 }
 
 
+#: a ceiling on the cycles the CRC command's word path takes a beat. One where the port
+#: delivers a beat a cycle in Amaranth's simulator; the served SoC measures about 2 on
+#: the ideal part and 4.2 on the SDR part (tests/test_dram_crc.py: its read-ahead
+#: restarts, not yet fixed), so the ceiling is twice the worst of those
+CRC_CYCLES_PER_BEAT = 8
+
+#: the ideal part's accepted port beats (DramConfig.ideal_port_bits), in bits: at least
+#: its own 32, at most 1024 (a 128-byte beat; the CRC and read-ahead logic grows with it)
+IDEAL_PORT_BITS_MIN, IDEAL_PORT_BITS_MAX = 32, 1 << 10
+
+
 def part(name: str) -> DramPart:
     """The part called ``name``; ConfigError listing the known ones otherwise."""
     if name not in PARTS:
@@ -123,16 +135,35 @@ class DramConfig(Config):
     """The device's DRAM: a part and how many bytes of it the device uses.
 
     ``size``: bytes used (0 = the whole part; a power of two up to the part's size, so a
-    test can model a small DRAM); the native port's beat is the part's ``port_bits``.
+    test can model a small DRAM). The native port's beat is the part's ``port_bits``, or
+    for the ideal part ``ideal_port_bits`` if set (a power of two from
+    :data:`IDEAL_PORT_BITS_MIN` to :data:`IDEAL_PORT_BITS_MAX`): a real part's beat is
+    its controller's, the ideal part's a modelling choice (a wide one lets the CRC
+    command, which takes a beat a cycle, prove a load at tens of MB/s in simulation).
+    ``word_crc``: 1 (default) the CRC command reads a DRAM range a beat a cycle; 0 a
+    byte a bus request, as every other region (the old path, kept as a baseline).
     """
 
     kind: ClassVar[str] = "dram"
 
     part: str = "ideal"
     size: int = _field(0, 0, 1 << 34, "bytes of the part the device uses (0: all of it)")
+    ideal_port_bits: int = _field(
+        0, 0, IDEAL_PORT_BITS_MAX, "the ideal part's port beat in bits (0: the part's; else "
+        f"a power of two, {IDEAL_PORT_BITS_MIN}..{IDEAL_PORT_BITS_MAX}); real parts: 0")
+    word_crc: int = _field(1, 0, 1, "1: the CRC command reads DRAM a beat a cycle; "
+                           "0: a byte a request (baseline)")
 
     def validate(self) -> None:
         p = part(self.part)
+        w = self.ideal_port_bits
+        if w and p.kind != "ideal":
+            raise ConfigError(f"dram.ideal_port_bits={w} applies to the ideal part only; "
+                              f"part {self.part!r} has its controller's {p.port_bits}-bit "
+                              "beat: set it to 0")
+        if w and (w & (w - 1) or not IDEAL_PORT_BITS_MIN <= w <= IDEAL_PORT_BITS_MAX):
+            raise ConfigError(f"dram.ideal_port_bits={w} must be 0 or a power of two from "
+                              f"{IDEAL_PORT_BITS_MIN} to {IDEAL_PORT_BITS_MAX}")
         if self.size and (self.size & (self.size - 1) or self.size > p.size_bytes
                           or self.size < self.word_bytes):
             raise ConfigError(f"dram.size={self.size} must be a power of two between "
@@ -148,11 +179,22 @@ class DramConfig(Config):
 
     @property
     def port_bits(self) -> int:
-        return self.spec.port_bits
+        """The native port's beat: ``ideal_port_bits`` if set, else the part's."""
+        return self.ideal_port_bits or self.spec.port_bits
 
     @property
     def word_bytes(self) -> int:
-        return part(self.part).port_bits // 8
+        return self.port_bits // 8
+
+    def crc_cycles(self, length: int) -> int:
+        """A ceiling on the device cycles the CRC command takes over ``length`` bytes of
+        this DRAM. The word path (``word_crc``): :data:`CRC_CYCLES_PER_BEAT` a beat of the
+        range, one more beat for the read latency, and a cycle for each byte of a partial
+        head and tail beat; the byte path: ``tritium.protocol.CRC_BYTE_CYCLES`` a byte."""
+        if not self.word_crc:
+            return CRC_BYTE_CYCLES * length
+        nb = self.word_bytes
+        return CRC_CYCLES_PER_BEAT * (-(-length // nb) + 1) + 2 * (nb - 1)
 
     @property
     def addr_bits(self) -> int:

@@ -101,6 +101,10 @@ STATUS_FIELDS = (("flags", 1), ("result_beats", 4), ("weight_crc", 4), ("weight_
 #: (a readable range of one region) and answers their CRC-32 (:func:`crc32`) as a u32
 CRC_FIELDS = (("addr", 4), ("length", 4))
 CRC_ANSWER_BYTES = 4
+#: a ceiling on the device cycles the CRC command takes a byte read over the byte bus (a
+#: request and its answer: one cycle where the region answers the next cycle); a DRAM
+#: range's word path costs less (tritium.dram.DramConfig.crc_cycles)
+CRC_BYTE_CYCLES = 2
 #: INFO request payload for one chunk of the answer (no payload: the whole answer)
 INFO_CHUNK_FIELDS = (("offset", 2), ("length", 2))
 #: START payload: the engine byte (its START id), then that engine's fields

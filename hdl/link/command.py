@@ -15,6 +15,11 @@ payload bytes), and talks to the rest of the device through:
   command sees memory as it is then). Before touching it, the processor presents an access as
   ``chk_addr``/``chk_len``/``chk_write`` and the device answers ``chk_ok`` (same cycle)
   if that byte range lies in one region with that access right;
+- a word-wide CRC unit (the DRAM's: :class:`~tritium.hdl.mem.LinkDramPort`):
+  ``wcrc_claim`` (same cycle, beside ``chk_ok``) says the range ``chk_addr``/``chk_len``
+  is the unit's; a CRC command then pulses ``wcrc_start`` (with ``bus_rstart``) instead
+  of reading the bus, waits for ``wcrc_done`` (read from the cycle after the pulse:
+  the unit has finished) and answers ``wcrc_value``;
 - an engine start port: ``start`` (one-cycle pulse) with ``start_args`` (the START
   payload after the engine byte, 15 bytes, zero-padded), ``start_engine``; the device
   answers ``start_ready`` (idle engine) and ``start_args_ok`` (arguments in range);
@@ -33,7 +38,8 @@ per cycle, after the whole frame's CRC has been checked, so a corrupted frame ca
 write anything); CRC reads ``length`` bytes from ``addr`` over the bus (one byte a
 cycle when the bus answers the next cycle: each ``bus_re`` after the first comes in the
 cycle ``bus_rvalid`` answers the one before, so a region must take a read in that cycle;
-the range is checked as a READ's) and answers their CRC-32; START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
+the range is checked as a READ's; a range the word-wide unit claims is read by it
+instead, a beat a cycle) and answers their CRC-32; START, STATUS, COUNTERS, RESET as named. Errors answer NAK with a
 reason and execute nothing. A repeated sequence number of WRITE/START/RESET is
 acknowledged without executing again; the device remembers the last executed one.
 """
@@ -68,6 +74,8 @@ class CommandProcessor(wiring.Component):
             "bus_rdata": In(8), "bus_rvalid": In(1),
             "bus_wready": In(1, init=1), "bus_wbusy": In(1), "bus_rstart": Out(1),
             "chk_addr": Out(32), "chk_len": Out(33), "chk_write": Out(1), "chk_ok": In(1),
+            "wcrc_claim": In(1), "wcrc_start": Out(1), "wcrc_done": In(1),
+            "wcrc_value": In(32),
             "start": Out(1), "start_engine": Out(8), "start_args": Out(8 * (ARG_BYTES - 1)),
             "start_ready": In(1), "start_args_ok": In(1),
             "status": In(8 * status_bytes), "counters": In(64 * counter_count),
@@ -99,7 +107,9 @@ class CommandProcessor(wiring.Component):
         src = Signal(range(6))
         # the CRC command's: CRC-32 of the bytes read back
         m.submodules.readback_crc = rcrc = CRC32(data_width=8).create()
-        crc_bytes = Array(rcrc.crc[8 * j:8 * j + 8] for j in range(P.CRC_ANSWER_BYTES))
+        wide = Signal()          # the CRC being answered is the word-wide unit's
+        crc = Mux(wide, self.wcrc_value, rcrc.crc)
+        crc_bytes = Array(crc[8 * j:8 * j + 8] for j in range(P.CRC_ANSWER_BYTES))
         status = Array(self.status[8 * j:8 * j + 8] for j in range(self.status_bytes))
         counters = Array(self.counters[8 * j:8 * j + 8] for j in range(8 * self.counter_count))
         out = Signal(8)
@@ -211,9 +221,13 @@ class CommandProcessor(wiring.Component):
                             nak(P.NAK_LENGTH)
                         with m.Elif(~self.chk_ok):
                             nak(P.NAK_ADDRESS)
+                        with m.Elif(self.wcrc_claim):
+                            m.d.comb += [self.wcrc_start.eq(1), self.bus_rstart.eq(1)]
+                            m.d.sync += wide.eq(1)
+                            m.next = "CRC_WORDS"
                         with m.Else():
                             m.d.comb += [rcrc.start.eq(1), self.bus_rstart.eq(1)]
-                            m.d.sync += [addr.eq(u32(0)), k.eq(0), n.eq(u32(4))]
+                            m.d.sync += [addr.eq(u32(0)), k.eq(0), n.eq(u32(4)), wide.eq(0)]
                             m.next = "CRC_FETCH"
                     with m.Case(P.STATUS):
                         respond(P.STATUS | P.ACK_BIT, self.status_bytes, SRC_STATUS)
@@ -266,6 +280,9 @@ class CommandProcessor(wiring.Component):
                         m.d.comb += [self.bus_re.eq(1), self.bus_addr.eq(addr + k + 1)]
                     with m.Else():
                         m.next = "CRC_DONE"
+            with m.State("CRC_WORDS"):
+                with m.If(self.wcrc_done):
+                    m.next = "CRC_DONE"
             with m.State("CRC_DONE"):
                 respond(P.CRC | P.ACK_BIT, P.CRC_ANSWER_BYTES, SRC_CRC)
             with m.State("HEADER"):
