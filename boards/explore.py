@@ -38,8 +38,8 @@ engine's config with every swept field that is a field of that config replaced (
 ``pe`` for the TMV; the cycle-model-only fields do not reach the build). Its row gets
 :data:`PNR_COLUMNS`: ``pnr_lut`` (ECP5 TRELLIS_COMB / iCE40 logic cells), ``pnr_ff``,
 ``pnr_bram``, ``pnr_dsp`` (used; ``_available`` beside LUT), ``fmax_mhz`` and
-``fmax_target_mhz`` (of the clock with the least slack), ``fmax_json`` (every clock), ``timing_met``,
-``pnr_seconds``, ``pnr_tools`` and ``soc_config_json`` (the built SocConfig), which
+``fmax_target_mhz`` (of the clock with the least slack), ``fmax_json`` (every clock),
+``timing_met``, ``pnr_seconds``, ``pnr_tools`` and ``soc_config_json`` (the built SocConfig), which
 :func:`write_results` also writes to ``OUT/configs/KEY.json`` (the row's
 ``soc_config_file``) so that ``tritium build --board B --config FILE`` rebuilds the point.
 A design larger than the part is a data point (``pnr_fits`` False, ``error`` ``pnr: ...``);
@@ -381,7 +381,7 @@ def run_pnr(point: dict) -> dict:
 
 def pnr_fields(rep: dict) -> dict:
     """A ``report.json`` (:func:`tritium.boards.flow.build`) -> the utilisation and timing
-    columns of :data:`PNR_COLUMNS`; the same function reads a rebuild's report."""
+    columns of :data:`PNR_COLUMNS`."""
     res = rep["resources"]
     slowest = min(rep["fmax"].items(), key=lambda kv: kv[1]["achieved_mhz"] - kv[1]["target_mhz"])
     return {"pnr_lut": res["lut"]["used"], "pnr_lut_available": res["lut"]["available"],
