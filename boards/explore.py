@@ -71,9 +71,9 @@ from typing import Any, Callable, Iterable
 from tritium import __version__
 from tritium.errors import TritiumError, UsageError
 
+#: how far a point runs: every level prices the point first; level pnr also runs rtl's
+#: matvec when the spec gives shapes
 LEVELS = ("estimate", "rtl", "pnr")
-#: the levels this module runs today (the others are refused with a UsageError)
-IMPLEMENTED_LEVELS = LEVELS
 #: the levels that may run a Verilator matvec per point (given ``shapes``)
 SHAPE_LEVELS = ("rtl", "pnr")
 SPEC_KEYS = ("engine", "set", "platforms", "models", "level", "shapes", "boards", "soc")
@@ -156,9 +156,6 @@ def points(spec: dict) -> list[dict]:
     level = spec.get("level", "estimate")
     if level not in LEVELS:
         raise UsageError(f"explore level {level!r} is unknown; use one of {', '.join(LEVELS)}")
-    if level not in IMPLEMENTED_LEVELS:
-        raise UsageError(f"explore level {level!r} is not implemented yet; use "
-                         f"{' or '.join(IMPLEMENTED_LEVELS)}")
     rtl_engines = [e.name for e in registry.engines(installed=False).values() if e.rtl]
     runs_rtl = level == "rtl" or (level in SHAPE_LEVELS and "shapes" in spec)
     if runs_rtl and engine not in rtl_engines:

@@ -74,7 +74,7 @@ def register(sub) -> None:
     p.add_argument("--model", action="append", metavar="NAME",
                    help="model preset or checkpoint directory (repeatable)")
     p.add_argument("--level", choices=X.LEVELS,
-                   help=f"how far each point runs (implemented: {', '.join(X.IMPLEMENTED_LEVELS)})")
+                   help="how far each point runs (default estimate)")
     p.add_argument("--shape", action="append", metavar="ROWSxCOLS",
                    help="level rtl (or pnr): a matvec shape simulated per point (repeatable), "
                         "e.g. 8x32")
