@@ -44,7 +44,8 @@ def test_two_pnr_points_on_a_local_cluster_and_the_best_row_rebuilds(tmp_path):
         assert r["error"] == "" and not X.failed(r), r["error"]
         assert r["worker"].startswith("tcp://127.0.0.1:") and r["board"] == BOARD
         assert set(X.PNR_COLUMNS) <= set(r)
-        assert 0 < r["pnr_lut"] <= r["pnr_lut_available"] == 12288  # LFE5U-12F: 12k LUT4
+        assert 0 < r["pnr_lut"] <= r["pnr_lut_available"]
+        assert r["pnr_lut_available"] > 20_000  # LUT4 sites of the 12F (a 25F die)
         assert r["pnr_ff"] > 0 and r["pnr_bram"] > 0 and r["pnr_dsp"] == 0
         (clk,) = json.loads(r["fmax_json"]).values()
         assert clk["target_mhz"] == pytest.approx(25.0)  # the ULX3S's 25 MHz oscillator
