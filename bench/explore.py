@@ -96,7 +96,8 @@ def bench_pnr(n: int, reps: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one repetition instead of three")
-    ap.add_argument("--level", choices=("estimate", "pnr"), default="estimate")
+    ap.add_argument("--level", choices=("estimate", "pnr"), default="estimate",
+                    help="the 256-point estimate sweep or the place-and-route sweep")
     ap.add_argument("--points", type=int, choices=(4, 8, 16), default=16,
                     help="--level pnr: points (4 or 8: a smaller smoke run)")
     ap.add_argument("--reps", type=int, help="repetitions (default: 3 estimate, 1 pnr)")
