@@ -7,7 +7,9 @@ A *spec* (a dict, or a JSON/YAML file holding one) names::
     platforms: ["u250", "ecp5-85f"]        # cycle-model platform presets (sim/model.py)
     models:    ["mmfreelm-370m"]           # model presets or checkpoint directories
     level:     "estimate"                  # how far each point runs
-    shapes:    [[8, 32], [16, 64]]         # level rtl: matvec shapes [rows, cols] run
+    shapes:    [[8, 32], [16, 64]]         # level rtl (or pnr): matvec shapes run
+    boards:    ["icebreaker"]              # level pnr: boards each point is built for
+    soc:       {...} or "soc.json"         # level pnr: base SocConfig (default: the board's)
 
 Points are ``set`` × ``platforms`` × ``models``; each is one task, keyed by the content
 of the point, its level and the tritium version (:func:`point_key`), so a rerun with the
@@ -23,8 +25,29 @@ uses) and ``rtl_cycles_diff = rtl_cycles - est_cycles``. The runner compares eve
 result beat with the golden inside the simulation; the row also compares ``y`` with
 :func:`~tritium.engines.tmv.golden.ternary_matvec` on the host, and a disagreement is the
 row's ``error`` (``RTL disagrees with the golden``), which makes the CLI exit 1. The point
-key then also holds the Verilator version. Level ``pnr`` is not implemented yet: a
-UsageError says so.
+key then also holds the Verilator version.
+
+Level ``pnr`` adds the axis ``boards`` (names of :data:`tritium.boards.BOARDS` with an
+open-flow bitstream; required) and builds every point on its board with
+:func:`tritium.boards.flow.build` (the function ``tritium build`` runs; seed
+:data:`PNR_SEED`, timing not enforced) in a temporary directory on the worker, after the
+estimate (and the rtl run when the spec gives ``shapes``). The built SoC
+(:func:`pnr_config`) is ``soc`` (a SocConfig dict or JSON file; default the board's
+:meth:`~tritium.boards.Board.default_config` for the engine) at the board's clock, its
+engine's config with every swept field that is a field of that config replaced (``simd``,
+``pe`` for the TMV; the cycle-model-only fields do not reach the build). Its row gets
+:data:`PNR_COLUMNS`: ``pnr_lut`` (ECP5 TRELLIS_COMB / iCE40 logic cells), ``pnr_ff``,
+``pnr_bram``, ``pnr_dsp`` (used; ``_available`` beside LUT), ``fmax_mhz`` and
+``fmax_target_mhz`` (of the clock with the least slack), ``fmax_json`` (every clock),
+``timing_met``, ``pnr_seconds``, ``pnr_tools`` and ``soc_config_json`` (the built SocConfig), which
+:func:`write_results` also writes to ``OUT/configs/KEY.json`` (the row's
+``soc_config_file``) so that ``tritium build --board B --config FILE`` rebuilds the point.
+A design larger than the part is a data point (``pnr_fits`` False, ``error`` ``pnr: ...``);
+any other pnr error is a failure. The key of a pnr point also holds
+:func:`tritium.boards.flow.tool_versions`.
+
+A *failed* row (:func:`failed`: RTL disagreeing with its golden, a simulation or tool
+error) is reported but not cached, so a rerun tries it again; the CLI exits 1 on one.
 
 The executor (:class:`Executor`) is a ``distributed`` client: an embedded
 ``LocalCluster`` (one single-threaded worker process per core) by default, or an existing
@@ -37,6 +60,7 @@ Bad specs raise :class:`~tritium.errors.UsageError` naming the field and what to
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -47,14 +71,23 @@ from typing import Any, Callable, Iterable
 from tritium import __version__
 from tritium.errors import TritiumError, UsageError
 
+#: how far a point runs: every level prices the point first; level pnr also runs rtl's
+#: matvec when the spec gives shapes
 LEVELS = ("estimate", "rtl", "pnr")
-#: the levels this module runs today (the others are refused with a UsageError)
-IMPLEMENTED_LEVELS = ("estimate", "rtl")
-SPEC_KEYS = ("engine", "set", "platforms", "models", "level", "shapes")
+#: the levels that may run a Verilator matvec per point (given ``shapes``)
+SHAPE_LEVELS = ("rtl", "pnr")
+SPEC_KEYS = ("engine", "set", "platforms", "models", "level", "shapes", "boards", "soc")
+#: level pnr: the nextpnr placement seed of every build (``tritium build``'s default, so
+#: that its rebuild of a row places the same way)
+PNR_SEED = 1
 #: level rtl's default shapes ([rows, cols])
 RTL_SHAPES = ([8, 32],)
 #: result columns (besides the point's own fields) written to CSV, in this order
 RESULT_COLUMNS = ("tokens_per_s", "j_per_token", "power_w", "gops", "lut", "bound")
+#: level pnr's result columns (module docstring)
+PNR_COLUMNS = ("pnr_lut", "pnr_lut_available", "pnr_ff", "pnr_bram", "pnr_dsp", "fmax_mhz",
+               "fmax_target_mhz", "fmax_json", "timing_met", "pnr_fits", "pnr_seconds",
+               "pnr_tools", "soc_config_json")
 
 
 # ---- the spec -----------------------------------------------------------------------------
@@ -123,18 +156,22 @@ def points(spec: dict) -> list[dict]:
     level = spec.get("level", "estimate")
     if level not in LEVELS:
         raise UsageError(f"explore level {level!r} is unknown; use one of {', '.join(LEVELS)}")
-    if level not in IMPLEMENTED_LEVELS:
-        raise UsageError(f"explore level {level!r} is not implemented yet; use "
-                         f"{' or '.join(IMPLEMENTED_LEVELS)}")
     rtl_engines = [e.name for e in registry.engines(installed=False).values() if e.rtl]
-    if level == "rtl" and engine not in rtl_engines:
+    runs_rtl = level == "rtl" or (level in SHAPE_LEVELS and "shapes" in spec)
+    if runs_rtl and engine not in rtl_engines:
         raise UsageError(f"explore level rtl simulates engine {' or '.join(rtl_engines)} "
                          f"only (an engine's rtl hook); drop engine {engine!r} or use level "
                          "estimate")
-    if "shapes" in spec and level != "rtl":
-        raise UsageError("explore spec 'shapes' applies to level rtl only; drop it or "
-                         "set level: rtl")
-    shapes = _shapes(spec, registry.get(engine).hook("rtl")) if level == "rtl" else [None]
+    if "shapes" in spec and level not in SHAPE_LEVELS:
+        raise UsageError("explore spec 'shapes' applies to levels rtl and pnr only; drop it "
+                         "or set level: rtl")
+    for key in ("boards", "soc"):
+        if key in spec and level != "pnr":
+            raise UsageError(f"explore spec {key!r} applies to level pnr only; drop it or "
+                             "set level: pnr")
+    shapes = _shapes(spec, registry.get(engine).hook("rtl")) if runs_rtl else [None]
+    boards = _boards(spec) if level == "pnr" else [None]
+    soc = _soc(spec.get("soc")) if level == "pnr" else None
     if engine not in sweepable:
         raise UsageError(f"explore sweeps whole-model estimates, which engine {engine!r} "
                          f"has no hook for; use {' or '.join(sweepable) or 'a registered one'}")
@@ -156,16 +193,60 @@ def points(spec: dict) -> list[dict]:
             raise UsageError(f"explore platform {p!r} is unknown; use {', '.join(M.PLATFORMS)}")
     keys = list(sets)
     out = []
-    for combo in itertools.product(*(sets[k] for k in keys)):
-        for plat in plats:
-            for model in models:
-                for shape in shapes:
-                    p = {"engine": engine, "level": level, "platform": plat,
-                         "model": model, "config": dict(zip(keys, combo))}
-                    if shape is not None:
-                        p["shape"] = shape
-                    out.append(p)
+    for combo, plat, model, shape, board in itertools.product(
+            itertools.product(*(sets[k] for k in keys)), plats, models, shapes, boards):
+        p = {"engine": engine, "level": level, "platform": plat,
+             "model": model, "config": dict(zip(keys, combo))}
+        if shape is not None:
+            p["shape"] = shape
+        if board is not None:
+            p["board"] = board
+            if soc is not None:
+                p["soc"] = soc
+        out.append(p)
+    if level == "pnr":
+        for p in out:  # a config the board's SoC refuses stops the sweep before it starts
+            try:
+                pnr_config(p)
+            except TritiumError as e:
+                raise UsageError(f"explore point {p['config']} on {p['board']}: {e}") from None
     return out
+
+
+def _boards(spec: dict) -> list[str]:
+    from . import get_board
+
+    if "boards" not in spec:
+        raise UsageError("explore level pnr builds every point on a board: give boards: "
+                         "[NAME, ...] (or --board NAME)")
+    names = _names(spec, "boards", [])
+    for name in names:
+        try:
+            board = get_board(name)
+        except TritiumError as e:
+            raise UsageError(str(e)) from None
+        if not board.bitstream:
+            raise UsageError(f"explore level pnr: the open flow cannot place and route "
+                             f"{name}'s {board.part}; use another board")
+    return names
+
+
+def _soc(value) -> dict | None:
+    """Spec ``soc`` (a SocConfig dict, or the path of a SocConfig JSON file) -> its dict."""
+    from tritium.config import SocConfig, load_config
+
+    if value is None:
+        return None
+    try:
+        cfg = load_config(value) if isinstance(value, str) else SocConfig.from_dict(value)
+    except TritiumError as e:
+        raise UsageError(f"explore spec 'soc': {e}") from None
+    except (TypeError, AttributeError):
+        raise UsageError("explore spec 'soc' must be a SocConfig mapping or the path of a "
+                         "SocConfig JSON file") from None
+    if not isinstance(cfg, SocConfig):
+        raise UsageError(f"explore spec 'soc' holds a {cfg.kind!r} config; give a 'soc' one")
+    return cfg.to_dict()
 
 
 def _shapes(spec: dict, rtl) -> list[list[int]]:
@@ -193,12 +274,16 @@ def _names(spec: dict, key: str, default: list[str]) -> list[str]:
 
 def point_key(point: dict) -> str:
     """Content key of a point: its fields, level and the tritium version (a rerun under
-    another version recomputes)."""
+    another version recomputes), plus the versions of the tools its level runs."""
     content: dict[str, Any] = {"point": point, "tritium": __version__}
-    if point["level"] == "rtl":
+    if "shape" in point:  # a Verilator run
         from tritium.sim.build import setup_verilator
 
         content["verilator"] = setup_verilator().version
+    if point["level"] == "pnr":
+        from .flow import tool_versions
+
+        content["pnr_tools"] = tool_versions()
     blob = json.dumps(content, sort_keys=True)
     return "explore-" + hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -214,6 +299,8 @@ def run_point(point: dict) -> dict:
     row: dict[str, Any] = {"platform": point["platform"], "model": point["model"],
                            "level": point["level"], **point["config"],
                            "config_json": json.dumps(point["config"], sort_keys=True)}
+    if "board" in point:
+        row["board"] = point["board"]
     try:
         e = M.estimate_model(point["model"], point["platform"], **point["config"])
     except TritiumError as err:
@@ -222,15 +309,85 @@ def run_point(point: dict) -> dict:
         row.update({k: e[k] for k in RESULT_COLUMNS if k in e})
         row["lut"] = e["resources"].get("device_lut", e["resources"]["lut"])
         row["error"] = ""
-        if point["level"] == "rtl":
+        if "shape" in point:
             try:
                 from tritium import registry
 
                 row.update(registry.get(point["engine"]).hook("rtl").run(point))
             except TritiumError as err:
                 row["error"] = f"rtl: {err}"
+        if point["level"] == "pnr" and not row["error"]:
+            row.update(run_pnr(point))
     row["worker"] = _worker_name()
     return row
+
+
+def failed(row: dict) -> bool:
+    """Whether ``row`` is a failed run rather than a data point: an rtl error, or a pnr
+    error other than a design larger than its part. Failed rows are not cached."""
+    err = str(row.get("error", ""))
+    return err.startswith("rtl:") or (err.startswith("pnr:") and row.get("pnr_fits") is not False)
+
+
+def pnr_config(point: dict):
+    """The SocConfig level pnr builds for ``point`` (module docstring): the point's
+    ``soc`` or its board's default SoC for the engine, at the board's clock, with the
+    engine config's fields that the point sets replaced. ConfigError when the SoC holds no
+    engine of ``point["engine"]`` or refuses the values."""
+    from tritium import registry
+    from tritium.config import SocConfig
+    from tritium.errors import ConfigError
+
+    from . import get_board
+
+    board = get_board(point["board"])
+    base = (SocConfig.from_dict(point["soc"]) if "soc" in point
+            else board.default_config(point["engine"]))
+    cfg = board.config_for(base)
+    engine = next((e for e in cfg.engines if registry.of(e).name == point["engine"]), None)
+    if engine is None:
+        raise ConfigError(f"the SoC holds no {point['engine']} engine (it holds "
+                          f"{', '.join(cfg.engine_kinds)}); add one to spec 'soc'")
+    own = {f.name for f in dataclasses.fields(engine)}
+    return cfg.replace_engine(dataclasses.replace(
+        engine, **{k: v for k, v in point["config"].items() if k in own}))
+
+
+def run_pnr(point: dict) -> dict:
+    """Level pnr's row fields (:data:`PNR_COLUMNS`) of one point: :func:`pnr_config` built
+    on the point's board by :func:`tritium.boards.flow.build` in a temporary directory.
+    Its errors become the fields ``error`` (``pnr: ...``) and ``pnr_fits``."""
+    import tempfile
+
+    from . import DoesNotFitError, get_board
+    from .flow import build, tool_versions
+
+    cfg = pnr_config(point)
+    out: dict[str, Any] = {"soc_config_json": json.dumps(cfg.to_dict(), sort_keys=True)}
+    try:
+        out["pnr_tools"] = json.dumps(tool_versions(), sort_keys=True)
+        with tempfile.TemporaryDirectory(prefix="tritium-pnr-") as tmp:
+            rep = build(get_board(point["board"]), cfg, tmp, seed=PNR_SEED,
+                        check_timing=False)
+    except DoesNotFitError as err:
+        return {**out, "pnr_fits": False, "error": f"pnr: {err}"}
+    except TritiumError as err:
+        return {**out, "error": f"pnr: {err}"}
+    return {**out, **pnr_fields(rep)}
+
+
+def pnr_fields(rep: dict) -> dict:
+    """A ``report.json`` (:func:`tritium.boards.flow.build`) -> the utilisation and timing
+    columns of :data:`PNR_COLUMNS`."""
+    res = rep["resources"]
+    slowest = min(rep["fmax"].items(), key=lambda kv: kv[1]["achieved_mhz"] - kv[1]["target_mhz"])
+    return {"pnr_lut": res["lut"]["used"], "pnr_lut_available": res["lut"]["available"],
+            "pnr_ff": res["ff"]["used"], "pnr_bram": res.get("bram", {}).get("used", 0),
+            "pnr_dsp": res.get("dsp", {}).get("used", 0),
+            "fmax_mhz": slowest[1]["achieved_mhz"], "fmax_target_mhz": slowest[1]["target_mhz"],
+            "fmax_json": json.dumps(rep["fmax"], sort_keys=True),
+            "timing_met": all(f["achieved_mhz"] >= f["target_mhz"] for f in rep["fmax"].values()),
+            "pnr_fits": True, "pnr_seconds": rep["seconds"]}
 
 
 def _worker_name() -> str:
@@ -311,9 +468,10 @@ def explore(spec: dict, out_dir: str | Path, *, scheduler: str | None = None,
     task = progress.add_task("explore", total=len(pts), completed=cached) if progress else None
 
     def on_result(key: str, row: dict) -> None:
-        tmp = cache / f"{key}.json.tmp"
-        tmp.write_text(json.dumps(row))
-        tmp.replace(cache / f"{key}.json")  # whole files only, even when interrupted
+        if not failed(row):  # a failure is retried by the next run
+            tmp = cache / f"{key}.json.tmp"
+            tmp.write_text(json.dumps(row))
+            tmp.replace(cache / f"{key}.json")  # whole files only, even when interrupted
         done[key] = row
         if progress:
             progress.advance(task)
@@ -334,8 +492,21 @@ def explore(spec: dict, out_dir: str | Path, *, scheduler: str | None = None,
 
 
 def write_results(rows: list[dict], out: Path) -> list[str]:
-    """results.json, results.csv (the union of the rows' columns) and pareto.png."""
+    """results.json, results.csv (the union of the rows' columns) and pareto.png. Sets
+    each row's ``pareto`` (on the front of :func:`pareto_front`; False for an error row)
+    and, for a row with ``soc_config_json``, writes that to ``configs/KEY.json`` and sets
+    its ``soc_config_file`` (relative to ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
+    ok = [r for r in rows if not r.get("error")]
+    front = {id(r) for r in pareto_front(ok)}
+    for r in rows:
+        r["pareto"] = id(r) in front
+        if r.get("soc_config_json") and "key" in r:
+            rel = Path("configs") / f"{r['key']}.json"
+            (out / rel).parent.mkdir(exist_ok=True)
+            (out / rel).write_text(json.dumps(json.loads(r["soc_config_json"]), indent=2,
+                                              sort_keys=True) + "\n")
+            r["soc_config_file"] = str(rel)
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     cols = list(dict.fromkeys(c for r in rows for c in r))
     with open(out / "results.csv", "w", newline="") as fh:
@@ -343,19 +514,32 @@ def write_results(rows: list[dict], out: Path) -> list[str]:
         w.writeheader()
         w.writerows(rows)
     files = [str(out / "results.json"), str(out / "results.csv")]
-    ok = [r for r in rows if not r.get("error")]
     if ok:
         plot_pareto(ok, out / "pareto.png")
         files.append(str(out / "pareto.png"))
     return files
 
 
+def best_built(rows: list[dict]) -> dict | None:
+    """The Pareto row with the most tok/s among the built ones (``soc_config_file`` set by
+    :func:`write_results`), None when no row was built."""
+    built = [r for r in rows if r.get("pareto") and r.get("soc_config_file")]
+    return max(built, key=lambda r: r["tokens_per_s"]) if built else None
+
+
+def lut_of(row: dict) -> int:
+    """The row's LUT figure for the Pareto axis: the placed design's (``pnr_lut``) when the
+    row was built, else the cycle model's estimate (``lut``)."""
+    return row["pnr_lut"] if row.get("pnr_lut") is not None else row["lut"]
+
+
 def pareto_front(rows: list[dict]) -> list[dict]:
-    """Rows no other row beats on all of: higher tok/s, fewer LUT, lower J/token."""
+    """Rows no other row beats on all of: higher tok/s, fewer LUT (:func:`lut_of`), lower
+    J/token."""
     def beats(a, b):
-        ge = (a["tokens_per_s"] >= b["tokens_per_s"] and a["lut"] <= b["lut"]
+        ge = (a["tokens_per_s"] >= b["tokens_per_s"] and lut_of(a) <= lut_of(b)
               and a["j_per_token"] <= b["j_per_token"])
-        gt = (a["tokens_per_s"] > b["tokens_per_s"] or a["lut"] < b["lut"]
+        gt = (a["tokens_per_s"] > b["tokens_per_s"] or lut_of(a) < lut_of(b)
               or a["j_per_token"] < b["j_per_token"])
         return ge and gt
     return [r for r in rows if not any(beats(o, r) for o in rows)]
@@ -369,13 +553,19 @@ def plot_pareto(rows: list[dict], path: Path) -> None:
 
     front = pareto_front(rows)
     fig, ax = plt.subplots(figsize=(6, 4))
-    sc = ax.scatter([r["lut"] for r in rows], [r["tokens_per_s"] for r in rows],
+    sc = ax.scatter([lut_of(r) for r in rows], [r["tokens_per_s"] for r in rows],
                     c=[r["j_per_token"] for r in rows], cmap="viridis", s=18)
-    ax.scatter([r["lut"] for r in front], [r["tokens_per_s"] for r in front],
+    ax.scatter([lut_of(r) for r in front], [r["tokens_per_s"] for r in front],
                facecolors="none", edgecolors="red", s=60, label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("LUT (per device)")
+    built = sum(r.get("pnr_lut") is not None for r in rows)
+    ax.set_xlabel("LUT (place and route)" if built == len(rows) else
+                  "LUT (per device, estimated)" if not built else
+                  "LUT (place and route where built, else estimated)")
+    if built:
+        boards = sorted({r["board"] for r in rows if r.get("pnr_lut") is not None})
+        ax.set_title("built on " + ", ".join(boards), fontsize=9)
     ax.set_ylabel("tokens/s")
     fig.colorbar(sc, label="J/token")
     ax.legend()

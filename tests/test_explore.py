@@ -157,7 +157,7 @@ def test_rtl_points_on_a_scheduler_with_two_workers_survive_a_killed_worker(clus
         here = X.run_point(p)
         there = by_key[X.point_key(p)]
         assert {k: v for k, v in here.items() if k != "worker"} == {
-            k: v for k, v in there.items() if k not in ("worker", "key")}
+            k: v for k, v in there.items() if k not in ("worker", "key", "pareto")}
     # the key holds the Verilator version: level rtl's keys differ from estimate's
     assert X.point_key(dict(X.points(RTL_SPEC)[0], level="estimate")) != rep["rows"][0]["key"]
 
@@ -180,9 +180,15 @@ def test_rtl_row_fails_loudly_when_the_rtl_disagrees_with_the_golden(tmp_path, m
 
 @pytest.mark.parametrize("text, suffix, match", [
     ('{"set": {"simd": [8]}, "colour": 1}', ".json", "unknown keys"),
-    ('{"level": "pnr"}', ".json", "not implemented"),
+    ('{"level": "pnr"}', ".json", "builds every point on a board"),
+    ('{"level": "pnr", "boards": ["arty-a7-35"]}', ".json", "cannot place and route"),
+    ('{"level": "pnr", "boards": ["icebreaker"], "set": {"simd": [3]}}', ".json",
+     "must be a power of two"),
+    ('{"level": "pnr", "boards": ["icebreaker"], "soc": "nope.json"}', ".json",
+     "does not exist"),
+    ('{"boards": ["icebreaker"]}', ".json", "level pnr only"),
     ('{"level": "rtl", "shapes": [[64, 8]]}', ".json", "rows <= 32"),
-    ('{"shapes": [[8, 8]]}', ".json", "level rtl only"),
+    ('{"shapes": [[8, 8]]}', ".json", "levels rtl and pnr only"),
     ("set: {simd: 8}", ".yaml", "non-empty list"),
     ("{not json", ".json", "does not parse"),
     ('{"platforms": ["nope"]}', ".json", "platform 'nope' is unknown"),
@@ -204,3 +210,19 @@ def test_pareto_front_keeps_only_undominated_rows():
             {"tokens_per_s": 5, "lut": 200, "j_per_token": 2.0},   # beaten by the first
             {"tokens_per_s": 20, "lut": 400, "j_per_token": 1.0}]
     assert X.pareto_front(rows) == [rows[0], rows[2]]
+
+
+def test_pareto_front_uses_the_placed_lut_where_a_row_was_built():
+    # the estimate ranks the first row smaller, the place and route the second
+    rows = [{"tokens_per_s": 10, "lut": 100, "pnr_lut": 900, "j_per_token": 1.0},
+            {"tokens_per_s": 10, "lut": 200, "pnr_lut": 800, "j_per_token": 1.0}]
+    assert X.pareto_front(rows) == [rows[1]]
+    assert X.pareto_front([dict(r, pnr_lut=None) for r in rows]) == [dict(rows[0], pnr_lut=None)]
+
+
+def test_failed_rows_are_told_from_data_points():
+    assert X.failed({"error": "rtl: RTL disagrees with the golden"})
+    assert X.failed({"error": "pnr: ulx3s-12f: FPGA build failed in /tmp/x"})
+    assert not X.failed({"error": "pnr: design does not fit", "pnr_fits": False})
+    assert not X.failed({"error": "model does not fit the platform"})
+    assert not X.failed({"error": ""})
