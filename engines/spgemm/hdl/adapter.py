@@ -63,6 +63,7 @@ class SpgemmAdapter(EngineAdapter):
         m.submodules.spgemm = ResetInserter(bus.soft)(eng)
         m.d.comb += eng.mem_hold.eq(0)
         if dram is not None:
+            m.d.comb += eng.dram_flush.eq(bus.soft)
             for name in (*MEMORIES, "c"):
                 for k in range(cfg.pes):
                     wiring.connect(m, getattr(eng, f"dram_{name}{k}"), bus.dram_port())
