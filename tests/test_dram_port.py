@@ -6,6 +6,7 @@ CRC command's word path (zlib's CRC of any range, a beat a cycle, a write meanwh
 from __future__ import annotations
 
 import random
+import sys
 import zlib
 
 import pytest
@@ -17,6 +18,12 @@ from amaranth.sim import Simulator
 from tritium.dram import DramConfig
 from tritium.hdl.dram.ideal import IdealController
 from tritium.hdl.mem import DramArbiter, LinkDramPort
+
+# Amaranth's Python simulator compiles an expression by recursing through it; the
+# 1024-bit word CRC's XOR trees, reached from inside a pytest-xdist worker's deeper
+# stack, pass Python's default limit of 1000 frames (the Verilator builds are not
+# affected: they go through yosys)
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 
 CFG = DramConfig(size=1 << 12)
 
