@@ -82,6 +82,17 @@ def test_every_part_every_alignment_gives_zlib(name):
         assert got["cycles"] <= cfg.dram.crc_cycles(1 << 16) + 2 * empty["cycles"], got
 
 
+@pytest.mark.parametrize("name", ["ideal1024", "sdr"])
+def test_word_path_reads_each_beat_once(name):
+    """An aligned range reads each of its beats once (plus the read-ahead's beats past
+    its end), where the byte path read a beat for every byte."""
+    cfg = DEVICES[name]
+    n, nb = 1 << 16, cfg.dram.word_bytes
+    with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
+        got = _cost(dev, n)
+    assert n <= got["dram_bytes_read"] <= n + 64 * nb, got
+
+
 def test_byte_path_baseline_gives_the_same_crcs():
     """``word_crc=0`` keeps the old byte path (the bench's baseline): same answers, at
     least a cycle a byte."""
