@@ -19,11 +19,18 @@ from tritium.dram import DramConfig
 from tritium.hdl.dram.ideal import IdealController
 from tritium.hdl.mem import DramArbiter, LinkDramPort
 
-# Amaranth's Python simulator compiles an expression by recursing through it; the
-# 1024-bit word CRC's XOR trees, reached from inside a pytest-xdist worker's deeper
-# stack, pass Python's default limit of 1000 frames (the Verilator builds are not
-# affected: they go through yosys)
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+
+
+@pytest.fixture
+def deep_recursion():
+    """Amaranth's Python simulator compiles an expression by recursing through it; the
+    1024-bit word CRC's XOR trees, reached from inside a pytest-xdist worker's deeper
+    stack, pass Python's default limit of 1000 frames (the Verilator builds are not
+    affected: they go through yosys). Raised for the test, restored after it."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, 20_000))
+    yield
+    sys.setrecursionlimit(before)
 
 CFG = DramConfig(size=1 << 12)
 
@@ -137,7 +144,7 @@ async def _crc(ctx, link, addr, length):
 
 
 @pytest.mark.parametrize("bits", [32, 128, 1024])
-def test_word_crc_any_range_a_beat_a_cycle(bits):
+def test_word_crc_any_range_a_beat_a_cycle(bits, deep_recursion):
     cfg = DramConfig(size=1 << 12, ideal_port_bits=bits)
     nb, size = cfg.word_bytes, cfg.size_bytes
     rig = Rig(cfg)
