@@ -192,6 +192,7 @@ class Link:
         self.last_run = 0              # the number the device holds as last_seq
         self.tag = 255                 # the last idempotent tag used
         self.resends = 0
+        self.frames_sent = 0           # request frames written, each copy counted
         self.wire_bytes = 0
         self.last_attempts = 0
         self.noise = 0                 # attempts that failed, over the link's life
@@ -251,6 +252,7 @@ class Link:
             copies = self.copies
             self._write(frame * copies)
             sent += copies
+            self.frames_sent += copies
             wait = self._wait(copies * (len(frame) + P.OVERHEAD + (want or 0)))
             owed = max(0.0, self._owed_until - t0)
             # back off after the second silence in a row: a device that is slow, not
