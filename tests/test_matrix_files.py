@@ -92,10 +92,19 @@ def test_sim_spgemm_on_a_matrix_file(tmp_path, write, semiring, transposed):
     A = g.random_csr(48, 60 if transposed else 48, 0.08, rng, 1, 9)
     write(tmp_path, A)
     path = next(tmp_path.iterdir())
+    as_json = ["--json"] if transposed else []  # one case each way: table and JSON
     r = run("sim", "spgemm", "--pes", "2", "--hash-bits", "4", "--max-dim", "300",
-            "--max-nnz", "2048", "--matrix", str(path), "--semiring", semiring)
+            "--max-nnz", "2048", "--matrix", str(path), "--semiring", semiring, *as_json)
     assert r.returncode == 0, r.stderr
     P = pattern(A)
     c_nnz = (P @ P.T if transposed else P @ P).nnz
-    assert f"A 48x{A.shape[1]} nnz {A.nnz}; C nnz {c_nnz}; C equals the golden ({semiring})" \
-        in " ".join(r.stdout.split())
+    if as_json:
+        got = json.loads(r.stdout)
+        assert (got["a_rows"], got["a_cols"], got["a_nnz"], got["c_nnz"]) == (
+            48, A.shape[1], A.nnz, c_nnz)
+        assert got["equals_golden"] and got["semiring"] == semiring
+        assert got["counters"]["cycles"] > 0
+        assert got["merges_per_cycle"] == got["counters"]["merges"] / got["counters"]["cycles"]
+    else:
+        assert f"A 48x{A.shape[1]} nnz {A.nnz}; C nnz {c_nnz}; C equals the golden " \
+            f"({semiring})" in " ".join(r.stdout.split())

@@ -86,13 +86,21 @@ def cmd_sim_spgemm(args) -> int:
     # normalised and checked as Device.spgemm does (typed errors naming the limit)
     op = prepare(cfg, *self_product(A), args.semiring)
     A, semiring = op.A, op.semiring
-    console = Console()
+    console = Console(stderr=args.json)
     with console.status(f"simulating SpgemmEngine on {args.matrix} ({semiring})"):
         C, cnt = run_spgemm(cfg, A, op.B, semiring, seed=args.seed,
                             valid_prob=1 - args.stall, ready_prob=1 - args.stall,
                             mem_hold_prob=args.stall,
                             waves=args.waves, run_dir=args.run_dir)
     cycles = max(1, cnt["cycles"])
+    if args.json:
+        print_json({"matrix": str(args.matrix), "semiring": semiring, "pes": cfg.pes,
+                    "a_rows": A.shape[0], "a_cols": A.shape[1], "a_nnz": int(A.nnz),
+                    "c_nnz": int(C.nnz), "equals_golden": True, "clock_hz": args.clock,
+                    "merges_per_cycle": cnt["merges"] / cycles,
+                    "gops": 2 * cnt["merges"] / cycles * args.clock / 1e9,
+                    "counters": {k: v for k, v in cnt.items() if isinstance(v, int)}})
+        return 0
     console.print(f"{args.matrix}: A {A.shape[0]}x{A.shape[1]} nnz {A.nnz}; C nnz {C.nnz}; "
                   f"C equals the golden ({semiring})")
     console.print(f"cycles {cnt['cycles']:,}, products {cnt['products']:,}, "
@@ -143,6 +151,7 @@ def register(verb: str, sub):
         cp.add_argument("--clock", type=float, default=100e6,
                         help="clock for GOPS (default 100e6)")
         add_sim_options(cp, SpgemmConfig)
+        add_json_flag(cp)
         cp.set_defaults(func=cmd_sim_spgemm)
         return
     if verb != "run":
