@@ -595,7 +595,9 @@ class DramLineWriter(wiring.Component):
                      port.wdata.valid.eq(dq.r_rdy), port.wdata.payload.data.eq(dq.r_data),
                      port.wdata.payload.mask.eq((1 << (bits // 8)) - 1),
                      dq.r_en.eq(port.wdata.ready), port.rdata.ready.eq(1),
-                     self.busy.eq(job_v | dq.r_rdy)]
+                     # the queue's level, not r_rdy: a beat just written shows on r_rdy
+                     # a cycle or two later, and busy must not fall in between
+                     self.busy.eq(job_v | (dq.level != 0))]
         with m.If(c_acc):
             m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), line.eq(line >> bits)]
             with m.If(left == 1):

@@ -249,6 +249,8 @@ class Link:
             frame = P.encode(seq, cmd, payload)
             want = expect(payload)
             t0 = time.monotonic()
+            if not attempt:
+                first_sent = t0
             copies = self.copies
             self._write(frame * copies)
             sent += copies
@@ -264,15 +266,20 @@ class Link:
             if kind == "answer":
                 if not reply.is_nak:
                     now = time.monotonic()
-                    if work == 0:
-                        self._answered(attempt == 0, now - t0,
-                                       copies * len(frame) + len(reply.payload) + P.OVERHEAD)
+                    # a request with work times the device's computing, not the line:
+                    # it moves the frame-size streak but not the seconds per byte
+                    self._answered(attempt == 0, now - t0,
+                                   copies * len(frame) + len(reply.payload) + P.OVERHEAD,
+                                   measure=work == 0)
                     if state:
                         self.last_run = seq
                     elif work and sent > 1:
                         # the other copies run after the answered one (a repeated
-                        # state-changing request is only acknowledged)
-                        self._owed_until = max(self._owed_until, now + (sent - 1) * work)
+                        # state-changing request is only acknowledged), each about as
+                        # long as the one just answered took: ``work`` is a ceiling
+                        # (the slowest clock), not that time
+                        took = min(work, now - first_sent)
+                        self._owed_until = max(self._owed_until, now + (sent - 1) * took)
                     return reply.payload, payload
                 code = reply.payload[0] if reply.payload else 0
                 if code != P.NAK_BUSY:
@@ -343,11 +350,13 @@ class Link:
         return min(self.timeout, max(self.MIN_WAIT_S,
                                      self.RTO_FACTOR * self.s_per_byte * round_trip_bytes))
 
-    def _answered(self, first: bool, seconds: float, nbytes: int) -> None:
+    def _answered(self, first: bool, seconds: float, nbytes: int,
+                  measure: bool = True) -> None:
         if first:  # a resend's round trip is ambiguous: measure first sends only
-            rate = seconds / nbytes
-            self.s_per_byte = rate if self.s_per_byte is None else \
-                0.875 * self.s_per_byte + 0.125 * rate
+            if measure:
+                rate = seconds / nbytes
+                self.s_per_byte = rate if self.s_per_byte is None else \
+                    0.875 * self.s_per_byte + 0.125 * rate
             self._streak += 1
             if self._streak >= self.GROW_AFTER:
                 # frames grow back first; copies go only once frames are whole again

@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 
 from tritium.dram import DramConfig
 from tritium.hdl.dram.ideal import IdealController
-from tritium.hdl.mem import DramArbiter, LinkDramPort
+from tritium.hdl.mem import DramArbiter, DramLineWriter, LinkDramPort
 
 
 
@@ -184,3 +184,74 @@ def test_word_crc_any_range_a_beat_a_cycle(bits, deep_recursion):
     beats = size // nb
     # one beat a cycle after the controller's latency (and the read-ahead's two stages)
     assert beats <= rate["cycles"] <= beats + cfg.spec.latency + 8, rate
+
+
+class WriterRig(wiring.Component):
+    """A DramLineWriter on requester 0 of the arbiter; requester 1 competes for the port."""
+
+    def __init__(self, cfg=CFG, max_beats=4):
+        self.writer = DramLineWriter(dram=cfg, width=max_beats * cfg.port_bits,
+                                     max_beats=max_beats)
+        self.arb = DramArbiter(cfg, 2)
+        self.ctrl = IdealController(cfg, storage="amaranth")
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.writer, m.submodules.arb = self.writer, self.arb
+        m.submodules.ctrl = self.ctrl
+        wiring.connect(m, self.writer.dram, self.arb.r0)
+        wiring.connect(m, self.arb.ctrl, self.ctrl.port)
+        return m
+
+
+def test_line_writer_busy_until_its_last_beat_is_taken():
+    """``busy`` stays high from a line's take until the port has accepted its last beat's
+    data: whenever it is low, every byte of every line taken is written (the arbiter's
+    counter), so an engine that reports done on ``~busy`` leaves its result whole."""
+    rig = WriterRig()
+    cfg, w = CFG, rig.writer
+    nb = cfg.word_bytes
+    rng = random.Random(7)
+    lines = [(rng.randrange(0, 200), rng.randint(1, 4)) for _ in range(40)]
+    seen = {"low_checked": 0}
+
+    async def bench(ctx):
+        taken = 0
+        for addr, beats in lines:
+            ctx.set(w.w.payload.addr, addr)
+            ctx.set(w.w.payload.beats, beats)
+            ctx.set(w.w.payload.data, rng.getrandbits(beats * cfg.port_bits))
+            ctx.set(w.w.valid, 1)
+            await ctx.tick().until(w.w.ready)
+            ctx.set(w.w.valid, 0)
+            taken += beats * nb
+            # a pause now and then, so busy has room to fall between lines
+            for _ in range(rng.choice([0, 0, 1, 3])):
+                await ctx.tick()
+                if not ctx.get(w.busy):
+                    seen["low_checked"] += 1
+                    assert ctx.get(rig.arb.bytes_written) == taken, "busy fell early"
+        for _ in range(40):
+            await ctx.tick()
+            if not ctx.get(w.busy):
+                seen["low_checked"] += 1
+                assert ctx.get(rig.arb.bytes_written) == taken, "busy fell early"
+
+    async def rival(ctx):
+        # requester 1 reads now and then, so the writer's commands wait for the port
+        r1 = rig.arb.r1
+        ctx.set(r1.rdata.ready, 1)
+        for _ in range(300):
+            ctx.set(r1.cmd.payload.we, 0)
+            ctx.set(r1.cmd.payload.addr, rng.randrange(256, 512))
+            ctx.set(r1.cmd.valid, rng.random() < 0.5)
+            await ctx.tick()
+        ctx.set(r1.cmd.valid, 0)
+
+    sim = Simulator(rig)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.add_testbench(rival)
+    sim.run()
+    assert seen["low_checked"] > 10, "busy was never seen low: the test lost its point"
