@@ -28,6 +28,11 @@ BOARDS = {
     "arty-a7-35": "arty_a7_35",
 }
 
+#: nextpnr's placement seed unless one is given: ``tritium build --seed``'s default and
+#: every explore build's, so that ``tritium build --config`` of an explored row places it
+#: the same way
+DEFAULT_SEED = 1
+
 
 class BoardError(TritiumError):
     """A board build or programming step failed for a reason the user can act on."""

@@ -23,7 +23,7 @@ from tritium import registry
 from tritium.config import SocConfig, load_config
 from tritium.errors import ConfigError, ToolchainError
 
-from . import BOARDS, BoardError, get_board
+from . import BOARDS, DEFAULT_SEED, BoardError, get_board
 
 
 def _soc_config(path: str | None) -> SocConfig | None:
@@ -172,7 +172,8 @@ def register(sub) -> None:
     mode.add_argument("--no-pnr", action="store_true", help="stop after synthesis")
     mode.add_argument("--verilog-only", action="store_true",
                       help="only the Verilog of the board top and its constraints")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"nextpnr placement seed (default {DEFAULT_SEED})")
     p.add_argument("--dram", choices=DRAM_MODES, default=None,
                    help="what the SDRAM controller of a board with one drives: soc (the "
                         "SoC's DRAM port; the default when the config has dram, as the "

@@ -30,7 +30,7 @@ key then also holds the Verilator version.
 Level ``pnr`` adds the axis ``boards`` (names of :data:`tritium.boards.BOARDS` with an
 open-flow bitstream; required) and builds every point on its board with
 :func:`tritium.boards.flow.build` (the function ``tritium build`` runs; seed
-:data:`PNR_SEED`, timing not enforced) in a temporary directory on the worker, after the
+:data:`~tritium.boards.DEFAULT_SEED`, ``tritium build``'s default, so its rebuild of a row places the same way; timing not enforced) in a temporary directory on the worker, after the
 estimate (and the rtl run when the spec gives ``shapes``). The built SoC
 (:func:`pnr_config`) is ``soc`` (a SocConfig dict or JSON file; default the board's
 :meth:`~tritium.boards.Board.default_config` for the engine) at the board's clock, its
@@ -77,9 +77,6 @@ LEVELS = ("estimate", "rtl", "pnr")
 #: the levels that may run a Verilator matvec per point (given ``shapes``)
 SHAPE_LEVELS = ("rtl", "pnr")
 SPEC_KEYS = ("engine", "set", "platforms", "models", "level", "shapes", "boards", "soc")
-#: level pnr: the nextpnr placement seed of every build (``tritium build``'s default, so
-#: that its rebuild of a row places the same way)
-PNR_SEED = 1
 #: level rtl's default shapes ([rows, cols])
 RTL_SHAPES = ([8, 32],)
 #: result columns (besides the point's own fields) written to CSV, in this order
@@ -359,7 +356,7 @@ def run_pnr(point: dict) -> dict:
     Its errors become the fields ``error`` (``pnr: ...``) and ``pnr_fits``."""
     import tempfile
 
-    from . import DoesNotFitError, get_board
+    from . import DEFAULT_SEED, DoesNotFitError, get_board
     from .flow import build, tool_versions
 
     cfg = pnr_config(point)
@@ -367,7 +364,7 @@ def run_pnr(point: dict) -> dict:
     try:
         out["pnr_tools"] = json.dumps(tool_versions(), sort_keys=True)
         with tempfile.TemporaryDirectory(prefix="tritium-pnr-") as tmp:
-            rep = build(get_board(point["board"]), cfg, tmp, seed=PNR_SEED,
+            rep = build(get_board(point["board"]), cfg, tmp, seed=DEFAULT_SEED,
                         check_timing=False)
     except DoesNotFitError as err:
         return {**out, "pnr_fits": False, "error": f"pnr: {err}"}
@@ -522,8 +519,10 @@ def write_results(rows: list[dict], out: Path) -> list[str]:
 
 def best_built(rows: list[dict]) -> dict | None:
     """The Pareto row with the most tok/s among the built ones (``soc_config_file`` set by
-    :func:`write_results`), None when no row was built."""
-    built = [r for r in rows if r.get("pareto") and r.get("soc_config_file")]
+    :func:`write_results`) that met timing (``tritium build --config`` of it enforces
+    timing), None when there is none."""
+    built = [r for r in rows if r.get("pareto") and r.get("soc_config_file")
+             and r.get("timing_met")]
     return max(built, key=lambda r: r["tokens_per_s"]) if built else None
 
 
@@ -534,15 +533,17 @@ def lut_of(row: dict) -> int:
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:
-    """Rows no other row beats on all of: higher tok/s, fewer LUT (:func:`lut_of`), lower
-    J/token."""
+    """Rows no other row on the same board (placed LUTs of different parts do not
+    compare; rows without a board form one group) beats on all of: higher tok/s, fewer
+    LUT (:func:`lut_of`), lower J/token."""
     def beats(a, b):
         ge = (a["tokens_per_s"] >= b["tokens_per_s"] and lut_of(a) <= lut_of(b)
               and a["j_per_token"] <= b["j_per_token"])
         gt = (a["tokens_per_s"] > b["tokens_per_s"] or lut_of(a) < lut_of(b)
               or a["j_per_token"] < b["j_per_token"])
         return ge and gt
-    return [r for r in rows if not any(beats(o, r) for o in rows)]
+    return [r for r in rows
+            if not any(beats(o, r) for o in rows if o.get("board") == r.get("board"))]
 
 
 def plot_pareto(rows: list[dict], path: Path) -> None:

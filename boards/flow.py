@@ -30,7 +30,7 @@ from tritium.config import SocConfig
 from tritium.dram import DramConfig
 from tritium.errors import ToolchainError
 
-from . import Board, BoardError, DoesNotFitError, TimingError
+from . import DEFAULT_SEED, Board, BoardError, DoesNotFitError, TimingError
 from . import report as R
 from .top import BoardTop
 
@@ -123,7 +123,7 @@ def write_verilog(board: Board, cfg: SocConfig | None, out: str | Path,
 
 
 def build(board: Board, cfg: SocConfig | None = None, out: str | Path = "build",
-          pnr: bool = True, seed: int = 1, check_timing: bool = True,
+          pnr: bool = True, seed: int = DEFAULT_SEED, check_timing: bool = True,
           dram_tester: bool = False) -> dict:
     """Synthesise (and place, route, pack) ``cfg`` on ``board``; returns and writes
     ``out/report.json``. ``dram_tester``: the SDRAM controller drives the built-in

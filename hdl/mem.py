@@ -474,8 +474,11 @@ class DramWeightPort(wiring.Component):
     answers no request in that cycle. Beats the controller still returns for them (the
     native port cannot cancel a read) are counted and dropped as they arrive, so no
     response and no misaligned beat reaches a requester after the flush; requests taken
-    after it are answered as usual, behind the dropped beats. ``rdata.ready`` is always
-    high: a beat is taken in the cycle it comes.
+    after it are answered as usual, behind the dropped beats. ``flush`` may also be held:
+    no request is taken meanwhile. ``idle``: no beat of the port's is in flight (none
+    requested and not yet returned, none left to drop), so a reset of the port then
+    loses nothing the controller still owes it. ``rdata.ready`` is always high: a beat
+    is taken in the cycle it comes.
     """
 
     def __init__(self, *, dram, depth: int, width: int, tag_shape, max_size: int,
@@ -491,7 +494,7 @@ class DramWeightPort(wiring.Component):
             "mem": Out(port_signature(depth=depth, width=width, tag_shape=tag_shape,
                                       max_size=max_size)),
             "dram": Out(_dram_sig(dram).flip()),
-            "flush": In(1),
+            "flush": In(1), "idle": Out(1),
         })
 
     def elaborate(self, platform):
@@ -510,6 +513,7 @@ class DramWeightPort(wiring.Component):
         dropping = drop != 0
         mine = arrive & ~dropping
         c_acc = port.cmd.valid & port.cmd.ready
+        m.d.comb += self.idle.eq((live == 0) & ~dropping)
         m.d.comb += [port.cmd.valid.eq((left != 0) & ~flush), port.cmd.payload.we.eq(0),
                      port.cmd.payload.addr.eq(cur), port.wdata.valid.eq(0),
                      # no request while orphaned beats drain: then a flush finds no
@@ -568,6 +572,12 @@ class DramLineWriter(wiring.Component):
     :data:`LINE_WRITE_QUEUE` beats: a command is issued only when its data is queued, so
     the arbiter always finds the data of a write it granted. ``busy``: a line taken whose
     beats' data the port has not all accepted.
+
+    ``flush`` (held as long as wanted, e.g. while the SoC's soft reset waits for the DRAM
+    to be quiet): the line being written is dropped from its next command on, no command
+    is issued, and lines offered are taken and dropped; the data of commands already
+    issued still goes to the port (the arbiter waits for it), so ``busy`` falls once the
+    queue is empty and a reset of the writer then leaves the port consistent.
     """
 
     def __init__(self, *, dram, width: int, max_beats: int):
@@ -576,7 +586,7 @@ class DramLineWriter(wiring.Component):
             "w": In(stream.Signature(data.StructLayout({
                 "addr": dram.addr_bits, "beats": range(1, max_beats + 1), "data": width}))),
             "dram": Out(_dram_sig(dram).flip()),
-            "busy": Out(1),
+            "busy": Out(1), "flush": In(1),
         })
 
     def elaborate(self, platform):
@@ -588,10 +598,11 @@ class DramLineWriter(wiring.Component):
         m.submodules.dq = dq = fifo.SyncFIFOBuffered(width=bits, depth=LINE_WRITE_QUEUE)
         c_acc = port.cmd.valid & port.cmd.ready
         take = self.w.valid & self.w.ready
-        m.d.comb += [port.cmd.valid.eq(job_v & dq.w_rdy), port.cmd.payload.we.eq(1),
+        flush = self.flush
+        m.d.comb += [port.cmd.valid.eq(job_v & dq.w_rdy & ~flush), port.cmd.payload.we.eq(1),
                      port.cmd.payload.addr.eq(addr),
                      dq.w_en.eq(c_acc), dq.w_data.eq(line[:bits]),
-                     self.w.ready.eq(~job_v | ((left == 1) & c_acc)),
+                     self.w.ready.eq(flush | ~job_v | ((left == 1) & c_acc)),
                      port.wdata.valid.eq(dq.r_rdy), port.wdata.payload.data.eq(dq.r_data),
                      port.wdata.payload.mask.eq((1 << (bits // 8)) - 1),
                      dq.r_en.eq(port.wdata.ready), port.rdata.ready.eq(1),
@@ -602,7 +613,9 @@ class DramLineWriter(wiring.Component):
             m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), line.eq(line >> bits)]
             with m.If(left == 1):
                 m.d.sync += job_v.eq(0)
-        with m.If(take):
+        with m.If(flush):
+            m.d.sync += job_v.eq(0)
+        with m.Elif(take):
             m.d.sync += [job_v.eq(1), addr.eq(self.w.payload.addr),
                          left.eq(self.w.payload.beats), line.eq(self.w.payload.data)]
         return m

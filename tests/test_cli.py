@@ -239,3 +239,19 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
                        timeout=120)
     assert r.returncode == 141, r.stderr
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+def test_a_broken_pipe_other_than_stdout_is_not_hidden(monkeypatch):
+    """Only stdout's reader going away ends a command quietly: a BrokenPipeError from
+    anything else (a subprocess's stdin, a socket) is a real failure and propagates."""
+    import argparse
+
+    from tritium import cli
+
+    def fails(args):
+        raise BrokenPipeError("a subprocess's stdin")
+
+    monkeypatch.setattr(cli, "parse", lambda argv: (None, argparse.Namespace(
+        func=fails, command="estimate")))
+    with pytest.raises(BrokenPipeError):
+        cli.main([])

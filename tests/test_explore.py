@@ -220,6 +220,23 @@ def test_pareto_front_uses_the_placed_lut_where_a_row_was_built():
     assert X.pareto_front([dict(r, pnr_lut=None) for r in rows]) == [dict(rows[0], pnr_lut=None)]
 
 
+def test_pareto_front_is_per_board_and_the_best_built_row_met_timing():
+    # a small iCE40 row does not beat a larger ECP5 row: their LUTs are of different parts
+    ecp5 = {"board": "ulx3s-12f", "tokens_per_s": 10, "lut": 1, "pnr_lut": 900,
+            "j_per_token": 1.0, "soc_config_file": "configs/a.json", "timing_met": False}
+    ice = {"board": "icebreaker", "tokens_per_s": 10, "lut": 1, "pnr_lut": 800,
+           "j_per_token": 1.0, "soc_config_file": "configs/b.json", "timing_met": True}
+    slower = dict(ecp5, tokens_per_s=5, pnr_lut=950, soc_config_file="configs/c.json",
+                  timing_met=True)
+    rows = [ecp5, ice, slower]
+    assert X.pareto_front(rows) == [ecp5, ice]
+    for r in rows:
+        r["pareto"] = r in X.pareto_front(rows)
+    # the ECP5 row is faster on paper but missed its clock: `tritium build` would refuse it
+    assert X.best_built(rows) is ice
+    assert X.best_built([dict(ecp5, pareto=True)]) is None
+
+
 def test_failed_rows_are_told_from_data_points():
     assert X.failed({"error": "rtl: RTL disagrees with the golden"})
     assert X.failed({"error": "pnr: ulx3s-12f: FPGA build failed in /tmp/x"})

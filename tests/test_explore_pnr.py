@@ -46,8 +46,8 @@ def test_two_pnr_points_on_a_local_cluster_and_the_best_row_rebuilds(tmp_path):
         assert set(X.PNR_COLUMNS) <= set(r)
         assert 0 < r["pnr_lut"] <= r["pnr_lut_available"]
         assert r["pnr_lut_available"] > 20_000  # LUT4 sites of the 12F (a 25F die)
-        # the small SoC maps one multiplier to a DSP (seen: 1); the rebuild below pins it
-        assert r["pnr_ff"] > 0 and r["pnr_bram"] > 0 and r["pnr_dsp"] >= 0
+        # the small SoC maps one multiplier to a DSP; the rebuild below pins it
+        assert r["pnr_ff"] > 0 and r["pnr_bram"] > 0 and r["pnr_dsp"] == 1
         (clk,) = json.loads(r["fmax_json"]).values()
         assert clk["target_mhz"] == pytest.approx(25.0)  # the ULX3S's 25 MHz oscillator
         assert (r["fmax_mhz"], r["fmax_target_mhz"]) == (clk["achieved_mhz"], 25.0)

@@ -82,6 +82,19 @@ def parse(argv: list[str] | None = None):
     return parser, parser.parse_args(argv)
 
 
+def _stdout_broken() -> bool:
+    """Whether stdout is a pipe whose reader has gone: poll reports an error on the
+    write end of a pipe with no reader."""
+    import select
+
+    try:
+        p = select.poll()
+        p.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    except (OSError, ValueError, AttributeError):  # no fd, or no poll on this platform
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, args = parse(argv)
     if not getattr(args, "func", None):
@@ -97,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tritium {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # the reader went away (`tritium ... --json | head`): what it wanted it has; point
-        # stdout at nothing so the interpreter's final flush does not raise again
+        # the reader of stdout went away (`tritium ... --json | head`): what it wanted it
+        # has. Any other pipe (a subprocess's, a socket) broken is a real failure
+        if not _stdout_broken():
+            raise
+        # point stdout at nothing so the interpreter's final flush does not raise again
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a pipe writer it cut off

@@ -357,11 +357,6 @@ class SocConfig(Config):
         return d
 
     @property
-    def uart_divisor(self) -> int:
-        """Clocks per bit of a UART on the SoC clock (:func:`uart_divisor`)."""
-        return uart_divisor(self.clock_hz, self.baud)
-
-    @property
     def line_bytes(self) -> int:
         return self.tmv.line_bits // 8
 

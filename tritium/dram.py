@@ -112,15 +112,15 @@ PARTS: dict[str, DramPart] = {
 }
 
 
-#: a ceiling on the cycles the CRC command's word path takes a beat. One where the port
-#: delivers a beat a cycle in Amaranth's simulator; the served SoC measures about 2 on
-#: the ideal part and 4.2 on the SDR part (tests/test_dram_crc.py: its read-ahead
-#: restarts, not yet fixed), so the ceiling is twice the worst of those
+#: a ceiling on the cycles the CRC command's word path takes a beat, for the host's wait
+#: (not a delay): the served SoC measures about 1.05 on the ideal part and 1.04 on the SDR
+#: part (bench/results/dram.json; a beat a cycle when the port delivers one); 8 leaves
+#: room for a controller refreshing or turning rows around throughout
 CRC_CYCLES_PER_BEAT = 8
 
 #: the ideal part's accepted port beats (DramConfig.ideal_port_bits), in bits: at least
-#: its own 32, at most 1024 (a 128-byte beat; the CRC and read-ahead logic grows with it)
-IDEAL_PORT_BITS_MIN, IDEAL_PORT_BITS_MAX = 32, 1 << 10
+#: its own, at most 1024 (a 128-byte beat; the CRC and read-ahead logic grows with it)
+IDEAL_PORT_BITS_MIN, IDEAL_PORT_BITS_MAX = PARTS["ideal"].port_bits, 1 << 10
 
 
 def part(name: str) -> DramPart:

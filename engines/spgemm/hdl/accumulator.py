@@ -36,6 +36,13 @@ product per cycle plus one cycle per collision and per refusal. A drain takes
 
 Products outside [lo, hi) are consumed without a probe. Bad input cannot hang it: a
 probe for a new column always ends at a free slot since ``capacity < slots``.
+
+Reset in the middle of a pass (the SoC's RESET during a run): the table's RAM keeps its
+used slots while the list of them is lost, so the first cycles after such a reset sweep
+every slot clear (``slots`` cycles, ``idle`` low and no product taken meanwhile). A
+reset-less flag records whether the table may hold used slots (set by an insert, cleared
+by a finished drain or the sweep), so a reset between passes, or at power-up, costs
+nothing and every run's cycles stay those of the model.
 """
 
 from __future__ import annotations
@@ -97,6 +104,13 @@ class HashAccumulator(wiring.Component):
         lo = Signal(W)
         count = Signal(range(cfg.capacity + 1))
         draining = Signal()
+        # the table may hold used slots (kept through a reset), and the sweep after one
+        dirty = Signal(reset_less=True)
+        settled, sweep = Signal(), Signal(range(cfg.slots))
+        sweeping = Signal()
+        m.d.comb += sweeping.eq(dirty & ~settled)
+        with m.If(~sweeping):
+            m.d.sync += settled.eq(1)
 
         # ---- R: the product and its slot --------------------------------------------
         r_valid, r_col, r_val, r_slot = Signal(), Signal(I), Signal(signed(V)), Signal(H)
@@ -118,7 +132,7 @@ class HashAccumulator(wiring.Component):
         r_in_window = (r_col >= lo) & (r_col < self.hi)
         r_leaves = r_valid & ~collide & ~refuse
         issue = r_leaves & r_in_window
-        m.d.comb += self.i.ready.eq(~draining & (~r_valid | r_leaves))
+        m.d.comb += self.i.ready.eq(~draining & ~sweeping & (~r_valid | r_leaves))
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [r_col.eq(self.i.payload.col), r_val.eq(self.i.payload.value),
                          r_slot.eq(hash_slot(cfg, self.i.payload.col))]
@@ -140,7 +154,7 @@ class HashAccumulator(wiring.Component):
                      wr.data.value.eq(Mux(hit, merge(self.op, seen.value, s_val, V), s_val)),
                      lwr.addr.eq(count), lwr.data.eq(s_slot), lwr.en.eq(insert)]
         with m.If(insert):
-            m.d.sync += count.eq(count + 1)
+            m.d.sync += [count.eq(count + 1), dirty.eq(1)]
 
         # ---- drain: walk the used-slot list; D1 reads the slot, D2 emits and clears ---
         en = Signal()  # the drain pipeline advances when the output register is free
@@ -162,17 +176,22 @@ class HashAccumulator(wiring.Component):
                 m.d.sync += d_k.eq(d_k + 1)
         with m.If(d2 & en):  # clear the slot as its entry leaves
             m.d.comb += [wr.addr.eq(d2_slot), wr.en.eq(1), wr.data.eq(0)]
+        with m.If(sweeping):
+            m.d.comb += [wr.addr.eq(sweep), wr.en.eq(1), wr.data.eq(0)]
+            m.d.sync += sweep.eq(sweep + 1)
+            with m.If(sweep == cfg.slots - 1):
+                m.d.sync += dirty.eq(0)
         m.d.sync += [f_valid.eq(wr.en), f_slot.eq(wr.addr), f_entry.eq(wr.data)]
 
         with m.If(draining & (d_k == count) & ~d1 & ~d2):
-            m.d.sync += [draining.eq(0), count.eq(0), d_k.eq(0)]
+            m.d.sync += [draining.eq(0), count.eq(0), d_k.eq(0), dirty.eq(0)]
         with m.If(self.drain):
             m.d.sync += [draining.eq(1), d_k.eq(0)]
         with m.If(self.start):
             m.d.sync += [lo.eq(self.lo), self.hi.eq(self.limit)]
 
         m.d.comb += [
-            self.idle.eq(~r_valid & ~s_valid & ~draining),
+            self.idle.eq(~r_valid & ~s_valid & ~draining & ~sweeping),
             self.ev_probe.eq(issue | collide), self.ev_collision.eq(collide),
             self.ev_merge.eq(write), self.ev_insert.eq(insert),
             self.ev_hazard.eq(s_valid & forwarded), self.ev_refuse.eq(refuse),

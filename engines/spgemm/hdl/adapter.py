@@ -60,10 +60,21 @@ class SpgemmAdapter(EngineAdapter):
         if cfg.operands_dram and dram is None:
             bus.dram_port()  # raises the ConfigError that says how to give the SoC a DRAM
         eng = SpgemmEngine(cfg, dram)
-        m.submodules.spgemm = ResetInserter(bus.soft)(eng)
         m.d.comb += eng.mem_hold.eq(0)
-        if dram is not None:
-            m.d.comb += eng.dram_flush.eq(bus.soft)
+        if dram is None:
+            m.submodules.spgemm = ResetInserter(bus.soft)(eng)
+        else:
+            # RESET with the DRAM in use: the readers and writers first stop asking and
+            # let what the DRAM still owes them (or they owe it) pass, then the engine is
+            # reset; at once when they are already quiet (an idle engine)
+            reset_wait, reset = Signal(), Signal()
+            m.d.comb += [eng.dram_flush.eq(bus.soft | reset_wait),
+                         reset.eq((bus.soft | reset_wait) & eng.dram_idle)]
+            with m.If(reset):
+                m.d.sync += reset_wait.eq(0)
+            with m.Elif(bus.soft):
+                m.d.sync += reset_wait.eq(1)
+            m.submodules.spgemm = ResetInserter(reset)(eng)
             for name in (*MEMORIES, "c"):
                 for k in range(cfg.pes):
                     wiring.connect(m, getattr(eng, f"dram_{name}{k}"), bus.dram_port())

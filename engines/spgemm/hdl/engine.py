@@ -516,11 +516,12 @@ class SpgemmEngine(wiring.Component):
         if cfg.operands_dram:
             readers = {f"dram_{name}{k}": Out(dram_signature(dram).flip())
                        for name in (*MEMORIES, "c") for k in range(cfg.pes)}
-            # the operand readers' flush (DramWeightPort.flush): the SoC's soft reset.
-            # They sit inside the engine's own soft reset, which also clears the count
-            # of beats a flush orphans, so a RESET during a DRAM run is not yet safe
-            # (docs/memory.md, "Not here yet")
+            # dram_flush (held): the operand readers and C's writers stop asking the
+            # DRAM for more; dram_idle: none of them has a beat in flight. The adapter
+            # resets the engine only then (a reset with a write's data still queued, or
+            # a read's beats still owed, would leave the arbiter waiting for ever)
             readers["dram_flush"] = In(1)
+            readers["dram_idle"] = Out(1)
         super().__init__({**readers,
             "load": In(stream.Signature(load_layout(cfg))),
             "cmd": In(stream.Signature(cmd_layout(cfg))),
@@ -540,6 +541,7 @@ class SpgemmEngine(wiring.Component):
 
         # ---- operand memories: the load port writes every copy, each PE reads its own ---
         running = Signal()
+        idle = []  # the DRAM readers' and writers' quiet, for dram_idle
         m.d.comb += self.load.ready.eq(~running)
         take_load = self.load.valid & self.load.ready
         ports = port_signatures(cfg)
@@ -562,6 +564,7 @@ class SpgemmEngine(wiring.Component):
                                          outstanding=cfg.fetch_depth, **kw)
                     wiring.connect(m, wiring.flipped(getattr(self, f"dram_{name}{k}")), mem.dram)
                     m.d.comb += mem.flush.eq(self.dram_flush)
+                    idle.append(mem.idle)
                     m.d.comb += [mem.mem.req.payload.addr.eq(preq.payload.addr + base // stride),
                                  mem.mem.req.payload.size.eq(preq.payload.size),
                                  mem.mem.req.payload.tag.eq(preq.payload.tag)]
@@ -615,6 +618,7 @@ class SpgemmEngine(wiring.Component):
 
         if cfg.operands_dram:
             c_words, ext_words, writers_busy = self.dram_c_writer(m, pes, start)
+            m.d.comb += self.dram_idle.eq(Cat(*idle).all() & ~writers_busy)
         else:
             c_words, ext_words = self.onchip_c_writer(m, pes, start, running)
             writers_busy = Const(0)
@@ -737,6 +741,7 @@ class SpgemmEngine(wiring.Component):
         for k, pe in enumerate(pes):
             wr = DramLineWriter(dram=dram, width=width, max_beats=max(beats.values()))
             m.submodules[f"c_writer{k}"] = wr
+            m.d.comb += wr.flush.eq(self.dram_flush)
             wiring.connect(m, wr.dram, wiring.flipped(getattr(self, f"dram_c{k}")))
             wp = Signal(range(cfg.max_c_nnz + 1), name=f"wp{k}")
             row_start = Signal.like(wp, name=f"row_start{k}")
