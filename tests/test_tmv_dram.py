@@ -259,33 +259,31 @@ def reset_mid_matvec(sd, dev, cfg, line, codes, x, *, exact: bool):
         assert abs(model - d["tmv_busy_cycles"]) <= 0.02 * d["tmv_busy_cycles"]
 
 
-@pytest.mark.parametrize("line", [0, 777])
-def test_reset_during_a_dram_matvec(line):
+def test_reset_during_a_dram_matvec():
     """RESET while the engine streams its weights from the ideal part: the device
-    recovers as :func:`reset_mid_matvec` checks. A fresh device (see the SDR test below
-    for why not the shared one)."""
-    rng = np.random.default_rng(17)
-    codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(N, N))
-    x = rng.integers(-128, 128, N)
+    recovers as :func:`reset_mid_matvec` checks, twice on one device (two bases, a
+    fresh load and CRC proof before each)."""
     with SimulatedDevice(CFG) as sd, Device(sd.url) as dev:
-        reset_mid_matvec(sd, dev, CFG, line, codes, x, exact=True)
+        for line, seed in ((0, 17), (777, 18)):
+            rng = np.random.default_rng(seed)
+            codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(N, N))
+            x = rng.integers(-128, 128, N)
+            reset_mid_matvec(sd, dev, CFG, line, codes, x, exact=True)
 
 
-@pytest.mark.parametrize("line", [0, 1001])
-def test_reset_during_a_matvec_from_the_ulx3s_sdram_model(line):
+def test_reset_during_a_matvec_from_the_ulx3s_sdram_model():
     """The same on LiteDRAM's SDR controller of the ULX3S part: its read bursts are still
-    coming back when the RESET lands, and the weight port drops them. One device per
-    base: a second fast load and CRC on a device that has already run such a sequence
-    can leave the device unanswering (without any RESET too, and on the hardware
-    before the weight port's flush: docs/memory.md, Not here yet), which is not what
-    this test is about."""
+    coming back when the RESET lands, and the weight port drops them. Three sequences on
+    one device (load, CRC proof, matvec, RESET, CRC, matvec): the device keeps answering
+    through all of them."""
     n = 1024
     cfg = on_part("mt48lc16m16", n)
-    rng = np.random.default_rng(19)
-    codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(n, n))
-    x = rng.integers(-128, 128, n)
     with SimulatedDevice(cfg) as sd, Device(sd.url) as dev:
-        reset_mid_matvec(sd, dev, cfg, line, codes, x, exact=False)
+        for line, seed in ((0, 19), (1001, 20), (0, 21)):
+            rng = np.random.default_rng(seed)
+            codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(n, n))
+            x = rng.integers(-128, 128, n)
+            reset_mid_matvec(sd, dev, cfg, line, codes, x, exact=False)
 
 
 @pytest.mark.verilator
