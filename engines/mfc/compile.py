@@ -142,8 +142,11 @@ class _Emitter:
         self.top = 0
 
     def alloc(self, n: int, init=None, what: str = "") -> int:
-        addr = self.top
-        self.top += n
+        """``n`` elements of V at the next address a vector op may name (a multiple of
+        ``vpu_lanes``, :meth:`MfcConfig.aligned`), optionally holding ``init`` in Q.F."""
+        lanes = self.cfg.vpu_lanes
+        addr = -(-self.top // lanes) * lanes
+        self.top = addr + n
         if self.dry:
             # timing only: placeholder addresses (the instruction fields wrap), no data
             return addr % (1 << FIELD_BITS)
@@ -540,6 +543,10 @@ def compile_model(model, cfg: MfcConfig | None = None, fmt: str = "t2") -> Compi
     if desc.config.get("use_short_conv"):
         raise CompileError("use_short_conv=true: the core has no short convolution (nor can "
                            "upstream run one); use a checkpoint with use_short_conv false")
+    if desc.intermediate_size % cfg.vpu_lanes:
+        raise CompileError(f"intermediate_size {desc.intermediate_size} is not a multiple of "
+                           f"mfc.vpu_lanes={cfg.vpu_lanes}: the GLU's second half would "
+                           "start off a lane boundary; lower mfc.vpu_lanes")
     if cfg.sregs < N_REGS:
         raise CompileError(f"the program uses {N_REGS} scalar registers; raise mfc.sregs")
     if fmt not in cfg.tmv.formats:
