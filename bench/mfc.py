@@ -703,6 +703,14 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def write_table(res: dict) -> None:
+    """docs/model.md's MFC table (between its markers) from ``res``."""
+    doc = DOC.read_text()
+    if BEGIN in doc and END in doc:
+        head, rest = doc.split(BEGIN, 1)
+        DOC.write_text(head + BEGIN + "\n" + table(res) + "\n" + END + rest.split(END, 1)[1])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-fpga", action="store_true", help="no ECP5 synthesis/P&R")
@@ -725,6 +733,7 @@ def main(argv=None) -> int:
         lanes(res)
         res["mfc_estimates_only_rerun"] = 1
         save_results("mfc", res)
+        write_table(res)
         return 0
 
     res: dict = {"machine": f"{platform.machine()} python {sys.version.split()[0]}, "
@@ -763,11 +772,7 @@ def main(argv=None) -> int:
     res["bench_wall_s"] = round(time.monotonic() - t0, 1)
     save_results("mfc", res)
     if not args.skip_rtl:
-        doc = DOC.read_text()
-        if BEGIN in doc and END in doc:
-            head, rest = doc.split(BEGIN, 1)
-            DOC.write_text(head + BEGIN + "\n" + table(res) + "\n" + END
-                           + rest.split(END, 1)[1])
+        write_table(res)
     print(json.dumps(res, indent=2))
     return 0
 

@@ -311,6 +311,25 @@ def test_vector_unit_random_ops_and_stalls(valid_prob, ready_prob, tmp_path):
     assert out["got"] == out["expected"]
 
 
+def test_vector_unit_at_4_lanes_part_full_groups_and_stalls(tmp_path):
+    """Groups of 4 under random stalls, vectors of 1 to 9 elements (part-full last groups
+    whose idle lanes carry the largest int32): every lane's result and each reduction
+    across the groups (VARGMAX's ties among lanes and groups included) equal the golden."""
+    cfg = dataclasses.replace(SMALL, vpu_lanes=4)
+    rng = np.random.default_rng(21)
+    jobs = []
+    for k in range(40):
+        op = list(VECTOR_OPS)[k % len(VECTOR_OPS)]
+        n = int(rng.choice([1, 3, 4, 5, int(rng.integers(6, 10))]))
+        s0, s1 = (int(v) for v in rng.integers(-(1 << 63), (1 << 63) - 1, 2, endpoint=True))
+        x = random_values(rng, n)
+        if op == Op.VARGMAX and k % 2:
+            x = [int(v) for v in rng.integers(-3, 3, n)]     # ties in and across groups
+        jobs.append((op, x, random_values(rng, n), s0, s1))
+    out = run_mfc_vector(cfg, jobs, seed=5, valid_prob=0.7, ready_prob=0.5, run_dir=tmp_path)
+    assert out["got"] == out["expected"]
+
+
 def test_scalar_unit_edge_cases_and_stalls(tmp_path):
     rng = np.random.default_rng(12)
     lo, hi = -(1 << 63), (1 << 63) - 1
