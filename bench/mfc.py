@@ -701,8 +701,8 @@ def table(res: dict) -> str:
         lines.append(f"| ULX3S-85F SoC with the MFC | failed: "
                      f"{res['ulx3s_85f_mfc_soc_error'][:200]} |")
     if res.get("mfc_estimates_only_rerun"):
-        lines += ["", "The estimates above were re-run alone (`bench/mfc.py --estimates-only`); "
-                  "the test-model rows below come from the last full run, which may predate them."]
+        lines += ["", "The first table was re-run alone (`bench/mfc.py --estimates-only`); "
+                  "the test-model rows come from the last full run, which may predate them."]
     return "\n".join(lines)
 
 
