@@ -25,12 +25,15 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
   ``wait_tmv`` (TMV/TWAIT/HALT waiting for the engine) and ``issue`` (fetch and decode).
   Each equals the golden's count exactly.
 
-Memories: the instruction memory (``imem_depth`` × 64), V (``vmem_depth`` × int32, two
-read ports and a write port: the vector unit reads two operands and writes one result
-per cycle; the host shares the ports while the core is idle), ACT (two banks of
-``act_elems`` int8 in ``simd``-byte words: the vector unit writes single bytes, the TMV
-adapter reads whole words), RES (two banks of ``res_elems`` int32 in ``pe``-lane words:
-the adapter writes the ``rows`` lanes of result beats, VRESCALE reads single lanes),
+Memories (L = ``vpu_lanes``): the instruction memory (``imem_depth`` × 64), V
+(``vmem_depth`` int32 in L banks: ``vmem_depth / L`` words of L lanes, element i in lane
+i mod L; two read ports and a write port with a lane enable: the vector unit reads two
+operand groups and writes one result group per cycle; the host shares the ports while
+the core is idle, one element at a time), ACT (two banks of ``act_elems`` int8 in
+``simd``-byte words: the vector unit writes L bytes of one word, the TMV adapter reads
+whole words), RES (two banks of ``res_elems`` int32 in words of ``res_word_lanes`` =
+max(pe, L) lanes: the adapter writes the ``rows`` lanes of a pe-lane result beat into
+its place in a word, VRESCALE reads an L-lane group),
 ``sregs`` 64-bit scalar
 registers and the vector length VL (both kept between runs).
 
@@ -41,16 +44,16 @@ cycle), decode (checks, operand read); then SETVL/SLI retire, SMUL/SDIV/SSQRT ru
 while the engine is busy) and goes on, TWAIT and HALT wait for the engine.
 
 Timing (``cfg``'s contract; the golden's :class:`~tritium.engines.mfc.golden.Timer` adds it up):
-``issue_cycles`` = 2 per instruction; a vector op of length n then ``n +
-vpu_latency`` (element i is read in cycle i and written in cycle i + 5, the result of a
-reduction goes to S in the last cycle); a scalar op ``scalar_cycles[op]`` (iterations + 2);
+``issue_cycles`` = 2 per instruction; a vector op of length n then ``ceil(n / L) +
+vpu_latency`` (group k, elements L·k ... L·k + L - 1, is read in cycle k and written in
+cycle k + 5, the result of a reduction goes to S in the last cycle); a scalar op ``scalar_cycles[op]`` (iterations + 2);
 a TMV keeps the engine busy for ``tmv_cycles(rows, cols, fmt)`` = the engine's
 ``cycles`` + 1 (the adapter's command register) from the cycle after its decode, while
 the sequencer goes on. A TMV/TWAIT/HALT decoded while the engine is busy waits until
 the engine is free (``wait_tmv``).
 
 Bad programs never hang: an unknown opcode, an operand range outside its memory, a
-scalar register index out of range, a bad TMV command or a fetch past the instruction
+vector operand address not a multiple of L, a scalar register index out of range, a bad TMV command or a fetch past the instruction
 memory sets ``error`` and ends the run (after a TMV still in flight has finished; those
 cycles count in ``tmv_busy`` but not in ``cycles``). A program that races the TMV
 (:class:`~tritium.engines.mfc.golden.ProgramError`) computes whatever the hardware's order gives.
