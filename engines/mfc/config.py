@@ -31,6 +31,13 @@ IMM_BITS = INSTR_BITS - IMM_SHIFT
 #: most elements the vector unit takes a cycle (MfcConfig.vpu_lanes)
 VPU_LANES_MAX = 16
 
+def lanes_fit(simd: int, pe: int, lanes: int) -> bool:
+    """The vector unit's ``lanes`` against its TMV: they divide ``simd`` (VQUANT's group in
+    one activation word) and divide or are a multiple of ``pe`` (a VRESCALE group and a
+    result beat share one RES word)."""
+    return simd % lanes == 0 and (pe % lanes == 0 or lanes % pe == 0)
+
+
 #: scalar-unit operations of the token core, by name -> busy cycles (see MfcConfig)
 MFC_SCALAR_OPS: tuple[str, ...] = ("smul", "sdiv", "ssqrt")
 
@@ -117,7 +124,7 @@ class MfcConfig(Config):
         if L & (L - 1):
             raise ConfigError(f"mfc: vpu_lanes={L} must be a power of two (1 ... "
                               f"{VPU_LANES_MAX})")
-        if t.simd % L or (t.pe % L and L % t.pe):
+        if not lanes_fit(t.simd, t.pe, L):
             raise ConfigError(f"mfc: vpu_lanes={L} must divide tmv.simd ({t.simd}; VQUANT "
                               f"writes its {L} bytes into one activation word) and divide "
                               f"or be a multiple of tmv.pe ({t.pe}; VRESCALE reads {L} "

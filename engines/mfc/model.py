@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tritium.engines.mfc.config import FIELD_BITS, VPU_LANES_MAX, MfcConfig
+from tritium.engines.mfc.config import FIELD_BITS, VPU_LANES_MAX, MfcConfig, lanes_fit
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.tmv.model import platform_config
 from tritium.errors import ConfigError, TritiumError
@@ -71,7 +71,7 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
                                   weight_depth=base.tmv.weight_depth,
                                   mem_latency=base.tmv.mem_latency, mem_bytes_per_cycle=bpc)
         lanes = 1 << (min(p.rowwise_lanes, VPU_LANES_MAX).bit_length() - 1)
-        while lanes > 1 and (tmv.simd % lanes or (tmv.pe % lanes and lanes % tmv.pe)):
+        while not lanes_fit(tmv.simd, tmv.pe, lanes):
             lanes //= 2
         return dataclasses.replace(base, tmv=tmv, vpu_lanes=lanes)
     except ConfigError as e:
