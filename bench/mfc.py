@@ -34,6 +34,9 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
 - ``mfc_<platform>_<model>_*`` (``tritium.engines.mfc.model.estimate_mfc``) beside
   ``generic_<platform>_<model>_*`` (``estimate_model``, the matvecs + serialised row-wise
   unit model) for MMfreeLM-370M/1.3B/2.7B at the ULX3S-85F and U250 presets;
+- ``mfc_u250_370m_lanes<L>_*`` (:func:`lanes`): the U250 370M estimate per
+  vector-unit lane count, one lane the baseline; ``--estimates-only`` re-runs just the
+  estimates into the last results file (``mfc_estimates_only_rerun`` = 1);
 - ``ulx3s_85f_mfc_soc_*``: the board flow (``boards.flow.build`` through
   ``bench/fpga.py``'s ``run``) of the ULX3S-85F SoC whose engine is ``MfcCore(MfcConfig())``
   (link + command processor + the core): LUT4, FF, BRAM (DP16KD), DSP, Fmax; it runs in a
@@ -530,6 +533,29 @@ def scale(res: dict, fmax_mhz: float | None = None) -> None:
         f"{p} {M.PLATFORMS[p].clock_hz / 1e6:g}" for p in PLATFORMS)
 
 
+#: vector lanes of the lane sweep (:func:`lanes`): 1 is the one-element-per-cycle baseline
+LANE_SWEEP = (1, 2, 4, 8, 16)
+
+
+def lanes(res: dict) -> None:
+    """``mfc_u250_370m_lanes<L>_*``: the U250 preset's 370M estimate with the
+    vector unit at each of LANE_SWEEP elements a cycle (the preset's ``rowwise_lanes``
+    overridden; :func:`~tritium.engines.mfc.model.mfc_config` takes vpu_lanes from it),
+    the baseline of one lane in the same run."""
+    from tritium.engines.mfc.model import estimate_mfc
+
+    for n in LANE_SWEEP:
+        e = estimate_mfc("mmfreelm-370m", "u250", rowwise_lanes=n)
+        assert e["vpu_elements_per_cycle"] == n
+        k = f"mfc_u250_370m_lanes{n}"
+        res[f"{k}_cycles_per_token"] = e["cycles_per_token"]
+        res[f"{k}_vpu_busy_cycles_per_token"] = e["vpu_busy_cycles"]
+        res[f"{k}_wait_tmv_cycles_per_token"] = e["wait_tmv_cycles"]
+        res[f"{k}_tmv_busy_cycles_per_token"] = e["tmv_busy_cycles"]
+        res[f"{k}_tmv_busy_fraction"] = round(e["tmv_busy_fraction"], 4)
+        res[f"{k}_tokens_per_s"] = round(e["tokens_per_s"], 3)
+
+
 def _my_nextpnr_pids() -> list[int]:
     """PIDs of the nextpnr processes this bench started (its descendants, by /proc)."""
     parent = {}
@@ -674,18 +700,44 @@ def table(res: dict) -> str:
     elif "ulx3s_85f_mfc_soc_error" in res:
         lines.append(f"| ULX3S-85F SoC with the MFC | failed: "
                      f"{res['ulx3s_85f_mfc_soc_error'][:200]} |")
+    if res.get("mfc_estimates_only_rerun"):
+        lines += ["", "The first table was re-run alone (`bench/mfc.py --estimates-only`); "
+                  "the test-model rows come from the last full run, which may predate them."]
     return "\n".join(lines)
+
+
+def write_table(res: dict) -> None:
+    """docs/model.md's MFC table (between its markers) from ``res``."""
+    doc = DOC.read_text()
+    if BEGIN in doc and END in doc:
+        head, rest = doc.split(BEGIN, 1)
+        DOC.write_text(head + BEGIN + "\n" + table(res) + "\n" + END + rest.split(END, 1)[1])
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-fpga", action="store_true", help="no ECP5 synthesis/P&R")
     ap.add_argument("--skip-rtl", action="store_true", help="no Verilator run (debugging)")
+    ap.add_argument("--estimates-only", action="store_true",
+                    help="re-run only the cycle-model estimates (mfc_*, generic_*, the lane "
+                         "sweep) and keep the other keys of the last results file, marked "
+                         "mfc_estimates_only_rerun = 1")
     ap.add_argument("--pnr-minutes", type=float, default=15,
                     help="stop an unfinished board build after this long and record the "
                          "synthesis/packing figures (default 15)")
     args = ap.parse_args(argv)
     from tritium.golden.checkpoint import write_checkpoint
+
+    if args.estimates_only:
+        path = ROOT / "bench" / "results" / "mfc.json"
+        res = json.loads(path.read_text()) if path.exists() else {}
+        scale(res, res.get("ulx3s_85f_mfc_soc_fmax_mhz")
+              or res.get("ulx3s_85f_mfc_soc_fmax_mhz_post_placement_estimate"))
+        lanes(res)
+        res["mfc_estimates_only_rerun"] = 1
+        save_results("mfc", res)
+        write_table(res)
+        return 0
 
     res: dict = {"machine": f"{platform.machine()} python {sys.version.split()[0]}, "
                             f"{os.cpu_count()} cores"}
@@ -719,14 +771,11 @@ def main(argv=None) -> int:
                 res.update(kept)
         scale(res, res.get("ulx3s_85f_mfc_soc_fmax_mhz")
               or res.get("ulx3s_85f_mfc_soc_fmax_mhz_post_placement_estimate"))
+        lanes(res)
     res["bench_wall_s"] = round(time.monotonic() - t0, 1)
     save_results("mfc", res)
     if not args.skip_rtl:
-        doc = DOC.read_text()
-        if BEGIN in doc and END in doc:
-            head, rest = doc.split(BEGIN, 1)
-            DOC.write_text(head + BEGIN + "\n" + table(res) + "\n" + END
-                           + rest.split(END, 1)[1])
+        write_table(res)
     print(json.dumps(res, indent=2))
     return 0
 

@@ -2,7 +2,8 @@
 held against the RTL's hardware counters.
 
 ``estimate --model NAME|DIR`` prints the per-token budget of a whole model on a platform
-preset (``--platform``, fields overridable: ``--simd --pe --clock --mem-bw --fmt``): by
+preset (``--platform``, fields overridable: ``--simd --pe --clock --mem-bw --fmt
+--rowwise-lanes``): by
 default the generic accelerator model (matvecs plus a serialised row-wise unit),
 with ``--core mfc`` the MFC token core's own program on its cycle-exact model
 (:func:`~tritium.engines.mfc.model.estimate_mfc`: per-unit cycles, TMV busy fraction);
@@ -81,7 +82,8 @@ def cmd_estimate(args) -> int:
         est = M.estimate_model if args.core == "generic" \
             else _cores()[args.core].hook("lm_estimate")
         rep = est(args.model, args.platform, simd=args.simd, pe=args.pe,
-                  clock_hz=args.clock, mem_bw=args.mem_bw, fmt=args.fmt)
+                  clock_hz=args.clock, mem_bw=args.mem_bw, fmt=args.fmt,
+                  rowwise_lanes=args.rowwise_lanes)
     elif args.engine:
         rep = _engine_estimate(args)
     else:
@@ -250,6 +252,9 @@ def register(sub) -> None:
     p.add_argument("--clock", type=float, help="clock, Hz (e.g. 300e6)")
     p.add_argument("--mem-bw", type=float, help="weight memory bandwidth, bytes/s")
     p.add_argument("--fmt", choices=("t2", "t3"))
+    p.add_argument("--rowwise-lanes", type=int,
+                   help="elements a cycle of the row-wise unit (--core mfc: the token core's "
+                        "vpu_lanes, capped at its widest unit)")
     # an engine's own workload options: its register("estimate", p) adds them and returns
     # (dest, "--OPTION VALUE", estimate(args, platform)), or None
     workloads = tuple(w for w in (e.hook("commands")("estimate", p)

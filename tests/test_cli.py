@@ -201,6 +201,33 @@ def test_sim_mfc_runs_tokens_equal_to_the_golden_core(tmp_path):
     assert rep["rows"][1]["token"] == rep["rows"][0]["argmax"]
 
 
+@pytest.mark.verilator
+def test_sim_mfc_at_16_lanes_runs_the_golden_cores_token_in_fewer_cycles(tmp_path):
+    """The same model on the core with a 16-lane vector unit (one token: the 16-lane core
+    elaborates for ~20 s): the token of the compiler's fixed-point golden at 16 lanes,
+    the RTL's cycles equal to the cycle model's, and fewer of them than at one lane (the
+    same program but for the lanes)."""
+    import dataclasses
+
+    from tritium.engines.mfc.config import MfcConfig
+    from tritium.golden.checkpoint import write_checkpoint
+    from tritium.engines.mfc.compile import GoldenCore, compile_model
+
+    r = run("sim", "mfc", "--tokens", "1", "--seed", "3", "--vpu-lanes", "16", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    cfg = dataclasses.replace(MfcConfig(), vpu_lanes=16)
+    assert rep["ok"] is True and rep["config"] == cfg.to_dict()
+    ck = write_checkpoint(tmp_path / "m", "hgrn-bit", hidden=64, layers=1, vocab=256, seed=3)
+    compiled = compile_model(ck, cfg)
+    core = GoldenCore(compiled)
+    one_lane = compile_model(ck, MfcConfig()).estimate()["cycles"]
+    for row in rep["rows"]:
+        assert row["argmax"] == core.step(row["token"])[0], row
+        assert row["cycles"] == compiled.estimate()["cycles"] == row["model_cycles"]
+        assert row["cycles"] < one_lane and row["error"] == 0
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--hidden", "6"], "hidden must be a multiple of 4"),
     (["--vmem-depth", "64"], "raise mfc.vmem_depth"),

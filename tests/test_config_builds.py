@@ -237,6 +237,12 @@ MFC_CASES = [
     MfcConfig(frac_bits=8, norm_frac=8, quant_shift=31, rescale_frac=16,
               sig_segments_log2=0, sig_range_log2=5, **{**_MFC_SMALL, "imem_depth": 4097,
                                                         "sregs": 64}),
+    # vpu_lanes at its high end over a 16-byte activation word and 4-lane result beats
+    # (a RES word takes four beats), and 2 lanes over 1-lane beats
+    MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=32, max_out=16, weight_depth=16,
+                                has_t3=0), vmem_depth=64, imem_depth=16, sregs=4,
+              vpu_lanes=16),
+    MfcConfig(**_MFC_SMALL, vpu_lanes=2),
 ]
 
 SPG_SMALL = SpgemmConfig(pes=1, hash_bits=2, max_dim=8, max_nnz=16, max_c_nnz=16)
@@ -293,7 +299,7 @@ def _core_id(kind, cfg):
         return "soc-" + "+".join(e.kind for e in cfg.engines) + f"-payload{cfg.max_payload}"
     return (f"mfc-F{cfg.frac_bits}-FN{cfg.norm_frac}-Q{cfg.quant_shift}-R{cfg.rescale_frac}"
             f"-G{cfg.sig_segments_log2}-L{cfg.sig_range_log2}-v{cfg.vmem_depth}"
-            f"-i{cfg.imem_depth}-s{cfg.sregs}")
+            f"-i{cfg.imem_depth}-s{cfg.sregs}-lanes{cfg.vpu_lanes}")
 
 
 def _soc(cfg):

@@ -125,3 +125,32 @@ def test_core_elaborates_for_a_non_power_of_two_engine():
     cfg = MfcConfig(tmv=TernaryConfig(simd=6, pe=3, max_in=30, max_out=12, weight_depth=64,
                                       has_t3=0), vmem_depth=64, imem_depth=16, sregs=4)
     assert "module mfc" in to_verilog(MfcCore(cfg), "mfc")
+
+
+@pytest.mark.parametrize("kw,words", [
+    ({"vpu_lanes": 3}, "power of two"),
+    ({"vpu_lanes": 8, "tmv": TernaryConfig(simd=4, pe=2, max_in=48, max_out=24,
+                                            weight_depth=512)}, "divide tmv.simd"),
+    ({"vpu_lanes": 2, "tmv": TernaryConfig(simd=6, pe=3, max_in=30, max_out=12,
+                                            weight_depth=64, has_t3=0)}, "tmv.pe"),
+    ({"vpu_lanes": 16, "vmem_depth": 40}, "multiple of vpu_lanes"),
+    ({"vpu_lanes": 32}, "vpu_lanes"),
+])
+def test_the_lane_count_is_checked_against_the_memories(kw, words):
+    with pytest.raises(ConfigError, match=words):
+        MfcConfig(**kw)
+
+
+def test_vector_cycles_and_alignment_follow_the_lanes():
+    assert MfcConfig(vpu_lanes=8).res_word_lanes == 8      # 8 lanes over pe 4: 2 beats
+    assert MfcConfig(vpu_lanes=2).res_word_lanes == 4      # 2 lanes: half a beat
+    cfg = MfcConfig(vpu_lanes=4)
+    assert [cfg.vector_cycles(n) for n in (0, 1, 4, 5, 1024)] == \
+        [5, 6, 6, 7, 256 + 5]
+    assert cfg.aligned(8) and not cfg.aligned(6)
+    m = Machine(cfg)
+    m.load_program([encode(Op.SETVL, a=5), encode(Op.VADD, d=16, a=0, b=8),
+                    encode(Op.VADD, d=16, a=2, b=8), encode(Op.HALT)])
+    out = m.run()
+    assert out["error"] == 1 and out["pc"] == 2
+    assert out["vpu_busy"] == 2 + 5    # the aligned VADD: 2 groups of 4, then the latency

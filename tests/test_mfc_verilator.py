@@ -3,6 +3,8 @@ overlapped with vector work on both banks, bad programs, and the scalar and vect
 alone under random stalls. Every core run is compared with the golden machine exactly:
 V, S, error and every counter."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,11 @@ MID = MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=64, max_out=32, weight_d
                                   has_t3=0),
                 vmem_depth=256, imem_depth=128, sregs=16, frac_bits=12, quant_shift=20,
                 rescale_frac=20, sig_segments_log2=3, sig_range_log2=2)
+
+#: the vector unit at 4 and 16 elements a cycle (4 = the narrow engine's simd, 16 = MID's:
+#: VQUANT's group fills a whole activation word; 16 lanes over pe 4: four TMV beats a RES word)
+SMALL4 = dataclasses.replace(SMALL, vpu_lanes=4)
+MID16 = dataclasses.replace(MID, vpu_lanes=16)
 
 I32 = (-(1 << 31), (1 << 31) - 1)
 EXTREMES = [I32[0], I32[1], 0, -1, 1, I32[0] + 1]
@@ -54,6 +61,11 @@ class ProgramMaker:
 
     def r(self, lo, hi):
         return int(self.rng.integers(lo, hi + 1))
+
+    def addr(self, lo, hi):
+        """A vector operand address in [lo, hi] that the lanes allow (a multiple of L)."""
+        L = self.cfg.vpu_lanes
+        return L * self.r(-(-lo // L), hi // L)
 
     def emit(self, op, **kw):
         self.words.append(encode(op, **kw))
@@ -93,9 +105,9 @@ class ProgramMaker:
         if self.inflight is None or n > elems:
             if self.inflight is not None:
                 self.twait()
-            return self.r(0, 2 * elems - n)
-        return self.r(0, elems - n) + (1 - self.inflight[0 if elems == self.cfg.act_elems
-                                                          else 1]) * elems
+            return self.addr(0, 2 * elems - n)
+        return self.addr(0, elems - n) + (1 - self.inflight[0 if elems == self.cfg.act_elems
+                                                             else 1]) * elems
 
     def twait(self):
         self.inflight = None
@@ -109,9 +121,9 @@ class ProgramMaker:
         n, f = self.vl, {}
         for k in ("a", "b"):
             if spec.get(k) == "v":
-                f[k] = self.r(0, cfg.vmem_depth - n)
+                f[k] = self.addr(0, cfg.vmem_depth - n)
         if spec.get("d") == "v":
-            d = self.r(0, cfg.vmem_depth - n)
+            d = self.addr(0, cfg.vmem_depth - n)
             if f and self.rng.random() < 0.3:
                 d = f["a"]
             if any(s < d < s + n for s in f.values()):
@@ -163,8 +175,10 @@ def check(cfg, program, tmp_path, **kw):
     return got
 
 
-@pytest.mark.parametrize("cfg,seed", [(SMALL, 1), (SMALL, 2), (MID, 3), (MID, 4)],
-                         ids=["small-1", "small-2", "mid-3", "mid-4"])
+@pytest.mark.parametrize("cfg,seed", [(SMALL, 1), (SMALL, 2), (MID, 3), (MID, 4),
+                                      (SMALL4, 5), (SMALL4, 6), (MID16, 7), (MID16, 8)],
+                         ids=["small-1", "small-2", "mid-3", "mid-4", "small-lanes4-5",
+                              "small-lanes4-6", "mid-lanes16-7", "mid-lanes16-8"])
 def test_random_programs_every_opcode(cfg, seed, tmp_path):
     rng = np.random.default_rng(seed)
     maker = ProgramMaker(cfg, rng)
@@ -297,6 +311,25 @@ def test_vector_unit_random_ops_and_stalls(valid_prob, ready_prob, tmp_path):
     assert out["got"] == out["expected"]
 
 
+def test_vector_unit_at_4_lanes_part_full_groups_and_stalls(tmp_path):
+    """Groups of 4 under random stalls, vectors of 1 to 9 elements (part-full last groups
+    whose idle lanes carry the largest int32): every lane's result and each reduction
+    across the groups (VARGMAX's ties among lanes and groups included) equal the golden."""
+    cfg = dataclasses.replace(SMALL, vpu_lanes=4)
+    rng = np.random.default_rng(21)
+    jobs = []
+    for k in range(40):
+        op = list(VECTOR_OPS)[k % len(VECTOR_OPS)]
+        n = int(rng.choice([1, 3, 4, 5, int(rng.integers(6, 10))]))
+        s0, s1 = (int(v) for v in rng.integers(-(1 << 63), (1 << 63) - 1, 2, endpoint=True))
+        x = random_values(rng, n)
+        if op == Op.VARGMAX and k % 2:
+            x = [int(v) for v in rng.integers(-3, 3, n)]     # ties in and across groups
+        jobs.append((op, x, random_values(rng, n), s0, s1))
+    out = run_mfc_vector(cfg, jobs, seed=5, valid_prob=0.7, ready_prob=0.5, run_dir=tmp_path)
+    assert out["got"] == out["expected"]
+
+
 def test_scalar_unit_edge_cases_and_stalls(tmp_path):
     rng = np.random.default_rng(12)
     lo, hi = -(1 << 63), (1 << 63) - 1
@@ -311,3 +344,25 @@ def test_scalar_unit_edge_cases_and_stalls(tmp_path):
     out = run_mfc_scalar(SMALL, jobs, seed=4, valid_prob=0.5, ready_prob=0.5,
                          run_dir=tmp_path)
     assert out["got"] == out["expected"]
+
+
+def test_misaligned_vector_operands_set_error_at_4_lanes(tmp_path):
+    """At 4 lanes a vector operand address that is not a multiple of 4 (in V, ACT or RES)
+    is a bad instruction: error, the run halts before it; aligned ones run, a part-full
+    last group (VL = 6) included."""
+    cfg = SMALL4
+    bad = [encode(Op.VADD, d=1, a=0, b=4), encode(Op.VADD, d=0, a=2, b=4),
+           encode(Op.VMUL, d=0, a=0, b=7), encode(Op.VQUANT, d=2, a=0, c=0),
+           encode(Op.VRESCALE, d=0, a=cfg.res_elems + 1, c=0), encode(Op.VMAXABS, a=3, c=0)]
+    P, entries = [], []
+    for k, word in enumerate(bad):
+        entries.append(len(P))
+        P += [encode(Op.SETVL, a=6), encode(Op.VADD, d=16 + 8 * k, a=0, b=8), word,
+              encode(Op.VSUB, d=64, a=0, b=8), encode(Op.HALT)]
+    entries.append(len(P))
+    P += [encode(Op.SETVL, a=6), encode(Op.VSUB, d=64, a=0, b=8), encode(Op.VARGMAX, a=8, c=3),
+          encode(Op.HALT)]
+    got = check(cfg, P, tmp_path, vmem=list(range(-7, 9)), entry=entries)
+    assert [r["error"] for r in got["runs"]] == [1] * len(bad) + [0]
+    assert got["vmem"][16:22] == [-7 + k + (1 + k) for k in range(6)]
+    assert got["vmem"][64:72] == [-8] * 6 + [0, 0] and got["sregs"][3] == 5

@@ -69,6 +69,43 @@ def test_370m_structure():
     assert big["tokens_per_s"] < rep["tokens_per_s"]
 
 
+@pytest.mark.parametrize("plat,override,lanes", [
+    ("u250", {}, 2),                         # the preset's rowwise_lanes
+    ("tereffic", {}, 16),                    # 64 capped at the core's widest unit
+    ("ecp5-85f", {}, 1),
+    ("u250", {"rowwise_lanes": 12}, 8),      # the power of two below
+    ("u250", {"rowwise_lanes": 16, "simd": 12}, 4),   # and one dividing the TMV's simd
+])
+def test_vpu_lanes_follow_the_presets_rowwise_lanes(plat, override, lanes):
+    from tritium.engines.mfc.model import mfc_config
+
+    shapes = M.model_shapes(M.model_config("mmfreelm-370m"))
+    assert mfc_config(plat, shapes, **override).vpu_lanes == lanes
+
+
+def test_370m_on_the_u250_with_16_lanes_keeps_the_tmv_90_percent_busy():
+    """The issue's goal: >= 100 tok/s and the TMV >= 90 % busy at 16 vector lanes; the
+    vector unit's cycles are ceil(VL / 16) + 5 per vector op of the program."""
+    from tritium.engines.mfc.compile import shape_program
+    from tritium.engines.mfc.golden import VECTOR_OPS, Op, decode_word
+
+    rep = estimate_mfc("mmfreelm-370m", "u250", rowwise_lanes=16)
+    assert rep["vpu_elements_per_cycle"] == 16
+    assert rep["tokens_per_s"] >= 100 and rep["tmv_busy_fraction"] >= 0.90
+    cfg = MfcConfig.from_dict(rep["mfc"])
+    vl, vpu = 0, 0
+    for w in shape_program(cfg, 1024, 2816, 32000, 24):
+        ins = decode_word(w)
+        if ins.op == Op.SETVL:
+            vl = ins.a
+        elif ins.op in VECTOR_OPS:
+            vpu += -(-vl // 16) + 5
+    assert rep["vpu_busy_cycles"] == vpu
+    one = estimate_mfc("mmfreelm-370m", "u250", rowwise_lanes=1)
+    assert one["tmv_busy_cycles"] == rep["tmv_busy_cycles"]    # the same matvecs
+    assert one["cycles_per_token"] > rep["cycles_per_token"]
+
+
 def test_cli_prints_and_exits_0(capsys):
     from tritium.cli import main
 

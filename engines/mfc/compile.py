@@ -48,7 +48,14 @@ v·σ(v) with v at its own shift. The logits and the σ/f path stay in Q.F.
 
 Schedule: the TMV runs while the vector unit prepares the next projection's input
 (i/f/g share one normalised input; each quantises into the other activation bank) and
-post-processes the previous one's output (SiLU(i), σ(f), the MLGRU update).
+post-processes the previous one's output (SiLU(i), σ(f), the MLGRU update). Each matvec
+starts as soon as its input is quantised: the scalar work only its result needs (the
+norm's root: the eps terms and the square root; the rescale factor c) is emitted after
+the TMV and runs under it (:meth:`_Compiler.issue`). Between dependent matvecs (g_proj →
+o_proj → gate_proj → down_proj → the next layer's i_proj, and the lm_head) the rescale,
+the residual add, the norm's vector passes and the quantisation stay in series with the
+TMV; ``vpu_lanes`` shortens them (each vector op ``ceil(n / L) + 5`` cycles). Vectors
+are allocated on lane boundaries (:meth:`_Emitter.alloc`).
 """
 
 from __future__ import annotations
@@ -142,8 +149,11 @@ class _Emitter:
         self.top = 0
 
     def alloc(self, n: int, init=None, what: str = "") -> int:
-        addr = self.top
-        self.top += n
+        """``n`` elements of V at the next address a vector op may name (a multiple of
+        ``vpu_lanes``, :meth:`MfcConfig.aligned`), optionally holding ``init`` in Q.F."""
+        lanes = self.cfg.vpu_lanes
+        addr = -(-self.top // lanes) * lanes
+        self.top = addr + n
         if self.dry:
             # timing only: placeholder addresses (the instruction fields wrap), no data
             return addr % (1 << FIELD_BITS)
@@ -179,6 +189,7 @@ class _Compiler:
             except TritiumError as err:
                 raise CompileError(f"{err}; raise the core's tmv limits") from None
         self.bank = 0
+        self.pending_root: list[int] = []   # the last norm's root, emitted by issue()
         self.next_name = "a BitLinear"    # names the norm in a CompileError
         # working vectors
         H, I = self.H, self.I
@@ -264,13 +275,17 @@ class _Compiler:
             e(Op.SLI, d=R_T, imm=1 << down)
             e(Op.VNORM, d=self.t, a=self.t, c=R_T)           # R_N = Σ x̃² in Q.frac
             sx = R_N
+        if eps_block is not None:
+            for w in mults:
+                e(Op.VMUL, d=self.t, a=self.t, b=w)
+            e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
+        # the root, from R_KN, sx and R_AT (which issue() leaves alone), is only needed
+        # for the rescale factors: it is held back and emitted after the first TMV
+        mark = len(e.words)
         if eps_block is None:
             self._scaled(R_T, R_KN, el, n, frac, in_shift, t_shift)  # n·el·κ²·2^(2f)
             e(Op.SADD, d=R_N, a=sx, b=R_T)
         else:
-            for w in mults:
-                e(Op.VMUL, d=self.t, a=self.t, b=w)
-            e(Op.VNORM, d=self.t, a=self.t, c=R_ID)          # identity; R_AT = Σ t̃²
             # el·2^50 (30 bits of el) shifted by 50 - 2·t_shift: el·Σ x̃²·2^(2·t_shift)
             shift = min(63, 50 - 2 * t_shift)
             e(Op.SLI, d=R_E, imm=int(np.floor(el * 2.0 ** (shift + 2 * t_shift) + 0.5)))
@@ -281,11 +296,19 @@ class _Compiler:
             e(Op.SADD, d=R_N, a=R_N, b=R_T)
         self.root_shift = max(0, 2 * (self.F + 4 - frac))
         e(Op.SSQRT, d=R_ROOT, a=R_N, c=self.root_shift)
+        self.pending_root = e.words[mark:]
+        del e.words[mark:]
 
     def issue(self, lin, src: int, n: int, out_shift: int = 0) -> tuple[int, int]:
         """Quantise V[src:src+n]·g into a free act bank, compute its rescale factor and
-        start the TMV; returns (result bank, rescale register). R_ROOT must hold the
-        norm's root (:meth:`norm`) for ``src``.
+        start the TMV; returns (result bank, rescale register). The norm's root
+        (:meth:`norm`) for ``src`` is pending or in R_ROOT.
+
+        Schedule: what the matvec's input needs (g, the max-abs, the renormalisation, the
+        quantisation) runs before the TMV; what only its result needs (the norm's root,
+        when still pending, and the rescale factor c) runs after it, under the matvec.
+        The renormalisation uses the pair R_K/R_T, so R_KN, R_AX, R_N and R_AT keep the
+        norm's sums for the pending root.
 
         ũ = t̃⊙g is renormalised to max-abs in (2^(F_N-1), 2^F_N] before VQUANT, so its
         factor k = 127·2^Q / max|ũ'| always has Q - F_N + 7 bits (whatever g and, for
@@ -304,11 +327,10 @@ class _Compiler:
         bank = self.bank
         self.bank ^= 1
         e(Op.VMAXABS, a=u, c=R_MAX)                          # max|ũ|, for the rescale
-        e(Op.SDIV, d=R_KN, a=R_ONE, b=R_MAX, c=31 - self.F)
-        e(Op.VNORM, d=self.u, a=u, c=R_KN)                   # ũ' (R_AX: unused sum)
+        e(Op.SDIV, d=R_K, a=R_ONE, b=R_MAX, c=31 - self.F)
+        e(Op.VNORM, d=self.u, a=u, c=R_K)                    # ũ' (R_T: unused sum)
         e(Op.VMAXABS, a=self.u, c=R_T)
         e(Op.SDIV, d=R_K, a=R_127, b=R_T, c=cfg.quant_shift)
-        e(Op.VQUANT, d=bank * cfg.act_elems, a=self.u, c=R_K)
         # c = max|ũ|·Kp / root with Kp = 2^(R + root shift/2)·sqrt(n) / (127·s_w); Kp is
         # loaded with extra fraction bits that the SMUL shifts out
         kp = 2.0 ** (cfg.rescale_frac + out_shift + self.root_shift / 2) * np.sqrt(n) / \
@@ -318,11 +340,15 @@ class _Compiler:
                                "42-bit immediate (weight scale out of range); lower "
                                "mfc.rescale_frac")
         sh = min(63, int(np.floor(np.log2(CONST_LIMIT / kp))))
+        e(Op.VQUANT, d=bank * cfg.act_elems, a=self.u, c=R_K)
+        e(Op.TMV, d=p.rows, a=p.cols, b=p.base,
+          c=TMV_FORMATS.index(self.fmt) | bank << 1 | bank << 2)
+        e.words += self.pending_root
+        self.pending_root = []
+        # R_MAX still holds this BitLinear's max|ũ|
         e(Op.SLI, d=R_E, imm=int(np.floor(kp * 2.0 ** sh + 0.5)))
         e(Op.SMUL, d=R_T, a=R_MAX, b=R_E, c=sh)
         e(Op.SDIV, d=R_C[bank], a=R_T, b=R_ROOT, c=0)
-        e(Op.TMV, d=p.rows, a=p.cols, b=p.base,
-          c=TMV_FORMATS.index(self.fmt) | bank << 1 | bank << 2)
         return bank, R_C[bank]
 
     def result(self, issued: tuple[int, int], dst: int, rows: int) -> None:
@@ -540,6 +566,10 @@ def compile_model(model, cfg: MfcConfig | None = None, fmt: str = "t2") -> Compi
     if desc.config.get("use_short_conv"):
         raise CompileError("use_short_conv=true: the core has no short convolution (nor can "
                            "upstream run one); use a checkpoint with use_short_conv false")
+    if desc.intermediate_size % cfg.vpu_lanes:
+        raise CompileError(f"intermediate_size {desc.intermediate_size} is not a multiple of "
+                           f"mfc.vpu_lanes={cfg.vpu_lanes}: the GLU's second half would "
+                           "start off a lane boundary; lower mfc.vpu_lanes")
     if cfg.sregs < N_REGS:
         raise CompileError(f"the program uses {N_REGS} scalar registers; raise mfc.sregs")
     if fmt not in cfg.tmv.formats:

@@ -28,14 +28,32 @@ INSTR_BITS = sum(bits for _, bits in INSTR_FIELDS)
 IMM_SHIFT = INSTR_FIELDS[0][1] + INSTR_FIELDS[1][1]
 IMM_BITS = INSTR_BITS - IMM_SHIFT
 
+#: most elements the vector unit takes a cycle (MfcConfig.vpu_lanes)
+VPU_LANES_MAX = 16
+
+def lanes_fit(simd: int, pe: int, lanes: int) -> bool:
+    """The vector unit's ``lanes`` against its TMV: they divide ``simd`` (VQUANT's group in
+    one activation word) and divide or are a multiple of ``pe`` (a VRESCALE group and a
+    result beat share one RES word)."""
+    return simd % lanes == 0 and (pe % lanes == 0 or lanes % pe == 0)
+
+
 #: scalar-unit operations of the token core, by name -> busy cycles (see MfcConfig)
 MFC_SCALAR_OPS: tuple[str, ...] = ("smul", "sdiv", "ssqrt")
 
 
 @dataclasses.dataclass(frozen=True)
 class MfcConfig(Config):
-    """MatMul-free token core (MFC): a sequencer, a scalar unit, a one-element-per-cycle
-    vector unit and the TMV engine (``tmv``), running programs from an instruction memory.
+    """MatMul-free token core (MFC): a sequencer, a scalar unit, a vector unit of
+    ``vpu_lanes`` elements a cycle and the TMV engine (``tmv``), running programs from an
+    instruction memory.
+
+    Lanes: V is banked by lane (element i in bank i % L, L = ``vpu_lanes``), so the vector
+    unit reads two and writes L operands a cycle; a vector op's ``d``, ``a`` and ``b``
+    addresses (in V, ACT or RES) must be multiples of L, checked at decode like every
+    other operand (:meth:`aligned`); VL may be anything (the last group runs part-full).
+    L divides ``tmv.simd`` (VQUANT's L bytes land in one activation word) and divides or
+    is a multiple of ``tmv.pe`` (VRESCALE's L results come from one result word).
 
     Fixed-point formats (documented in docs/mfc.md, executed by :mod:`tritium.engines.mfc.golden`):
 
@@ -60,8 +78,8 @@ class MfcConfig(Config):
 
     Timing (the contract the RTL meets cycle for cycle; :func:`tritium.engines.mfc.golden.run`
     adds it up): every instruction spends ``issue_cycles`` in fetch and decode (SETVL,
-    SLI and SADD retire there); a vector
-    op of length n then ``n + vpu_latency``; a scalar op ``scalar_cycles[op]``; ``TMV``
+    SLI and SADD retire there); a vector op of length n then :meth:`vector_cycles` =
+    ``ceil(n / vpu_lanes) + vpu_latency``; a scalar op ``scalar_cycles[op]``; ``TMV``
     hands its command to the engine (waiting while the engine is busy) and the sequencer
     goes on, the engine busy for ``tmv_cycles(rows, cols, fmt)``; ``TWAIT`` and ``HALT``
     wait for the engine to be idle.
@@ -80,6 +98,8 @@ class MfcConfig(Config):
     vmem_depth: int = _field(4096, 16, 1 << FIELD_BITS, "vector memory, int32 elements")
     imem_depth: int = _field(1024, 16, 1 << FIELD_BITS, "instruction memory, 64-bit words")
     sregs: int = _field(16, 4, 64, "scalar registers (64-bit)")
+    vpu_lanes: int = _field(1, 1, VPU_LANES_MAX, "vector-unit elements per cycle (a power "
+                                                 "of two)")
 
     def __post_init__(self):
         self._nested("tmv", TernaryConfig)
@@ -100,6 +120,18 @@ class MfcConfig(Config):
             raise ConfigError("mfc: rescale_frac must be >= frac_bits")
         if self.norm_frac < self.frac_bits:
             raise ConfigError("mfc: norm_frac must be >= frac_bits")
+        L = self.vpu_lanes
+        if L & (L - 1):
+            raise ConfigError(f"mfc: vpu_lanes={L} must be a power of two (1 ... "
+                              f"{VPU_LANES_MAX})")
+        if not lanes_fit(t.simd, t.pe, L):
+            raise ConfigError(f"mfc: vpu_lanes={L} must divide tmv.simd ({t.simd}; VQUANT "
+                              f"writes its {L} bytes into one activation word) and divide "
+                              f"or be a multiple of tmv.pe ({t.pe}; VRESCALE reads {L} "
+                              "results a cycle); lower vpu_lanes")
+        if self.vmem_depth % L:
+            raise ConfigError(f"mfc: vmem_depth={self.vmem_depth} must be a multiple of "
+                              f"vpu_lanes={L} (V is banked by lane)")
         if self.quant_shift > self.norm_frac + 23:
             raise ConfigError("mfc: quant_shift > norm_frac + 23: the quantisation factor "
                               "of a normalised vector would not fit 32 bits; lower "
@@ -135,8 +167,17 @@ class MfcConfig(Config):
 
     @property
     def res_elems(self) -> int:
-        """int32 elements per result bank (two banks)."""
-        return -(-self.tmv.max_out // self.tmv.pe) * self.tmv.pe
+        """int32 elements per result bank (two banks): ``max_out`` rounded up to whole
+        result words of ``max(pe, vpu_lanes)`` lanes, so that bank 1 starts aligned."""
+        w = self.res_word_lanes
+        return -(-self.tmv.max_out // w) * w
+
+    @property
+    def res_word_lanes(self) -> int:
+        """int32 lanes of a RES memory word: the TMV writes ``pe`` of them a beat,
+        VRESCALE reads ``vpu_lanes`` a cycle; the larger of the two (one divides the
+        other)."""
+        return max(self.tmv.pe, self.vpu_lanes)
 
     # --- timing --------------------------------------------------------------------------
     @property
@@ -159,7 +200,13 @@ class MfcConfig(Config):
         return {"smul": 66, "sdiv": 66, "ssqrt": 34}
 
     def vector_cycles(self, n: int) -> int:
-        return n + self.vpu_latency
+        """Sequencer cycles of a vector op of length ``n``: ``ceil(n / vpu_lanes)`` element
+        groups, one a cycle, then the pipeline's ``vpu_latency``."""
+        return -(-n // self.vpu_lanes) + self.vpu_latency
+
+    def aligned(self, addr: int) -> bool:
+        """A vector op's operand address may start there: a multiple of ``vpu_lanes``."""
+        return addr % self.vpu_lanes == 0
 
     def tmv_cycles(self, rows: int, cols: int, fmt: str = "t2") -> int:
         """Engine-busy cycles of one TMV instruction: the engine's own formula plus the

@@ -61,7 +61,8 @@ with A the chord's slope and B centring the line's error over the segment
 (:func:`sigmoid_table`).
 
 Bad programs never hang the core: an unknown opcode, an operand range outside its memory
-(``d+VL`` etc.), a scalar register index (``c``, and ``c+1`` for VAFF) >= ``sregs``, a TMV
+(``d+VL`` etc.) or a vector operand address not a multiple of ``cfg.vpu_lanes``
+(:meth:`~tritium.engines.mfc.config.MfcConfig.aligned`), a scalar register index (``c``, and ``c+1`` for VAFF) >= ``sregs``, a TMV
 command outside the engine's limits, or a fetch past the instruction memory sets the
 sticky ``error`` flag and halts before executing that instruction.
 
@@ -70,8 +71,8 @@ when the command issues; a program that writes the act bank of a TMV still in fl
 or reads the result bank it is still writing, races the hardware: :func:`run` raises
 :class:`ProgramError` for it (``check_races``) so compilers find such bugs here. So it
 does for a vector op whose destination range in V starts inside a source range
-(``a < d < a + VL``, the same for ``b``): the one-element-per-cycle unit reads element i
-after it has written element i - 6, so only ``d <= a`` or disjoint ranges give the
+(``a < d < a + VL``, the same for ``b``): the pipelined unit reads element group k
+after it has written group k - 6, so only ``d <= a`` or disjoint ranges give the
 whole-vector result defined above.
 """
 
@@ -376,7 +377,8 @@ class Machine:
             size = {"v": cfg.vmem_depth, "act": 2 * cfg.act_elems, "res": 2 * cfg.res_elems}
             spec = VECTOR_OPS[op]
             for k in ("d", "a", "b"):
-                if k in spec and getattr(ins, k) + self.vl > size[spec[k]]:
+                if k in spec and (getattr(ins, k) + self.vl > size[spec[k]] or
+                                  not cfg.aligned(getattr(ins, k))):
                     return True
             if "c" in spec:
                 return ins.c + (spec["c"] in ("sr2", "sk")) >= cfg.sregs

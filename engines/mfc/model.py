@@ -9,16 +9,18 @@ model's shape (:func:`tritium.engines.mfc.compile.shape_program`) is timed by th
 cycle-exact model (:func:`tritium.engines.mfc.golden.estimate_cycles`, equal to the RTL
 counters), and the per-unit counters come out: the sequencer's cycles are exactly
 ``issue + vpu_busy + scalar_busy + wait_tmv``; ``tmv_busy`` overlaps them. The core's
-vector unit does one element per cycle (MfcConfig), so with many TMV lanes the row-wise
-work, not the matmul, limits ``tmv_busy_fraction``. ModelError for a model or platform
-the core cannot take.
+vector unit takes ``vpu_lanes`` elements a cycle: the preset's ``rowwise_lanes`` (the
+row-wise unit of the generic model), capped at :data:`VPU_LANES_MAX` and lowered to a
+power of two the core accepts (:func:`mfc_config`); with few lanes the row-wise work, not
+the matmul, limits ``tmv_busy_fraction``. ModelError for a model or platform the core
+cannot take.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from tritium.engines.mfc.config import FIELD_BITS, MfcConfig
+from tritium.engines.mfc.config import FIELD_BITS, VPU_LANES_MAX, MfcConfig, lanes_fit
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.tmv.model import platform_config
 from tritium.errors import ConfigError, TritiumError
@@ -48,8 +50,10 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
     """The token-core configuration a platform implies for a model of ``shapes``
     (:func:`model_shapes`): ``base`` (default :class:`MfcConfig`) with the platform's TMV
     lanes and format, ``max_in``/``max_out`` covering the model's largest BitLinear and
-    lm_head, and ``mem_bytes_per_cycle = floor(mem_bw / clock)`` (at least 1) when the
-    weights stream from external memory."""
+    lm_head, ``mem_bytes_per_cycle = floor(mem_bw / clock)`` (at least 1) when the
+    weights stream from external memory, and ``vpu_lanes`` the largest power of two
+    <= min(``rowwise_lanes``, VPU_LANES_MAX) that the TMV's simd and pe allow
+    (:meth:`MfcConfig.validate`)."""
     p = platform(plat, **override)
     if shapes["arch"] != "hgrn":
         raise ModelError(f"the MFC token core runs HGRN-bit models; {shapes['arch']} needs "
@@ -66,7 +70,10 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
         tmv = dataclasses.replace(platform_config(p, max_in, max_out),
                                   weight_depth=base.tmv.weight_depth,
                                   mem_latency=base.tmv.mem_latency, mem_bytes_per_cycle=bpc)
-        return dataclasses.replace(base, tmv=tmv)
+        lanes = 1 << (min(p.rowwise_lanes, VPU_LANES_MAX).bit_length() - 1)
+        while not lanes_fit(tmv.simd, tmv.pe, lanes):
+            lanes //= 2
+        return dataclasses.replace(base, tmv=tmv, vpu_lanes=lanes)
     except ConfigError as e:
         raise ModelError(f"no MFC configuration for {p.name}: {e}") from None
 
@@ -133,8 +140,9 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
     assumptions = [] if given else [
         f"MFC on {p.name}: TMV simd={t.simd} pe={t.pe} {fmt} from the platform preset, "
         f"weights {'on chip' if not t.external_memory else f'external at {t.mem_bytes_per_cycle} B/cycle (floor of mem_bw/clock), 1-cycle latency'}; "
-        "the core's vector unit does ONE element per cycle (MfcConfig), whatever the "
-        "preset's rowwise_lanes"]
+        f"the core's vector unit takes vpu_lanes={cfg.vpu_lanes} elements a cycle: the "
+        f"preset's rowwise_lanes ({p.rowwise_lanes}) capped at {VPU_LANES_MAX} (the "
+        "core's widest unit) and at a power of two dividing the TMV's simd"]
     assumptions += [
         "timing: the compiler's program for this shape "
         "(tritium.engines.mfc.compile.shape_program) on the cycle-exact core model "
@@ -152,7 +160,7 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
         "model": model.get("_name", "config") if isinstance(model, dict) else str(model),
         "arch": shapes["arch"], "core": "mfc", "platform": p.name, "family": p.family,
         "clock_hz": p.clock_hz, "simd": t.simd, "pe": t.pe, "fmt": fmt,
-        "mem_bytes_per_cycle": t.mem_bytes_per_cycle, "vpu_elements_per_cycle": 1,
+        "mem_bytes_per_cycle": t.mem_bytes_per_cycle, "vpu_elements_per_cycle": cfg.vpu_lanes,
         "mfc": cfg.to_dict(),
         "instructions_per_token": counters["instructions"],
         "matvecs_per_token": len(matvecs), "ternary_weights": macs,

@@ -25,12 +25,15 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
   ``wait_tmv`` (TMV/TWAIT/HALT waiting for the engine) and ``issue`` (fetch and decode).
   Each equals the golden's count exactly.
 
-Memories: the instruction memory (``imem_depth`` × 64), V (``vmem_depth`` × int32, two
-read ports and a write port: the vector unit reads two operands and writes one result
-per cycle; the host shares the ports while the core is idle), ACT (two banks of
-``act_elems`` int8 in ``simd``-byte words: the vector unit writes single bytes, the TMV
-adapter reads whole words), RES (two banks of ``res_elems`` int32 in ``pe``-lane words:
-the adapter writes the ``rows`` lanes of result beats, VRESCALE reads single lanes),
+Memories (L = ``vpu_lanes``): the instruction memory (``imem_depth`` × 64), V
+(``vmem_depth`` int32 in L banks: ``vmem_depth / L`` words of L lanes, element i in lane
+i mod L; two read ports and a write port with a lane enable: the vector unit reads two
+operand groups and writes one result group per cycle; the host shares the ports while
+the core is idle, one element at a time), ACT (two banks of ``act_elems`` int8 in
+``simd``-byte words: the vector unit writes L bytes of one word, the TMV adapter reads
+whole words), RES (two banks of ``res_elems`` int32 in words of ``res_word_lanes`` =
+max(pe, L) lanes: the adapter writes the ``rows`` lanes of a pe-lane result beat into
+its place in a word, VRESCALE reads an L-lane group),
 ``sregs`` 64-bit scalar
 registers and the vector length VL (both kept between runs).
 
@@ -41,16 +44,16 @@ cycle), decode (checks, operand read); then SETVL/SLI retire, SMUL/SDIV/SSQRT ru
 while the engine is busy) and goes on, TWAIT and HALT wait for the engine.
 
 Timing (``cfg``'s contract; the golden's :class:`~tritium.engines.mfc.golden.Timer` adds it up):
-``issue_cycles`` = 2 per instruction; a vector op of length n then ``n +
-vpu_latency`` (element i is read in cycle i and written in cycle i + 5, the result of a
-reduction goes to S in the last cycle); a scalar op ``scalar_cycles[op]`` (iterations + 2);
+``issue_cycles`` = 2 per instruction; a vector op of length n then ``ceil(n / L) +
+vpu_latency`` (group k, elements L·k ... L·k + L - 1, is read in cycle k and written in
+cycle k + 5, the result of a reduction goes to S in the last cycle); a scalar op ``scalar_cycles[op]`` (iterations + 2);
 a TMV keeps the engine busy for ``tmv_cycles(rows, cols, fmt)`` = the engine's
 ``cycles`` + 1 (the adapter's command register) from the cycle after its decode, while
 the sequencer goes on. A TMV/TWAIT/HALT decoded while the engine is busy waits until
 the engine is free (``wait_tmv``).
 
 Bad programs never hang: an unknown opcode, an operand range outside its memory, a
-scalar register index out of range, a bad TMV command or a fetch past the instruction
+vector operand address not a multiple of L, a scalar register index out of range, a bad TMV command or a fetch past the instruction
 memory sets ``error`` and ends the run (after a TMV still in flight has finished; those
 cycles count in ``tmv_busy`` but not in ``cycles``). A program that races the TMV
 (:class:`~tritium.engines.mfc.golden.ProgramError`) computes whatever the hardware's order gives.
@@ -112,8 +115,10 @@ class MfcCore(wiring.Component):
     def elaborate(self, platform):
         cfg, m = self.cfg, Module()
         t = cfg.tmv
-        S, P = t.simd, t.pe
-        r_depth = cfg.res_elems // P
+        S, P, L = t.simd, t.pe, cfg.vpu_lanes
+        lg = L.bit_length() - 1
+        W = cfg.res_word_lanes      # RES word: P lanes a TMV beat, L lanes a vector cycle
+        r_depth = cfg.res_elems // W
         assert cfg.issue_cycles == 2 and cfg.vpu_latency == 1 + LATENCY and \
             cfg.scalar_cycles == BUSY_CYCLES, "MfcConfig timing out of step with the hdl"
 
@@ -128,11 +133,13 @@ class MfcCore(wiring.Component):
         m.d.comb += [iw.addr.eq(self.imem_w.payload.addr), iw.data.eq(self.imem_w.payload.data),
                      iw.en.eq(self.imem_w.valid & (self.imem_w.payload.addr < cfg.imem_depth)),
                      self.imem_w.ready.eq(1)]
-        m.submodules.vmem = vmem = memory.Memory(shape=32, depth=cfg.vmem_depth, init=[])
-        vw, vr0, vr1 = vmem.write_port(), vmem.read_port(), vmem.read_port()
+        # V in L banks, one L-lane word holding elements L·w ... L·w + L - 1
+        m.submodules.vmem = vmem = memory.Memory(shape=32 * L, depth=cfg.vmem_depth // L,
+                                                 init=[])
+        vw, vr0, vr1 = vmem.write_port(granularity=32), vmem.read_port(), vmem.read_port()
         m.submodules.act = amem = memory.Memory(shape=8 * S, depth=2 * t.act_depth, init=[])
         aw, ar = amem.write_port(granularity=8), amem.read_port()
-        m.submodules.res = rmem = memory.Memory(shape=32 * P, depth=2 * r_depth, init=[])
+        m.submodules.res = rmem = memory.Memory(shape=32 * W, depth=2 * r_depth, init=[])
         rw, rr = rmem.write_port(granularity=32), rmem.read_port()
         sregs = Array(Signal(64, name=f"s{k}") for k in range(cfg.sregs))
         m.d.comb += self.sreg_rdata.eq(sregs[self.sreg_sel])
@@ -171,6 +178,9 @@ class MfcCore(wiring.Component):
                         spec = VECTOR_OPS[op]
                         checks = [fields[k] + vl > sizes[spec[k]]
                                   for k in ("d", "a", "b") if k in spec]
+                        if lg:   # MfcConfig.aligned
+                            checks += [fields[k][:lg] != 0 for k in ("d", "a", "b")
+                                       if k in spec]
                         if "c" in spec:
                             checks.append(w_c + (spec["c"] in ("sr2", "sk")) >= cfg.sregs)
                         m.d.comb += bad.eq(_any(checks))
@@ -194,7 +204,7 @@ class MfcCore(wiring.Component):
         cmd_pending, have = Signal(), Signal()
         blocks_left = Signal(range(t.act_depth + 1))
         next_block = Signal(range(2 * t.act_depth + 1))
-        res_idx = Signal(range(2 * r_depth + 1))
+        res_idx = Signal(range(2 * cfg.res_elems // P + 1))    # result beats written
         c = tmv.cmd.payload
         m.d.comb += tmv.cmd.valid.eq(cmd_pending)
         with m.If(tmv.cmd.valid & tmv.cmd.ready):
@@ -209,8 +219,11 @@ class MfcCore(wiring.Component):
         # a beat's lanes past ``rows`` are not written: RES keeps its old values there
         rows_left = Signal(range(t.max_out + 1))
         lane_en = Cat(rows_left > k for k in range(P))
-        m.d.comb += [tmv.o.ready.eq(1), rw.addr.eq(res_idx), rw.data.eq(tmv.o.payload.y),
-                     rw.en.eq(Mux(tmv.o.valid, lane_en, 0))]
+        # beat b holds elements P·b ...: word P·b // W, from lane P·b % W (P divides W)
+        r_word, r_beat = _divmod(res_idx, W // P)
+        m.d.comb += [tmv.o.ready.eq(1), rw.addr.eq(r_word),
+                     rw.data.eq(tmv.o.payload.y.as_value().replicate(W // P)),
+                     rw.en.eq(Mux(tmv.o.valid, lane_en << (r_beat * P), 0))]
         with m.If(tmv.o.valid):
             m.d.sync += [res_idx.eq(res_idx + 1),
                          rows_left.eq(Mux(rows_left > P, rows_left - P, 0))]
@@ -222,50 +235,62 @@ class MfcCore(wiring.Component):
                          c.load_x.eq(1), rows_left.eq(f_d),
                          blocks_left.eq(_divmod(f_a + (S - 1), S)[0]),
                          next_block.eq(Mux(f_c[1], t.act_depth, 0)),
-                         res_idx.eq(Mux(f_c[2], r_depth, 0))]
+                         res_idx.eq(Mux(f_c[2], cfg.res_elems // P, 0))]
         assert TMV_FORMATS == ("t2", "t3")
 
         # ---- vector datapath: element reads, the unit, result writes --------------------------
-        cnt = Signal(18)          # cycles into the vector op
-        j = Signal(17)            # results written
+        # a vector op runs in groups of L elements (operand addresses are multiples of L)
+        cnt = Signal(18)          # cycles into the vector op: the group read
+        j = Signal(17)            # groups written
         in_vector = Signal()
+        groups = Signal(FIELD_BITS + 1)
+        m.d.comb += groups.eq((vl + (L - 1)) >> lg)
         e_valid, e_first, e_last = Signal(), Signal(), Signal()
-        e_lane = Signal(max(1, ceil_log2(P)))
-        src = a_r + cnt
-        r_word, r_lane = _divmod(src, P)
-        issue_el = in_vector & (cnt < vl)
-        m.d.sync += [e_valid.eq(issue_el), e_first.eq(cnt == 0), e_last.eq(cnt + 1 == vl),
-                     e_lane.eq(r_lane)]
-        m.d.comb += [vr1.addr.eq(b_r + cnt), rr.addr.eq(r_word)]
+        e_mask = Signal(L)
+        e_sel = Signal(max(1, ceil_log2(W // L)))
+        left = Signal(FIELD_BITS + 1)   # elements of the vector from this group on
+        m.d.comb += left.eq(vl - (cnt << lg))
+        src = (a_r >> lg) + cnt                       # V word of the group
+        r_word_rd, r_sel = _divmod((a_r >> lg) + cnt, W // L)   # RES word, its L-lane group
+        issue_el = in_vector & (cnt < groups)
+        m.d.sync += [e_valid.eq(issue_el), e_first.eq(cnt == 0), e_last.eq(cnt + 1 == groups),
+                     e_mask.eq(Cat(left > k for k in range(L))), e_sel.eq(r_sel)]
+        m.d.comb += [vr1.addr.eq((b_r >> lg) + cnt), rr.addr.eq(r_word_rd)]
         vp = vec.i.payload
         m.d.comb += [vec.i.valid.eq(e_valid), vp.op.eq(op_r), vp.y.eq(vr1.data),
-                     vp.x.eq(Mux(op_r == Op.VRESCALE, rr.data.word_select(e_lane, 32),
+                     vp.x.eq(Mux(op_r == Op.VRESCALE, rr.data.word_select(e_sel, 32 * L),
                                  vr0.data)),
-                     vp.s0.eq(s0_r), vp.s1.eq(s1_r), vp.first.eq(e_first),
+                     vp.s0.eq(s0_r), vp.s1.eq(s1_r), vp.mask.eq(e_mask), vp.first.eq(e_first),
                      vp.last.eq(e_last), vec.o.ready.eq(1)]
-        dest = d_r + j
+        dest = (d_r >> lg) + j    # V word of the group written
         writes_v = _any([op_r == op for op, spec in VECTOR_OPS.items() if spec.get("d") == "v"])
         reduces = _any([op_r == op for op, spec in VECTOR_OPS.items()
                         if spec.get("c") in ("sw", "sk")])
         # "sk" ops (VNORM) read S[c] and write their reduction to S[c+1]
         red_reg = c_r + _any([op_r == op for op, spec in VECTOR_OPS.items()
                               if spec.get("c") == "sk"])
-        a_word, a_lane = _divmod(dest, S)
-        m.d.comb += [aw.addr.eq(a_word), aw.data.eq(vec.o.payload.data[:8].replicate(S)),
+        # VQUANT's L bytes go to one ACT word (L divides S and the address)
+        a_word, a_byte = _divmod(d_r + (j << lg), S)
+        q_bytes = Cat(vec.o.payload.data[k][:8] for k in range(L))
+        m.d.comb += [aw.addr.eq(a_word), aw.data.eq(q_bytes.replicate(S // L)),
                      aw.en.eq(Mux(vec.o.valid & (op_r == Op.VQUANT),
-                                  Const(1, S) << a_lane, 0))]
+                                  vec.o.payload.mask << a_byte, 0))]
         with m.If(vec.o.valid):
             m.d.sync += j.eq(j + 1)
             with m.If(reduces & vec.o.payload.last):
                 m.d.sync += sregs[red_reg].eq(vec.o.payload.acc)
         busy = Signal()
+        host_word, host_lane = _divmod(self.host_addr, L)
+        host_lane_r = Signal.like(host_lane)        # the lane read in the previous cycle
+        m.d.sync += host_lane_r.eq(host_lane)
         m.d.comb += [
-            vw.addr.eq(Mux(busy, dest, self.host_addr)),
-            vw.data.eq(Mux(busy, vec.o.payload.data, self.host_wdata)),
-            vw.en.eq(Mux(busy, vec.o.valid & writes_v,
-                         self.host_we & (self.host_addr < cfg.vmem_depth))),
-            vr0.addr.eq(Mux(in_vector, src, self.host_addr)),
-            self.host_rdata.eq(vr0.data),
+            vw.addr.eq(Mux(busy, dest, host_word)),
+            vw.data.eq(Mux(busy, vec.o.payload.data.as_value(), self.host_wdata.replicate(L))),
+            vw.en.eq(Mux(busy, Mux(vec.o.valid & writes_v, vec.o.payload.mask, 0),
+                         Mux(self.host_we & (self.host_addr < cfg.vmem_depth),
+                             Const(1, L) << host_lane, 0))),
+            vr0.addr.eq(Mux(in_vector, src, host_word)),
+            self.host_rdata.eq(vr0.data.word_select(host_lane_r, 32)),
         ]
 
         # ---- scalar unit ------------------------------------------------------------------
@@ -360,7 +385,7 @@ class MfcCore(wiring.Component):
             with m.State("VECTOR"):
                 m.d.comb += in_vector.eq(1)
                 m.d.sync += cnt.eq(cnt + 1)
-                with m.If(cnt == vl + (cfg.vpu_latency - 1)):
+                with m.If(cnt == groups + (cfg.vpu_latency - 1)):
                     go_on()
             with m.State("DRAIN"):
                 with m.If(~tbusy):
