@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tritium.engines.mfc.config import FIELD_BITS, MfcConfig
+from tritium.engines.mfc.config import INSTR_FIELDS, MfcConfig, field_limit
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.tmv.model import platform_config
 from tritium.errors import ConfigError, TritiumError
@@ -32,8 +32,9 @@ def estimate(cfg, workload: str, plat) -> dict:
     return estimate_mfc(workload, plat, cfg=cfg)
 
 
-#: the MFC's instruction fields (TMV rows/cols, vector length) bound the shapes
-MFC_FIELD_LIMIT = 1 << FIELD_BITS
+#: the MFC's instruction fields bound the shapes: TMV cols (and the vector length) in
+#: ``a``, TMV rows in ``d``
+MFC_FIELD_LIMIT = {"cols": field_limit("a"), "rows": field_limit("d")}
 
 #: operands of each vector op per element: (int32 reads of V or RES, int32 writes to V,
 #: int8 writes to ACT); energy accounting of :func:`estimate_mfc`
@@ -47,27 +48,40 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
                **override) -> MfcConfig:
     """The token-core configuration a platform implies for a model of ``shapes``
     (:func:`model_shapes`): ``base`` (default :class:`MfcConfig`) with the platform's TMV
-    lanes and format, ``max_in``/``max_out`` covering the model's largest BitLinear and
-    lm_head, and ``mem_bytes_per_cycle = floor(mem_bw / clock)`` (at least 1) when the
-    weights stream from external memory."""
+    lanes and format, ``max_in``/``max_out`` covering the model's largest BitLinear (the
+    lm_head runs in chunks of ``max_out`` rows), ``mem_bytes_per_cycle = floor(mem_bw /
+    clock)`` (at least 1) when the weights stream from external memory, and the vector
+    memory, instruction memory and weight lines the shape's program needs
+    (:func:`tritium.engines.mfc.compile.shape_footprint`), each at least ``base``'s."""
     p = platform(plat, **override)
     if shapes["arch"] != "hgrn":
         raise ModelError(f"the MFC token core runs HGRN-bit models; {shapes['arch']} needs "
                          "attention, which the core does not have (use the generic estimate)")
+    from tritium.engines.mfc.compile import CompileError, shape_footprint
+
     max_in = max(i for _, _, i in shapes["linears"])
-    max_out = max(o for _, o, _ in shapes["linears"])
-    if max(max_in, max_out) > MFC_FIELD_LIMIT:
-        raise ModelError(f"a {max_out}x{max_in} matvec exceeds the core's {FIELD_BITS}-bit "
-                         "TMV fields "
-                         f"(<= {MFC_FIELD_LIMIT}); the MFC estimate cannot take this model")
+    max_out = max(o for name, o, _ in shapes["linears"] if name != "lm_head")
+    if max_in > MFC_FIELD_LIMIT["cols"] or max_out > MFC_FIELD_LIMIT["rows"]:
+        widths = dict(INSTR_FIELDS)
+        raise ModelError(f"a {max_out}x{max_in} matvec exceeds the core's TMV fields (rows "
+                         f"{widths['d']} bits, cols {widths['a']} bits); the MFC estimate "
+                         "cannot take this model")
     bpc = 0 if p.mem_bw is None else max(1, int(p.mem_bw // p.clock_hz))
     base = base or MfcConfig()
     try:
         tmv = dataclasses.replace(platform_config(p, max_in, max_out),
                                   weight_depth=base.tmv.weight_depth,
                                   mem_latency=base.tmv.mem_latency, mem_bytes_per_cycle=bpc)
-        return dataclasses.replace(base, tmv=tmv)
-    except ConfigError as e:
+        cfg = dataclasses.replace(base, tmv=tmv)
+        fmt = p.fmt if p.fmt in tmv.formats else tmv.formats[0]
+        need = shape_footprint(cfg, shapes["hidden"], shapes["intermediate"],
+                               shapes["vocab"], shapes["layers"], fmt)
+        return dataclasses.replace(
+            cfg, vmem_depth=max(cfg.vmem_depth, need["vmem_elements"]),
+            imem_depth=max(cfg.imem_depth, need["instructions"]),
+            tmv=dataclasses.replace(tmv, weight_depth=max(tmv.weight_depth,
+                                                          need["weight_lines"])))
+    except (ConfigError, CompileError) as e:
         raise ModelError(f"no MFC configuration for {p.name}: {e}") from None
 
 
@@ -94,7 +108,7 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
     H, I, V, L = shapes["hidden"], shapes["intermediate"], shapes["vocab"], shapes["layers"]
     try:
         program = shape_program(cfg, H, I, V, L, fmt)
-    except (ValueError, TritiumError) as e:  # a field that does not fit its FIELD_BITS
+    except TritiumError as e:  # the shape does not fit the given core (CompileError)
         raise ModelError(f"the core cannot run a {H}/{I}/{V}/{L}-layer model: {e}") from None
     counters = estimate_cycles(cfg, program)
     cycles = counters["cycles"]
@@ -140,10 +154,11 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
         "(tritium.engines.mfc.compile.shape_program) on the cycle-exact core model "
         "(tritium.engines.mfc.golden.estimate_cycles, equal to the RTL counters on the test "
         "model)",
-        "the program's addresses are placeholders: at this size the weights, norm vectors "
-        f"and logits overflow the core's {FIELD_BITS}-bit weight-base and vector-address "
-        "fields, so a "
-        "real core for it needs wider fields or paging (ASSUMPTION: at no cycle cost)",
+        f"the program's addresses are real: vector memory {cfg.vmem_depth} int32 elements, "
+        f"{t.weight_depth} weight lines ({t.weight_depth * t.line_stride / 2**20:.0f} MiB, "
+        f"{'in DRAM' if t.weights_dram else 'the weight memory'}), {cfg.imem_depth} "
+        f"instructions; the lm_head in {-(-V // t.max_out)} chunk(s) of at most "
+        f"{t.max_out} rows with a running argmax, so no memory holds all logits",
         "energy (ASSUMPTION): a rowwise_op per vector element and per busy cycle of the "
         "iterative scalar unit (a 64-bit shift-add step); V and ACT traffic as 32-/8-bit "
         "BRAM bits; activations read simd x 8 bits per weight word",
