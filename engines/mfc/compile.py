@@ -346,8 +346,8 @@ class _Compiler:
         kp = 2.0 ** (cfg.rescale_frac + out_shift + self.root_shift / 2) * np.sqrt(n) / \
             (127.0 * lin.scale)
         if not 1 <= kp < CONST_LIMIT:
-            raise CompileError(f"{lin.name}: the rescale constant {kp:.4g} does not fit the "
-                               "42-bit immediate (weight scale out of range); lower "
+            raise CompileError(f"{lin.name}: the rescale constant {kp:.4g} is outside [1, "
+                               f"{CONST_LIMIT:.4g}) (weight scale out of range); lower "
                                "mfc.rescale_frac")
         sh = min(63, int(np.floor(np.log2(CONST_LIMIT / kp))))
         e(Op.SLI, d=R_E, imm=int(np.floor(kp * 2.0 ** sh + 0.5)))

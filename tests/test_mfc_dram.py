@@ -1,0 +1,89 @@
+"""The token core at real width with its weights in DRAM, on the served (Verilator) SoC:
+a 2-layer MMfreeLM-370M-wide checkpoint (H 1024, I 2816, V 32000, written by ``tritium
+make-checkpoint --preset mmfreelm-370m --layers 2``) compiled with real addresses, its
+14.6 MB of weight lines backdoor-loaded into the ideal DRAM (CRC-proved), the lm_head in
+6 chunks; tokens identical to the fixed-point golden, every run's counters equal to the
+cycle model, and every weight byte read from DRAM once per token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tritium.config import SocConfig
+from tritium.dram import DramConfig
+from tritium.engines.mfc.compile import GoldenCore, compile_model
+from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.mfc.golden import Op, decode_word
+from tritium.engines.tmv.config import TernaryConfig
+from tritium.engines.tmv.model import dram_matvec_cycles
+from tritium.errors import DeviceError
+from tritium.golden.checkpoint import load_checkpoint
+from tritium.host import Device
+from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice
+
+#: the ideal part with a 16-byte beat: one weight line a beat
+DRAM = DramConfig(size=1 << 25, ideal_port_bits=128)
+#: a weight FIFO covering the ideal part's loop (its latency, the weight port's two
+#: registers); the DRAM cycle model then equals the on-chip one (checked below)
+MEM_LATENCY = DRAM.spec.latency + 2
+CORE = MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=2816, max_out=5632,
+                                   weight_depth=DRAM.size_bytes // 16, has_t3=0,
+                                   weights_dram=1, mem_latency=MEM_LATENCY),
+                 vmem_depth=1 << 16, imem_depth=1024)
+CFG = SocConfig(engines=(CORE,), dram=DRAM, max_payload=DRAM_MAX_PAYLOAD)
+PROMPT = [17]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ck") / "mmfreelm-370m-2l"
+    subprocess.run([sys.executable, "-m", "tritium.cli", "make-checkpoint", "--preset",
+                    "mmfreelm-370m", "--layers", "2", "-o", str(out), "--quiet"],
+                   check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300)
+    return out
+
+
+@pytest.fixture(scope="module")
+def compiled(ckpt):
+    desc = load_checkpoint(ckpt)
+    assert (desc.hidden_size, desc.intermediate_size, desc.vocab_size, len(desc.layers)) == \
+        (1024, 2816, 32000, 2)
+    return compile_model(desc, CORE)
+
+
+def test_real_addresses_and_the_dram_cycle_model(compiled):
+    lay = compiled.layout
+    assert lay.head_chunks == 6 and lay.vmem_used > 1 << 15
+    assert len(compiled.weights) == (2 * (4 * 1024 ** 2 + 3 * 1024 * 2816) + 32000 * 1024) // 64
+    tmv = [decode_word(w) for w in compiled.program if decode_word(w).op == Op.TMV]
+    assert max(i.b for i in tmv) > 1 << 16    # weight bases past a 16-bit field
+    # every command's DRAM timing (tritium.engines.tmv.model, exact on the ideal part) is
+    # the on-chip formula the golden's cycle model uses
+    t = CORE.tmv
+    for i in tmv:
+        assert dram_matvec_cycles(t, DRAM, i.d, i.a, i.b)["cycles"] == t.cycles(i.d, i.a)
+
+
+@pytest.mark.verilator
+def test_370m_wide_tokens_from_dram_equal_the_golden(compiled):
+    est = compiled.estimate()
+    golden = GoldenCore(compiled).generate(PROMPT, 3)
+    with SimulatedDevice(CFG) as sim, Device(sim.url) as dev:
+        assert "weights" not in dev.map and "dram" in dev.map
+        rep = dev.load_core(compiled, fast=sim.backdoor_url)
+        assert rep.bytes_sent == len(compiled.weights) * 16
+        before = dev.counters()
+        tokens, runs = dev.generate(PROMPT, 3)
+        after = dev.counters()
+        with pytest.raises(DeviceError, match="6 chunks"):
+            dev.logits()
+    assert tokens == golden and len(runs) == 3
+    for run in runs:
+        assert {k: run.counters[k] for k in est} == est
+    # each token reads every weight line once, nothing else, from the DRAM
+    assert after["dram_bytes_read"] - before["dram_bytes_read"] == 3 * rep.bytes_sent
+    assert after["dram_bytes_written"] == before["dram_bytes_written"]
