@@ -16,9 +16,8 @@ import pytest
 from tritium.config import SocConfig
 from tritium.dram import DramConfig
 from tritium.engines.mfc.compile import GoldenCore, compile_model
-from tritium.engines.mfc.config import MfcConfig
 from tritium.engines.mfc.golden import Op, decode_word
-from tritium.engines.tmv.config import TernaryConfig
+from tritium.engines.mfc.model import dram_core
 from tritium.engines.tmv.model import dram_matvec_cycles
 from tritium.errors import DeviceError
 from tritium.golden.checkpoint import load_checkpoint
@@ -27,13 +26,9 @@ from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice
 
 #: the ideal part with a 16-byte beat: one weight line a beat
 DRAM = DramConfig(size=1 << 25, ideal_port_bits=128)
-#: a weight FIFO covering the ideal part's loop (its latency, the weight port's two
-#: registers); the DRAM cycle model then equals the on-chip one (checked below)
-MEM_LATENCY = DRAM.spec.latency + 2
-CORE = MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=2816, max_out=5632,
-                                   weight_depth=DRAM.size_bytes // 16, has_t3=0,
-                                   weights_dram=1, mem_latency=MEM_LATENCY),
-                 vmem_depth=1 << 16, imem_depth=1024)
+#: the core dram_core sizes for the shape: its DRAM cycle model equals the on-chip one
+#: (checked below)
+CORE = dram_core(1024, 2816, 32000, 2, DRAM)
 CFG = SocConfig(engines=(CORE,), dram=DRAM, max_payload=DRAM_MAX_PAYLOAD)
 PROMPT = [17]
 
@@ -56,6 +51,10 @@ def compiled(ckpt):
 
 
 def test_real_addresses_and_the_dram_cycle_model(compiled):
+    t = CORE.tmv
+    assert (t.max_in, t.max_out, t.weights_dram, t.weight_depth, t.mem_latency) == \
+        (2816, 5632, 1, DRAM.size_bytes // 16, DRAM.spec.latency + 2)
+    assert (CORE.vmem_depth, CORE.imem_depth) == (1 << 16, 1024)
     lay = compiled.layout
     assert lay.head_chunks == 6 and lay.vmem_used > 1 << 15
     assert len(compiled.weights) == (2 * (4 * 1024 ** 2 + 3 * 1024 * 2816) + 32000 * 1024) // 64

@@ -85,6 +85,42 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
         raise ModelError(f"no MFC configuration for {p.name}: {e}") from None
 
 
+#: the weight FIFO's latency allowance of a core reading a LiteDRAM part (:func:`dram_core`)
+DRAM_PART_MEM_LATENCY = 32
+
+
+def dram_core(hidden: int, intermediate: int, vocab: int, layers: int, dram,
+              base: MfcConfig | None = None, fmt: str = "t2") -> MfcConfig:
+    """A token core for an HGRN-bit model of this shape with its weights in the SoC's
+    DRAM ``dram`` (a :class:`~tritium.dram.DramConfig`): ``base``'s TMV lanes and formats
+    (default :class:`MfcConfig`'s), ``max_in`` = I (down_proj), ``max_out`` = 2I
+    (gate_proj; the lm_head runs in chunks of it), ``weights_dram=1`` with
+    ``weight_depth`` = the DRAM's lines and ``mem_latency`` = the ideal part's latency + 2
+    (the weight port's registers; :data:`DRAM_PART_MEM_LATENCY` on LiteDRAM's parts; on
+    the ideal part with a beat per line the DRAM's
+    matvec timing, :func:`tritium.engines.tmv.model.dram_matvec_cycles`, then equals the
+    on-chip formula the cycle model uses), the vector and instruction memories the
+    shape's program needs (:func:`tritium.engines.mfc.compile.shape_footprint`) rounded up
+    to powers of two, at least ``base``'s. ConfigError/CompileError for a shape the
+    fields or the DRAM cannot take."""
+    from tritium.config import pow2_ceil
+    from tritium.engines.mfc.compile import shape_footprint
+
+    base = base or MfcConfig()
+    t = dataclasses.replace(base.tmv, max_in=intermediate, max_out=2 * intermediate,
+                            weights_dram=1, mem_bytes_per_cycle=0)
+    # the ideal part: its fixed latency; LiteDRAM's parts: a FIFO for their row misses
+    # and refreshes (the depth the bare TMV's tests on them use)
+    lat = dram.spec.latency + 2 if dram.spec.kind == "ideal" else DRAM_PART_MEM_LATENCY
+    t = dataclasses.replace(t, weight_depth=dram.size_bytes // t.line_stride,
+                            mem_latency=max(lat, t.line_stride // dram.word_bytes + 2))
+    cfg = dataclasses.replace(base, tmv=t)
+    need = shape_footprint(cfg, hidden, intermediate, vocab, layers, fmt)
+    return dataclasses.replace(
+        cfg, vmem_depth=max(base.vmem_depth, pow2_ceil(need["vmem_elements"])),
+        imem_depth=max(base.imem_depth, pow2_ceil(need["instructions"])))
+
+
 def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
                  cfg: MfcConfig | None = None, **override) -> dict:
     """Per-token cycles, per-unit breakdown, tokens/s and power of an HGRN-bit model on
