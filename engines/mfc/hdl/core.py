@@ -8,8 +8,8 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
 - ``imem_w``: stream ``{addr, data: INSTR_BITS}``, always ready: one instruction word
   (:data:`~tritium.engines.mfc.golden.INSTR_LAYOUT`; addresses >= ``imem_depth`` are
   dropped). Write the program while the core is not busy.
-- ``host_addr`` (``ceil_log2(vmem_depth) + 1`` bits), ``host_wdata`` (32, the int32's bits), ``host_we``: writes
-  ``V[host_addr]`` while not busy (ignored while busy, and at addresses >= ``vmem_depth``);
+- ``host_addr`` (``ceil_log2(vmem_depth) + 1`` bits), ``host_wdata`` (32, the int32's
+  bits), ``host_we``: writes ``V[host_addr]`` while not busy (ignored while busy, and at addresses >= ``vmem_depth``);
   ``host_rdata``: ``V[host_addr]`` as addressed in the previous cycle (one-cycle read
   latency; a write and a read of one address in the same cycle reads the old value),
   valid while not busy.
@@ -30,8 +30,8 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
   ``wait_tmv`` (TMV/TWAIT/HALT waiting for the engine) and ``issue`` (fetch and decode).
   Each equals the golden's count exactly.
 
-Memories: the instruction memory (``imem_depth`` × ``INSTR_BITS``), V (``vmem_depth`` × int32, two
-read ports and a write port: the vector unit reads two operands and writes one result
+Memories: the instruction memory (``imem_depth`` × ``INSTR_BITS``), V (``vmem_depth`` ×
+int32, two read ports and a write port: the vector unit reads two operands and writes one result
 per cycle; the host shares the ports while the core is idle), ACT (two banks of
 ``act_elems`` int8 in ``simd``-byte words: the vector unit writes single bytes, the TMV
 adapter reads whole words), RES (two banks of ``res_elems`` int32 in ``pe``-lane words:
