@@ -5,9 +5,18 @@ residual's format Q.(F + ``x_shift``), :meth:`Compiled.embed`; the embedding loo
 on the host: the table is V×H floats the core has no use for) to
 ``layout.x``, starts the core, and reads the argmax token from scalar register
 ``layout.argmax`` (the argmax runs on the device; the logits stay readable at
-``layout.logits``). The MLGRU state ``h`` of every layer lives in the vector memory and
-carries over from one run to the next, so nothing but the embedding crosses the link
-per token.
+``layout.logits`` when the lm_head fits one TMV command, else it runs in chunks with a
+running argmax, :meth:`_Compiler.head`). The MLGRU state ``h`` of every layer lives in
+the vector memory and carries over from one run to the next, so nothing but the
+embedding crosses the link per token.
+
+Addresses are real (vector memory, weight lines from line 0 in the order of
+:func:`tritium.engines.tmv.placement.plan_weights`, the head's chunks last), also for a
+shape alone (:func:`shape_program`); a model that does not fit the core is a
+CompileError naming the limit and the config field to raise: the vector memory
+(``mfc.vmem_depth``), the weight lines (``mfc.tmv.weight_depth``, with the weights in
+DRAM also ``soc.dram.size``), the program (``mfc.imem_depth``), a matrix beyond
+``mfc.tmv.max_in`` / ``max_out``.
 
 Arithmetic (fixed point, see :mod:`tritium.engines.mfc.golden`). A BitLinear after a block norm
 computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(·)·g``
