@@ -5,7 +5,8 @@ make-checkpoint --preset mmfreelm-370m --layers 2``) compiled with real addresse
 6 chunks; tokens identical to the fixed-point golden, every run's counters equal to the
 cycle model, and every weight byte read from DRAM once per token. And a small model with
 its weights in the LiteDRAM SDR model: the golden's tokens, the sequencer's own work as
-the model counts it, the TMV slowed by the SDRAM."""
+the model counts it, the TMV slowed by the SDRAM; and ``tritium generate --fast`` on
+``tritium serve --config`` of that SoC."""
 
 from __future__ import annotations
 
@@ -113,3 +114,38 @@ def test_weights_in_the_sdr_model_give_the_golden_tokens(h64_checkpoint):
             {k: est[k] for k in ("instructions", "issue", "vpu_busy", "scalar_busy")}
         assert c["tmv_busy"] > 4 * est["tmv_busy"] and c["cycles"] > est["cycles"]
         assert c["cycles"] == c["issue"] + c["vpu_busy"] + c["scalar_busy"] + c["wait_tmv"]
+
+
+@pytest.mark.verilator
+def test_cli_serve_and_generate_with_the_weights_in_dram(h64_checkpoint, tmp_path):
+    import json
+
+    core = dram_core(64, 256, 256, 2, SDR)
+    cfg = SocConfig(engines=(core,), dram=SDR, max_payload=DRAM_MAX_PAYLOAD)
+    (tmp_path / "soc.json").write_text(cfg.to_json())
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
+    # the URL on stdout, the backdoor's on stderr (serve's console)
+    serve = subprocess.Popen([sys.executable, "-m", "tritium.cli", "serve", "--config",
+                              str(tmp_path / "soc.json")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = serve.stdout.readline().strip()
+        assert url.startswith("socket://"), url
+        backdoor = None
+        while backdoor is None:
+            line = serve.stderr.readline()
+            assert line, "serve ended before printing the DRAM backdoor"
+            if "backdoor" in line:
+                backdoor = line.split()[-1]
+        ckpt = h64_checkpoint(0)
+        r = subprocess.run([sys.executable, "-m", "tritium.cli", "generate", str(ckpt),
+                            "--device", url, "--fast", backdoor, "--prompt-ids", "1,2,3",
+                            "-n", "3", "--json"],
+                           capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        golden = GoldenCore(compile_model(ckpt, core)).generate([1, 2, 3], 3)
+        assert rep["tokens"] == golden[3:] and rep["identical"] is True
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
