@@ -74,7 +74,7 @@ from tritium.engines.mfc.golden import Machine, Op, encode, estimate_cycles
 from tritium.engines.tmv.golden import tmv_lines
 from tritium.golden.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
 from tritium.golden.quantize import BITLINEAR_NORM_EPS
-from tritium.engines.tmv.placement import LayerPlacement, plan_weights
+from tritium.engines.tmv.placement import plan_weights
 
 
 class CompileError(TritiumError):
