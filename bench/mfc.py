@@ -37,6 +37,11 @@ docs/model.md (between its ``bench:mfc`` markers). All in one run:
 - ``mfc_u250_370m_lanes<L>_*`` (:func:`lanes`): the U250 370M estimate per
   vector-unit lane count, one lane the baseline; ``--estimates-only`` re-runs just the
   estimates into the last results file (``mfc_estimates_only_rerun`` = 1);
+- ``real_shape_*`` (only with ``--preset``, merged into the file's other keys): a
+  checkpoint at a released model's shapes (``--layers`` deep) on the served SoC with its
+  weights in the ideal DRAM (:func:`real_shape`): ``real_shape_tokens_identical_to_golden``,
+  ``real_shape_cycles_error_pct`` against the cycle model, ``real_shape_wall_s_per_token``,
+  ``real_shape_sim_cycles_per_s``;
 - ``ulx3s_85f_mfc_soc_*``: the board flow (``boards.flow.build`` through
   ``bench/fpga.py``'s ``run``) of the ULX3S-85F SoC whose engine is ``MfcCore(MfcConfig())``
   (link + command processor + the core): LUT4, FF, BRAM (DP16KD), DSP, Fmax; it runs in a
@@ -714,6 +719,66 @@ def write_table(res: dict) -> None:
         DOC.write_text(head + BEGIN + "\n" + table(res) + "\n" + END + rest.split(END, 1)[1])
 
 
+def real_shape(preset: str, layers: int | None, n_tokens: int, res: dict) -> None:
+    """``real_shape_*``: a checkpoint at ``preset``'s shapes (``layers`` deep, default the
+    preset's) compiled for :func:`tritium.engines.mfc.model.dram_core` on the ideal DRAM
+    with a beat per weight line, its weights backdoor-loaded, ``n_tokens`` runs of
+    ``Device.generate`` on the served SoC: tokens against ``GoldenCore.generate``, the
+    median counters against the cycle model (``Compiled.estimate``, the baseline of the
+    same run), wall time per token and simulated cycles per wall second."""
+    from tritium.config import SocConfig
+    from tritium.dram import DramConfig
+    from tritium.engines.mfc.compile import GoldenCore, compile_model
+    from tritium.engines.mfc.model import dram_core
+    from tritium.golden.checkpoint import MODEL_PRESETS, load_checkpoint, write_checkpoint
+    from tritium.host.device import Device
+    from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice
+
+    dram = DramConfig(size=1 << 25, ideal_port_bits=128)   # 32 MB: 2M lines of 16 bytes
+    with tempfile.TemporaryDirectory(prefix="tritium-mfc-real-") as d:
+        t0 = time.monotonic()
+        p = MODEL_PRESETS[preset]
+        desc = load_checkpoint(write_checkpoint(
+            Path(d) / preset, "hgrn-bit", p["hidden_size"], layers or p["num_hidden_layers"],
+            p["vocab_size"], preset=preset))
+        res["real_shape_checkpoint_s"] = round(time.monotonic() - t0, 1)
+    shape = (desc.hidden_size, desc.intermediate_size, desc.vocab_size, len(desc.layers))
+    core = dram_core(*shape, dram)
+    t0 = time.monotonic()
+    compiled = compile_model(desc, core)
+    res["real_shape_compile_s"] = round(time.monotonic() - t0, 1)
+    est = compiled.estimate()
+    prompt = PROMPT[:1]
+    golden = GoldenCore(compiled).generate(prompt, n_tokens)
+    cfg = SocConfig(engines=(core,), dram=dram, max_payload=DRAM_MAX_PAYLOAD)
+    with SimulatedDevice(cfg) as sim, Device(sim.url) as dev:
+        t0 = time.monotonic()
+        rep = dev.load_core(compiled, fast=sim.backdoor_url)
+        res["real_shape_load_s"] = round(time.monotonic() - t0, 1)
+        stamps = [time.monotonic()]
+        tokens, runs = dev.generate(prompt, n_tokens,
+                                    on_token=lambda r: stamps.append(time.monotonic()))
+    cyc = statistics.median_low(r.counters["cycles"] for r in runs)
+    wall = statistics.median(np.diff(stamps))
+    res.update({
+        "real_shape_model": f"{preset} shapes H={shape[0]} I={shape[1]} V={shape[2]}, "
+                            f"{shape[3]} layers (generated, upstream init), weights in the "
+                            "ideal DRAM (16-byte beat), TMV simd=16 pe=4 t2",
+        "real_shape_layers": shape[3], "real_shape_runs": len(runs),
+        "real_shape_weight_bytes": rep.bytes_sent, "real_shape_head_chunks":
+            compiled.layout.head_chunks, "real_shape_instructions": len(compiled.program),
+        "real_shape_vmem_elements": compiled.layout.vmem_used,
+        "real_shape_tokens_identical_to_golden": int(tokens == golden),
+        "real_shape_counters_equal_model": int(all(
+            {u: r.counters[u] for u in est} == est for r in runs)),
+        "real_shape_cycles_per_token": cyc, "model_real_shape_cycles_per_token": est["cycles"],
+        "real_shape_cycles_error_pct": round(100 * (est["cycles"] - cyc) / cyc, 4),
+        "real_shape_tmv_busy_fraction": round(est["tmv_busy"] / est["cycles"], 4),
+        "real_shape_wall_s_per_token": round(wall, 3),
+        "real_shape_sim_cycles_per_s": round(cyc / wall),
+    })
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-fpga", action="store_true", help="no ECP5 synthesis/P&R")
@@ -725,6 +790,13 @@ def main(argv=None) -> int:
     ap.add_argument("--pnr-minutes", type=float, default=15,
                     help="stop an unfinished board build after this long and record the "
                          "synthesis/packing figures (default 15)")
+    ap.add_argument("--preset", choices=MODELS, default=None,
+                    help="only the real-shape run (real_shape_*, merged into mfc.json): a "
+                         "checkpoint at this preset's shapes on the served SoC, weights in "
+                         "the ideal DRAM")
+    ap.add_argument("--layers", type=int, default=None,
+                    help="with --preset: this many layers (default the preset's)")
+    ap.add_argument("--tokens", type=int, default=3, help="with --preset: tokens (3)")
     args = ap.parse_args(argv)
     from tritium.golden.checkpoint import write_checkpoint
 
@@ -737,6 +809,16 @@ def main(argv=None) -> int:
         res["mfc_estimates_only_rerun"] = 1
         save_results("mfc", res)
         write_table(res)
+        return 0
+    if args.preset:
+        path = ROOT / "bench" / "results" / "mfc.json"
+        res = json.loads(path.read_text()) if path.exists() else {}
+        res = {k: v for k, v in res.items() if "real_shape" not in k}
+        t0 = time.monotonic()
+        real_shape(args.preset, args.layers, args.tokens, res)
+        res["real_shape_bench_wall_s"] = round(time.monotonic() - t0, 1)
+        save_results("mfc", res)
+        print(json.dumps({k: v for k, v in res.items() if "real_shape" in k}, indent=2))
         return 0
 
     res: dict = {"machine": f"{platform.machine()} python {sys.version.split()[0]}, "

@@ -5,10 +5,10 @@ against MfcConfig."""
 import numpy as np
 import pytest
 
-from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.mfc.config import INSTR_BITS, INSTR_FIELDS, MfcConfig
 from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
-from tritium.engines.mfc.golden import (IMM_BITS, Machine, Op, ProgramError, decode_word,
+from tritium.engines.mfc.golden import (IMM_BITS, INSTR_LAYOUT, Machine, Op, ProgramError, decode_word,
                                 disassemble, encode, estimate_cycles, sig_fixed,
                                 sigmoid_max_error)
 
@@ -18,39 +18,67 @@ CFG = MfcConfig(tmv=TernaryConfig(simd=4, pe=2, max_in=48, max_out=24, weight_de
 
 def test_encode_decode_round_trip():
     rng = np.random.default_rng(1)
+    widths = dict(INSTR_FIELDS)
     for _ in range(2000):
         op = Op(int(rng.integers(0, len(Op))))
-        d, a, b = (int(v) for v in rng.integers(0, 1 << 16, 3))
-        c = int(rng.integers(0, 1 << 10))
+        d, a, b, c = (int(rng.integers(0, 1 << widths[k])) for k in "dabc")
         if op == Op.SLI:
             imm = int(rng.choice([-(1 << (IMM_BITS - 1)), (1 << (IMM_BITS - 1)) - 1,
-                                  int(rng.integers(-(1 << 41), 1 << 41))]))
+                                  int(rng.integers(-(1 << 62), 1 << 62))]))
             ins = decode_word(encode(op, d=d, imm=imm))
             assert (ins.op, ins.d, ins.imm) == (op, d, imm)
         else:
             ins = decode_word(encode(op, d, a, b, c))
             assert (ins.op, ins.d, ins.a, ins.b, ins.c) == (op, d, a, b, c)
         assert disassemble(encode(op, d, a, b, c) if op != Op.SLI else encode(op, d, imm=1))
+
+
+@pytest.mark.parametrize("name", ["d", "a", "b", "c"])
+def test_every_field_round_trips_at_its_edges_and_refuses_one_past(name):
+    top = (1 << dict(INSTR_FIELDS)[name]) - 1
+    for value in (0, 1, top - 1, top):
+        others = {k: 0 if k == name else 1 for k in "dabc"}
+        ins = decode_word(encode(Op.TMV, **{**others, name: value}))
+        assert getattr(ins, name) == value
+        # the neighbours are untouched: a field that spilt would change them
+        assert all(getattr(ins, k) == v for k, v in others.items() if k != name)
+    with pytest.raises(ValueError, match=f"{name}={top + 1} does not fit"):
+        encode(Op.VADD, **{name: top + 1})
     with pytest.raises(ValueError):
-        encode(Op.VADD, d=1 << 16)
-    with pytest.raises(ValueError):
-        encode(Op.SLI, d=0, imm=1 << 41)
+        encode(Op.VADD, **{name: -1})
+
+
+def test_sli_immediate_edges():
+    for imm in (-(1 << 63), -1, 0, 1, (1 << 63) - 1):
+        ins = decode_word(encode(Op.SLI, d=(1 << dict(INSTR_FIELDS)["d"]) - 1, imm=imm))
+        assert ins.imm == imm and ins.op == Op.SLI
+    for bad in (1 << 63, -(1 << 63) - 1):
+        with pytest.raises(ValueError, match="64 signed bits"):
+            encode(Op.SLI, d=0, imm=bad)
+    with pytest.raises(ValueError, match="SLI only"):
+        encode(Op.VADD, d=0, imm=1)
 
 
 def test_the_instruction_layout_and_the_limits_it_sets():
-    # the word as docs/mfc.md lays it out: op [0,6), d [6,22), a [22,38), b [38,54),
-    # c [54,64); SLI's immediate from bit 22
+    # the word as docs/mfc.md lays it out: op [0,8), d [8,32), a [32,56), b [56,88),
+    # c [88,104), zeros to bit 128; SLI's immediate in [32,96)
     op = Op.VADD
-    assert encode(op, 1, 2, 3, 4) == int(op) | 1 << 6 | 2 << 22 | 3 << 38 | 4 << 54
-    assert encode(Op.SLI, 5, imm=-1) == int(Op.SLI) | 5 << 6 | ((1 << 42) - 1) << 22
-    # 16-bit fields: the vector memory, the program and the TMV shapes stop at 65536
-    MfcConfig(vmem_depth=65536, imem_depth=65536)
-    for bad in ({"vmem_depth": 65537}, {"imem_depth": 65537}):
+    assert INSTR_BITS == 128 and INSTR_LAYOUT.size == 128
+    assert encode(op, 1, 2, 3, 4) == int(op) | 1 << 8 | 2 << 32 | 3 << 56 | 4 << 88
+    assert encode(Op.SLI, 5, imm=-1) == int(Op.SLI) | 5 << 8 | ((1 << 64) - 1) << 32
+    assert MfcConfig().soc_regions()[1] == ("program", 1024 * 16, "w")
+    # 24-bit vector addresses, 65536 instructions (START's 2-byte entry)
+    MfcConfig(vmem_depth=1 << 24, imem_depth=65536)
+    for bad in ({"vmem_depth": (1 << 24) + 1}, {"imem_depth": 65537}):
         with pytest.raises(ConfigError, match="out of range"):
             MfcConfig(**bad)
-    wide = TernaryConfig(simd=16, pe=4, max_in=65537, max_out=64, weight_depth=64, has_t3=0)
-    with pytest.raises(ConfigError, match="16-bit instruction fields.*<= 65536"):
-        MfcConfig(tmv=wide)
+    # TMV rows in d (24 bits), cols in a (24 bits), the weight base in b (32 bits): the
+    # TMV's own largest shapes and depth fit them
+    MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=1 << 20, max_out=1 << 20,
+                                weight_depth=1 << 24, has_t3=0))
+    # the 2.7B model's shapes fit: gate_proj 13824 x 2560, 41M weight lines of 16x4 codes
+    MfcConfig(tmv=TernaryConfig(simd=16, pe=4, max_in=6912, max_out=13824,
+                                weight_depth=1 << 24, has_t3=0), vmem_depth=1 << 20)
 
 
 #: (sig_range_log2, sig_segments_log2) settings checked against the table's error bound

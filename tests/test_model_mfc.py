@@ -40,7 +40,14 @@ def test_platform_config_follows_the_preset():
     tmv = rep["mfc"]["tmv"]
     assert (tmv["simd"], tmv["pe"]) == (p.simd, p.pe)
     assert tmv["mem_bytes_per_cycle"] == int(p.mem_bw // p.clock_hz) == 2
-    assert tmv["max_in"] == 2816 and tmv["max_out"] == 32000   # down_proj cols, lm_head rows
+    # down_proj cols, gate_proj rows: the lm_head's 32000 rows run in chunks of those
+    assert tmv["max_in"] == 2816 and tmv["max_out"] == 5632
+    # real addresses: the core holds the shape's vectors, program and weight lines
+    cfg = MfcConfig.from_dict(rep["mfc"])
+    assert cfg.vmem_depth >= 24 * 6 * 1024 and cfg.imem_depth > 1024
+    codes = sum(o * i for _, o, i in M.model_shapes(M.model_config("mmfreelm-370m"))["linears"])
+    assert cfg.tmv.weight_depth >= codes // (p.simd * p.pe)
+    assert any("addresses are real" in a and "6 chunk(s)" in a for a in rep["assumptions"])
     assert rep["bound"] == "memory"
     # weights on chip: a line per cycle, the block-RAM TMV
     on_chip = dataclasses.replace(M.PLATFORMS["u250"], mem_bw=None)
@@ -50,8 +57,9 @@ def test_platform_config_follows_the_preset():
 def test_370m_structure():
     rep = estimate_mfc("mmfreelm-370m", "u250")
     c, cfg = rep["counters"], MfcConfig.from_dict(rep["mfc"])
-    # 7 BitLinears per layer (i, f, g, o, gate, down) = 6, plus the head
-    assert rep["matvecs_per_token"] == 24 * 6 + 1 == len(rep["matvecs"])
+    # 6 BitLinears per layer (i, f, g, o, gate, down), plus the head
+    assert rep["matvecs_per_token"] == 24 * 6 + 6 == len(rep["matvecs"])   # head: 6 chunks
+    assert [m["rows"] for m in rep["matvecs"][-6:]] == [5632] * 5 + [32000 - 5 * 5632]
     assert c["tmv_busy"] == sum(m["tmv_cycles"] for m in rep["matvecs"])
     assert all(m["tmv_cycles"] == cfg.tmv_cycles(m["rows"], m["cols"], m["fmt"])
                for m in rep["matvecs"])
@@ -70,13 +78,13 @@ def test_370m_structure():
 
 
 @pytest.mark.parametrize("plat,override,lanes", [
-    ("u250", {}, 2),                         # the preset's rowwise_lanes
-    ("tereffic", {}, 16),                    # 64 capped at the core's widest unit
-    ("ecp5-85f", {}, 1),
+    ("u250", {}, 16),                        # the core's widest unit
+    ("tereffic", {}, 16),
+    ("u250", {"rowwise_lanes": 2}, 2),       # an override sets it
     ("u250", {"rowwise_lanes": 12}, 8),      # the power of two below
     ("u250", {"rowwise_lanes": 16, "simd": 12}, 4),   # and one dividing the TMV's simd
 ])
-def test_vpu_lanes_follow_the_presets_rowwise_lanes(plat, override, lanes):
+def test_vpu_lanes_the_widest_the_tmv_allows(plat, override, lanes):
     from tritium.engines.mfc.model import mfc_config
 
     shapes = M.model_shapes(M.model_config("mmfreelm-370m"))
@@ -134,7 +142,16 @@ def test_bad_inputs_raise_model_error():
         estimate_mfc("mmfreelm-370m", "no-such-board")
     with pytest.raises(M.ModelError, match="HGRN-bit"):
         estimate_mfc("bitnet-b1.58-2b", "u250")
-    with pytest.raises(M.ModelError, match="16-bit"):
+    with pytest.raises(M.ModelError, match="TMV fields .rows 24 bits, cols 24 bits"):
         estimate_mfc({"model_type": "hgrn_bit", "hidden_size": 1024,
+                      "num_hidden_layers": 1, "vocab_size": 32000,
+                      "intermediate_size": (1 << 24) + 256}, "u250")
+    # a vocabulary beyond any one command runs in chunks: 70000 rows of 2816
+    rep = estimate_mfc({"model_type": "hgrn_bit", "hidden_size": 1024,
                         "num_hidden_layers": 1, "vocab_size": 70000,
                         "intermediate_size": 2816}, "u250")
+    assert [m["rows"] for m in rep["matvecs"][6:]] == [5632] * 12 + [70000 - 12 * 5632]
+    # a given core that cannot hold the shape is refused, naming what to raise
+    with pytest.raises(M.ModelError, match="vmem_depth"):
+        estimate_mfc("mmfreelm-370m", "u250", cfg=MfcConfig(tmv=TernaryConfig(
+            simd=16, pe=4, max_in=2816, max_out=5632, weight_depth=1 << 24, has_t3=0)))

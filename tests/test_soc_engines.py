@@ -121,7 +121,8 @@ def test_unchanged_maps_of_the_older_devices():
         "results": {"base": 69632, "size": 4096, "access": "r"}}
     assert SocConfig(engines=(MfcConfig(),)).address_map() == {
         "weights": {"base": 0, "size": 65536, "access": "w"},
-        "program": {"base": 65536, "size": 8192, "access": "w"},
+        # 16 bytes per instruction since the 128-bit word (engines/mfc/config.py)
+        "program": {"base": 65536, "size": 16384, "access": "w"},
         "vmem": {"base": 81920, "size": 16384, "access": "rw"},
         "sregs": {"base": 98304, "size": 128, "access": "r"}}
 

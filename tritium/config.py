@@ -338,16 +338,19 @@ class SocConfig(Config):
 
     def validate(self) -> None:
         for e in self.engines:
-            if getattr(e, "weights_dram", 0):
-                lines = e.weight_depth * e.line_stride
+            # an engine's TMV (the bare engine itself, or the one a token core holds)
+            t = getattr(e, "tmv", None)
+            if t is not None and t.weights_dram:
+                name = e.kind if t is e else f"{e.kind}.tmv"
+                lines = t.weight_depth * t.line_stride
                 if self.dram is None:
-                    raise ConfigError(f"soc: {e.kind}.weights_dram=1 needs a DRAM; set "
+                    raise ConfigError(f"soc: {name}.weights_dram=1 needs a DRAM; set "
                                       "soc.dram (e.g. `tritium serve --dram ideal`)")
-                if lines > self.dram.size_bytes or e.line_stride % self.dram.word_bytes:
+                if lines > self.dram.size_bytes or t.line_stride % self.dram.word_bytes:
                     raise ConfigError(
-                        f"soc: {e.kind}'s {e.weight_depth} weight lines of {e.line_stride} "
+                        f"soc: {name}'s {t.weight_depth} weight lines of {t.line_stride} "
                         f"bytes must fit the {self.dram.size_bytes}-byte DRAM in whole "
-                        f"{self.dram.word_bytes}-byte beats; lower weight_depth")
+                        f"{self.dram.word_bytes}-byte beats; lower {name}.weight_depth")
             e.soc_check()
 
     def to_dict(self):

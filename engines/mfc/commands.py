@@ -166,7 +166,7 @@ def cmd_generate(args) -> int:
     with Device(args.device, **device_kwargs(args)) as dev:
         compiled = dev.compile(desc, args.format)
         check_prompt(prompt, compiled.vocab)  # before any byte goes to the device
-        rep = dev.load_core(compiled, progress=not (args.quiet or args.json))
+        rep = dev.load_core(compiled, progress=not (args.quiet or args.json), fast=args.fast)
         console.print(f"loaded {rep.bytes_sent:,} weight bytes (CRC {rep.device_crc:#010x} "
                       f"matches), {len(compiled.program)} instructions, "
                       f"{compiled.layout.vmem_used:,} vector-memory elements")
@@ -245,6 +245,10 @@ def _register_generate(sub) -> None:
     p.add_argument("-n", type=int, default=16, help="tokens to generate (default 16)")
     p.add_argument("--format", choices=TMV_FORMATS, default=TMV_FORMATS[0])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--fast", metavar="URL", default=None,
+                   help="a core with its weights in DRAM (mfc.tmv.weights_dram=1) on a "
+                        "simulated device: write them through its backdoor (the URL "
+                        "`tritium serve --dram` prints); the CRC proof is the same")
     _min_agreement_arg(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_generate)

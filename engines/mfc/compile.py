@@ -5,9 +5,18 @@ residual's format Q.(F + ``x_shift``), :meth:`Compiled.embed`; the embedding loo
 on the host: the table is V×H floats the core has no use for) to
 ``layout.x``, starts the core, and reads the argmax token from scalar register
 ``layout.argmax`` (the argmax runs on the device; the logits stay readable at
-``layout.logits``). The MLGRU state ``h`` of every layer lives in the vector memory and
-carries over from one run to the next, so nothing but the embedding crosses the link
-per token.
+``layout.logits`` when the lm_head fits one TMV command, else it runs in chunks with a
+running argmax, :meth:`_Compiler.head`). The MLGRU state ``h`` of every layer lives in
+the vector memory and carries over from one run to the next, so nothing but the
+embedding crosses the link per token.
+
+Addresses are real (vector memory, weight lines from line 0 in the order of
+:func:`tritium.engines.tmv.placement.plan_weights`, the head's chunks last), also for a
+shape alone (:func:`shape_program`); a model that does not fit the core is a
+CompileError naming the limit and the config field to raise: the vector memory
+(``mfc.vmem_depth``), the weight lines (``mfc.tmv.weight_depth``, with the weights in
+DRAM also ``soc.dram.size``), the program (``mfc.imem_depth``), a matrix beyond
+``mfc.tmv.max_in`` / ``max_out``.
 
 Arithmetic (fixed point, see :mod:`tritium.engines.mfc.golden`). A BitLinear after a block norm
 computes ``BitLinear(RMSNorm_eb(x)·w)`` with the BitLinear's own ``RMSNorm_el(·)·g``
@@ -61,17 +70,18 @@ are allocated on lane boundaries (:meth:`_Emitter.alloc`).
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import numpy as np
 
-from tritium.engines.mfc.config import FIELD_BITS, MfcConfig
+from tritium.engines.mfc.config import MfcConfig, field_limit
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
 from tritium.engines.mfc.golden import Machine, Op, encode, estimate_cycles
 from tritium.engines.tmv.golden import tmv_lines
 from tritium.golden.checkpoint import ARCH_HGRN, ModelDescription, load_checkpoint
 from tritium.golden.quantize import BITLINEAR_NORM_EPS
-from tritium.engines.tmv.placement import LayerPlacement, plan_weights
+from tritium.engines.tmv.placement import plan_weights
 
 
 class CompileError(TritiumError):
@@ -86,8 +96,13 @@ R_KN, R_AX = 5, 6                                   # k = 2^31 // max|x|; Σ x̃
 R_MAX, R_K, R_T, R_N, R_ROOT, R_ARGMAX, R_E = 7, 8, 9, 10, 11, 12, 13
 R_C = (14, 15)                                      # rescale factors, one per result bank
 N_REGS = 16
-#: constants loaded by SLI stay below this (the immediate has 42 signed bits)
+#: constants loaded by SLI stay below this (the product of one with an int32 in SMUL stays
+#: inside 64 bits with room for the rescale's roundings)
 CONST_LIMIT = 1 << 40
+#: the chunked lm_head (:meth:`_Compiler.head`) adds this to each logit (Q.F) so that
+#: VMAXABS finds the chunk's maximum: exact while |logit| < HEAD_BIAS, which the compiler
+#: proves from the head's weights (else CompileError)
+HEAD_BIAS = 1 << 30
 #: the extra fraction bits of a vector (Compiled.x_shift, _Compiler.shifts) at most and at
 #: least (negative: coarser than Q.F, for values beyond its range), and the bits of slack
 #: a range bound keeps for the core's roundings
@@ -96,12 +111,15 @@ X_SHIFT_MAX, X_SHIFT_MIN, X_SHIFT_MARGIN = 24, -12, 1
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Where the host finds things (vector-memory element addresses, a scalar register)."""
+    """Where the host finds things (vector-memory element addresses, a scalar register).
+    ``logits``: the head's output; all ``vocab`` logits when ``head_chunks`` is 1, else
+    the last chunk only (biased by HEAD_BIAS): no memory holds all of them then."""
 
     x: int
     logits: int
     argmax: int
     vmem_used: int
+    head_chunks: int = 1
 
 
 @dataclasses.dataclass
@@ -154,19 +172,20 @@ class _Emitter:
         lanes = self.cfg.vpu_lanes
         addr = -(-self.top // lanes) * lanes
         self.top = addr + n
-        if self.dry:
-            # timing only: placeholder addresses (the instruction fields wrap), no data
-            return addr % (1 << FIELD_BITS)
         if self.top > self.cfg.vmem_depth:
             raise CompileError(f"the vector memory is too small ({self.cfg.vmem_depth} "
                                f"elements; {what or 'the model'} needs more); raise "
                                "mfc.vmem_depth")
-        if init is not None:
+        if init is not None and not self.dry:   # dry: the shape's program, no data
             self.vmem[addr] = to_fixed(init, self.cfg.frac_bits)
         return addr
 
     def __call__(self, op: Op, **fields) -> None:
-        self.words.append(encode(op, **fields))
+        try:
+            self.words.append(encode(op, **fields))
+        except ValueError as err:   # MfcConfig keeps every depth inside its field
+            raise CompileError(f"{err}: an instruction field is too narrow for this "
+                               "model") from None
 
     def setvl(self, n: int) -> None:
         if n != self.vl:
@@ -180,14 +199,24 @@ class _Compiler:
         self.e = e = _Emitter(cfg, dry)
         self.F = cfg.frac_bits
         self.H, self.I, self.V = desc.hidden_size, desc.intermediate_size, desc.vocab_size
-        if dry:
-            self.plan = {lin.name: LayerPlacement(lin.name, *lin.codes.shape, 0, 0, fmt, None)
-                         for lin in desc.bitlinears()}
-        else:
-            try:
-                self.plan = plan_weights(cfg.tmv, list(desc.bitlinears()), fmt)
-            except TritiumError as err:
-                raise CompileError(f"{err}; raise the core's tmv limits") from None
+        t = cfg.tmv
+        self.head_parts = self.head_chunks(desc.lm_head)
+        linears = [x for x in desc.bitlinears() if x is not desc.lm_head] + self.head_parts
+        lines = sum(t.words(*x.codes.shape) for x in linears)
+        if lines > t.weight_depth:
+            where = ("the SoC's DRAM (tmv.weights_dram)" if t.weights_dram else
+                     "the core's weight memory")
+            raise CompileError(
+                f"the weights need {lines} lines of {t.line_stride} bytes "
+                f"({lines * t.line_stride / 2**20:.1f} MiB), more than {where} addresses "
+                f"(mfc.tmv.weight_depth={t.weight_depth}); raise mfc.tmv.weight_depth"
+                + (" and soc.dram.size to hold them" if t.weights_dram else
+                   " or put the weights in DRAM (mfc.tmv.weights_dram=1)"))
+        try:
+            # dry (a shape only): the same placement, its codes never packed
+            self.plan = plan_weights(t, linears, fmt)
+        except TritiumError as err:
+            raise CompileError(f"{err}; raise mfc.tmv.max_in / max_out") from None
         self.bank = 0
         self.pending_root: list[int] = []   # the last norm's root, emitted by issue()
         self.next_name = "a BitLinear"    # names the norm in a CompileError
@@ -197,7 +226,7 @@ class _Compiler:
         self.t, self.u = e.alloc(max(H, I)), e.alloc(max(H, I))
         self.iv, self.ivs, self.fv, self.gv, self.tmp = (e.alloc(H) for _ in range(5))
         self.mlp = e.alloc(2 * I, what="the MLP")
-        self.logits = e.alloc(self.V, what="the logits")
+        self.logits = e.alloc(self.head_parts[0].codes.shape[0], what="the logits")
 
     # --- one norm, then BitLinears on its output, split around the TMV ---------------------
     def _scaled(self, dst: int, k: int, eps: float, n: int, frac: int,
@@ -300,23 +329,34 @@ class _Compiler:
         del e.words[mark:]
 
     def issue(self, lin, src: int, n: int, out_shift: int = 0) -> tuple[int, int]:
-        """Quantise V[src:src+n]·g into a free act bank, compute its rescale factor and
-        start the TMV; returns (result bank, rescale register). The norm's root
+        """Quantise V[src:src+n]·g into a free act bank, start the TMV and compute the
+        rescale factor of its results (:meth:`quantise`, :meth:`tmv`,
+        :meth:`rescale_factor`); returns (result bank, rescale register). The norm's root
         (:meth:`norm`) for ``src`` is pending or in R_ROOT.
 
         Schedule: what the matvec's input needs (g, the max-abs, the renormalisation, the
         quantisation) runs before the TMV; what only its result needs (the norm's root,
-        when still pending, and the rescale factor c) runs after it, under the matvec.
-        The renormalisation uses the pair R_K/R_T, so R_KN, R_AX, R_N and R_AT keep the
-        norm's sums for the pending root.
+        when still pending, and the rescale factor c) runs after it, under the matvec."""
+        bank = self.quantise(lin, src, n)
+        self.tmv(self.plan[lin.name], bank, bank)
+        self.rescale_factor(lin, bank, n, out_shift)
+        return bank, R_C[bank]
+
+    def tmv(self, p, abank: int, rbank: int) -> None:
+        """TMV of placement ``p`` from act bank ``abank`` into result bank ``rbank``."""
+        self.e(Op.TMV, d=p.rows, a=p.cols, b=p.base,
+               c=TMV_FORMATS.index(self.fmt) | abank << 1 | rbank << 2)
+
+    def quantise(self, lin, src: int, n: int) -> int:
+        """Quantise V[src:src+n]·g into a free act bank (returned), leaving max|ũ| in
+        R_MAX for :meth:`rescale_factor`.
 
         ũ = t̃⊙g is renormalised to max-abs in (2^(F_N-1), 2^F_N] before VQUANT, so its
         factor k = 127·2^Q / max|ũ'| always has Q - F_N + 7 bits (whatever g and, for
         o_proj, SiLU(h) did to the maximum) and fits 32 bits (MfcConfig checks Q). The
-        result is rescaled to Q.(F + out_shift) (``x_shift`` for what adds to the
-        residual)."""
+        renormalisation uses the pair R_K/R_T, so R_KN, R_AX, R_N and R_AT keep the
+        norm's sums for a pending root."""
         e, cfg = self.e, self.cfg
-        p = self.plan[lin.name]
         e.setvl(n)
         u = src
         if lin.norm_weight is not None:
@@ -331,25 +371,108 @@ class _Compiler:
         e(Op.VNORM, d=self.u, a=u, c=R_K)                    # ũ' (R_T: unused sum)
         e(Op.VMAXABS, a=self.u, c=R_T)
         e(Op.SDIV, d=R_K, a=R_127, b=R_T, c=cfg.quant_shift)
-        # c = max|ũ|·Kp / root with Kp = 2^(R + root shift/2)·sqrt(n) / (127·s_w); Kp is
-        # loaded with extra fraction bits that the SMUL shifts out
+        e(Op.VQUANT, d=bank * cfg.act_elems, a=self.u, c=R_K)
+        return bank
+
+    def rescale_factor(self, lin, bank: int, n: int, out_shift: int = 0) -> None:
+        """The norm's root, if still pending, then R_C[bank] = the factor rescaling
+        ``lin``'s results to Q.(F + out_shift) (``x_shift`` for what adds to the
+        residual): c = max|ũ|·Kp / root with Kp = 2^(R + root shift/2)·sqrt(n) /
+        (127·s_w), R_MAX holding max|ũ| (:meth:`quantise`). Emitted after the TMV: it
+        runs under the matvec."""
+        e, cfg = self.e, self.cfg
+        e.words += self.pending_root
+        self.pending_root = []
+        # Kp is loaded with extra fraction bits that the SMUL shifts out
         kp = 2.0 ** (cfg.rescale_frac + out_shift + self.root_shift / 2) * np.sqrt(n) / \
             (127.0 * lin.scale)
         if not 1 <= kp < CONST_LIMIT:
-            raise CompileError(f"{lin.name}: the rescale constant {kp:.4g} does not fit the "
-                               "42-bit immediate (weight scale out of range); lower "
+            raise CompileError(f"{lin.name}: the rescale constant {kp:.4g} is outside [1, "
+                               f"{CONST_LIMIT:.4g}) (weight scale out of range); lower "
                                "mfc.rescale_frac")
         sh = min(63, int(np.floor(np.log2(CONST_LIMIT / kp))))
-        e(Op.VQUANT, d=bank * cfg.act_elems, a=self.u, c=R_K)
-        e(Op.TMV, d=p.rows, a=p.cols, b=p.base,
-          c=TMV_FORMATS.index(self.fmt) | bank << 1 | bank << 2)
-        e.words += self.pending_root
-        self.pending_root = []
-        # R_MAX still holds this BitLinear's max|ũ|
         e(Op.SLI, d=R_E, imm=int(np.floor(kp * 2.0 ** sh + 0.5)))
         e(Op.SMUL, d=R_T, a=R_MAX, b=R_E, c=sh)
         e(Op.SDIV, d=R_C[bank], a=R_T, b=R_ROOT, c=0)
-        return bank, R_C[bank]
+
+    def head_chunks(self, lin) -> list:
+        """The lm_head as the TMV runs it: itself if its rows fit one command and one
+        result bank, else consecutive row ranges of ``tmv.max_out`` rows (the last one
+        shorter), each placed as a BitLinear of its own named ``lm_head[r0:r1]``."""
+        rows, step = lin.codes.shape[0], self.cfg.tmv.max_out
+        if rows <= step:
+            return [lin]
+        return [types.SimpleNamespace(name=f"{lin.name}[{r0}:{min(rows, r0 + step)}]",
+                                      codes=lin.codes[r0:r0 + step], scale=lin.scale,
+                                      norm_weight=lin.norm_weight)
+                for r0 in range(0, rows, step)]
+
+    def head(self, lin, src: int) -> None:
+        """The logits and their argmax into R_ARGMAX: the first index of the maximum over
+        all ``vocab`` rows, as VARGMAX over the whole vector would give it.
+
+        One chunk: TMV, VRESCALE into V[logits:], VARGMAX. Several (:meth:`head_chunks`):
+        the input is quantised once and every chunk's TMV reads that act bank, writing
+        the result banks in turn, so chunk k + 1 computes while chunk k is rescaled into
+        V[logits:] and merged: each logit gets HEAD_BIAS added (VAFF, exact: |logit| <
+        HEAD_BIAS is proven, else CompileError), VMAXABS is then the chunk's biased
+        maximum m and VARGMAX its first index i; with the best so far (b in R_ROOT, its
+        index in R_ARGMAX), the flag f = (b - m) >> 63 (-1 when m > b, else 0: a tie keeps
+        the earlier chunk) selects without a branch: b -= f·(b - m), index -= f·(index -
+        (i + r0)). No memory holds all the logits."""
+        e, cfg, F = self.e, self.cfg, self.F
+        parts = self.head_parts
+        if len(parts) == 1:
+            issued = self.issue(lin, src, self.H)
+            e(Op.TWAIT)
+            self.result(issued, self.logits, self.V)
+            e(Op.VARGMAX, a=self.logits, c=R_ARGMAX)
+            return
+        bound = 0.0 if e.dry else self.output_bound(lin) * 2.0 ** F
+        if not bound < HEAD_BIAS:
+            raise CompileError(f"{lin.name}: its logits may reach {bound / 2**F:.4g}, beyond "
+                               f"the chunked argmax's exact range (±{HEAD_BIAS / 2**F:g} at "
+                               f"frac_bits={F}); lower mfc.frac_bits or raise "
+                               "mfc.tmv.max_out to take the head in one chunk")
+        bank = self.quantise(lin, src, self.H)
+
+        def merge(k: int) -> None:
+            rows, r0 = parts[k].codes.shape[0], k * cfg.tmv.max_out
+            e.setvl(rows)
+            e(Op.VRESCALE, d=self.logits, a=(k % 2) * cfg.res_elems, c=R_C[k % 2])
+            e(Op.SLI, d=R_T, imm=1 << F)
+            e(Op.SLI, d=R_N, imm=HEAD_BIAS)
+            e(Op.VAFF, d=self.logits, a=self.logits, c=R_T)   # logit + HEAD_BIAS >= 0
+            e(Op.VMAXABS, a=self.logits, c=R_MAX)             # m
+            e(Op.VARGMAX, a=self.logits, c=R_K)               # i
+            if k == 0:
+                e(Op.SLI, d=R_E, imm=0)
+                e(Op.SADD, d=R_ROOT, a=R_MAX, b=R_E)
+                e(Op.SADD, d=R_ARGMAX, a=R_K, b=R_E)
+                return
+            e(Op.SLI, d=R_E, imm=r0)
+            e(Op.SADD, d=R_K, a=R_K, b=R_E)                   # i + r0
+            e(Op.SMUL, d=R_AX, a=R_MAX, b=R_NEG1, c=F)        # -m
+            e(Op.SADD, d=R_AX, a=R_ROOT, b=R_AX)              # b - m
+            e(Op.SMUL, d=R_AT, a=R_AX, b=R_ONE, c=63)         # f
+            e(Op.SMUL, d=R_AX, a=R_AT, b=R_AX, c=0)
+            e(Op.SADD, d=R_ROOT, a=R_ROOT, b=R_AX)
+            e(Op.SMUL, d=R_E, a=R_K, b=R_NEG1, c=F)
+            e(Op.SADD, d=R_E, a=R_ARGMAX, b=R_E)
+            e(Op.SMUL, d=R_E, a=R_AT, b=R_E, c=0)
+            e(Op.SADD, d=R_ARGMAX, a=R_ARGMAX, b=R_E)
+
+        for k, part in enumerate(parts):
+            self.tmv(self.plan[part.name], bank, k % 2)
+            if not k:
+                # under the first chunk: the factor, for both result banks
+                self.rescale_factor(lin, bank, self.H)
+                e(Op.SLI, d=R_E, imm=0)
+                e(Op.SADD, d=R_C[1 - bank], a=R_C[bank], b=R_E)
+            else:
+                merge(k - 1)
+        e(Op.TWAIT)
+        merge(len(parts) - 1)
 
     def result(self, issued: tuple[int, int], dst: int, rows: int) -> None:
         bank, reg = issued
@@ -529,21 +652,19 @@ class _Compiler:
         self.next_name = desc.lm_head.name
         self.norm(self.x, H, [w_f], eps, gains=[desc.tensors["model.norm.weight"]],
                   in_shift=xs)
-        thead = self.issue(desc.lm_head, self.t, H)
-        e(Op.TWAIT)
-        self.result(thead, self.logits, self.V)
-        e(Op.VARGMAX, a=self.logits, c=R_ARGMAX)
+        self.head(desc.lm_head, self.t)
         e(Op.HALT)
-        if e.dry:
-            return e.words
         if len(e.words) > cfg.imem_depth:
             raise CompileError(f"the program has {len(e.words)} instructions, more than the "
                                f"instruction memory ({cfg.imem_depth}); raise mfc.imem_depth")
+        if e.dry:
+            return e.words
         lines = []
         for p in self.plan.values():
             lines += tmv_lines(cfg.tmv, p.codes, self.fmt)
         return Compiled(cfg, self.fmt, e.words, e.vmem, lines, self.plan,
-                        Layout(self.x, self.logits, R_ARGMAX, e.top), H, self.V,
+                        Layout(self.x, self.logits, R_ARGMAX, e.top, len(self.head_parts)),
+                        H, self.V,
                         desc.tensors["model.embeddings.weight"].astype(np.float32), state, xs)
 
 
@@ -578,14 +699,9 @@ def compile_model(model, cfg: MfcConfig | None = None, fmt: str = "t2") -> Compi
     return _Compiler(desc, cfg, fmt).compile()
 
 
-def shape_program(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
-                  layers: int, fmt: str = "t2") -> list[int]:
-    """The program the compiler emits for an HGRN-bit model of this shape, for the cycle
-    model of models far larger than a core's memories: operand addresses are
-    placeholders, no data is made; the timing (:func:`estimate_cycles`) is exact. The
-    TMV limits of ``cfg`` must still cover the largest matrix (``FIELD_BITS``-bit fields)."""
-    import types
-
+def _shape_compiler(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
+                    layers: int, fmt: str) -> tuple["_Compiler", list[int]]:
+    """The compiler run dry on an HGRN-bit model of this shape (no weights made)."""
     def lin(name, out, inp):
         codes = np.broadcast_to(np.uint8(1), (out, inp))   # shape only, no memory
         return types.SimpleNamespace(name=name, codes=codes, scale=1.0,
@@ -605,7 +721,34 @@ def shape_program(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
         lm_head=head, rms_norm_eps=1e-6, tensors={"model.norm.weight": ones,
                                "model.lower_bounds": np.zeros((layers, H), np.float32)},
         bitlinears=lambda: [*(x for la in layer_list for x in la.linears.values()), head])
-    return _Compiler(desc, cfg, fmt, dry=True).compile()
+    comp = _Compiler(desc, cfg, fmt, dry=True)
+    return comp, comp.compile()
+
+
+def shape_program(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
+                  layers: int, fmt: str = "t2") -> list[int]:
+    """The program the compiler emits for an HGRN-bit model of this shape, with its real
+    addresses (vector memory, weight lines, the lm_head's chunks) and no data, for the
+    cycle model of models of any size (:func:`estimate_cycles`: exact). CompileError, as
+    :func:`compile_model`, when the shape does not fit ``cfg`` (:func:`shape_footprint`
+    says what it needs)."""
+    return _shape_compiler(cfg, hidden, intermediate, vocab, layers, fmt)[1]
+
+
+def shape_footprint(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int,
+                    layers: int, fmt: str = "t2") -> dict[str, int]:
+    """What the shape's program needs of a core like ``cfg`` (its TMV lanes and limits):
+    ``vmem_elements``, ``weight_lines``, ``instructions`` and ``head_chunks``; ``cfg``'s
+    own memory depths are not checked (run with the largest the fields allow)."""
+    from tritium.engines.mfc.config import ENTRY_BITS, VMEM_LIMIT
+
+    roomy = dataclasses.replace(
+        cfg, vmem_depth=VMEM_LIMIT, imem_depth=1 << ENTRY_BITS,
+        tmv=dataclasses.replace(cfg.tmv, weight_depth=field_limit("b")))
+    comp, words = _shape_compiler(roomy, hidden, intermediate, vocab, layers, fmt)
+    return {"vmem_elements": comp.e.top, "instructions": len(words),
+            "weight_lines": sum(p.lines for p in comp.plan.values()),
+            "head_chunks": len(comp.head_parts)}
 
 
 def greedy(step, prompt_ids, n: int, on_step=None) -> tuple[list[int], list]:
@@ -645,19 +788,28 @@ class GoldenCore:
             self.m.vmem[addr:addr + len(values)] = values
         self.last: dict[str, int] = {}
 
-    def step(self, token: int) -> tuple[int, np.ndarray]:
-        """One token: (argmax token, logits as floats)."""
+    def step(self, token: int) -> tuple[int, np.ndarray | None]:
+        """One token: (argmax token, logits as floats; None when the head runs in chunks,
+        :attr:`Layout.head_chunks`, and no memory holds them all)."""
         c = self.c
         self.m.vmem[c.layout.x:c.layout.x + c.hidden] = c.embed(token)
         self.last = self.m.run()
         if self.last["error"]:
             raise CompileError(f"the program stopped with the error flag at pc "
                                f"{self.last['pc']}; this is a compiler bug")
+        token = int(self.m.sregs[c.layout.argmax])
+        if c.layout.head_chunks > 1:
+            return token, None
         logits = self.m.vmem[c.layout.logits:c.layout.logits + c.vocab]
-        return int(self.m.sregs[c.layout.argmax]), logits / float(1 << c.cfg.frac_bits)
+        return token, logits / float(1 << c.cfg.frac_bits)
 
     def logits(self, ids) -> np.ndarray:
-        """Teacher-forced logits [T, V] for the token ids, from the zero state."""
+        """Teacher-forced logits [T, V] for the token ids, from the zero state; CompileError
+        when the head runs in chunks (compile with tmv.max_out >= vocab for logits)."""
+        if self.c.layout.head_chunks > 1:
+            raise CompileError(f"the lm_head runs in {self.c.layout.head_chunks} chunks and no "
+                               "memory holds all logits; compile with mfc.tmv.max_out >= "
+                               f"{self.c.vocab} to read them")
         self.reset_state()
         return np.stack([self.step(int(t))[1] for t in ids])
 

@@ -11,22 +11,42 @@ import dataclasses
 from typing import ClassVar
 
 from tritium.config import Config, field as _field
+from tritium.engines.mfc import START_FIELDS
 from tritium.engines.tmv.config import TernaryConfig
 from tritium.errors import ConfigError
 
 
-#: width of an instruction's ``d``, ``a`` and ``b`` fields (registers, vector-memory
-#: addresses, the vector length, TMV rows, cols and weight base): every depth and shape an
-#: instruction names stays within 2**FIELD_BITS
-FIELD_BITS = 16
-#: the 64-bit instruction word, field by field from bit 0: (name, bits); SLI's signed
-#: immediate takes every bit above ``d`` (:data:`IMM_BITS`)
-INSTR_FIELDS: tuple[tuple[str, int], ...] = (("op", 6), ("d", FIELD_BITS), ("a", FIELD_BITS),
-                                             ("b", FIELD_BITS), ("c", 10))
-INSTR_BITS = sum(bits for _, bits in INSTR_FIELDS)
-#: SLI's immediate starts at bit IMM_SHIFT, past ``op`` and ``d``
+#: the instruction word's fields from bit 0: (name, bits). ``op`` the opcode; ``d``, ``a``
+#: and ``b`` name scalar registers, vector-memory addresses (all three), the vector length
+#: (``a``), TMV rows (``d``), cols (``a``) and weight base (``b``, in weight lines); ``c`` a
+#: shift, a scalar register or the TMV flags. The hardware's and the golden's word layout
+#: (:data:`tritium.engines.mfc.golden.INSTR_LAYOUT`) is built from this table, and so are
+#: the limits :class:`MfcConfig` checks: wide enough for the released MMfreeLM shapes
+#: (2.7B: I = 6912, gate_proj 13824 rows, ~0.6M vector elements, ~41M weight lines of
+#: 16x4 codes)
+INSTR_FIELDS: tuple[tuple[str, int], ...] = (("op", 8), ("d", 24), ("a", 24), ("b", 32),
+                                             ("c", 16))
+#: bits of an instruction word: the fields, then zeros up to a power of two
+INSTR_BITS = 128
+#: bytes of one instruction in the program region
+INSTR_BYTES = INSTR_BITS // 8
+#: SLI's two's-complement immediate, in the bits after ``op`` and ``d`` (overlaying a, b,
+#: c): as wide as a scalar register, so SLI loads any 64-bit value
+IMM_BITS = 64
 IMM_SHIFT = INSTR_FIELDS[0][1] + INSTR_FIELDS[1][1]
-IMM_BITS = INSTR_BITS - IMM_SHIFT
+assert sum(b for _, b in INSTR_FIELDS) <= INSTR_BITS and IMM_SHIFT + IMM_BITS <= INSTR_BITS
+
+
+def field_limit(name: str) -> int:
+    """One past the largest value the instruction field ``name`` holds."""
+    return 1 << dict(INSTR_FIELDS)[name]
+
+
+#: vector-memory addresses are in ``d``, ``a`` and ``b``: the narrowest bounds the depth
+VMEM_LIMIT = min(field_limit(k) for k in ("d", "a", "b"))
+#: the program's entry point is START's ``entry`` argument (its bytes,
+#: :data:`tritium.engines.mfc.START_FIELDS`); the instruction memory stops there
+ENTRY_BITS = 8 * dict(START_FIELDS)["entry"]
 
 #: most elements the vector unit takes a cycle (MfcConfig.vpu_lanes)
 VPU_LANES_MAX = 16
@@ -95,8 +115,8 @@ class MfcConfig(Config):
     rescale_frac: int = _field(28, 16, 40, "R: fraction bits of the rescale factor c")
     sig_segments_log2: int = _field(8, 0, 8, "log2 of the sigmoid's linear segments")
     sig_range_log2: int = _field(3, 1, 5, "sigmoid input range is ±2**this")
-    vmem_depth: int = _field(4096, 16, 1 << FIELD_BITS, "vector memory, int32 elements")
-    imem_depth: int = _field(1024, 16, 1 << FIELD_BITS, "instruction memory, 64-bit words")
+    vmem_depth: int = _field(4096, 16, VMEM_LIMIT, "vector memory, int32 elements")
+    imem_depth: int = _field(1024, 16, 1 << ENTRY_BITS, "instruction memory, in instructions")
     sregs: int = _field(16, 4, 64, "scalar registers (64-bit)")
     vpu_lanes: int = _field(1, 1, VPU_LANES_MAX, "vector-unit elements per cycle (a power "
                                                  "of two)")
@@ -109,10 +129,12 @@ class MfcConfig(Config):
         t = self.tmv
         if t.act_bits != 8:
             raise ConfigError("mfc: the core quantises activations to int8; use tmv.act_bits=8")
-        if max(t.max_in, t.max_out, t.weight_depth) > 1 << FIELD_BITS:
-            raise ConfigError(f"mfc: TMV rows, cols and base are {FIELD_BITS}-bit instruction "
-                              "fields; keep tmv.max_in, max_out and weight_depth <= "
-                              f"{1 << FIELD_BITS}")
+        for name, value, fld in (("max_out", t.max_out, "d"), ("max_in", t.max_in, "a"),
+                                 ("weight_depth", t.weight_depth, "b")):
+            if value > field_limit(fld):
+                raise ConfigError(f"mfc: tmv.{name}={value} does not fit the instruction's "
+                                  f"{dict(INSTR_FIELDS)[fld]}-bit {fld} field; keep it <= "
+                                  f"{field_limit(fld)}")
         if self.frac_bits + self.sig_range_log2 + 1 < self.sig_segments_log2:
             raise ConfigError("mfc: more sigmoid segments than input codes; lower "
                               "sig_segments_log2")
@@ -148,9 +170,11 @@ class MfcConfig(Config):
 
     def soc_regions(self) -> tuple[tuple[str, int, str], ...]:
         """(name, bytes, access) of the core's regions on the device bus: its TMV's weight
-        lines, the program (8 bytes per instruction), the vector memory (4 bytes per
-        element), the scalar registers (8 bytes each, read only)."""
-        return (self.tmv.soc_regions()[0], ("program", self.imem_depth * 8, "w"),
+        lines (none with ``tmv.weights_dram``: they are in the SoC's DRAM), the program
+        (:data:`INSTR_BYTES` per instruction), the vector memory (4 bytes per element), the
+        scalar registers (8 bytes each, read only)."""
+        weights = tuple(r for r in self.tmv.soc_regions() if r[0] == "weights")
+        return weights + (("program", self.imem_depth * INSTR_BYTES, "w"),
                 ("vmem", self.vmem_depth * 4, "rw"), ("sregs", self.sregs * 8, "r"))
 
     @property

@@ -9,8 +9,10 @@ its instruction words and its vector-memory image; :meth:`Driver.step` runs one 
 :meth:`Driver.generate` decodes greedily. The loaded program is the device's
 ``compiled`` attribute (None until one is loaded).
 
-Regions (``MfcConfig.soc_regions``): ``weights`` (TMV lines, ``line_stride`` bytes each),
-``program`` (one 8-byte word per instruction), ``vmem`` (int32 per element), ``sregs``
+Regions (``MfcConfig.soc_regions``): ``weights`` (TMV lines, ``line_stride`` bytes each;
+with ``tmv.weights_dram`` the lines go to the SoC's DRAM from byte 0 instead, line ``a``
+at byte ``a * line_stride``, :meth:`~tritium.host.device.Device.load_dram`),
+``program`` (one ``INSTR_BYTES`` word per instruction), ``vmem`` (int32 per element), ``sregs``
 (int64 per register), all little-endian.
 """
 
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import zlib
 
 import numpy as np
 
 from tritium import protocol as P
 from tritium.engines.mfc import ENGINE as SPEC
-from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.mfc.config import INSTR_BYTES, MfcConfig
 from tritium.engines.tmv.driver import Weights
 from tritium.errors import DeviceConfigError, DeviceError
 from tritium.host.device import LoadReport, transfer_progress
@@ -65,20 +68,28 @@ class Driver(Weights):
         from tritium.engines.mfc.compile import compile_model
         return compile_model(model, self.cfg.engine_config(MfcConfig.kind), fmt)
 
-    def load_core(self, compiled, progress: bool = False) -> LoadReport:
-        """Send the weights (CRC-checked), the program and the vector-memory image."""
-        if compiled.cfg != self.cfg.engine_config(MfcConfig.kind):
+    def load_core(self, compiled, progress: bool = False, fast: str | None = None) -> LoadReport:
+        """Send the weights (CRC-checked), the program and the vector-memory image. With
+        ``tmv.weights_dram`` the weights go into the DRAM (:meth:`Device.load_dram`, every
+        chunk CRC-proved; ``fast``: a simulated device's backdoor URL, as there);
+        ``device_crc`` is then the CRC-32 of the whole image."""
+        cfg = self.cfg.engine_config(MfcConfig.kind)
+        if compiled.cfg != cfg:
             raise DeviceConfigError("the program was compiled for another core configuration; "
                                     "compile it with this device's config (Device.compile)")
         lb, pad = self.cfg.line_bytes, bytes(self.cfg.line_stride - self.cfg.line_bytes)
         image = b"".join(line.to_bytes(lb, "little") + pad for line in compiled.weights)
         self.reset()
         t0 = time.monotonic()
-        with transfer_progress(progress, len(image), "load") as update:
-            self.write(self.map["weights"]["base"], image, update)
-        crc = self._verify(image)
+        if cfg.tmv.weights_dram:
+            self.load_dram({0: image}, progress=progress, fast=fast)
+            crc = zlib.crc32(image)
+        else:
+            with transfer_progress(progress, len(image), "load") as update:
+                self.write(self.map["weights"]["base"], image, update)
+            crc = self._verify(image)
         self.write(self.map["program"]["base"],
-                   b"".join(w.to_bytes(8, "little") for w in compiled.program))
+                   b"".join(w.to_bytes(INSTR_BYTES, "little") for w in compiled.program))
         for addr, values in compiled.vmem.items():
             self.write_vmem(addr, values)
         self.placements, self.compiled = compiled.placements, compiled
@@ -114,8 +125,13 @@ class Driver(Weights):
         return TokenRun(self.read_sreg(c.layout.argmax), counters)
 
     def logits(self) -> np.ndarray:
-        """The last token's logits (floats) as the core left them."""
+        """The last token's logits (floats) as the core left them; DeviceError when the
+        lm_head runs in chunks (no memory holds them all)."""
         c = loaded(self)
+        if c.layout.head_chunks > 1:
+            raise DeviceError(f"the lm_head runs in {c.layout.head_chunks} chunks and the "
+                              "device keeps no full logits; compile for a core with "
+                              f"tmv.max_out >= {c.vocab} to read them")
         return self.read_vmem(c.layout.logits, c.vocab) / float(1 << c.cfg.frac_bits)
 
     def reset_state(self) -> None:

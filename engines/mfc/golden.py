@@ -1,10 +1,11 @@
 """Golden twin of the MatMul-free token core (MFC): its instruction set and a bit- and
 cycle-exact interpreter of its programs.
 
-Instruction word (64 bits, little-endian bit fields)::
+Instruction word (:data:`INSTR_LAYOUT`, 128 bits, little-endian bit fields, from the
+table :data:`~tritium.engines.mfc.config.INSTR_FIELDS`)::
 
-    op [5:0] | d [21:6] | a [37:22] | b [53:38] | c [63:54]
-    SLI only: op | d [21:6] | imm [63:22] (42-bit two's complement)
+    op [7:0] | d [31:8] | a [55:32] | b [87:56] | c [103:88] | zeros [127:104]
+    SLI only: op | d [31:8] | imm [95:32] (64-bit two's complement)
 
 Registers: ``cfg.sregs`` 64-bit scalar registers ``S``; the vector length ``VL``.
 Memories: ``V`` (``cfg.vmem_depth`` int32, Q.F), ``ACT`` (two banks of
@@ -80,11 +81,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 
 import numpy as np
+from amaranth import signed
+from amaranth.lib import data
 
-from tritium.engines.mfc.config import IMM_BITS, IMM_SHIFT, INSTR_FIELDS, MfcConfig
+from tritium.engines.mfc.config import IMM_BITS, IMM_SHIFT, INSTR_BITS, INSTR_FIELDS, MfcConfig
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.errors import TritiumError
 
@@ -152,23 +156,36 @@ def s32(v: int) -> int:
     return wrap(v & M32, 32)
 
 
+def _instr_layout() -> data.StructLayout:
+    """The word from :data:`INSTR_FIELDS`: ``op`` and ``d``, then ``args``: either the
+    fields after them (``args.abc``) or SLI's immediate (``args.imm``), then zeros."""
+    (op, op_bits), (d, d_bits), *rest = INSTR_FIELDS
+    args = data.UnionLayout({"abc": data.StructLayout(dict(rest)), "imm": signed(IMM_BITS)})
+    assert op_bits + d_bits == IMM_SHIFT
+    return data.StructLayout({op: op_bits, d: d_bits, "args": args,
+                              "zero": INSTR_BITS - IMM_SHIFT - args.size})
+
+
+#: the instruction word's layout: the encoder, the decoder below and the core's decoder
+#: (:class:`tritium.engines.mfc.hdl.MfcCore`) all read it
+INSTR_LAYOUT = _instr_layout()
+_WIDTH = dict(INSTR_FIELDS)
+
+
 def encode(op: Op, d: int = 0, a: int = 0, b: int = 0, c: int = 0, imm: int | None = None) -> int:
     """One instruction word. Raises ValueError if a field does not fit."""
     if imm is not None:
         if op != Op.SLI or not -(1 << (IMM_BITS - 1)) <= imm < 1 << (IMM_BITS - 1):
             raise ValueError(f"immediate {imm} does not fit {IMM_BITS} signed bits (SLI only)")
-        fields = [(int(op), INSTR_FIELDS[0][1]), (d, INSTR_FIELDS[1][1])]
-        word = (imm & ((1 << IMM_BITS) - 1)) << IMM_SHIFT
+        values, args = {"op": int(op), "d": d}, {"imm": imm}
     else:
-        fields = [(v, width) for v, (_, width) in zip((int(op), d, a, b, c), INSTR_FIELDS)]
-        word = 0
-    pos = 0
-    for value, width in fields:
-        if not 0 <= value < 1 << width:
-            raise ValueError(f"{op.name}: field value {value} does not fit {width} bits")
-        word |= value << pos
-        pos += width
-    return word
+        values = {"op": int(op), "d": d, "a": a, "b": b, "c": c}
+        args = {"abc": {k: values.pop(k) for k, _ in INSTR_FIELDS[2:]}}
+    for name, value in ({**values, **args.get("abc", {})}).items():
+        if not 0 <= value < 1 << _WIDTH[name]:
+            raise ValueError(f"{op.name}: {name}={value} does not fit the {_WIDTH[name]}-bit "
+                             f"{name} field")
+    return INSTR_LAYOUT.const({**values, "args": args}).as_bits()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,12 +198,11 @@ class Instr:
     imm: int
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def decode_word(word: int) -> Instr:
-    values, pos = [], 0
-    for _, width in INSTR_FIELDS:
-        values.append((word >> pos) & ((1 << width) - 1))
-        pos += width
-    return Instr(*values, wrap(word >> IMM_SHIFT, IMM_BITS))
+    w = INSTR_LAYOUT.from_bits(word)
+    abc = w.args.abc
+    return Instr(int(w.op), int(w.d), int(abc.a), int(abc.b), int(abc.c), int(w.args.imm))
 
 
 def disassemble(word: int) -> str:
@@ -194,7 +210,7 @@ def disassemble(word: int) -> str:
     try:
         op = Op(i.op)
     except ValueError:
-        return f"??? {word:#018x}"
+        return f"??? {word:#0{INSTR_BITS // 4 + 2}x}"
     if op == Op.SLI:
         return f"SLI s{i.d}, {i.imm}"
     if op in (Op.HALT, Op.TWAIT):
@@ -328,6 +344,7 @@ class Machine:
         self.sregs = [0] * cfg.sregs
         self.imem = [0] * cfg.imem_depth
         self.weights = [0] * cfg.tmv.weight_depth
+        self._matrices: dict = {}   # (rows, cols, base, fmt) -> decoded weights
         self.vl = 0
         self.error = False
         self._inflight = (0, 0)   # (act bank, result bank) of the last TMV command
@@ -345,15 +362,23 @@ class Machine:
 
     def load_weights(self, lines, at: int = 0) -> None:
         self.weights[at:at + len(lines)] = [int(x) for x in lines]
+        self._matrices.clear()
 
     # -- one TMV command, as the engine computes it
     def _matvec(self, rows, cols, base, fmt, abank) -> np.ndarray:
         t = self.cfg.tmv
-        words = t.words(rows, cols)
-        lines = [self.weights[(base + k) % t.weight_depth] for k in range(words)]
-        codes, _ = tmv_unpack_lines(t, lines, rows, cols, fmt)
+        key = (rows, cols, base, fmt)
+        if key not in self._matrices:   # unpacking lines is slow; weights change rarely
+            words = t.words(rows, cols)
+            lines = [self.weights[(base + k) % t.weight_depth] for k in range(words)]
+            codes, _ = tmv_unpack_lines(t, lines, rows, cols, fmt)
+            self._matrices[key] = decode(codes).astype(np.int8)
+        w = self._matrices[key]
         x = self.act[abank * self.cfg.act_elems:][:cols]
-        return decode(codes).astype(np.int64) @ x
+        # float32 is exact here: every partial sum is an integer below cols·2^(A-1) <= 2^24
+        if cols << (t.act_bits - 1) <= 1 << 24:
+            return (w.astype(np.float32) @ x.astype(np.float32)).astype(np.int64)
+        return w.astype(np.int64) @ x
 
     def _bad(self, ins: Instr) -> bool:
         """The decode-time checks of the module docstring."""

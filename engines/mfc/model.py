@@ -9,10 +9,10 @@ model's shape (:func:`tritium.engines.mfc.compile.shape_program`) is timed by th
 cycle-exact model (:func:`tritium.engines.mfc.golden.estimate_cycles`, equal to the RTL
 counters), and the per-unit counters come out: the sequencer's cycles are exactly
 ``issue + vpu_busy + scalar_busy + wait_tmv``; ``tmv_busy`` overlaps them. The core's
-vector unit takes ``vpu_lanes`` elements a cycle: the preset's ``rowwise_lanes`` (the
-row-wise unit of the generic model), capped at :data:`VPU_LANES_MAX` and lowered to a
-power of two the core accepts (:func:`mfc_config`); with few lanes the row-wise work, not
-the matmul, limits ``tmv_busy_fraction``. ModelError for a model or platform the core
+vector unit takes ``vpu_lanes`` elements a cycle: its widest, :data:`VPU_LANES_MAX`
+(or a ``rowwise_lanes`` override), lowered to a power of two the core accepts
+(:func:`mfc_config`); with few lanes the row-wise work, not the matmul, limits
+``tmv_busy_fraction``. ModelError for a model or platform the core
 cannot take.
 """
 
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tritium.engines.mfc.config import FIELD_BITS, VPU_LANES_MAX, MfcConfig, lanes_fit
+from tritium.engines.mfc.config import (INSTR_FIELDS, VPU_LANES_MAX, MfcConfig, field_limit,
+                                        lanes_fit)
 from tritium.engines.tmv.config import TMV_FORMATS
 from tritium.engines.tmv.model import platform_config
 from tritium.errors import ConfigError, TritiumError
@@ -34,8 +35,9 @@ def estimate(cfg, workload: str, plat) -> dict:
     return estimate_mfc(workload, plat, cfg=cfg)
 
 
-#: the MFC's instruction fields (TMV rows/cols, vector length) bound the shapes
-MFC_FIELD_LIMIT = 1 << FIELD_BITS
+#: the MFC's instruction fields bound the shapes: TMV cols (and the vector length) in
+#: ``a``, TMV rows in ``d``
+MFC_FIELD_LIMIT = {"cols": field_limit("a"), "rows": field_limit("d")}
 
 #: operands of each vector op per element: (int32 reads of V or RES, int32 writes to V,
 #: int8 writes to ACT); energy accounting of :func:`estimate_mfc`
@@ -49,33 +51,85 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
                **override) -> MfcConfig:
     """The token-core configuration a platform implies for a model of ``shapes``
     (:func:`model_shapes`): ``base`` (default :class:`MfcConfig`) with the platform's TMV
-    lanes and format, ``max_in``/``max_out`` covering the model's largest BitLinear and
-    lm_head, ``mem_bytes_per_cycle = floor(mem_bw / clock)`` (at least 1) when the
-    weights stream from external memory, and ``vpu_lanes`` the largest power of two
-    <= min(``rowwise_lanes``, VPU_LANES_MAX) that the TMV's simd and pe allow
-    (:meth:`MfcConfig.validate`)."""
+    lanes and format, ``max_in``/``max_out`` covering the model's largest BitLinear (the
+    lm_head runs in chunks of ``max_out`` rows), ``mem_bytes_per_cycle = floor(mem_bw /
+    clock)`` (at least 1) when the weights stream from external memory, ``vpu_lanes``
+    the core's widest vector unit (:data:`VPU_LANES_MAX`; a ``rowwise_lanes`` override
+    sets it) lowered to the largest power of two the TMV's simd and pe allow
+    (:func:`lanes_fit`), and the vector memory, instruction memory and weight lines the
+    shape's program needs (:func:`tritium.engines.mfc.compile.shape_footprint`), each at
+    least ``base``'s. The platform preset's ``rowwise_lanes`` is the generic estimate's
+    fit to a published core's row-wise unit, not this core's."""
     p = platform(plat, **override)
     if shapes["arch"] != "hgrn":
         raise ModelError(f"the MFC token core runs HGRN-bit models; {shapes['arch']} needs "
                          "attention, which the core does not have (use the generic estimate)")
+    from tritium.engines.mfc.compile import CompileError, shape_footprint
+
     max_in = max(i for _, _, i in shapes["linears"])
-    max_out = max(o for _, o, _ in shapes["linears"])
-    if max(max_in, max_out) > MFC_FIELD_LIMIT:
-        raise ModelError(f"a {max_out}x{max_in} matvec exceeds the core's {FIELD_BITS}-bit "
-                         "TMV fields "
-                         f"(<= {MFC_FIELD_LIMIT}); the MFC estimate cannot take this model")
+    max_out = max(o for name, o, _ in shapes["linears"] if name != "lm_head")
+    if max_in > MFC_FIELD_LIMIT["cols"] or max_out > MFC_FIELD_LIMIT["rows"]:
+        widths = dict(INSTR_FIELDS)
+        raise ModelError(f"a {max_out}x{max_in} matvec exceeds the core's TMV fields (rows "
+                         f"{widths['d']} bits, cols {widths['a']} bits); the MFC estimate "
+                         "cannot take this model")
     bpc = 0 if p.mem_bw is None else max(1, int(p.mem_bw // p.clock_hz))
     base = base or MfcConfig()
     try:
         tmv = dataclasses.replace(platform_config(p, max_in, max_out),
                                   weight_depth=base.tmv.weight_depth,
                                   mem_latency=base.tmv.mem_latency, mem_bytes_per_cycle=bpc)
-        lanes = 1 << (min(p.rowwise_lanes, VPU_LANES_MAX).bit_length() - 1)
+        want = override.get("rowwise_lanes") or VPU_LANES_MAX
+        lanes = 1 << (min(want, VPU_LANES_MAX).bit_length() - 1)
         while not lanes_fit(tmv.simd, tmv.pe, lanes):
             lanes //= 2
-        return dataclasses.replace(base, tmv=tmv, vpu_lanes=lanes)
-    except ConfigError as e:
+        cfg = dataclasses.replace(base, tmv=tmv, vpu_lanes=lanes)
+        fmt = p.fmt if p.fmt in tmv.formats else tmv.formats[0]
+        need = shape_footprint(cfg, shapes["hidden"], shapes["intermediate"],
+                               shapes["vocab"], shapes["layers"], fmt)
+        return dataclasses.replace(
+            cfg, vmem_depth=max(cfg.vmem_depth, need["vmem_elements"]),
+            imem_depth=max(cfg.imem_depth, need["instructions"]),
+            tmv=dataclasses.replace(tmv, weight_depth=max(tmv.weight_depth,
+                                                          need["weight_lines"])))
+    except (ConfigError, CompileError) as e:
         raise ModelError(f"no MFC configuration for {p.name}: {e}") from None
+
+
+#: the weight FIFO's latency allowance of a core reading a LiteDRAM part (:func:`dram_core`)
+DRAM_PART_MEM_LATENCY = 32
+
+
+def dram_core(hidden: int, intermediate: int, vocab: int, layers: int, dram,
+              base: MfcConfig | None = None, fmt: str = "t2") -> MfcConfig:
+    """A token core for an HGRN-bit model of this shape with its weights in the SoC's
+    DRAM ``dram`` (a :class:`~tritium.dram.DramConfig`): ``base``'s TMV lanes and formats
+    (default :class:`MfcConfig`'s), ``max_in`` = I (down_proj), ``max_out`` = 2I
+    (gate_proj; the lm_head runs in chunks of it), ``weights_dram=1`` with
+    ``weight_depth`` = the DRAM's lines and ``mem_latency`` = the ideal part's latency + 2
+    (the weight port's registers; :data:`DRAM_PART_MEM_LATENCY` on LiteDRAM's parts; on
+    the ideal part with a beat per line the DRAM's
+    matvec timing, :func:`tritium.engines.tmv.model.dram_matvec_cycles`, then equals the
+    on-chip formula the cycle model uses), the vector and instruction memories the
+    shape's program needs (:func:`tritium.engines.mfc.compile.shape_footprint`) rounded up
+    to powers of two, at least ``base``'s. ConfigError/CompileError for a shape the
+    fields or the DRAM cannot take."""
+    from tritium.config import pow2_ceil
+    from tritium.engines.mfc.compile import shape_footprint
+
+    base = base or MfcConfig()
+    t = dataclasses.replace(base.tmv, max_in=intermediate, max_out=2 * intermediate,
+                            weights_dram=1, mem_bytes_per_cycle=0)
+    # the ideal part: its fixed latency; LiteDRAM's parts: a FIFO for their row misses
+    # and refreshes (the depth the bare TMV's tests on them use)
+    lat = dram.spec.latency + 2 if dram.spec.kind == "ideal" else DRAM_PART_MEM_LATENCY
+    t = dataclasses.replace(t, weight_depth=dram.size_bytes // t.line_stride,
+                            mem_latency=max(lat, t.line_stride // dram.word_bytes + 2))
+    cfg = dataclasses.replace(base, tmv=t)
+    need = shape_footprint(cfg, hidden, intermediate, vocab, layers, fmt)
+    return dataclasses.replace(
+        cfg, vmem_depth=max(base.vmem_depth, pow2_ceil(need["vmem_elements"])),
+        imem_depth=max(base.imem_depth, pow2_ceil(need["instructions"])))
 
 
 def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
@@ -91,7 +145,7 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
     p = platform(plat, **override)
     shapes = model_shapes(model_config(model))
     if cfg is None:
-        cfg = mfc_config(p, shapes)
+        cfg = mfc_config(plat, shapes, **override)
         given = False
     else:
         if shapes["arch"] != "hgrn":
@@ -101,7 +155,7 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
     H, I, V, L = shapes["hidden"], shapes["intermediate"], shapes["vocab"], shapes["layers"]
     try:
         program = shape_program(cfg, H, I, V, L, fmt)
-    except (ValueError, TritiumError) as e:  # a field that does not fit its FIELD_BITS
+    except TritiumError as e:  # the shape does not fit the given core (CompileError)
         raise ModelError(f"the core cannot run a {H}/{I}/{V}/{L}-layer model: {e}") from None
     counters = estimate_cycles(cfg, program)
     cycles = counters["cycles"]
@@ -140,18 +194,20 @@ def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
     assumptions = [] if given else [
         f"MFC on {p.name}: TMV simd={t.simd} pe={t.pe} {fmt} from the platform preset, "
         f"weights {'on chip' if not t.external_memory else f'external at {t.mem_bytes_per_cycle} B/cycle (floor of mem_bw/clock), 1-cycle latency'}; "
-        f"the core's vector unit takes vpu_lanes={cfg.vpu_lanes} elements a cycle: the "
-        f"preset's rowwise_lanes ({p.rowwise_lanes}) capped at {VPU_LANES_MAX} (the "
-        "core's widest unit) and at a power of two dividing the TMV's simd"]
+        f"the core's vector unit takes vpu_lanes={cfg.vpu_lanes} elements a cycle: its "
+        f"widest ({VPU_LANES_MAX}, or --rowwise-lanes), at a power of two the TMV's simd "
+        "and pe allow (a core sized for the platform; the preset's rowwise_lanes "
+        f"{p.rowwise_lanes} is the generic model's row-wise unit)"]
     assumptions += [
         "timing: the compiler's program for this shape "
         "(tritium.engines.mfc.compile.shape_program) on the cycle-exact core model "
         "(tritium.engines.mfc.golden.estimate_cycles, equal to the RTL counters on the test "
         "model)",
-        "the program's addresses are placeholders: at this size the weights, norm vectors "
-        f"and logits overflow the core's {FIELD_BITS}-bit weight-base and vector-address "
-        "fields, so a "
-        "real core for it needs wider fields or paging (ASSUMPTION: at no cycle cost)",
+        f"the program's addresses are real: vector memory {cfg.vmem_depth} int32 elements, "
+        f"{t.weight_depth} weight lines ({t.weight_depth * t.line_stride / 2**20:.0f} MiB, "
+        f"{'in DRAM' if t.weights_dram else 'the weight memory'}), {cfg.imem_depth} "
+        f"instructions; the lm_head in {-(-V // t.max_out)} chunk(s) of at most "
+        f"{t.max_out} rows with a running argmax, so no memory holds all logits",
         "energy (ASSUMPTION): a rowwise_op per vector element and per busy cycle of the "
         "iterative scalar unit (a 64-bit shift-add step); V and ACT traffic as 32-/8-bit "
         "BRAM bits; activations read simd x 8 bits per weight word",

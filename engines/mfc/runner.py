@@ -59,7 +59,7 @@ def _entries(entry) -> list[int]:
 
 
 def _prelude(cfg: MfcConfig, sregs) -> list[int]:
-    """SLI words that load ``sregs`` (each within the 42-bit immediate), then HALT."""
+    """SLI words that load ``sregs`` (each within the 64-bit immediate), then HALT."""
     lo, hi = -(1 << (IMM_BITS - 1)), (1 << (IMM_BITS - 1)) - 1
     words = []
     for k, v in enumerate(sregs):
@@ -99,7 +99,7 @@ def run_mfc(cfg: MfcConfig, program, *, vmem=None, weights=None, sregs=None,
 
     ``vmem``: initial V (from address 0); ``weights``: TMV weight lines (from line 0);
     ``sregs``: initial scalar registers (from S0), loaded by a prelude run of SLIs, so
-    each must fit the 42-bit immediate; ``entry``: one entry point or a list of them, run
+    each must fit the 64-bit immediate; ``entry``: one entry point or a list of them, run
     one after another on the same state. Returns ``vmem`` and ``sregs`` (final),
     ``runs`` (per run: ``counters`` and ``error``), the last run's ``counters`` and
     ``error``, and ``cached`` (the build came from the cache). A run that does not finish

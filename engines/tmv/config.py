@@ -120,7 +120,7 @@ class TernaryConfig(_TernaryTerms, Config):
     act_bits: int = _field(8, 2, 16, "signed activation width")
     max_in: int = _field(4096, 1, 1 << 20, "most columns (input length) of a command")
     max_out: int = _field(4096, 1, 1 << 20, "most rows (output length) of a command")
-    weight_depth: int = _field(4096, 1, 1 << 24, "weight memory depth, in words (lines)")
+    weight_depth: int = _field(4096, 1, 1 << 32, "weight memory depth, in words (lines)")
     has_t2: int = _field(1, 0, 1, "build the t2 (2-bit) weight format")
     has_t3: int = _field(1, 0, 1, "build the t3 (base-3, 1.6-bit) weight decoder")
     mem_latency: int = _field(1, 1, 64, "weight memory read latency, cycles (1 = block RAM)")

@@ -124,8 +124,9 @@ def tmv_unpack_lines(cfg, lines, rows: int, cols: int, fmt: str) -> tuple[np.nda
     """Inverse of :func:`tmv_lines` as the hardware reads it: ``(codes [rows, cols],
     corrupt)``; ``corrupt`` is true if a t3 byte above 242 was read (see above)."""
     nbytes = cfg.word_bytes(fmt)
-    raw = np.array([[(int(v) >> (8 * k)) & 0xFF for k in range(nbytes)] for v in lines],
-                   np.uint8).reshape(len(lines), nbytes)
+    mask = (1 << (8 * nbytes)) - 1   # a line's bytes past the word are not read
+    raw = np.frombuffer(b"".join((int(v) & mask).to_bytes(nbytes, "little") for v in lines),
+                        np.uint8).reshape(len(lines), nbytes)
     corrupt = fmt == "t3" and bool((raw > T3_MAX_BYTE).any())
     if fmt == "t2":
         words = unpack_t2(raw, cfg.word_codes)

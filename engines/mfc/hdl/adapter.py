@@ -1,7 +1,10 @@
 """The token core on the SoC's byte bus (its description: :mod:`tritium.engines.mfc`).
 
-Regions: ``weights`` (write only, as the bare TMV's: the core's TMV), ``program`` (write
-only; 8 bytes per instruction, committed on its last byte), ``vmem`` (read/write; 4
+Regions: ``weights`` (write only, as the bare TMV's: the core's TMV; absent with
+``tmv.weights_dram``, where weight line ``a`` is the ``line_stride`` bytes at DRAM byte
+``a * line_stride``, read through a :class:`~tritium.hdl.mem.DramWeightPort` on the SoC's
+DRAM arbiter), ``program`` (write only; ``INSTR_BYTES`` per instruction, committed on
+its last byte), ``vmem`` (read/write; 4
 bytes per element, committed on the last), ``sregs`` (read only; 8 bytes per register).
 START runs from ``entry`` to HALT; while the core runs it holds the bus (every access
 NAKed: address), so a host never races it.
@@ -11,8 +14,12 @@ from __future__ import annotations
 
 from amaranth import Cat, Mux, Signal
 from amaranth.hdl import ResetInserter
+from amaranth.lib import wiring
 
+from tritium.engines.mfc.config import INSTR_BYTES
+from tritium.engines.tmv.hdl.matvec import TernaryMatVec
 from tritium.hdl.adapter import EngineAdapter, EngineBus, EngineOut
+from tritium.hdl.mem import DramWeightPort
 from .core import MfcCore
 
 
@@ -23,10 +30,22 @@ class MfcAdapter(EngineAdapter):
         m, proc, c = bus.m, bus.proc, self.cfg
         core = MfcCore(c)
         m.submodules.mfc = ResetInserter(bus.soft)(core)
-        crc, lines = bus.weights(c.tmv.line_bits // 8, c.tmv.line_stride, core.wload)
-        bus.assemble("program", 8, 8, core.imem_w.valid, core.imem_w.payload.addr,
-                     core.imem_w.payload.data)
-        v_we, v_waddr, v_wdata = Signal(), Signal(16), Signal(32)
+        t = c.tmv
+        if t.weights_dram:
+            # as the bare TMV's (tritium.engines.tmv.hdl.adapter): the host loads the lines
+            # over the dram region and proves them with the CRC command
+            m.submodules.wport = wport = DramWeightPort(
+                dram=bus.dram, stride=t.line_stride, outstanding=t.fifo_depth + 1,
+                **TernaryMatVec.mem_args(t))
+            wiring.connect(m, core.wmem, wport.mem)
+            wiring.connect(m, wport.dram, bus.dram_port())
+            m.d.comb += [wport.flush.eq(bus.soft), core.wload.valid.eq(0)]
+            crc = lines = None
+        else:
+            crc, lines = bus.weights(t.line_bits // 8, t.line_stride, core.wload)
+        bus.assemble("program", INSTR_BYTES, INSTR_BYTES, core.imem_w.valid,
+                     core.imem_w.payload.addr, core.imem_w.payload.data)
+        v_we, v_waddr, v_wdata = Signal(), Signal.like(core.host_addr), Signal(32)
         bus.assemble("vmem", 4, 4, v_we, v_waddr, v_wdata)
         v_off, s_off = bus.offset("vmem"), bus.offset("sregs")
         m.d.comb += [core.host_we.eq(v_we), core.host_wdata.eq(v_wdata),

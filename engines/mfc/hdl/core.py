@@ -5,15 +5,20 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
 
 - ``wload``: stream ``{addr, data}`` (:func:`~tritium.engines.tmv.hdl.matvec.wload_layout`),
   always ready: one TMV weight line, straight to the engine.
-- ``imem_w``: stream ``{addr, data: INSTR_BITS}``, always ready: one instruction word (addresses
-  >= ``imem_depth`` are dropped). Write the program while the core is not busy.
-- ``host_addr`` (``FIELD_BITS``), ``host_wdata`` (32, the int32's bits), ``host_we``: writes
-  ``V[host_addr]`` while not busy (ignored while busy, and at addresses >= ``vmem_depth``);
+- ``imem_w``: stream ``{addr, data: INSTR_BITS}``, always ready: one instruction word
+  (:data:`~tritium.engines.mfc.golden.INSTR_LAYOUT`; addresses >= ``imem_depth`` are
+  dropped). Write the program while the core is not busy.
+- ``host_addr`` (``ceil_log2(vmem_depth) + 1`` bits), ``host_wdata`` (32, the int32's
+  bits), ``host_we``: writes ``V[host_addr]`` while not busy (ignored while busy, and at addresses >= ``vmem_depth``);
   ``host_rdata``: ``V[host_addr]`` as addressed in the previous cycle (one-cycle read
   latency; a write and a read of one address in the same cycle reads the old value),
   valid while not busy.
 - ``sreg_sel``, ``sreg_rdata``: ``S[sreg_sel]``, combinational.
-- ``start`` (a one-cycle pulse, ignored while busy) runs from instruction ``entry``;
+- ``wmem`` (only with ``cfg.tmv.weights_dram``): the TMV's weight-memory requester
+  (:class:`~tritium.engines.tmv.hdl.matvec.TernaryMatVec`'s ``wmem``), passed out for a
+  :class:`~tritium.hdl.mem.DramWeightPort`; ``wload`` then goes nowhere.
+- ``start`` (a one-cycle pulse, ignored while busy) runs from instruction ``entry``
+  (``ENTRY_BITS``);
   ``busy`` from the cycle after ``start`` until the run has halted and the TMV is idle;
   ``done`` is set then and cleared by the next ``start``; ``error`` (sticky, cleared by the
   next ``start``) is set by the decode-time checks of :mod:`tritium.engines.mfc.golden`, which
@@ -25,7 +30,7 @@ Ports (``cfg = MfcConfig``, ``t = cfg.tmv``):
   ``wait_tmv`` (TMV/TWAIT/HALT waiting for the engine) and ``issue`` (fetch and decode).
   Each equals the golden's count exactly.
 
-Memories (L = ``vpu_lanes``): the instruction memory (``imem_depth`` × 64), V
+Memories (L = ``vpu_lanes``): the instruction memory (``imem_depth`` × ``INSTR_BITS``), V
 (``vmem_depth`` int32 in L banks: ``vmem_depth / L`` words of L lanes, element i in lane
 i mod L; two read ports and a write port with a lane enable: the vector unit reads two
 operand groups and writes one result group per cycle; the host shares the ports while
@@ -69,11 +74,13 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from tritium.engines.mfc.config import FIELD_BITS, IMM_SHIFT, INSTR_BITS, INSTR_FIELDS, MfcConfig
+from tritium.engines.mfc.config import (ENTRY_BITS, INSTR_BITS, INSTR_FIELDS, MfcConfig,
+                                        field_limit)
 from tritium.engines.tmv.config import TMV_FORMATS
-from tritium.engines.mfc.golden import COUNTERS, SCALAR_OPS, VECTOR_OPS, Op
+from tritium.engines.mfc.golden import COUNTERS, INSTR_LAYOUT, SCALAR_OPS, VECTOR_OPS, Op
 
 from tritium.engines.tmv.hdl.matvec import TernaryMatVec, wload_layout
+from tritium.hdl.mem import port_signature
 from .scalar import BUSY_CYCLES, SCALAR_CODES, MfcScalar
 from .vector import LATENCY, MfcVector
 
@@ -105,11 +112,14 @@ class MfcCore(wiring.Component):
         super().__init__({
             "wload": In(stream.Signature(wload_layout(cfg.tmv))),
             "imem_w": In(stream.Signature(imem_layout(cfg))),
-            "host_addr": In(FIELD_BITS), "host_wdata": In(32), "host_we": In(1), "host_rdata": Out(32),
+            "host_addr": In(ceil_log2(cfg.vmem_depth) + 1), "host_wdata": In(32),
+            "host_we": In(1), "host_rdata": Out(32),
             "sreg_sel": In(range(cfg.sregs)), "sreg_rdata": Out(64),
-            "start": In(1), "entry": In(FIELD_BITS),
+            "start": In(1), "entry": In(ENTRY_BITS),
             "busy": Out(1), "done": Out(1), "error": Out(1),
             **{name: Out(COUNTER_BITS) for name in COUNTERS},
+            **({"wmem": Out(port_signature(**TernaryMatVec.mem_args(cfg.tmv)).flip())}
+               if cfg.tmv.weights_dram else {}),
         })
 
     def elaborate(self, platform):
@@ -124,11 +134,14 @@ class MfcCore(wiring.Component):
 
         m.submodules.tmv = tmv = TernaryMatVec(t)
         wiring.connect(m, wiring.flipped(self.wload), tmv.wload)
+        if t.weights_dram:
+            wiring.connect(m, tmv.wmem, wiring.flipped(self.wmem))
         m.submodules.scalar = scal = MfcScalar()
         m.submodules.vector = vec = MfcVector(cfg)
 
         # ---- memories ---------------------------------------------------------------------
-        m.submodules.imem = imem = memory.Memory(shape=64, depth=cfg.imem_depth, init=[])
+        m.submodules.imem = imem = memory.Memory(shape=INSTR_LAYOUT, depth=cfg.imem_depth,
+                                                 init=[])
         iw, ir = imem.write_port(), imem.read_port()
         m.d.comb += [iw.addr.eq(self.imem_w.payload.addr), iw.data.eq(self.imem_w.payload.data),
                      iw.en.eq(self.imem_w.valid & (self.imem_w.payload.addr < cfg.imem_depth)),
@@ -145,15 +158,12 @@ class MfcCore(wiring.Component):
         m.d.comb += self.sreg_rdata.eq(sregs[self.sreg_sel])
 
         # ---- decode -------------------------------------------------------------------------
-        word = ir.data
-        w_fields, pos = [], 0
-        for _, width in INSTR_FIELDS:
-            w_fields.append(word[pos:pos + width])
-            pos += width
-        w_op, w_d, w_a, w_b, w_c = w_fields
-        imm = word[IMM_SHIFT:INSTR_BITS].as_signed()
-        vl = Signal(FIELD_BITS)
-        pc = Signal(FIELD_BITS + 1)
+        word = ir.data    # a view of INSTR_LAYOUT: the one decoder of the word's fields
+        w_op, w_d, w_a, w_b, w_c = (word[k] if k in ("op", "d") else word.args.abc[k]
+                                    for k, _ in INSTR_FIELDS)
+        imm = word.args.imm
+        vl = Signal(range(field_limit("a")))
+        pc = Signal(ENTRY_BITS + 1)
         m.d.comb += ir.addr.eq(pc)
         bad = Signal()
         sizes = {"v": cfg.vmem_depth, "act": 2 * cfg.act_elems, "res": 2 * cfg.res_elems}
@@ -240,15 +250,15 @@ class MfcCore(wiring.Component):
 
         # ---- vector datapath: element reads, the unit, result writes --------------------------
         # a vector op runs in groups of L elements (operand addresses are multiples of L)
-        cnt = Signal(18)          # cycles into the vector op: the group read
-        j = Signal(17)            # groups written
+        cnt = Signal(range(field_limit("a") + cfg.vpu_latency))   # cycles into the op: group read
+        j = Signal(range(field_limit("a") + 1))                   # groups written
         in_vector = Signal()
-        groups = Signal(FIELD_BITS + 1)
+        groups = Signal(range(field_limit("a") + 1))
         m.d.comb += groups.eq((vl + (L - 1)) >> lg)
         e_valid, e_first, e_last = Signal(), Signal(), Signal()
         e_mask = Signal(L)
         e_sel = Signal(max(1, ceil_log2(W // L)))
-        left = Signal(FIELD_BITS + 1)   # elements of the vector from this group on
+        left = Signal(range(field_limit("a") + 1))   # elements from this group on
         m.d.comb += left.eq(vl - (cnt << lg))
         src = (a_r >> lg) + cnt                       # V word of the group
         r_word_rd, r_sel = _divmod((a_r >> lg) + cnt, W // L)   # RES word, its L-lane group
