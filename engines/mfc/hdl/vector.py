@@ -37,14 +37,15 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tritium.config import signed_bits_for
-from tritium.engines.mfc.config import MfcConfig
+from tritium.engines.mfc.config import INSTR_FIELDS, MfcConfig
 from tritium.engines.mfc.golden import Op, sigmoid_table
 
 from tritium.hdl.mem import memory_depth
 
 #: cycles from a group taken on ``i`` to its result on ``o``
 LATENCY = 4
-INDEX_BITS = 16
+#: VARGMAX's element index: as wide as the vector length (the ``a`` field)
+INDEX_BITS = dict(INSTR_FIELDS)["a"]
 
 
 def in_layout(cfg: MfcConfig) -> data.StructLayout:
