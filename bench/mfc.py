@@ -734,10 +734,17 @@ def real_shape(preset: str, layers: int | None, n_tokens: int, res: dict) -> Non
     from tritium.host.device import Device
     from tritium.sim.serve import DRAM_MAX_PAYLOAD, SimulatedDevice
 
-    dram = DramConfig(size=1 << 25, ideal_port_bits=128)   # 32 MB: 2M lines of 16 bytes
+    from tritium.config import pow2_ceil
+
+    p = MODEL_PRESETS[preset]
+    depth = layers or p["num_hidden_layers"]
+    H, I, V = p["hidden_size"], p["intermediate_size"], p["vocab_size"]
+    # the ideal DRAM holding the ternary weights at 2 bits (i/f/g/o, gate+up, down; the
+    # head), twice over for the lines' padding, at least 32 MB
+    weights = depth * (4 * H * H + 3 * H * I) + V * H
+    dram = DramConfig(size=max(1 << 25, pow2_ceil(weights // 2)), ideal_port_bits=128)
     with tempfile.TemporaryDirectory(prefix="tritium-mfc-real-") as d:
         t0 = time.monotonic()
-        p = MODEL_PRESETS[preset]
         desc = load_checkpoint(write_checkpoint(
             Path(d) / preset, "hgrn-bit", p["hidden_size"], layers or p["num_hidden_layers"],
             p["vocab_size"], preset=preset))
@@ -765,6 +772,7 @@ def real_shape(preset: str, layers: int | None, n_tokens: int, res: dict) -> Non
                             f"{shape[3]} layers (generated, upstream init), weights in the "
                             "ideal DRAM (16-byte beat), TMV simd=16 pe=4 t2",
         "real_shape_layers": shape[3], "real_shape_runs": len(runs),
+        "real_shape_dram_bytes": dram.size_bytes,
         "real_shape_weight_bytes": rep.bytes_sent, "real_shape_head_chunks":
             compiled.layout.head_chunks, "real_shape_instructions": len(compiled.program),
         "real_shape_vmem_elements": compiled.layout.vmem_used,

@@ -62,6 +62,13 @@ def test_config_map_and_counters():
         with_dram(SocConfig(), "nosuchpart")
     with pytest.raises(ConfigError, match="power of two"):
         SocConfig(dram=DramConfig(size=3 << 10))
+    # the ideal part grows past its 64 MB default up to IDEAL_SIZE_MAX (released model
+    # shapes in simulation); a real part stops at its own size
+    assert DramConfig(size=1 << 28).size_bytes == 1 << 28 and DramConfig().size_bytes == 1 << 26
+    with pytest.raises(ConfigError, match=str(1 << 30)):
+        DramConfig(size=1 << 31)
+    with pytest.raises(ConfigError, match=str(1 << 25)):
+        DramConfig(part="mt48lc16m16", size=1 << 26)
     # an overlap with an on-chip region is the map's error
     mm = MemoryMap()
     mm.add("weights", 4096, "w")

@@ -121,6 +121,9 @@ CRC_CYCLES_PER_BEAT = 8
 #: the ideal part's accepted port beats (DramConfig.ideal_port_bits), in bits: at least
 #: its own, at most 1024 (a 128-byte beat; the CRC and read-ahead logic grows with it)
 IDEAL_PORT_BITS_MIN, IDEAL_PORT_BITS_MAX = PARTS["ideal"].port_bits, 1 << 10
+#: the most bytes a device may use of the ideal part (DramConfig.size): no chip bounds
+#: it, only the simulation host's memory; ``size`` 0 stays the part's own size
+IDEAL_SIZE_MAX = 1 << 30
 
 
 def part(name: str) -> DramPart:
@@ -135,7 +138,8 @@ class DramConfig(Config):
     """The device's DRAM: a part and how many bytes of it the device uses.
 
     ``size``: bytes used (0 = the whole part; a power of two up to the part's size, so a
-    test can model a small DRAM). The native port's beat is the part's ``port_bits``, or
+    test can model a small DRAM; on the ideal part up to :data:`IDEAL_SIZE_MAX`, for
+    released model shapes in simulation). The native port's beat is the part's ``port_bits``, or
     for the ideal part ``ideal_port_bits`` if set (a power of two from
     :data:`IDEAL_PORT_BITS_MIN` to :data:`IDEAL_PORT_BITS_MAX`): a real part's beat is
     its controller's, the ideal part's a modelling choice (a wide one lets the CRC
@@ -164,10 +168,11 @@ class DramConfig(Config):
         if w and (w & (w - 1) or not IDEAL_PORT_BITS_MIN <= w <= IDEAL_PORT_BITS_MAX):
             raise ConfigError(f"dram.ideal_port_bits={w} must be 0 or a power of two from "
                               f"{IDEAL_PORT_BITS_MIN} to {IDEAL_PORT_BITS_MAX}")
-        if self.size and (self.size & (self.size - 1) or self.size > p.size_bytes
+        most = IDEAL_SIZE_MAX if p.kind == "ideal" else p.size_bytes
+        if self.size and (self.size & (self.size - 1) or self.size > most
                           or self.size < self.word_bytes):
             raise ConfigError(f"dram.size={self.size} must be a power of two between "
-                              f"{self.word_bytes} and the part's {p.size_bytes} bytes")
+                              f"{self.word_bytes} and {most} bytes (part {self.part})")
 
     @property
     def spec(self) -> DramPart:
