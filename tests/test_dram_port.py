@@ -36,19 +36,27 @@ CFG = DramConfig(size=1 << 12)
 
 
 class Rig(wiring.Component):
-    def __init__(self, cfg=CFG):
-        self.link = LinkDramPort(cfg)
+    """The arbiter's requester 0 on the ideal controller: the link's DRAM port, or
+    ``writer`` (a DramLineWriter) instead; the testbench drives requester 1."""
+
+    def __init__(self, cfg=CFG, writer=None):
+        self.link = LinkDramPort(cfg) if writer is None else None
+        self.writer = writer
         self.arb = DramArbiter(cfg, 2)
         self.ctrl = IdealController(cfg, storage="amaranth")  # pysim: no Verilog array
         super().__init__({})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.link, m.submodules.arb = self.link, self.arb
-        m.submodules.ctrl = self.ctrl
-        wiring.connect(m, self.link.port, self.arb.r0)
+        m.submodules.arb, m.submodules.ctrl = self.arb, self.ctrl
+        if self.link is not None:
+            m.submodules.link = self.link
+            wiring.connect(m, self.link.port, self.arb.r0)
+            m.d.comb += self.link.invalidate.eq(self.arb.wrote)
+        else:
+            m.submodules.writer = self.writer
+            wiring.connect(m, self.writer.dram, self.arb.r0)
         wiring.connect(m, self.arb.ctrl, self.ctrl.port)
-        m.d.comb += self.link.invalidate.eq(self.arb.wrote)
         return m
 
 
@@ -186,31 +194,13 @@ def test_word_crc_any_range_a_beat_a_cycle(bits, deep_recursion):
     assert beats <= rate["cycles"] <= beats + cfg.spec.latency + 8, rate
 
 
-class WriterRig(wiring.Component):
-    """A DramLineWriter on requester 0 of the arbiter; requester 1 competes for the port."""
-
-    def __init__(self, cfg=CFG, max_beats=4):
-        self.writer = DramLineWriter(dram=cfg, width=max_beats * cfg.port_bits,
-                                     max_beats=max_beats)
-        self.arb = DramArbiter(cfg, 2)
-        self.ctrl = IdealController(cfg, storage="amaranth")
-        super().__init__({})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.writer, m.submodules.arb = self.writer, self.arb
-        m.submodules.ctrl = self.ctrl
-        wiring.connect(m, self.writer.dram, self.arb.r0)
-        wiring.connect(m, self.arb.ctrl, self.ctrl.port)
-        return m
-
-
 def test_line_writer_busy_until_its_last_beat_is_taken():
     """``busy`` stays high from a line's take until the port has accepted its last beat's
     data: whenever it is low, every byte of every line taken is written (the arbiter's
     counter), so an engine that reports done on ``~busy`` leaves its result whole."""
-    rig = WriterRig()
-    cfg, w = CFG, rig.writer
+    cfg = CFG
+    w = DramLineWriter(dram=cfg, width=4 * cfg.port_bits, max_beats=4)
+    rig = Rig(cfg, writer=w)
     nb = cfg.word_bytes
     rng = random.Random(7)
     lines = [(rng.randrange(0, 200), rng.randint(1, 4)) for _ in range(40)]
