@@ -64,7 +64,7 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
     if shapes["arch"] != "hgrn":
         raise ModelError(f"the MFC token core runs HGRN-bit models; {shapes['arch']} needs "
                          "attention, which the core does not have (use the generic estimate)")
-    from tritium.engines.mfc.compile import CompileError, shape_footprint
+    from tritium.engines.mfc.compile import CompileError
 
     max_in = max(i for _, _, i in shapes["linears"])
     max_out = max(o for name, o, _ in shapes["linears"] if name != "lm_head")
@@ -85,15 +85,25 @@ def mfc_config(plat: str | Platform, shapes: dict, base: MfcConfig | None = None
             lanes //= 2
         cfg = dataclasses.replace(base, tmv=tmv, vpu_lanes=lanes)
         fmt = p.fmt if p.fmt in tmv.formats else tmv.formats[0]
-        need = shape_footprint(cfg, shapes["hidden"], shapes["intermediate"],
-                               shapes["vocab"], shapes["layers"], fmt)
-        return dataclasses.replace(
-            cfg, vmem_depth=max(cfg.vmem_depth, need["vmem_elements"]),
-            imem_depth=max(cfg.imem_depth, need["instructions"]),
-            tmv=dataclasses.replace(tmv, weight_depth=max(tmv.weight_depth,
-                                                          need["weight_lines"])))
+        cfg, need = _fit_memories(cfg, shapes["hidden"], shapes["intermediate"],
+                                  shapes["vocab"], shapes["layers"], fmt)
+        return dataclasses.replace(cfg, tmv=dataclasses.replace(
+            tmv, weight_depth=max(tmv.weight_depth, need["weight_lines"])))
     except (ConfigError, CompileError) as e:
         raise ModelError(f"no MFC configuration for {p.name}: {e}") from None
+
+
+def _fit_memories(cfg: MfcConfig, hidden: int, intermediate: int, vocab: int, layers: int,
+                  fmt: str, grow=lambda n: n) -> tuple[MfcConfig, dict]:
+    """``cfg`` with the vector and instruction memories the shape's program needs
+    (:func:`tritium.engines.mfc.compile.shape_footprint`, each ``grow``-n), at least its
+    own; and that footprint."""
+    from tritium.engines.mfc.compile import shape_footprint
+
+    need = shape_footprint(cfg, hidden, intermediate, vocab, layers, fmt)
+    return dataclasses.replace(
+        cfg, vmem_depth=max(cfg.vmem_depth, grow(need["vmem_elements"])),
+        imem_depth=max(cfg.imem_depth, grow(need["instructions"]))), need
 
 
 #: the weight FIFO's latency allowance of a core reading a LiteDRAM part (:func:`dram_core`)
@@ -115,7 +125,6 @@ def dram_core(hidden: int, intermediate: int, vocab: int, layers: int, dram,
     to powers of two, at least ``base``'s. ConfigError/CompileError for a shape the
     fields or the DRAM cannot take."""
     from tritium.config import pow2_ceil
-    from tritium.engines.mfc.compile import shape_footprint
 
     base = base or MfcConfig()
     t = dataclasses.replace(base.tmv, max_in=intermediate, max_out=2 * intermediate,
@@ -125,11 +134,8 @@ def dram_core(hidden: int, intermediate: int, vocab: int, layers: int, dram,
     lat = dram.spec.latency + 2 if dram.spec.kind == "ideal" else DRAM_PART_MEM_LATENCY
     t = dataclasses.replace(t, weight_depth=dram.size_bytes // t.line_stride,
                             mem_latency=max(lat, t.line_stride // dram.word_bytes + 2))
-    cfg = dataclasses.replace(base, tmv=t)
-    need = shape_footprint(cfg, hidden, intermediate, vocab, layers, fmt)
-    return dataclasses.replace(
-        cfg, vmem_depth=max(base.vmem_depth, pow2_ceil(need["vmem_elements"])),
-        imem_depth=max(base.imem_depth, pow2_ceil(need["instructions"])))
+    return _fit_memories(dataclasses.replace(base, tmv=t), hidden, intermediate, vocab,
+                         layers, fmt, grow=pow2_ceil)[0]
 
 
 def estimate_mfc(model: str | dict, plat: str | Platform = "u250", *,
